@@ -1,0 +1,84 @@
+# AsyncAction operator: developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCAL := .local
+PYTEST_ARGS ?=
+KIND_CLUSTER ?= asyncaction
+
+.PHONY: help install kube-binaries lint format typecheck crds crds-check test test-unit \
+        up down status demo logs clean bench kind-up e2e kind-down
+
+help: ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with dev tools
+
+kube-binaries: $(STAMP) ## Find or build etcd/kube-apiserver/kube-controller-manager (cached in ~/.cache)
+	$(PY) -m asyncaction_testbed.binaries
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: $(STAMP) ## mypy --strict over the sources
+	$(VENV)/bin/mypy operator jobhook
+
+crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
+	$(PY) -m asyncaction.api.crds write crds $(wildcard charts/asyncaction/crds)
+
+crds-check: $(STAMP) ## Fail when crds/ drifted from the models
+	$(PY) -m asyncaction.api.crds check crds $(wildcard charts/asyncaction/crds)
+
+test-unit: $(STAMP) ## Fast unit tests only (no cluster, no S3)
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+test: lint typecheck crds-check kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+up: $(STAMP) kube-binaries ## Start control plane, S3, node agent, operator and hook in the background (.local/)
+	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL)
+
+down: ## Stop everything `make up` started (data in .local/ is kept)
+	@if [ -x $(PY) ]; then $(PY) -m asyncaction_testbed.cli down --state $(LOCAL); fi
+
+status: $(STAMP) ## Show what `make up` runs
+	$(PY) -m asyncaction_testbed.cli status --state $(LOCAL)
+
+demo: up ## Run the example actions end to end and print their phases
+	$(PY) -m asyncaction_testbed.cli demo --state $(LOCAL)
+
+logs: ## Tail the logs of the local processes
+	tail -n 50 $(LOCAL)/logs/*.log
+
+clean: down ## Stop everything and remove .local/ and build leftovers
+	rm -rf $(LOCAL) build dist .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench: $(STAMP) ## Run the benchmarks under bench/ and print their figures
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# For users with Docker: the same end-to-end tests on a kind cluster (real kubelet).
+kind-up: ## (Docker) create a kind cluster and install the CRDs
+	kind create cluster --name $(KIND_CLUSTER) --kubeconfig $(LOCAL)/kind-kubeconfig
+	kubectl --kubeconfig $(LOCAL)/kind-kubeconfig apply -f crds/
+
+e2e: $(STAMP) ## (Docker) run the integration and e2e tests against the kind cluster
+	ASYNCACTION_TEST_KUBECONFIG=$(LOCAL)/kind-kubeconfig $(PY) -m pytest tests/integration tests/e2e -q $(PYTEST_ARGS)
+
+kind-down: ## (Docker) delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)

@@ -1,0 +1,71 @@
+"""Request signing between jobs and the job hook (section 2 of the contract).
+
+This module is the one place the signature algorithm lives: the job client signs with it
+and the hook verifies with it. Standard library only, so a job image needs nothing else.
+
+Version 1 (the seed's example client): HMAC-SHA256 over the time string alone.
+Version 2 (this project's client, header ``X-Job-Signature: v2``): HMAC-SHA256 over
+``time + "\\n" + METHOD + "\\n" + path + "\\n" + hex(sha256(body))``, where an empty body
+hashes as the empty string, so the method, path and body cannot be swapped under a
+captured signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+HEADER_ID = "X-Job-Id"
+HEADER_TIME = "X-Job-Time"
+HEADER_HASH = "X-Job-Hash"
+HEADER_SIGNATURE = "X-Job-Signature"
+SIGNATURE_V2 = "v2"
+
+
+def body_digest(body: bytes) -> str:
+    """Hex sha256 of the body; the empty body hashes as the empty string."""
+    return hashlib.sha256(body).hexdigest() if body else ""
+
+
+def _hmac_hex(secret: str, message: str) -> str:
+    # latin-1, as the seed's client encodes both key and message.
+    key = secret.encode("latin-1")
+    return hmac.new(key, message.encode("latin-1"), hashlib.sha256).hexdigest().lower()
+
+
+def sign_v1(secret: str, time_ms: str) -> str:
+    return _hmac_hex(secret, time_ms)
+
+
+def v2_message(time_ms: str, method: str, path: str, body: bytes) -> str:
+    return "\n".join((time_ms, method.upper(), path, body_digest(body)))
+
+
+def sign_v2(secret: str, time_ms: str, method: str, path: str, body: bytes) -> str:
+    return _hmac_hex(secret, v2_message(time_ms, method, path, body))
+
+
+def headers_v2(
+    job_id: str, secret: str, method: str, path: str, body: bytes, now_ms: int
+) -> dict[str, str]:
+    """The headers a version 2 client sends with one request."""
+    time_ms = str(now_ms)
+    return {
+        HEADER_ID: job_id,
+        HEADER_TIME: time_ms,
+        HEADER_HASH: sign_v2(secret, time_ms, method, path, body),
+        HEADER_SIGNATURE: SIGNATURE_V2,
+    }
+
+
+def headers_v1(job_id: str, secret: str, now_ms: int) -> dict[str, str]:
+    """The headers the seed's example client sends (signature version 1)."""
+    time_ms = str(now_ms)
+    return {HEADER_ID: job_id, HEADER_TIME: time_ms, HEADER_HASH: sign_v1(secret, time_ms)}
+
+
+def signatures_equal(expected: str, given: str) -> bool:
+    """Constant-time comparison of two hex signatures."""
+    return hmac.compare_digest(
+        expected.encode("ascii", "replace"), given.encode("ascii", "replace")
+    )

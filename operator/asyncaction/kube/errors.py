@@ -1,0 +1,55 @@
+"""Errors of the Kubernetes API, mapped from HTTP status and the Status object's reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error answer of the API server (a `Status` object)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: throttling, server-side timeouts and unavailability."""
+        return self.status in (429, 500, 502, 503, 504)
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    """409 on a write whose resourceVersion precondition no longer holds."""
+
+
+class AlreadyExists(ApiError):
+    """409 with reason AlreadyExists on create."""
+
+
+class Gone(ApiError):
+    """410: a watch's resourceVersion is too old; list again."""
+
+
+def error_from_status(status: int, body: Any) -> ApiError:
+    reason = ""
+    message = ""
+    if isinstance(body, dict):
+        reason = str(body.get("reason") or "")
+        message = str(body.get("message") or "")
+    elif body:
+        message = str(body)[:500]
+    if status == 404:
+        return NotFound(status, reason or "NotFound", message)
+    if status == 409 and reason == "AlreadyExists":
+        return AlreadyExists(status, reason, message)
+    if status == 409:
+        return Conflict(status, reason or "Conflict", message)
+    if status == 410:
+        return Gone(status, reason or "Expired", message)
+    return ApiError(status, reason or "Error", message)
