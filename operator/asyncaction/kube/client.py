@@ -32,6 +32,16 @@ PATCH_TYPES = {
 }
 
 
+def _decode(text: str) -> Any:
+    """JSON when it is JSON; proxies and load balancers may answer errors in plain text."""
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 @dataclass(frozen=True)
 class WatchEvent:
     type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
@@ -114,8 +124,7 @@ class KubeClient:
                     headers=self._headers(content_type if data is not None else None),
                     timeout=self._timeout,
                 ) as response:
-                    text = await response.text()
-                    payload: Any = json.loads(text) if text else {}
+                    payload = _decode(await response.text())
                     if response.status < 400:
                         return payload if isinstance(payload, dict) else {"items": payload}
                     error = error_from_status(response.status, payload)
@@ -182,8 +191,7 @@ class KubeClient:
             path, params=params, headers=self._headers(), timeout=timeout
         ) as response:
             if response.status >= 400:
-                text = await response.text()
-                raise error_from_status(response.status, json.loads(text) if text else {})
+                raise error_from_status(response.status, _decode(await response.text()))
             async for line in response.content:
                 if not line.strip():
                     continue

@@ -1,0 +1,143 @@
+"""The client against a small real HTTP server: error mapping, retries, watches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from asyncaction.kube import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    ConnectionInfo,
+    Gone,
+    KubeClient,
+    NotFound,
+)
+from asyncaction.kube.client import RetryPolicy
+
+
+def status(code: int, reason: str) -> web.Response:
+    return web.json_response(
+        {"kind": "Status", "code": code, "reason": reason, "message": "m"}, status=code
+    )
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
+    calls: dict[str, int] = {}
+
+    async def flaky(request: web.Request) -> web.Response:
+        calls["flaky"] = calls.get("flaky", 0) + 1
+        if calls["flaky"] < 3:
+            return status(503, "ServiceUnavailable")
+        return web.json_response({"ok": True, "auth": request.headers.get("Authorization")})
+
+    async def conflict(request: web.Request) -> web.Response:
+        body = await request.json()
+        if request.content_type != "application/merge-patch+json":
+            return status(415, "UnsupportedMediaType")
+        return status(409, "AlreadyExists" if body.get("create") else "Conflict")
+
+    async def missing(request: web.Request) -> web.Response:
+        calls["missing"] = calls.get("missing", 0) + 1
+        return status(404, "NotFound")
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for event in (
+            {"type": "ADDED", "object": {"metadata": {"name": "a"}}},
+            {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}},
+        ):
+            await response.write(json.dumps(event).encode() + b"\n")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/flaky", flaky)
+    app.router.add_patch("/conflict", conflict)
+    app.router.add_get("/missing", missing)
+    app.router.add_delete("/missing", missing)
+    app.router.add_get("/plain", lambda _: web.Response(status=405, text="405: Method Not Allowed"))
+    app.router.add_get("/watch", watch)
+    async with TestServer(app) as srv:
+        yield srv, calls
+
+
+def client_for(srv: TestServer) -> KubeClient:
+    info = ConnectionInfo(server=str(srv.make_url("")).rstrip("/"), token="secret-token")
+    return KubeClient(info, retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02))
+
+
+@pytest.mark.asyncio
+async def test_transient_errors_are_retried(server: tuple[TestServer, dict[str, int]]) -> None:
+    srv, calls = server
+    async with client_for(srv) as kube:
+        answer = await kube.get("/flaky")
+    assert answer == {"ok": True, "auth": "Bearer secret-token"}
+    assert calls["flaky"] == 3
+
+
+@pytest.mark.asyncio
+async def test_not_found_is_not_retried(server: tuple[TestServer, dict[str, int]]) -> None:
+    srv, calls = server
+    async with client_for(srv) as kube:
+        with pytest.raises(NotFound):
+            await kube.get("/missing")
+        await kube.delete("/missing")  # missing_ok by default
+        with pytest.raises(NotFound):
+            await kube.delete("/missing", missing_ok=False)
+    assert calls["missing"] == 3
+
+
+@pytest.mark.asyncio
+async def test_plain_text_errors_are_reported(server: tuple[TestServer, dict[str, int]]) -> None:
+    srv, _ = server
+    async with client_for(srv) as kube:
+        with pytest.raises(ApiError, match="Method Not Allowed") as caught:
+            await kube.get("/plain")
+    assert caught.value.status == 405
+
+
+@pytest.mark.asyncio
+async def test_conflicts_are_told_apart(server: tuple[TestServer, dict[str, int]]) -> None:
+    srv, _ = server
+    async with client_for(srv) as kube:
+        with pytest.raises(Conflict):
+            await kube.patch("/conflict", {"x": 1})
+        with pytest.raises(AlreadyExists):
+            await kube.patch("/conflict", {"create": True})
+
+
+@pytest.mark.asyncio
+async def test_retries_give_up_with_the_last_error(
+    server: tuple[TestServer, dict[str, int]],
+) -> None:
+    srv, _ = server
+    info = ConnectionInfo(server=str(srv.make_url("")).rstrip("/"))
+    async with KubeClient(info, retry=RetryPolicy(attempts=2, base_delay=0.01)) as kube:
+        with pytest.raises(ApiError) as caught:
+            await kube.get("/flaky")
+    assert caught.value.status == 503
+
+
+@pytest.mark.asyncio
+async def test_watch_yields_events_then_raises_gone(
+    server: tuple[TestServer, dict[str, int]],
+) -> None:
+    srv, _ = server
+    seen = []
+
+    async def consume(kube: KubeClient) -> None:
+        async for event in kube.watch("/watch", resource_version="1"):
+            seen.append((event.type, event.object["metadata"]["name"]))
+
+    async with client_for(srv) as kube:
+        with pytest.raises(Gone):
+            await consume(kube)
+    assert seen == [("ADDED", "a")]
