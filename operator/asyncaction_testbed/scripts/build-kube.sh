@@ -9,7 +9,12 @@ set -euo pipefail
 
 cache=${1:?usage: build-kube.sh CACHE_DIR}
 bin="$cache/bin"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 if [[ -f "$cache/.complete" ]]; then
+  if ! command -v etcd >/dev/null; then
+    $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q etcd-server
+  fi
   echo "kube binaries already built in $bin"
   exit 0
 fi
@@ -22,9 +27,6 @@ if ! command -v apt-get >/dev/null || [[ ! -d /etc/apt ]]; then
   echo "kube-controller-manager (e.g. from 'setup-envtest use 1.30'), or put them on PATH." >&2
   exit 2
 fi
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-
 src_list=/etc/apt/sources.list.d/asyncaction-deb-src.sources
 if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
   step "adding a deb-src entry for bookworm main"

@@ -1,0 +1,221 @@
+"""Session-wide test bed: a real control plane, S3 server, node agent and job hook.
+
+Unit tests under tests/unit need none of it: these fixtures start only when a test asks
+for them. Set ASYNCACTION_TEST_KUBECONFIG to run against an existing cluster instead
+(then no local control plane or node agent is started).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.kube import Kube, wait_for
+from tests.support.procs import free_port, start_process, stop_process, wait_http
+
+EXISTING = os.environ.get("ASYNCACTION_TEST_KUBECONFIG")
+
+
+@pytest.fixture(scope="session")
+def testbed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("testbed")
+
+
+@pytest.fixture(scope="session")
+def control_plane(testbed_dir: Path) -> Iterator[Any]:
+    from asyncaction_testbed.controlplane import ControlPlane, ExistingCluster
+
+    plane: Any = ExistingCluster(Path(EXISTING)) if EXISTING else ControlPlane(testbed_dir / "cp")
+    plane.start()
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def admin_kubeconfig(control_plane: Any) -> Path:
+    path: Path = control_plane.admin_kubeconfig
+    return path
+
+
+@pytest.fixture(scope="session")
+def kube(admin_kubeconfig: Path) -> Kube:
+    return Kube.from_kubeconfig(admin_kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def crds(admin_kubeconfig: Path) -> list[dict[str, Any]]:
+    """The project's CRDs, installed (replaced when present) and established."""
+    from asyncaction_testbed.crds import install_crds
+
+    return install_crds(admin_kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def node_agent(admin_kubeconfig: Path, testbed_dir: Path) -> Iterator[Path | None]:
+    """Plays the kubelet: runs Pods' commands as local processes. Yields the log dir."""
+    if EXISTING:
+        yield None
+        return
+    log_dir = testbed_dir / "pod-logs"
+    log_dir.mkdir(exist_ok=True)
+    proc = start_process(
+        [
+            sys.executable,
+            "-m",
+            "asyncaction_testbed.nodeagent",
+            "--kubeconfig",
+            str(admin_kubeconfig),
+            "--log-dir",
+            str(log_dir),
+        ],
+        testbed_dir / "nodeagent.log",
+    )
+    yield log_dir
+    stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def s3(testbed_dir: Path) -> Iterator[Any]:
+    from asyncaction_testbed.s3server import S3Server
+
+    server = S3Server(testbed_dir / "s3")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stores_config(s3: Any, testbed_dir: Path) -> Path:
+    path = testbed_dir / "stores.json"
+    path.write_text(
+        json.dumps(
+            {
+                "stores": {
+                    "default": {
+                        "endpoint": s3.endpoint,
+                        "bucket": s3.bucket,
+                        "region": s3.region,
+                        "accessKeyId": s3.access_key,
+                        "secretAccessKey": s3.secret_key,
+                        "prefix": "",
+                    }
+                }
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def hook_url(
+    admin_kubeconfig: Path, crds: list[dict[str, Any]], stores_config: Path, testbed_dir: Path
+) -> Iterator[str]:
+    """The job hook as a real process on loopback, watching all namespaces."""
+    port = free_port()
+    proc = start_process(
+        [
+            sys.executable,
+            "-m",
+            "asyncaction_hook.main",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(admin_kubeconfig),
+            "--stores-config",
+            str(stores_config),
+            "--coalesce-window",
+            "0.5",
+        ],
+        testbed_dir / "hook.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/readyz", 30, proc, testbed_dir / "hook.log")
+    yield url
+    stop_process(proc)
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for(lambda: _has_default_sa(kube, name), 30, f"default ServiceAccount in {name}")
+    yield name
+    kube.core.delete_namespace(name)
+
+
+def _has_default_sa(kube: Kube, namespace: str) -> bool:
+    from kubernetes.client.rest import ApiException
+
+    try:
+        kube.core.read_namespaced_service_account("default", namespace)
+    except ApiException:
+        return False
+    return True
+
+
+OPERATOR_ENV = {
+    "ASYNCACTION_BACKOFF_BASE_SECONDS": "0.5",
+    "ASYNCACTION_BACKOFF_MAX_SECONDS": "2",
+    "ASYNCACTION_POLL_SECONDS": "5",
+}
+
+
+@contextmanager
+def run_operator(admin_kubeconfig: Path, namespace: str, hook: str, **env: str) -> Iterator[Any]:
+    """The real operator, in-process, through kopf's own test runner."""
+    from kopf.testing import KopfRunner
+
+    settings = {
+        **OPERATOR_ENV,
+        **env,
+        "ASYNCACTION_KUBECONFIG": str(admin_kubeconfig),
+        "ASYNCACTION_HOOK_URL": hook,
+    }
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        args = ["run", "--standalone", "--namespace", namespace, "-m", "asyncaction.handlers"]
+        with KopfRunner(args, timeout=60) as runner:
+            yield runner
+        assert runner.exception is None, runner.output
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def operator(
+    admin_kubeconfig: Path,
+    namespace: str,
+    crds: list[dict[str, Any]],
+    node_agent: Path | None,
+    hook_url: str,
+) -> Iterator[Any]:
+    with run_operator(admin_kubeconfig, namespace, hook_url) as runner:
+        yield runner
+
+
+def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+    )
