@@ -79,7 +79,10 @@ def _crd(
     if columns:
         version["additionalPrinterColumns"] = columns
     names: dict[str, Any] = {
-        "kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": singular,
+        "kind": kind,
+        "listKind": f"{kind}List",
+        "plural": plural,
+        "singular": singular,
         "categories": ["asyncaction"],
     }
     if short_names:
@@ -103,18 +106,32 @@ ACTION_COLUMNS = [
 
 def build_crds() -> list[dict[str, Any]]:
     return [
-        _crd(ACTION_KIND, ACTION_PLURAL, ACTION_SINGULAR,
-             _root(models.AsyncActionSpec, models.AsyncActionStatus, True),
-             short_names=ACTION_SHORT_NAMES, columns=ACTION_COLUMNS),
-        _crd(QUEUE_KIND, QUEUE_PLURAL, QUEUE_SINGULAR,
-             _root(models.ActionQueueSpec, models.ActionQueueStatus, False),
-             columns=[
-                 {"name": "Max", "type": "integer", "jsonPath": ".spec.maxConcurrent"},
-                 {"name": "Active", "type": "integer", "jsonPath": ".status.active"},
-                 {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend"},
-             ]),
-        _crd(TEMPLATE_KIND, TEMPLATE_PLURAL, TEMPLATE_SINGULAR,
-             _root(models.ActionTemplateSpec, None, True), status=False),
+        _crd(
+            ACTION_KIND,
+            ACTION_PLURAL,
+            ACTION_SINGULAR,
+            _root(models.AsyncActionSpec, models.AsyncActionStatus, True),
+            short_names=ACTION_SHORT_NAMES,
+            columns=ACTION_COLUMNS,
+        ),
+        _crd(
+            QUEUE_KIND,
+            QUEUE_PLURAL,
+            QUEUE_SINGULAR,
+            _root(models.ActionQueueSpec, models.ActionQueueStatus, False),
+            columns=[
+                {"name": "Max", "type": "integer", "jsonPath": ".spec.maxConcurrent"},
+                {"name": "Active", "type": "integer", "jsonPath": ".status.active"},
+                {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend"},
+            ],
+        ),
+        _crd(
+            TEMPLATE_KIND,
+            TEMPLATE_PLURAL,
+            TEMPLATE_SINGULAR,
+            _root(models.ActionTemplateSpec, None, True),
+            status=False,
+        ),
     ]
 
 
@@ -145,8 +162,13 @@ def drift(directory: Path) -> list[str]:
         current = path.read_text() if path.exists() else ""
         wanted = render(crd)
         if current != wanted:
-            diffs.append("".join(difflib.unified_diff(
-                current.splitlines(True), wanted.splitlines(True), str(path), "generated")))
+            diffs.append(
+                "".join(
+                    difflib.unified_diff(
+                        current.splitlines(True), wanted.splitlines(True), str(path), "generated"
+                    )
+                )
+            )
     return diffs
 
 

@@ -45,8 +45,12 @@ class Argument(Wire):
             # Structural-schema form of the rule below, for kubectl-time rejection.
             "oneOf": [
                 {"properties": {"type": {"enum": ["parameter"]}}},
-                {"properties": {"type": {"enum": ["input", "output"]},
-                                "value": {"pattern": S3_URI}}},
+                {
+                    "properties": {
+                        "type": {"enum": ["input", "output"]},
+                        "value": {"pattern": S3_URI},
+                    }
+                },
             ]
         }
     )
@@ -73,8 +77,10 @@ class Stream(Wire):
         json_schema_extra={
             "oneOf": [
                 {"properties": {"type": {"enum": ["pipe"]}}},
-                {"properties": {"type": {"enum": ["uri"]}, "value": {"pattern": S3_URI}},
-                 "required": ["value"]},
+                {
+                    "properties": {"type": {"enum": ["uri"]}, "value": {"pattern": S3_URI}},
+                    "required": ["value"],
+                },
             ]
         }
     )

@@ -112,8 +112,10 @@ def without_defaults(node: Any, *, keep_top: bool = False) -> Any:
     out = {k: without_defaults(v) for k, v in node.items() if k != "default"}
     if keep_top and isinstance(node.get("properties"), dict):
         out["properties"] = {
-            name: {**without_defaults(child), **(
-                {"default": child["default"]} if "default" in child else {})}
+            name: {
+                **without_defaults(child),
+                **({"default": child["default"]} if "default" in child else {}),
+            }
             for name, child in node["properties"].items()
         }
     return out

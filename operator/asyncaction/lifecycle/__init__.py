@@ -1,0 +1,60 @@
+"""The pure lifecycle of an AsyncAction: no I/O, no clock (``now`` is an argument).
+
+``reconcile`` decides; ``asyncaction.reconciler`` executes its decisions.
+"""
+
+from asyncaction.lifecycle.admission import Candidate, select_admissions
+from asyncaction.lifecycle.conditions import conditions_for
+from asyncaction.lifecycle.effects import (
+    CreateJob,
+    Decision,
+    DeleteJob,
+    Effect,
+    Emit,
+    EnsureSecret,
+    RemoveChildren,
+)
+from asyncaction.lifecycle.reconcile import (
+    LifecycleSettings,
+    active_seconds,
+    failure_decision,
+    is_eligible,
+    job_name_for,
+    reconcile,
+    retry_delay,
+)
+from asyncaction.lifecycle.transitions import ALLOWED, can_transition
+from asyncaction.lifecycle.views import (
+    ActionView,
+    JobState,
+    JobView,
+    action_view_from,
+    job_view_from,
+)
+
+__all__ = [
+    "ALLOWED",
+    "ActionView",
+    "Candidate",
+    "CreateJob",
+    "Decision",
+    "DeleteJob",
+    "Effect",
+    "Emit",
+    "EnsureSecret",
+    "JobState",
+    "JobView",
+    "LifecycleSettings",
+    "RemoveChildren",
+    "action_view_from",
+    "active_seconds",
+    "can_transition",
+    "conditions_for",
+    "failure_decision",
+    "is_eligible",
+    "job_name_for",
+    "job_view_from",
+    "reconcile",
+    "retry_delay",
+    "select_admissions",
+]

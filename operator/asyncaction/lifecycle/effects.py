@@ -1,0 +1,48 @@
+"""What reconcile asks the operator to do, after the status patch is written.
+
+Every effect must be idempotent: the operator may die after any of them and run the
+same decision again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class EnsureSecret:
+    """The per-action Secret exists (created with a fresh random key if missing)."""
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    attempt: int
+    job_name: str
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    job_name: str
+
+
+@dataclass(frozen=True)
+class RemoveChildren:
+    """TTL expired: delete the action's Jobs and Secret, keep the action."""
+
+
+@dataclass(frozen=True)
+class Emit:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+Effect = EnsureSecret | CreateJob | DeleteJob | RemoveChildren | Emit
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: dict[str, Any] = field(default_factory=dict)
+    effects: tuple[Effect, ...] = ()
+    requeue_after: float | None = None

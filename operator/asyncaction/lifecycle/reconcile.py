@@ -1,0 +1,411 @@
+"""The lifecycle of one action as a pure function of what is observed.
+
+``reconcile(view, job, now=, admitted=, settings=)`` returns the status patch to write
+(first), the effects to run (after), and when to look again. Called again on what it
+produced, it converges: no second ``CreateJob`` for a Job that exists, no phase change
+that ``transitions.can_transition`` refuses, nothing out of a terminal phase.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from asyncaction.api.phases import Phase
+from asyncaction.lifecycle.conditions import PHASE_REASON, conditions_for, matches
+from asyncaction.lifecycle.effects import (
+    CreateJob,
+    Decision,
+    DeleteJob,
+    Effect,
+    Emit,
+    EnsureSecret,
+    RemoveChildren,
+)
+from asyncaction.lifecycle.transitions import can_transition
+from asyncaction.lifecycle.views import ActionView, JobState, JobView
+from asyncaction.timeutil import format_time
+
+P = Phase
+WARNING_PHASES = {P.FAILED, P.TIMEOUT, P.ABORTED}
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    backoff_base_seconds: float = 10.0
+    backoff_max_seconds: float = 300.0
+    poll_seconds: float = 30.0
+
+
+def job_name_for(action_name: str, uid: str, attempt: int) -> str:
+    """Deterministic per attempt, a DNS label of at most 52 characters (pod names add 6)."""
+    stem = re.sub(r"[^a-z0-9-]", "-", action_name.lower())[:40].strip("-") or "action"
+    return f"{stem}-{uid[:5].lower()}-{attempt}"
+
+
+def retry_delay(failures: int, settings: LifecycleSettings) -> float:
+    delay: float = settings.backoff_base_seconds * 2 ** max(0, failures - 1)
+    return min(delay, settings.backoff_max_seconds)
+
+
+def active_seconds(view: ActionView, now: datetime) -> float:
+    """Time since the first start, paused time excluded."""
+    if view.started_at is None:
+        return 0.0
+    paused = view.paused_seconds
+    if view.paused_at is not None:
+        paused += (now - view.paused_at).total_seconds()
+    return (now - view.started_at).total_seconds() - paused
+
+
+def is_eligible(view: ActionView, now: datetime) -> bool:
+    """May ask admission for a slot now: queued, not held, retry backoff over."""
+    return (
+        view.phase is P.QUEUED
+        and view.has_handler
+        and not view.suspend
+        and not view.abort
+        and (view.next_attempt_at is None or view.next_attempt_at <= now)
+        and (view.start_at is None or view.start_at <= now)
+    )
+
+
+def _transition(
+    view: ActionView,
+    phase: Phase,
+    now: datetime,
+    *,
+    message: str,
+    event_reason: str | None = None,
+    error_reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+    effects: tuple[Effect, ...] = (),
+    requeue_after: float | None = None,
+) -> Decision:
+    assert can_transition(view.phase, phase), f"{view.phase} -> {phase}"
+    status: dict[str, Any] = {
+        "phase": phase.value,
+        "message": message,
+        "observedGeneration": view.generation,
+        "conditions": conditions_for(
+            phase,
+            reason=error_reason,
+            message=message,
+            now=now,
+            observed_generation=view.generation,
+            previous=view.conditions,
+        ),
+        "error": {"reason": error_reason, "message": message}
+        if phase in WARNING_PHASES and error_reason
+        else None,
+    }
+    if phase.is_terminal:
+        status["finishedAt"] = format_time(now)
+        status["nextAttemptAt"] = None
+    status.update(extra or {})
+    kind: Literal["Normal", "Warning"] = "Warning" if phase in WARNING_PHASES else "Normal"
+    reason = event_reason or PHASE_REASON[phase]
+    if reason == "Retrying":
+        kind = "Warning"
+    event = Emit(kind, reason, message)
+    return Decision(status, (*effects, event), requeue_after)
+
+
+def _seconds_until(when: datetime, now: datetime) -> float:
+    return max(0.0, (when - now).total_seconds())
+
+
+def _deadline_requeue(view: ActionView, now: datetime) -> float | None:
+    if view.active_deadline_seconds is None or view.started_at is None:
+        return None
+    return max(0.0, view.active_deadline_seconds - active_seconds(view, now))
+
+
+def _min(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _stop_job(view: ActionView, job: JobView | None) -> tuple[Effect, ...]:
+    """Delete the current Job if it may still run; finished Jobs stay as the attempt's record."""
+    if view.job_name and job is not None and job.state in (JobState.PENDING, JobState.RUNNING):
+        return (DeleteJob(view.job_name),)
+    return ()
+
+
+def _failure(
+    view: ActionView,
+    job: JobView | None,
+    now: datetime,
+    settings: LifecycleSettings,
+    *,
+    cause: str,
+    detail: str,
+) -> Decision:
+    failures = view.failures + 1
+    allowed = view.backoff_limit + 1
+    message = f"attempt {view.attempts} of {allowed} failed: {detail}"
+    if failures <= view.backoff_limit:
+        delay = retry_delay(failures, settings)
+        return _transition(
+            view,
+            P.QUEUED,
+            now,
+            message=f"{message}; retrying in {delay:g}s",
+            event_reason="Retrying",
+            extra={
+                "failures": failures,
+                "nextAttemptAt": format_time(now + timedelta(seconds=delay)),
+                "jobName": view.job_name,
+            },
+            requeue_after=delay,
+        )
+    reason = cause if cause == "JobDeleted" else "BackoffLimitExceeded"
+    return _transition(
+        view,
+        P.FAILED,
+        now,
+        message=message,
+        error_reason=reason,
+        extra={"failures": failures},
+        effects=_stop_job(view, job),
+    )
+
+
+def failure_decision(view: ActionView, reason: str, message: str, *, now: datetime) -> Decision:
+    """Fail an action for a reason found outside reconcile (e.g. an invalid pod template)."""
+    if view.phase is not None and view.phase.is_terminal:
+        return Decision()
+    job = JobView(view.job_name, JobState.PENDING) if view.job_name else None
+    return _transition(
+        view, P.FAILED, now, message=message, error_reason=reason, effects=_stop_job(view, job)
+    )
+
+
+def _on_new(view: ActionView, now: datetime) -> Decision:
+    queued = {"queuedAt": format_time(now), "attempts": 0, "failures": 0}
+    if view.abort:
+        return _transition(
+            view,
+            P.ABORTED,
+            now,
+            message="aborted before it started",
+            error_reason="Aborted",
+            extra=queued,
+        )
+    if not view.has_handler:
+        return _transition(
+            view,
+            P.FAILED,
+            now,
+            error_reason="NoHandler",
+            extra=queued,
+            message="no template, and templateRef names no ActionTemplate",
+        )
+    if view.suspend:
+        return _transition(
+            view,
+            P.PAUSED,
+            now,
+            message="suspended before it started",
+            extra={**queued, "pausedAt": format_time(now)},
+        )
+    if view.start_at is not None and view.start_at > now:
+        return _transition(
+            view,
+            P.SCHEDULED,
+            now,
+            extra=queued,
+            message=f"not before {format_time(view.start_at)}",
+            requeue_after=_seconds_until(view.start_at, now),
+        )
+    return _transition(
+        view, P.QUEUED, now, message="waiting for admission", extra=queued, requeue_after=0.0
+    )
+
+
+def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
+    assert view.phase is not None
+    status: dict[str, Any] = {}
+    effects: list[Effect] = []
+    if view.finished_at is None:
+        status["finishedAt"] = format_time(now)
+    if not matches(view.phase, view.conditions):
+        reason = (view.error or {}).get("reason")
+        status["conditions"] = conditions_for(
+            view.phase,
+            reason=reason,
+            now=now,
+            observed_generation=view.generation,
+            message=(view.error or {}).get("message", ""),
+            previous=view.conditions,
+        )
+        status["observedGeneration"] = view.generation
+    if job is not None and job.state in (JobState.PENDING, JobState.RUNNING) and not job.deleting:
+        effects.append(DeleteJob(job.name))
+    requeue = None
+    if view.ttl_seconds_after_finished is not None and view.children_removed_at is None:
+        finished = view.finished_at or now
+        expiry = finished + timedelta(seconds=view.ttl_seconds_after_finished)
+        if expiry <= now:
+            effects.append(RemoveChildren())
+            status["childrenRemovedAt"] = format_time(now)
+        else:
+            requeue = _seconds_until(expiry, now)
+    return Decision(status, tuple(effects), requeue)
+
+
+def reconcile(
+    view: ActionView,
+    job: JobView | None,
+    *,
+    now: datetime,
+    admitted: bool,
+    settings: LifecycleSettings,
+) -> Decision:
+    phase = view.phase
+    if phase is None:
+        return _on_new(view, now)
+    if phase.is_terminal:
+        return _terminal(view, job, now)
+    if view.abort:
+        return _transition(
+            view,
+            P.ABORTED,
+            now,
+            message="aborted by spec.abort",
+            error_reason="Aborted",
+            effects=_stop_job(view, job),
+        )
+    if not view.has_handler and phase in (P.SCHEDULED, P.QUEUED, P.PAUSED):
+        return _transition(
+            view,
+            P.FAILED,
+            now,
+            error_reason="NoHandler",
+            message="no template, and templateRef names no ActionTemplate",
+        )
+    if (
+        phase is not P.PAUSED
+        and view.active_deadline_seconds is not None
+        and view.started_at is not None
+        and active_seconds(view, now) >= view.active_deadline_seconds
+    ):
+        return _transition(
+            view,
+            P.TIMEOUT,
+            now,
+            error_reason="DeadlineExceeded",
+            message=f"active for more than activeDeadlineSeconds={view.active_deadline_seconds}",
+            effects=_stop_job(view, job),
+        )
+    if view.suspend and phase is not P.PAUSED:
+        stopping = phase in (P.STARTING, P.RUNNING)
+        return _transition(
+            view,
+            P.PAUSED,
+            now,
+            extra={"pausedAt": format_time(now)},
+            message="suspended: the running attempt was stopped" if stopping else "suspended",
+            effects=_stop_job(view, job) if stopping else (),
+        )
+    if phase is P.PAUSED:
+        return _paused(view, now)
+    if phase is P.SCHEDULED:
+        if view.start_at is None or view.start_at <= now:
+            return _transition(
+                view, P.QUEUED, now, message="waiting for admission", requeue_after=0.0
+            )
+        return Decision(requeue_after=_seconds_until(view.start_at, now))
+    if phase is P.QUEUED:
+        return _queued(view, now, admitted, settings)
+    return _active(view, job, now, settings)
+
+
+def _paused(view: ActionView, now: datetime) -> Decision:
+    if view.suspend:
+        return Decision()
+    paused = view.paused_seconds
+    if view.paused_at is not None:
+        paused += (now - view.paused_at).total_seconds()
+    extra = {"pausedAt": None, "pausedSeconds": round(paused, 3)}
+    if view.start_at is not None and view.start_at > now:
+        return _transition(
+            view,
+            P.SCHEDULED,
+            now,
+            event_reason="Resumed",
+            extra=extra,
+            message=f"resumed; not before {format_time(view.start_at)}",
+            requeue_after=_seconds_until(view.start_at, now),
+        )
+    return _transition(
+        view,
+        P.QUEUED,
+        now,
+        event_reason="Resumed",
+        extra=extra,
+        message="resumed; waiting for admission",
+        requeue_after=0.0,
+    )
+
+
+def _queued(
+    view: ActionView, now: datetime, admitted: bool, settings: LifecycleSettings
+) -> Decision:
+    if view.next_attempt_at is not None and view.next_attempt_at > now:
+        return Decision(
+            requeue_after=_min(
+                _seconds_until(view.next_attempt_at, now), _deadline_requeue(view, now)
+            )
+        )
+    if not (admitted and is_eligible(view, now)):
+        return Decision(requeue_after=_min(settings.poll_seconds, _deadline_requeue(view, now)))
+    attempt = view.attempts + 1
+    name = job_name_for(view.name, view.uid, attempt)
+    extra: dict[str, Any] = {"attempts": attempt, "jobName": name, "nextAttemptAt": None}
+    if view.started_at is None:
+        extra["startedAt"] = format_time(now)
+    return _transition(
+        view,
+        P.STARTING,
+        now,
+        event_reason="Started",
+        extra=extra,
+        message=f"attempt {attempt} of {view.backoff_limit + 1}: job {name}",
+        effects=(EnsureSecret(), CreateJob(attempt, name)),
+        requeue_after=_min(settings.poll_seconds, view.active_deadline_seconds),
+    )
+
+
+def _active(
+    view: ActionView, job: JobView | None, now: datetime, settings: LifecycleSettings
+) -> Decision:
+    phase = view.phase
+    later = _min(settings.poll_seconds, _deadline_requeue(view, now))
+    if job is None or job.deleting:
+        if phase is P.STARTING and job is None and view.job_name:
+            # Status says STARTING but the Job is not there yet: (re)create it. After a
+            # crash between the status write and the create, this is what recovers.
+            attempt = view.attempts
+            return Decision(
+                effects=(EnsureSecret(), CreateJob(attempt, view.job_name)), requeue_after=later
+            )
+        return _failure(
+            view, None, now, settings, cause="JobDeleted", detail=f"job {view.job_name} was deleted"
+        )
+    if job.state is JobState.SUCCEEDED:
+        return _transition(
+            view, P.SUCCEEDED, now, message="the job completed", extra={"progress": 100}
+        )
+    if job.state is JobState.FAILED:
+        return _failure(
+            view, job, now, settings, cause="JobFailed", detail=job.message or "the job failed"
+        )
+    if job.state is JobState.RUNNING and phase is P.STARTING:
+        return _transition(
+            view, P.RUNNING, now, message=f"job {job.name} is running", requeue_after=later
+        )
+    return Decision(requeue_after=later)

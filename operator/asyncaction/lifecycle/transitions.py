@@ -1,0 +1,31 @@
+"""The allowed phase graph. Terminal phases have no way out (contract, section 1).
+
+The operator's reconcile and the job hook both check here before writing a phase.
+Staying in a phase is not a transition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from asyncaction.api.phases import Phase
+
+P = Phase
+_END = frozenset({P.SUCCEEDED, P.FAILED, P.ABORTED, P.TIMEOUT})
+
+ALLOWED: Mapping[Phase | None, frozenset[Phase]] = {
+    None: frozenset({P.SCHEDULED, P.QUEUED, P.PAUSED, P.FAILED, P.ABORTED}),
+    P.SCHEDULED: frozenset({P.QUEUED, P.PAUSED, P.FAILED, P.ABORTED}),
+    P.QUEUED: frozenset({P.STARTING, P.PAUSED, P.FAILED, P.ABORTED, P.TIMEOUT}),
+    P.STARTING: frozenset({P.RUNNING, P.QUEUED, P.PAUSED}) | _END,
+    P.RUNNING: frozenset({P.QUEUED, P.PAUSED}) | _END,
+    P.PAUSED: frozenset({P.QUEUED, P.SCHEDULED, P.FAILED, P.ABORTED}),
+    P.SUCCEEDED: frozenset(),
+    P.FAILED: frozenset(),
+    P.ABORTED: frozenset(),
+    P.TIMEOUT: frozenset(),
+}
+
+
+def can_transition(src: Phase | None, dst: Phase) -> bool:
+    return dst in ALLOWED[src]

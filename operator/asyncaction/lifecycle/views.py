@@ -1,0 +1,134 @@
+"""What reconcile sees: the action and its current Job, parsed from raw objects (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from asyncaction.api.phases import Phase
+from asyncaction.timeutil import parse_time
+
+
+@dataclass(frozen=True)
+class ActionView:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    created_at: datetime | None
+    has_handler: bool
+    suspend: bool = False
+    abort: bool = False
+    start_at: datetime | None = None
+    active_deadline_seconds: int | None = None
+    backoff_limit: int = 0
+    ttl_seconds_after_finished: int | None = None
+    phase: Phase | None = None
+    attempts: int = 0
+    failures: int = 0
+    job_name: str | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    paused_at: datetime | None = None
+    paused_seconds: float = 0.0
+    children_removed_at: datetime | None = None
+    error: Mapping[str, Any] | None = None
+    conditions: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    observed_generation: int | None = None
+
+
+def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    phase = status.get("phase")
+    return ActionView(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+        created_at=parse_time(meta.get("creationTimestamp")),
+        has_handler=has_handler,
+        suspend=bool(spec.get("suspend")),
+        abort=bool(spec.get("abort")),
+        start_at=parse_time(spec.get("startAt")),
+        active_deadline_seconds=spec.get("activeDeadlineSeconds"),
+        backoff_limit=int(spec.get("backoffLimit") or 0),
+        ttl_seconds_after_finished=spec.get("ttlSecondsAfterFinished"),
+        phase=Phase(phase) if isinstance(phase, str) and phase in Phase.__members__ else None,
+        attempts=int(status.get("attempts") or 0),
+        failures=int(status.get("failures") or 0),
+        job_name=status.get("jobName"),
+        queued_at=parse_time(status.get("queuedAt")),
+        started_at=parse_time(status.get("startedAt")),
+        finished_at=parse_time(status.get("finishedAt")),
+        next_attempt_at=parse_time(status.get("nextAttemptAt")),
+        paused_at=parse_time(status.get("pausedAt")),
+        paused_seconds=float(status.get("pausedSeconds") or 0.0),
+        children_removed_at=parse_time(status.get("childrenRemovedAt")),
+        error=status.get("error"),
+        conditions=tuple(status.get("conditions") or ()),
+        observed_generation=status.get("observedGeneration"),
+    )
+
+
+class JobState(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    state: JobState
+    exit_code: int | None = None
+    message: str | None = None
+    deleting: bool = False
+
+
+def _exit_code(pods: Sequence[Mapping[str, Any]]) -> tuple[int | None, str | None]:
+    codes: list[tuple[int, str | None]] = []
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated")
+            if terminated is not None and "exitCode" in terminated:
+                codes.append((int(terminated["exitCode"]), terminated.get("reason")))
+    failing = [c for c in codes if c[0] != 0]
+    if failing:
+        return failing[0]
+    return codes[0] if codes else (None, None)
+
+
+def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return condition  # type: ignore[no-any-return]
+    return None
+
+
+def job_view_from(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> JobView:
+    status = job.get("status") or {}
+    name = (job.get("metadata") or {}).get("name", "")
+    deleting = bool((job.get("metadata") or {}).get("deletionTimestamp"))
+    code, reason = _exit_code(pods)
+    if _condition(job, "Complete") or int(status.get("succeeded") or 0) > 0:
+        return JobView(name, JobState.SUCCEEDED, exit_code=code, deleting=deleting)
+    failed = _condition(job, "Failed")
+    running = any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+    if failed or (int(status.get("failed") or 0) > 0 and not running):
+        parts = [
+            f"exit code {code}" if code is not None else None,
+            reason,
+            (failed or {}).get("message"),
+        ]
+        message = ", ".join(p for p in parts if p) or "the job failed"
+        return JobView(name, JobState.FAILED, exit_code=code, message=message, deleting=deleting)
+    state = JobState.RUNNING if running else JobState.PENDING
+    return JobView(name, state, deleting=deleting)
