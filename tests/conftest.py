@@ -199,14 +199,28 @@ def run_operator(admin_kubeconfig: Path, namespace: str, hook: str, **env: str) 
                 os.environ[key] = value
 
 
+# Tests of the lifecycle alone never call the hook: jobs get this unreachable address.
+NO_HOOK = "http://127.0.0.1:9/no-hook-in-this-test"
+
+
 @pytest.fixture
 def operator(
+    admin_kubeconfig: Path, namespace: str, crds: list[dict[str, Any]], node_agent: Path | None
+) -> Iterator[Any]:
+    """The operator in-process, watching only the test's namespace; jobs get no hook."""
+    with run_operator(admin_kubeconfig, namespace, NO_HOOK) as runner:
+        yield runner
+
+
+@pytest.fixture
+def hooked_operator(
     admin_kubeconfig: Path,
     namespace: str,
     crds: list[dict[str, Any]],
     node_agent: Path | None,
     hook_url: str,
 ) -> Iterator[Any]:
+    """The operator with the real job hook running beside it."""
     with run_operator(admin_kubeconfig, namespace, hook_url) as runner:
         yield runner
 

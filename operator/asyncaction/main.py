@@ -1,0 +1,66 @@
+"""``asyncaction-operator``: run the operator (kopf) with this project's handlers.
+
+A thin wrapper over ``kopf run`` so users get one console script with the project's
+defaults: the handlers module, a liveness endpoint, and namespace scoping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kopf.cli import main as kopf_main
+
+
+def build_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["run", "--module", "asyncaction.handlers", "--log-format", args.log_format]
+    if args.peering:
+        argv += ["--peering", args.peering]
+    else:
+        argv.append("--standalone")
+    if args.liveness:
+        argv += ["--liveness", args.liveness]
+    if args.namespace:
+        for ns in args.namespace:
+            argv += ["--namespace", ns]
+    else:
+        argv.append("--all-namespaces")
+    if args.verbose:
+        argv.append("--verbose")
+    return argv
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="asyncaction-operator",
+        description="Run the AsyncAction operator. Settings come from ASYNCACTION_* "
+        "environment variables (see docs/configuration.md).",
+    )
+    parser.add_argument(
+        "--namespace", "-n", action="append", help="watch only this namespace (repeatable)"
+    )
+    parser.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8081/healthz",
+        help="liveness endpoint URL ('' to disable)",
+    )
+    parser.add_argument(
+        "--peering",
+        default="",
+        help="kopf peering object for several replicas (one active at a time); "
+        "default: standalone, for a single replica",
+    )
+    parser.add_argument("--log-format", default="full", choices=["plain", "full", "json"])
+    parser.add_argument("--verbose", "-v", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.argv = ["kopf", *build_argv(args)]
+    kopf_main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""What the handlers share within one operator process, kept in kopf's memo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncaction.admission import Admissions
+from asyncaction.kube import KubeClient
+from asyncaction.reconciler import Reconciler
+from asyncaction.settings import OperatorSettings
+from asyncaction.wakeups import Wakeups
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    kube: KubeClient
+    admissions: Admissions
+    wakeups: Wakeups
+    reconciler: Reconciler
+
+    @classmethod
+    def create(cls, settings: OperatorSettings, kube: KubeClient) -> Runtime:
+        admissions = Admissions(settings.default_max_concurrent)
+        return cls(
+            settings=settings,
+            kube=kube,
+            admissions=admissions,
+            wakeups=Wakeups(),
+            reconciler=Reconciler(kube, settings, admissions),
+        )
