@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asyncaction.api.crds import build_crds
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from asyncaction.api.crds import build_crds
 
 
 def install_crds(kubeconfig: Path, timeout: float = 30) -> list[dict[str, Any]]:

@@ -36,3 +36,7 @@ SECRET_KEY_FIELD = "secretKey"  # noqa: S105 - a key name, not a secret
 ENV_JOB_ID = "JOB_ID"
 ENV_JOB_SECRET_KEY = "JOB_SECRET_KEY"  # noqa: S105 - a variable name
 ENV_JOB_HOOK = "JOB_HOOK"
+# The attempt number, for job code that wants it without calling the hook.
+ENV_ATTEMPT = "ASYNCACTION_ATTEMPT"
+# Generation of the action a Job was built from.
+ANNOTATION_ACTION_GENERATION = f"{GROUP}/action-generation"

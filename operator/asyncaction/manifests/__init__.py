@@ -8,9 +8,7 @@ pure makes every naming, labelling and secret-handling rule testable without a c
 from asyncaction.manifests.errors import ManifestError
 from asyncaction.manifests.events import build_event
 from asyncaction.manifests.job import (
-    ANNOTATION_ACTION_GENERATION,
     DEFAULT_ENTRYPOINT,
-    ENV_ATTEMPT,
     build_job,
     job_labels,
     uses_data_plane,
@@ -20,9 +18,7 @@ from asyncaction.manifests.secret import build_secret, new_secret_key, secret_na
 from asyncaction.manifests.templates import pod_template_for, resolve_spec
 
 __all__ = [
-    "ANNOTATION_ACTION_GENERATION",
     "DEFAULT_ENTRYPOINT",
-    "ENV_ATTEMPT",
     "ManifestError",
     "action_labels",
     "build_event",

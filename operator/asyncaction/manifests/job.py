@@ -25,10 +25,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asyncaction.api.names import (
+    ANNOTATION_ACTION_GENERATION,
+    ENV_ATTEMPT,
     ENV_JOB_HOOK,
     ENV_JOB_ID,
     ENV_JOB_SECRET_KEY,
-    GROUP,
     LABEL_ATTEMPT,
     SECRET_KEY_FIELD,
 )
@@ -40,10 +41,6 @@ from asyncaction.manifests.ownership import (
     action_uid,
     owner_reference,
 )
-
-# TODO(lead): move these two names to asyncaction.api.names.
-ENV_ATTEMPT = "ASYNCACTION_ATTEMPT"
-ANNOTATION_ACTION_GENERATION = f"{GROUP}/action-generation"
 
 DEFAULT_ENTRYPOINT: tuple[str, ...] = ("asyncaction-job", "run", "--")
 

@@ -1,0 +1,80 @@
+import copy
+from typing import Any
+
+from asyncaction.manifests import pod_template_for, resolve_spec
+
+ACTION_POD = {"spec": {"containers": [{"name": "mine", "image": "a", "command": ["a"]}]}}
+TEMPLATE_POD = {
+    "metadata": {"labels": {"from": "template"}},
+    "spec": {"containers": [{"name": "theirs", "image": "b", "command": ["b"]}]},
+}
+
+
+def template_spec() -> dict[str, Any]:
+    return {
+        "template": copy.deepcopy(TEMPLATE_POD),
+        "request": {"size": 10, "format": "png"},
+        "queue": "gpu",
+        "priority": 5,
+        "backoffLimit": 2,
+    }
+
+
+def test_without_a_template_the_action_spec_is_returned_as_a_copy() -> None:
+    spec = {"template": ACTION_POD, "request": {"a": 1}}
+    resolved = resolve_spec(spec, None)
+    assert resolved == spec
+    resolved["request"]["a"] = 2
+    assert spec["request"] == {"a": 1}
+
+
+def test_template_defaults_fill_fields_the_action_does_not_set() -> None:
+    resolved = resolve_spec({"templateRef": "resizer", "request": {"size": 1}}, template_spec())
+    assert resolved["queue"] == "gpu"
+    assert resolved["priority"] == 5
+    assert resolved["backoffLimit"] == 2
+    assert resolved["template"] == TEMPLATE_POD
+    assert pod_template_for(resolved) == TEMPLATE_POD
+
+
+def test_action_fields_win_over_template_defaults() -> None:
+    resolved = resolve_spec({"queue": "cpu", "priority": 0, "backoffLimit": 0}, template_spec())
+    assert (resolved["queue"], resolved["priority"], resolved["backoffLimit"]) == ("cpu", 0, 0)
+
+
+def test_request_is_replaced_not_merged() -> None:
+    resolved = resolve_spec({"request": {"size": 1}}, template_spec())
+    assert resolved["request"] == {"size": 1}
+
+
+def test_action_template_replaces_the_template_pod_including_labels() -> None:
+    resolved = resolve_spec({"template": ACTION_POD, "templateRef": "resizer"}, template_spec())
+    assert pod_template_for(resolved) == ACTION_POD
+
+
+def test_null_fields_of_the_action_count_as_unset() -> None:
+    resolved = resolve_spec({"queue": None, "request": None}, template_spec())
+    assert resolved["queue"] == "gpu"
+    assert resolved["request"] == {"size": 10, "format": "png"}
+
+
+def test_templates_do_not_chain() -> None:
+    resolved = resolve_spec({}, {**template_spec(), "templateRef": "another"})
+    assert "templateRef" not in resolved
+
+
+def test_inputs_are_never_modified_and_results_share_nothing() -> None:
+    action_spec = {"templateRef": "resizer", "arguments": [{"type": "parameter", "value": "x"}]}
+    tmpl = template_spec()
+    action_before, template_before = copy.deepcopy(action_spec), copy.deepcopy(tmpl)
+    resolved = resolve_spec(action_spec, tmpl)
+    resolved["template"]["spec"]["containers"].clear()
+    resolved["arguments"].clear()
+    assert action_spec == action_before
+    assert tmpl == template_before
+
+
+def test_no_pod_template_means_no_handler() -> None:
+    assert pod_template_for({"templateRef": "unknown"}) is None
+    assert pod_template_for({"template": {}}) is None
+    assert pod_template_for(resolve_spec({"templateRef": "gone"}, None)) is None
