@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from asyncaction.api.names import LABEL_ACTION_UID, LABEL_ATTEMPT
 from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube, wait_for
 from tests.support.procs import start_process, stop_process
-
-from asyncaction.api.names import LABEL_ACTION_UID, LABEL_ATTEMPT
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.support.kube import Kube, wait_for
 
 from asyncaction.api.names import LABEL_ACTION_UID
+from tests.support.kube import Kube, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

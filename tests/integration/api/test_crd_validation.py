@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.rest import ApiException
+
 from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from kubernetes.client.rest import ApiException
-from tests.support.kube import Kube
 
 from asyncaction_testbed import procs
 from asyncaction_testbed.controlplane import ControlPlane
+from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.kube import Kube, wait_for
 
 pytestmark = pytest.mark.cluster
