@@ -1,0 +1,60 @@
+"""An ActionQueue bounds how many actions run at once; priority decides who goes first."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.support.kube import Kube, wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def action(name: str, priority: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "queue": "narrow",
+            "priority": priority,
+            "template": {
+                "spec": {"containers": [{"name": "m", "image": "x", "command": ["sleep", "1"]}]}
+            },
+        },
+    }
+
+
+@pytest.mark.usefixtures("operator")
+def test_max_concurrent_and_priority(kube: Kube, namespace: str) -> None:
+    kube.custom.create_namespaced_custom_object(
+        "asyncaction.dev",
+        "v1alpha1",
+        namespace,
+        "actionqueues",
+        {
+            "apiVersion": "asyncaction.dev/v1alpha1",
+            "kind": "ActionQueue",
+            "metadata": {"name": "narrow"},
+            "spec": {"maxConcurrent": 1},
+        },
+    )
+    time.sleep(0.5)  # let the operator see the queue before the actions
+    kube.create_action(namespace, action("first", 0))
+    kube.wait_phase(namespace, "first", {"STARTING", "RUNNING"})
+    for name, priority in (("low", 1), ("high", 9), ("mid", 5)):
+        kube.create_action(namespace, action(name, priority))
+
+    most_active = 0
+
+    def all_done() -> bool:
+        nonlocal most_active
+        phases = Counter(a.get("status", {}).get("phase") for a in kube.list_actions(namespace))
+        most_active = max(most_active, phases["STARTING"] + phases["RUNNING"])
+        return phases["SUCCEEDED"] == 4
+
+    wait_for(all_done, 90, "the queue to drain", interval=0.1)
+    assert most_active == 1
+    started = sorted(kube.list_actions(namespace), key=lambda a: a["status"]["startedAt"])
+    assert [a["metadata"]["name"] for a in started] == ["first", "high", "mid", "low"]
