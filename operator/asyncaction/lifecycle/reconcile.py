@@ -243,8 +243,12 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
             previous=view.conditions,
         )
         status["observedGeneration"] = view.generation
-    if job is not None and job.state in (JobState.PENDING, JobState.RUNNING) and not job.deleting:
-        effects.append(DeleteJob(job.name))
+    # A job that reported its own end may still be uploading or exiting: let it finish.
+    # Aborted and timed-out actions must not keep running.
+    stop = view.phase in (P.ABORTED, P.TIMEOUT)
+    if stop and job is not None and job.state in (JobState.PENDING, JobState.RUNNING):
+        if not job.deleting:
+            effects.append(DeleteJob(job.name))
     requeue = None
     if view.ttl_seconds_after_finished is not None and view.children_removed_at is None:
         finished = view.finished_at or now

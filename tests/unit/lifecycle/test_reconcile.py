@@ -215,6 +215,10 @@ class TestTerminal:
         v = running(phase=Phase.ABORTED, finished_at=NOW)
         assert DeleteJob("act-abcde-1") in decide(v, job(JobState.RUNNING)).effects
 
+    def test_a_job_that_reported_its_end_may_finish(self) -> None:
+        v = running(phase=Phase.SUCCEEDED, finished_at=NOW)
+        assert not [e for e in decide(v, job(JobState.RUNNING)).effects if isinstance(e, DeleteJob)]
+
     def test_ttl_removes_children_once(self) -> None:
         v = running(phase=Phase.SUCCEEDED, finished_at=NOW, ttl_seconds_after_finished=30)
         assert decide(v, job(JobState.SUCCEEDED)).requeue_after == 30
