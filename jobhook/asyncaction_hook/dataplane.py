@@ -1,0 +1,99 @@
+"""Which S3 object a job's ``property``/``index`` names (docs/data-plane.md), pure.
+
+A job reaches only objects its own action declares (arguments, streams, input and
+output prefixes) or objects under its action's own prefix.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asyncaction_hook.errors import HookError, forbidden, not_found
+
+
+@dataclass(frozen=True)
+class S3Ref:
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_uri(uri: str) -> S3Ref:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise HookError(422, "BAD_URI", f"not an s3://bucket/key URI: {uri}")
+    bucket, key = uri[5:].split("/", 1)
+    return S3Ref(bucket, key)
+
+
+def own_prefix(store_prefix: str, namespace: str, uid: str) -> str:
+    return f"{store_prefix}actions/{namespace}/{uid}/"
+
+
+def argument_named(spec: Mapping[str, Any], prop: str, kind: str) -> S3Ref | None:
+    for index, arg in enumerate(spec.get("arguments") or []):
+        if arg.get("type") == kind and prop in (arg.get("name"), f"arg{index}"):
+            return parse_uri(arg["value"])
+    return None
+
+
+def stream(spec: Mapping[str, Any], prop: str) -> S3Ref | None:
+    value = spec.get(prop) or {}
+    if value.get("type") == "uri" and value.get("value"):
+        return parse_uri(value["value"])
+    return None
+
+
+def declared_input(spec: Mapping[str, Any], prop: str) -> S3Ref | None:
+    if prop == "stdin":
+        return stream(spec, "stdin")
+    return argument_named(spec, prop, "input")
+
+
+def input_prefixes(spec: Mapping[str, Any]) -> list[S3Ref]:
+    return [parse_uri(uri) for uri in spec.get("inputs") or []]
+
+
+def upload_target(
+    spec: Mapping[str, Any],
+    *,
+    prop: str,
+    md5: str,
+    metadata: Mapping[str, Any],
+    store_bucket: str,
+    store_prefix: str,
+    namespace: str,
+    uid: str,
+) -> tuple[S3Ref, bool]:
+    """The object to write and whether it is under the action's own prefix."""
+    if prop in ("stdout", "stderr"):
+        ref = stream(spec, prop)
+        if ref is None:
+            raise forbidden(f"spec.{prop} is not of type uri")
+        return ref, False
+    if prop == "outputs":
+        prefixes = [parse_uri(uri) for uri in spec.get("outputs") or []]
+        relative = str(metadata.get("path", ""))
+        if not prefixes or not relative or relative.startswith("/") or ".." in relative.split("/"):
+            raise forbidden("outputs need spec.outputs and a relative metadata.path")
+        base = prefixes[0]
+        return S3Ref(base.bucket, posixpath.join(base.key, relative)), False
+    declared = argument_named(spec, prop, "output")
+    if declared is not None:
+        return declared, False
+    if not prop.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise HookError(422, "BAD_PROPERTY", f"bad property name {prop!r}")
+    key = f"{own_prefix(store_prefix, namespace, uid)}{prop}/{md5}"
+    return S3Ref(store_bucket, key), True
+
+
+def recorded_output(outputs: Sequence[Mapping[str, Any]], prop: str, index: int) -> S3Ref:
+    matching = [o for o in outputs if o.get("name") == prop]
+    if index >= len(matching):
+        raise not_found(f"no object {prop}/{index} for this action")
+    return parse_uri(matching[index]["uri"])

@@ -1,0 +1,97 @@
+"""``asyncaction-hook``: run the job hook service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from asyncaction.kube import KubeClient
+from asyncaction_hook.app import Hook, create_app
+from asyncaction_hook.auth import MemoryReplayGuard
+from asyncaction_hook.cache import Registry
+from asyncaction_hook.settings import HookSettings
+from asyncaction_hook.stores import Stores
+from asyncaction_hook.writer import Coalescer, StatusWriter
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = HookSettings()
+    p = argparse.ArgumentParser(prog="asyncaction-hook", description="The AsyncAction job hook.")
+    p.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a service in a pod
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--base-path", default=defaults.base_path)
+    p.add_argument("--kubeconfig", default=os.environ.get("ASYNCACTION_KUBECONFIG"))
+    p.add_argument(
+        "--stores-config", type=Path, default=os.environ.get("ASYNCACTION_STORES_CONFIG") or None
+    )
+    p.add_argument("--allow-v1", action=argparse.BooleanOptionalAction, default=defaults.allow_v1)
+    p.add_argument("--time-window", type=float, default=defaults.time_window_seconds)
+    p.add_argument("--coalesce-window", type=float, default=defaults.coalesce_window_seconds)
+    p.add_argument("--max-body", type=int, default=defaults.max_body_bytes)
+    p.add_argument("--max-result", type=int, default=defaults.max_result_bytes)
+    p.add_argument("--log-tail-lines", type=int, default=defaults.log_tail_lines)
+    p.add_argument("--presign-expiry", type=int, default=defaults.presign_expiry_seconds)
+    p.add_argument("--rate", type=float, default=defaults.rate_per_second)
+    p.add_argument("--burst", type=int, default=defaults.rate_burst)
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    settings = HookSettings(
+        base_path=args.base_path,
+        allow_v1=args.allow_v1,
+        time_window_seconds=args.time_window,
+        coalesce_window_seconds=args.coalesce_window,
+        max_body_bytes=args.max_body,
+        max_result_bytes=args.max_result,
+        log_tail_lines=args.log_tail_lines,
+        presign_expiry_seconds=args.presign_expiry,
+        rate_per_second=args.rate,
+        rate_burst=args.burst,
+    )
+    kube = await KubeClient.from_kubeconfig(args.kubeconfig)
+    registry = Registry(kube)
+    registry.start()
+    writer = StatusWriter(kube, registry, settings.log_tail_lines)
+    coalescer = Coalescer(writer, settings.coalesce_window_seconds)
+    stores = Stores.from_file(args.stores_config, settings.presign_expiry_seconds)
+    hook = Hook(
+        settings,
+        kube,
+        registry,
+        writer,
+        coalescer,
+        stores,
+        MemoryReplayGuard(2 * settings.time_window_seconds),
+    )
+    runner = web.AppRunner(create_app(hook), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, args.host, args.port).start()
+    logging.getLogger(__name__).info("job hook listening on %s:%s", args.host, args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await coalescer.close()
+        await runner.cleanup()
+        await registry.stop()
+        await kube.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Job reports and how they become status patches (pure).
+
+The seed's spellings are accepted: ``status: SUCCESS|ERROR`` and ``results``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from asyncaction.api.phases import Phase
+from asyncaction.lifecycle import can_transition, conditions_for
+from asyncaction.timeutil import format_time
+from asyncaction_hook.errors import HookError, completed, too_large
+
+ALIASES = {"SUCCESS": "SUCCEEDED", "ERROR": "FAILED"}
+REPORTABLE = {Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED}
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Phase | None = None
+    progress: Annotated[int | None, Field(ge=0, le=100)] = None
+    status_details: dict[str, Any] | None = Field(default=None, alias="statusDetails")
+    result: dict[str, Any] | None = None
+    error_message: str | None = Field(default=None, alias="errorMessage", max_length=4096)
+    logs: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("status"), str):
+            data["status"] = ALIASES.get(data["status"].upper(), data["status"].upper())
+        if "result" not in data and "results" in data:
+            data["result"] = data.pop("results")
+        if isinstance(data.get("logs"), str):
+            data["logs"] = data["logs"].splitlines()
+        return data
+
+    @field_validator("status")
+    @classmethod
+    def _reportable(cls, value: Phase | None) -> Phase | None:
+        if value is not None and value not in REPORTABLE:
+            raise ValueError("status must be RUNNING, SUCCEEDED or FAILED")
+        return value
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in (Phase.SUCCEEDED, Phase.FAILED)
+
+    def merged_with(self, later: Report) -> Report:
+        """Coalescing: the later report wins field by field; log lines accumulate."""
+        values = self.model_dump(by_alias=True, exclude_none=True)
+        values.update(later.model_dump(by_alias=True, exclude_none=True))
+        if self.logs and later.logs:
+            values["logs"] = [*self.logs, *later.logs]
+        return Report.model_validate(values)
+
+
+def check_result_size(report: Report, max_bytes: int) -> None:
+    if report.result is not None and len(json.dumps(report.result)) > max_bytes:
+        raise too_large(
+            f"result is larger than {max_bytes} bytes: upload it as an output "
+            "(PUT /upload/...) and report a reference to it instead"
+        )
+
+
+def status_patch(
+    current: Mapping[str, Any], report: Report, *, now: datetime, log_tail_lines: int
+) -> dict[str, Any]:
+    """The merge patch of ``.status`` for ``report`` given the current status."""
+    phase_value = current.get("phase")
+    phase = (
+        Phase(phase_value)
+        if isinstance(phase_value, str) and phase_value in Phase.__members__
+        else None
+    )
+    if phase is not None and phase.is_terminal:
+        raise completed(phase.value)
+    patch: dict[str, Any] = {"lastReportAt": format_time(now)}
+    if report.progress is not None:
+        patch["progress"] = report.progress
+    if report.status_details is not None:
+        patch["statusDetails"] = report.status_details
+    if report.result is not None:
+        patch["result"] = report.result
+    if report.logs:
+        tail = [*(current.get("logTail") or []), *report.logs]
+        patch["logTail"] = tail[-log_tail_lines:]
+    target = report.status or Phase.RUNNING
+    if phase is Phase.STARTING or target is not Phase.RUNNING:
+        if not can_transition(phase, target):
+            raise HookError(409, "INVALID_TRANSITION", f"cannot go from {phase} to {target.value}")
+        patch["phase"] = target.value
+        message = {
+            Phase.RUNNING: "the job reported it is running",
+            Phase.SUCCEEDED: "the job reported success",
+            Phase.FAILED: report.error_message or "the job reported a failure",
+        }[target]
+        patch["message"] = message
+        error_reason = "JobReportedFailure" if target is Phase.FAILED else None
+        patch["conditions"] = conditions_for(
+            target,
+            reason=error_reason,
+            message=message,
+            now=now,
+            previous=current.get("conditions") or (),
+        )
+        if target.is_terminal:
+            patch["finishedAt"] = format_time(now)
+            patch["error"] = {"reason": error_reason, "message": message} if error_reason else None
+        if target is Phase.SUCCEEDED:
+            patch["progress"] = 100
+    return patch
+
+
+def public_view(action: Mapping[str, Any]) -> dict[str, Any]:
+    """What a job may see of its action (never the secret)."""
+    meta = action.get("metadata", {})
+    status = action.get("status") or {}
+    return {
+        "id": meta.get("uid"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "phase": status.get("phase"),
+        "progress": status.get("progress"),
+        "attempts": status.get("attempts"),
+    }

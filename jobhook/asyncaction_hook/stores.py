@@ -1,0 +1,103 @@
+"""S3 stores the hook presigns for, from a configuration file (mounted from a Secret).
+
+``{"stores": {"default": {"endpoint", "bucket", "region", "accessKeyId",
+"secretAccessKey", "prefix"}}}``. Jobs never see these credentials: they get presigned
+URLs for their own objects only. Network calls (HEAD, LIST) run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    md5: str  # the ETag of a single-part object
+
+
+class Store:
+    def __init__(self, name: str, config: dict[str, Any], expiry: int) -> None:
+        self.name = name
+        self.bucket: str = config["bucket"]
+        self.prefix: str = config.get("prefix", "")
+        self.expiry = expiry
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=config.get("endpoint"),
+            region_name=config.get("region", "us-east-1"),
+            aws_access_key_id=config.get("accessKeyId"),
+            aws_secret_access_key=config.get("secretAccessKey"),
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+
+    def presign_get(self, key: str) -> str:
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.expiry
+        )
+        return url
+
+    def presign_put(self, key: str, md5_hex: str | None) -> tuple[str, dict[str, str]]:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        headers: dict[str, str] = {}
+        if md5_hex is not None:
+            params["ContentMD5"] = base64.b64encode(bytes.fromhex(md5_hex)).decode()
+            headers["Content-MD5"] = params["ContentMD5"]
+        url: str = self.client.generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=self.expiry
+        )
+        return url, headers
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        def call() -> ObjectInfo | None:
+            try:
+                answer = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+            return ObjectInfo(key, int(answer["ContentLength"]), answer["ETag"].strip('"'))
+
+        return await asyncio.to_thread(call)
+
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        def call() -> list[ObjectInfo]:
+            found: list[ObjectInfo] = []
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    found.append(
+                        ObjectInfo(item["Key"], int(item["Size"]), item["ETag"].strip('"'))
+                    )
+            return sorted(found, key=lambda o: o.key)
+
+        return await asyncio.to_thread(call)
+
+
+class Stores:
+    def __init__(self, stores: dict[str, Store]) -> None:
+        self.by_name = stores
+
+    @classmethod
+    def from_file(cls, path: Path | None, expiry: int) -> Stores:
+        if path is None:
+            return cls({})
+        text = path.read_text()
+        doc = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+        return cls(
+            {name: Store(name, conf, expiry) for name, conf in (doc.get("stores") or {}).items()}
+        )
+
+    def get(self, name: str) -> Store | None:
+        return self.by_name.get(name)

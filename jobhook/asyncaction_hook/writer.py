@@ -1,0 +1,128 @@
+"""Status writes with optimistic concurrency, and the coalescer of progress reports.
+
+Every write reads the action fresh and patches ``.status`` with its resourceVersion as
+a precondition, retrying on conflict, so a report can never overwrite a phase the
+operator wrote meanwhile (an abort, say), and terminal phases stay final.
+
+Coalescing: progress-only reports of one action are merged and written at most once
+per window. Such a report is acknowledged when queued (the next one supersedes it, and
+a queued report lost with a crashed hook is replaced by the job's next report).
+Terminal reports are never coalesced: pending progress is merged into them and they
+are acknowledged only once the patch is in the API server. Pending reports are
+flushed on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncaction.kube import Conflict, KubeClient, paths
+from asyncaction.timeutil import utcnow
+from asyncaction_hook.cache import Registry
+from asyncaction_hook.errors import HookError, not_found
+from asyncaction_hook.reports import Report, status_patch
+
+log = logging.getLogger(__name__)
+Extra = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class StatusWriter:
+    def __init__(self, kube: KubeClient, registry: Registry, log_tail_lines: int) -> None:
+        self.kube = kube
+        self.registry = registry
+        self.log_tail_lines = log_tail_lines
+        self.patches = 0  # for tests and metrics
+
+    async def apply(
+        self, uid: str, report: Report | None, extra: Extra | None = None
+    ) -> dict[str, Any]:
+        """Write ``report`` (and whatever ``extra`` adds) to the action; returns it patched."""
+        for _ in range(10):
+            action = await self.registry.fresh_action(uid)
+            if action is None:
+                raise not_found("no action with this id")
+            status = action.get("status") or {}
+            patch = (
+                status_patch(status, report, now=utcnow(), log_tail_lines=self.log_tail_lines)
+                if report
+                else {}
+            )
+            if extra is not None:
+                patch.update(await extra(action))
+            if not patch:
+                return action
+            meta = action["metadata"]
+            body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
+            try:
+                patched = await self.kube.patch(
+                    paths.action_path(meta["namespace"], meta["name"], status=True), body
+                )
+            except Conflict:
+                continue
+            self.patches += 1
+            self.registry.actions._put(patched)
+            return patched
+        raise HookError(503, "BUSY", "the action kept changing; retry")
+
+
+@dataclass
+class _Pending:
+    report: Report
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class Coalescer:
+    def __init__(self, writer: StatusWriter, window: float) -> None:
+        self.writer = writer
+        self.window = window
+        self._pending: dict[str, _Pending] = {}
+        self._last_flush: dict[str, float] = {}
+        self._timers: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, uid: str, report: Report) -> None:
+        pending = self._pending.get(uid)
+        self._pending[uid] = _Pending(pending.report.merged_with(report) if pending else report)
+        if uid not in self._timers:
+            delay = max(0.0, self._last_flush.get(uid, 0.0) + self.window - time.monotonic())
+            self._timers[uid] = asyncio.create_task(self._flush_later(uid, delay))
+
+    def take(self, uid: str) -> Report | None:
+        """Remove and return what is pending for ``uid`` (a terminal report absorbs it)."""
+        timer = self._timers.pop(uid, None)
+        if timer is not None:
+            timer.cancel()
+        pending = self._pending.pop(uid, None)
+        return pending.report if pending else None
+
+    async def _flush_later(self, uid: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._timers.pop(uid, None)
+        await self._flush(uid)
+
+    async def _flush(self, uid: str) -> None:
+        pending = self._pending.pop(uid, None)
+        if pending is None:
+            return
+        self._last_flush[uid] = time.monotonic()
+        try:
+            await self.writer.apply(uid, pending.report)
+        except HookError as exc:
+            log.info("dropped coalesced report for %s: %s", uid, exc.message)
+        except Exception:
+            log.exception("could not write coalesced report for %s", uid)
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for uid in list(self._pending):
+            await self._flush(uid)
+
+    def pending_view(self, uid: str) -> Mapping[str, Any]:
+        pending = self._pending.get(uid)
+        return pending.report.model_dump(exclude_none=True) if pending else {}

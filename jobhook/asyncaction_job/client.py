@@ -1,0 +1,257 @@
+"""The job-side client of the job hook. Standard library only: any image with python3 works.
+
+    from asyncaction_job import client
+    request = client.action()["request"]
+    client.report(progress=50, details={"step": "resize"})
+    client.upload("thumbnail", "/tmp/out.png")
+    client.succeed({"width": 128})
+
+Requests are signed with version 2 (method, path and body covered). Connection errors,
+5xx and 429 are retried with capped exponential backoff and jitter, each retry freshly
+signed; other 4xx raise ``HookError`` at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncaction_job.signing import headers_v2
+
+CHUNK = 1024 * 1024
+
+
+class HookError(Exception):
+    """The hook refused a request (or could not be reached: status 0)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return float(
+            min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
+        )
+
+
+def file_digests(path: str | os.PathLike[str]) -> tuple[str, str, int]:
+    """md5 of the content, and the challenge md5("WEBDA" + content), as the seed computes."""
+    content, challenge, size = hashlib.md5(), hashlib.md5(b"WEBDA"), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            content.update(chunk)
+            challenge.update(chunk)
+            size += len(chunk)
+    return content.hexdigest(), challenge.hexdigest(), size
+
+
+class JobClient:
+    def __init__(
+        self,
+        job_id: str,
+        secret: str,
+        hook: str,
+        *,
+        retry: Retry | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.job_id = job_id
+        self.secret = secret
+        self.hook = _http(hook).rstrip("/")
+        self.retry = retry or Retry()
+        self.timeout = timeout
+
+    @classmethod
+    def from_env(cls) -> JobClient:
+        missing = [n for n in ("JOB_ID", "JOB_SECRET_KEY", "JOB_HOOK") if not os.environ.get(n)]
+        if missing:
+            raise RuntimeError(
+                f"{', '.join(missing)} not set: is this running as an AsyncAction job?"
+            )
+        return cls(os.environ["JOB_ID"], os.environ["JOB_SECRET_KEY"], os.environ["JOB_HOOK"])
+
+    def call(self, method: str, route: str, payload: Any = None) -> Any:
+        url = self.hook + route
+        path = urllib.parse.urlsplit(url).path
+        body = b"" if payload is None else json.dumps(payload).encode()
+        for attempt in range(self.retry.attempts):
+            headers = headers_v2(
+                self.job_id, self.secret, method, path, body, int(time.time() * 1000)
+            )
+            if body:
+                headers["Content-Type"] = "application/json"
+            request = urllib.request.Request(
+                url,
+                data=body or None,
+                method=method,
+                headers=headers,
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    text = response.read()
+                    return json.loads(text) if text else None
+            except urllib.error.HTTPError as exc:
+                error = _parse_error(exc)
+                if exc.code < 500 and exc.code != 429:
+                    raise error from None
+                last: HookError = error
+            except (urllib.error.URLError, OSError) as exc:
+                last = HookError(0, "UNREACHABLE", f"{url}: {exc}")
+            if attempt + 1 < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt))
+        raise last
+
+    def report(
+        self,
+        progress: int | None = None,
+        details: dict[str, Any] | None = None,
+        logs: list[str] | None = None,
+    ) -> Any:
+        payload: dict[str, Any] = {}
+        if progress is not None:
+            payload["progress"] = progress
+        if details is not None:
+            payload["statusDetails"] = details
+        if logs:
+            payload["logs"] = logs
+        return self.call("POST", "/status", payload)
+
+    def succeed(self, result: dict[str, Any] | None = None) -> Any:
+        return self.call("POST", "/status", {"status": "SUCCEEDED", "result": result or {}})
+
+    def fail(self, message: str) -> Any:
+        return self.call("POST", "/status", {"status": "FAILED", "errorMessage": message})
+
+    def action(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.call("GET", "/action")
+        return answer
+
+    def locate(self, name: str, index: int = 0, store: str = "default") -> dict[str, Any]:
+        answer: dict[str, Any] = self.call("GET", f"/download/{store}/{self.job_id}/{name}/{index}")
+        return answer
+
+    def download(
+        self, name: str, dest: str | os.PathLike[str], index: int = 0, store: str = "default"
+    ) -> Path:
+        answer = self.locate(name, index, store)
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.md5()
+        with (
+            tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
+            urllib.request.urlopen(_http(answer["Location"]), timeout=self.timeout) as response,
+        ):
+            while chunk := response.read(CHUNK):
+                tmp.write(chunk)
+                digest.update(chunk)
+        expected = (answer.get("Map") or {}).get("hash")
+        if expected and digest.hexdigest() != expected:
+            os.unlink(tmp.name)
+            raise HookError(0, "CORRUPT", f"{name}: md5 {digest.hexdigest()} != {expected}")
+        os.replace(tmp.name, target)
+        return target
+
+    def upload(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        store: str = "default",
+        metadata: dict[str, Any] | None = None,
+    ) -> bool:
+        """Upload ``path`` as ``name``; False when the hook already has this content."""
+        md5, challenge, size = file_digests(path)
+        answer = self.call(
+            "PUT",
+            f"/upload/{store}/{self.job_id}/{name}",
+            {"hash": md5, "challenge": challenge, "metadata": metadata or {}},
+        )
+        if answer.get("done"):
+            return False
+        headers = {**(answer.get("headers") or {}), "Content-Length": str(size)}
+        with open(path, "rb") as handle:
+            request = urllib.request.Request(
+                _http(answer["url"]),
+                data=handle,
+                method=answer.get("method", "PUT"),
+                headers=headers,
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout):
+                    pass
+            except urllib.error.HTTPError as exc:
+                raise HookError(
+                    exc.code, "UPLOAD_FAILED", exc.read()[:300].decode(errors="replace")
+                ) from None
+        return True
+
+
+def _http(url: str) -> str:
+    """Only http(s): a file: or custom scheme from a misconfigured hook is refused."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise HookError(0, "BAD_URL", f"not an http(s) URL: {url[:100]}")
+    return url
+
+
+def _parse_error(exc: urllib.error.HTTPError) -> HookError:
+    try:
+        error = json.loads(exc.read()).get("error", {})
+        return HookError(exc.code, str(error.get("reason", "")), str(error.get("message", "")))
+    except (ValueError, AttributeError):
+        return HookError(exc.code, "HTTP", str(exc.reason))
+
+
+_default: JobClient | None = None
+
+
+def default() -> JobClient:
+    global _default
+    if _default is None:
+        _default = JobClient.from_env()
+    return _default
+
+
+def report(
+    progress: int | None = None,
+    details: dict[str, Any] | None = None,
+    logs: list[str] | None = None,
+) -> Any:
+    return default().report(progress, details, logs)
+
+
+def succeed(result: dict[str, Any] | None = None) -> Any:
+    return default().succeed(result)
+
+
+def fail(message: str) -> Any:
+    return default().fail(message)
+
+
+def action() -> dict[str, Any]:
+    return default().action()
+
+
+def download(name: str, dest: str | os.PathLike[str], index: int = 0) -> Path:
+    return default().download(name, dest, index)
+
+
+def upload(name: str, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> bool:
+    return default().upload(name, path, metadata=metadata)

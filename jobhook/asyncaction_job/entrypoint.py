@@ -1,0 +1,151 @@
+"""``asyncaction-job run -- CMD [ARGS...]``: typed arguments and S3 streams for any command.
+
+The operator wraps the first container's command with this entrypoint when an action
+uses ``arguments``, ``inputs``, ``outputs`` or a ``uri`` stream. It asks the hook for the
+action, downloads inputs through presigned URLs, runs the command with local paths in
+place of the URIs (in argument order, after the command's own args), uploads outputs
+and captured streams, and reports ``SUCCEEDED`` or ``FAILED`` from the exit code (and
+exits with it, so the Job fails too).
+
+What the image needs: python3 (3.9 or newer) with this package importable
+(``pip install asyncaction`` or copy ``asyncaction_job/``), and the command itself.
+No S3 credentials: every transfer uses a presigned URL from the hook.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asyncaction_job.client import HookError, JobClient
+
+
+@dataclass
+class Plan:
+    argv: list[str]
+    downloads: list[tuple[str, Path]] = field(default_factory=list)  # (property, local path)
+    uploads: list[tuple[str, Path]] = field(default_factory=list)
+    stdin: Path | None = None
+    stdout: Path | None = None
+    stderr: Path | None = None
+    inputs_dir: Path | None = None
+    outputs_dir: Path | None = None
+
+
+def property_name(argument: Mapping[str, Any], index: int) -> str:
+    return str(argument.get("name") or f"arg{index}")
+
+
+def plan_run(action: Mapping[str, Any], command: Sequence[str], workdir: Path) -> Plan:
+    """What to fetch, what to run and what to send back (pure)."""
+    plan = Plan(argv=list(command))
+    for index, argument in enumerate(action.get("arguments") or []):
+        kind, value = argument.get("type"), str(argument.get("value", ""))
+        if kind == "parameter":
+            plan.argv.append(value)
+            continue
+        name = property_name(argument, index)
+        basename = posixpath.basename(value.rstrip("/")) or name
+        local = workdir / kind / name / basename
+        plan.argv.append(str(local))
+        (plan.downloads if kind == "input" else plan.uploads).append((name, local))
+    for stream in ("stdin", "stdout", "stderr"):
+        spec = action.get(stream) or {}
+        if spec.get("type") == "uri":
+            setattr(plan, stream, workdir / "streams" / stream)
+    if action.get("inputs"):
+        plan.inputs_dir = workdir / "inputs"
+    if action.get("outputs"):
+        plan.outputs_dir = workdir / "outputs"
+    return plan
+
+
+def _ignore_completed(call: Any, *args: Any) -> None:
+    """The command may have reported its own end (a seed-style job): that is fine."""
+    try:
+        call(*args)
+    except HookError as exc:
+        if exc.reason != "ACTION_COMPLETED":
+            raise
+
+
+def run(command: Sequence[str], client: JobClient | None = None) -> int:
+    client = client or JobClient.from_env()
+    action = client.action()
+    workdir = Path(os.environ.get("ASYNCACTION_WORKDIR") or tempfile.mkdtemp(prefix="action-"))
+    plan = plan_run(action, command, workdir)
+    _ignore_completed(client.report, 1, {"step": "staging inputs"})
+    for name, local in plan.downloads:
+        client.download(name, local)
+    if plan.stdin is not None:
+        client.download("stdin", plan.stdin)
+    if plan.inputs_dir is not None:
+        index = 0
+        while True:
+            try:
+                found = client.locate("inputs", index)
+            except HookError as exc:
+                if exc.status == 404:
+                    break
+                raise
+            client.download("inputs", plan.inputs_dir / found["Map"]["key"], index)
+            index += 1
+    for _, local in plan.uploads:
+        local.parent.mkdir(parents=True, exist_ok=True)
+    if plan.outputs_dir is not None:
+        plan.outputs_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ASYNCACTION_WORKDIR": str(workdir)}
+    if plan.outputs_dir is not None:
+        env["ASYNCACTION_OUTPUTS"] = str(plan.outputs_dir)
+    if plan.inputs_dir is not None:
+        env["ASYNCACTION_INPUTS"] = str(plan.inputs_dir)
+    _ignore_completed(client.report, 10, {"step": "running"})
+    streams = {}
+    for stream in ("stdout", "stderr"):
+        path = getattr(plan, stream)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            streams[stream] = path.open("wb")
+    stdin = plan.stdin.open("rb") if plan.stdin is not None else None
+    try:
+        code = subprocess.call(
+            plan.argv,
+            stdin=stdin,
+            env=env,
+            stdout=streams.get("stdout"),
+            stderr=streams.get("stderr"),
+        )
+    finally:
+        for handle in [*streams.values(), *([stdin] if stdin else [])]:
+            handle.close()
+    for stream in ("stdout", "stderr"):
+        path = getattr(plan, stream)
+        if path is not None:
+            client.upload(stream, path)
+    if code != 0:
+        _ignore_completed(client.fail, f"command exited with code {code}")
+        return code
+    _ignore_completed(client.report, 90, {"step": "uploading outputs"})
+    for name, local in plan.uploads:
+        if not local.exists():
+            _ignore_completed(client.fail, f"the command did not create output {name} ({local})")
+            return 1
+        client.upload(name, local)
+    if plan.outputs_dir is not None:
+        for path in sorted(p for p in plan.outputs_dir.rglob("*") if p.is_file()):
+            client.upload(
+                "outputs", path, metadata={"path": path.relative_to(plan.outputs_dir).as_posix()}
+            )
+    _ignore_completed(client.succeed, {"exitCode": 0})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
