@@ -246,9 +246,9 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     # A job that reported its own end may still be uploading or exiting: let it finish.
     # Aborted and timed-out actions must not keep running.
     stop = view.phase in (P.ABORTED, P.TIMEOUT)
-    if stop and job is not None and job.state in (JobState.PENDING, JobState.RUNNING):
-        if not job.deleting:
-            effects.append(DeleteJob(job.name))
+    live = job is not None and job.state in (JobState.PENDING, JobState.RUNNING)
+    if stop and live and job is not None and not job.deleting:
+        effects.append(DeleteJob(job.name))
     requeue = None
     if view.ttl_seconds_after_finished is not None and view.children_removed_at is None:
         finished = view.finished_at or now
