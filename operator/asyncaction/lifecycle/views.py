@@ -123,12 +123,12 @@ def job_view_from(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> 
     failed = _condition(job, "Failed")
     running = any((p.get("status") or {}).get("phase") == "Running" for p in pods)
     if failed or (int(status.get("failed") or 0) > 0 and not running):
-        parts = [
-            f"exit code {code}" if code is not None else None,
-            reason,
-            (failed or {}).get("message"),
-        ]
-        message = ", ".join(p for p in parts if p) or "the job failed"
+        # With an exit code, the Job's own condition message (about its backoffLimit 0)
+        # would only confuse: each attempt is one Job with one pod.
+        if code is not None:
+            message = f"exit code {code}" + (f" ({reason})" if reason else "")
+        else:
+            message = (failed or {}).get("message") or "the job failed"
         return JobView(name, JobState.FAILED, exit_code=code, message=message, deleting=deleting)
     state = JobState.RUNNING if running else JobState.PENDING
     return JobView(name, state, deleting=deleting)
