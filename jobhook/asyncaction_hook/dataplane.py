@@ -7,11 +7,14 @@ output prefixes) or objects under its action's own prefix.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from asyncaction_hook.errors import HookError, forbidden, not_found
+
+PROPERTY = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def upload_target(
     declared = argument_named(spec, prop, "output")
     if declared is not None:
         return declared, False
-    if not prop.replace("-", "").replace("_", "").replace(".", "").isalnum():
+    if not PROPERTY.match(prop) or ".." in prop:
         raise HookError(422, "BAD_PROPERTY", f"bad property name {prop!r}")
     key = f"{own_prefix(store_prefix, namespace, uid)}{prop}/{md5}"
     return S3Ref(store_bucket, key), True

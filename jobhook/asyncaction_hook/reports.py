@@ -85,6 +85,10 @@ def status_patch(
     )
     if phase is not None and phase.is_terminal:
         raise completed(phase.value)
+    if phase not in (Phase.STARTING, Phase.RUNNING):
+        # No attempt runs now (waiting, paused, backing off): the report comes from a
+        # stopped or stale attempt.
+        raise HookError(409, "NOT_RUNNING", f"no attempt of this action is running ({phase})")
     patch: dict[str, Any] = {"lastReportAt": format_time(now)}
     if report.progress is not None:
         patch["progress"] = report.progress

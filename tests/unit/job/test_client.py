@@ -1,0 +1,116 @@
+"""The client against a real local HTTP server that checks version-2 signatures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from asyncaction_job.client import HookError, JobClient, Retry, file_digests
+from asyncaction_job.signing import sign_v2
+
+KEY = "secret-key"
+
+
+class FakeHook(ThreadingHTTPServer):
+    answers: list[tuple[int, dict[str, Any]]]
+    seen: list[tuple[str, str, dict[str, Any] | None]]
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeHook
+
+    def _serve(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        expected = sign_v2(KEY, self.headers["X-Job-Time"], self.command, self.path, body)
+        assert self.headers["X-Job-Signature"] == "v2"
+        assert self.headers["X-Job-Hash"] == expected, "bad v2 signature"
+        self.server.seen.append((self.command, self.path, json.loads(body) if body else None))
+        status, answer = self.server.answers.pop(0) if self.server.answers else (200, {})
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = _serve  # noqa: N815 - http.server names
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[FakeHook]:
+    server = FakeHook(("127.0.0.1", 0), Handler)
+    server.answers, server.seen = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+def client(server: FakeHook) -> JobClient:
+    return JobClient(
+        "job-1",
+        KEY,
+        f"http://127.0.0.1:{server.server_address[1]}/base/",
+        retry=Retry(attempts=3, base_delay=0.01, max_delay=0.02),
+    )
+
+
+def test_reports_are_signed_over_the_base_path(hook: FakeHook) -> None:
+    client(hook).report(progress=40, details={"step": 2}, logs=["l"])
+    client(hook).succeed({"n": 1})
+    assert hook.seen == [
+        ("POST", "/base/status", {"progress": 40, "statusDetails": {"step": 2}, "logs": ["l"]}),
+        ("POST", "/base/status", {"status": "SUCCEEDED", "result": {"n": 1}}),
+    ]
+
+
+def test_5xx_and_429_are_retried_with_fresh_signatures(hook: FakeHook) -> None:
+    hook.answers = [(503, {}), (429, {}), (200, {"id": "job-1"})]
+    assert client(hook).action() == {"id": "job-1"}
+    assert len(hook.seen) == 3
+
+
+def test_4xx_raise_at_once_with_the_hooks_reason(hook: FakeHook) -> None:
+    hook.answers = [(409, {"error": {"reason": "ACTION_COMPLETED", "message": "done"}})]
+    with pytest.raises(HookError) as caught:
+        client(hook).report(progress=1)
+    assert (caught.value.status, caught.value.reason) == (409, "ACTION_COMPLETED")
+    assert len(hook.seen) == 1
+
+
+def test_unreachable_hook_gives_status_zero() -> None:
+    lost = JobClient("j", KEY, "http://127.0.0.1:9", retry=Retry(attempts=2, base_delay=0.01))
+    with pytest.raises(HookError) as caught:
+        lost.report(progress=1)
+    assert caught.value.status == 0
+
+
+def test_only_http_urls() -> None:
+    with pytest.raises(HookError, match="not an http"):
+        JobClient("j", KEY, "file:///etc/passwd")
+
+
+def test_missing_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JOB_SECRET_KEY", raising=False)
+    monkeypatch.setenv("JOB_ID", "x")
+    monkeypatch.setenv("JOB_HOOK", "http://h")
+    with pytest.raises(RuntimeError, match="JOB_SECRET_KEY"):
+        JobClient.from_env()
+
+
+def test_digests_match_the_seed(tmp_path: Any) -> None:
+    import hashlib
+
+    path = tmp_path / "f"
+    path.write_bytes(b"content")
+    md5, challenge, size = file_digests(path)
+    assert md5 == hashlib.md5(b"content").hexdigest()
+    assert challenge == hashlib.md5(b"WEBDAcontent").hexdigest()
+    assert size == 7

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+from asyncaction_job.cli import main
+from asyncaction_job.entrypoint import plan_run
+
+ACTION = {
+    "arguments": [
+        {"type": "input", "name": "text", "value": "s3://b/in/a.txt"},
+        {"type": "parameter", "value": "--top=5"},
+        {"type": "output", "value": "s3://b/out/counts.json"},
+    ],
+    "stdin": {"type": "uri", "value": "s3://b/in/stdin"},
+    "stdout": {"type": "pipe"},
+    "stderr": {"type": "uri", "value": "s3://b/logs/err"},
+    "outputs": ["s3://b/results/"],
+}
+
+
+def test_arguments_become_local_paths_in_order(tmp_path: Path) -> None:
+    plan = plan_run(ACTION, ["wc", "-w"], tmp_path)
+    assert plan.argv == [
+        "wc",
+        "-w",
+        str(tmp_path / "input/text/a.txt"),
+        "--top=5",
+        str(tmp_path / "output/arg2/counts.json"),
+    ]
+    assert plan.downloads == [("text", tmp_path / "input/text/a.txt")]
+    assert plan.uploads == [("arg2", tmp_path / "output/arg2/counts.json")]
+    assert plan.stdin == tmp_path / "streams/stdin"
+    assert plan.stdout is None
+    assert plan.stderr == tmp_path / "streams/stderr"
+    assert plan.outputs_dir == tmp_path / "outputs"
+    assert plan.inputs_dir is None
+
+
+def test_plain_action_runs_the_command_as_is(tmp_path: Path) -> None:
+    plan = plan_run({"arguments": []}, ["true"], tmp_path)
+    assert plan.argv == ["true"]
+    assert (plan.downloads, plan.uploads) == ([], [])
+
+
+def test_cli_usage_errors(capsys: object) -> None:
+    assert main(["run", "--"]) == 2
+
+
+def test_cli_without_job_environment(monkeypatch: object) -> None:
+    import pytest
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    mp.delenv("JOB_ID", raising=False)
+    assert main(["report", "--progress", "3"]) == 2
