@@ -136,6 +136,8 @@ def hook_url(
             str(stores_config),
             "--coalesce-window",
             "0.5",
+            "--sweep-interval",
+            "1",
         ],
         testbed_dir / "hook.log",
     )

@@ -35,6 +35,7 @@ from asyncaction_hook.errors import (
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.stores import Store, Stores
+from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import HEADER_ID
 
@@ -128,29 +129,7 @@ class Hook:
         return action
 
     async def verify_pending(self, action: dict[str, Any]) -> dict[str, Any]:
-        """Move uploads whose object now exists with the announced md5 to status.outputs."""
-        status = action.get("status") or {}
-        pending = list(status.get("pendingUploads") or [])
-        if not pending:
-            return {}
-        outputs = list(status.get("outputs") or [])
-        remaining = []
-        for entry in pending:
-            ref = dataplane.parse_uri(entry["uri"])
-            store = next((s for s in self.stores.by_name.values() if s.bucket == ref.bucket), None)
-            info = await store.head(ref.key) if store else None
-            if info is not None and info.md5 == entry["md5"]:
-                record = {
-                    "name": entry["name"],
-                    "uri": entry["uri"],
-                    "size": info.size,
-                    "md5": info.md5,
-                }
-                if record not in outputs:
-                    outputs.append(record)
-            else:
-                remaining.append(entry)
-        return {"outputs": outputs, "pendingUploads": remaining or None}
+        return await verify_pending(self.stores, action)
 
 
 def _json(body: bytes) -> Any:

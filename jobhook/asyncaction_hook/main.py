@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from asyncaction_hook.auth import MemoryReplayGuard
 from asyncaction_hook.cache import Registry
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.stores import Stores
+from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
 
 
@@ -39,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--presign-expiry", type=int, default=defaults.presign_expiry_seconds)
     p.add_argument("--rate", type=float, default=defaults.rate_per_second)
     p.add_argument("--burst", type=int, default=defaults.rate_burst)
+    p.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=30.0,
+        help="seconds between checks of uploads not yet recorded",
+    )
     return p.parse_args(argv)
 
 
@@ -59,8 +67,10 @@ async def serve(args: argparse.Namespace) -> None:
     registry = Registry(kube)
     registry.start()
     writer = StatusWriter(kube, registry, settings.log_tail_lines)
-    coalescer = Coalescer(writer, settings.coalesce_window_seconds)
     stores = Stores.from_file(args.stores_config, settings.presign_expiry_seconds)
+    coalescer = Coalescer(
+        writer, settings.coalesce_window_seconds, extra=functools.partial(verify_pending, stores)
+    )
     hook = Hook(
         settings,
         kube,
@@ -70,6 +80,7 @@ async def serve(args: argparse.Namespace) -> None:
         stores,
         MemoryReplayGuard(2 * settings.time_window_seconds),
     )
+    sweeper = asyncio.create_task(sweep_forever(hook, args.sweep_interval))
     runner = web.AppRunner(create_app(hook), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port).start()
@@ -81,6 +92,7 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         await stop.wait()
     finally:
+        sweeper.cancel()
         await coalescer.close()
         await runner.cleanup()
         await registry.stop()

@@ -77,9 +77,10 @@ class _Pending:
 
 
 class Coalescer:
-    def __init__(self, writer: StatusWriter, window: float) -> None:
+    def __init__(self, writer: StatusWriter, window: float, extra: Extra | None = None) -> None:
         self.writer = writer
         self.window = window
+        self.extra = extra  # e.g. verifying pending uploads with every write
         self._pending: dict[str, _Pending] = {}
         self._last_flush: dict[str, float] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -110,7 +111,7 @@ class Coalescer:
             return
         self._last_flush[uid] = time.monotonic()
         try:
-            await self.writer.apply(uid, pending.report)
+            await self.writer.apply(uid, pending.report, extra=self.extra)
         except HookError as exc:
             log.info("dropped coalesced report for %s: %s", uid, exc.message)
         except Exception:

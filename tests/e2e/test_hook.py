@@ -107,6 +107,27 @@ def test_seed_client_works_unchanged(kube: Kube, namespace: str, s3: Any, node_a
     assert created["metadata"]["uid"] in outputs["report"]["uri"]
 
 
+@pytest.mark.usefixtures("hooked_operator")
+def test_upload_without_a_final_report_is_recorded_by_the_sweep(
+    kube: Kube, namespace: str, s3: Any
+) -> None:
+    code = (
+        "import pathlib\n"
+        "from asyncaction_job import client\n"
+        "pathlib.Path('out.txt').write_text('swept')\n"
+        "client.upload('notes', 'out.txt')\n"
+    )  # exits 0 without reporting: the Job's completion ends the action
+    kube.create_action(namespace, python_action("quiet-upload", code))
+    kube.wait_phase(namespace, "quiet-upload", "SUCCEEDED", timeout=60)
+    recorded = wait_for(
+        lambda: kube.get_action(namespace, "quiet-upload")["status"].get("outputs"),
+        30,
+        "the sweep to record the upload",
+    )
+    assert recorded[0]["name"] == "notes"
+    assert recorded[0]["md5"] == hashlib.md5(b"swept").hexdigest()
+
+
 class Signed:
     """Sign requests to the hook as a job of ``uid`` would."""
 

@@ -7,6 +7,8 @@ controller, and the node agent runs the Pods' commands as local processes.
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +244,32 @@ def _exists(kube: Kube, namespace: str, name: str) -> bool:
             return False
         raise
     return True
+
+
+@pytest.mark.usefixtures("operator")
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_wait_understands_the_conditions(
+    kube: Kube, namespace: str, admin_kubeconfig: Path
+) -> None:
+    kube.create_action(namespace, action("waited", "sleep 1"))
+    kube.create_action(namespace, action("stalls", "exit 1"))
+    for name, condition in (("waited", "Ready"), ("stalls", "Stalled")):
+        done = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(admin_kubeconfig),
+                "-n",
+                namespace,
+                "wait",
+                f"asyncaction/{name}",
+                f"--for=condition={condition}",
+                "--timeout=60s",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "condition met" in done.stdout
