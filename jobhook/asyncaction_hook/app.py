@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from asyncaction.api.phases import Phase
 from asyncaction.kube import ApiError, KubeClient, paths
 from asyncaction.manifests import resolve_spec
+from asyncaction.sharding import shard_of
 from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
 from asyncaction_hook.auth import ReplayGuard, check_replay, verify
@@ -37,7 +38,7 @@ from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.stores import Store, Stores
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
-from asyncaction_job.signing import HEADER_ID
+from asyncaction_job.signing import HEADER_ID, HEADER_TIME
 
 log = logging.getLogger(__name__)
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -60,6 +61,7 @@ class Hook:
     stores: Stores
     guard: ReplayGuard
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def _rate(self, uid: str) -> None:
@@ -96,6 +98,15 @@ class Hook:
             window_seconds=self.settings.time_window_seconds,
             allow_v1=self.settings.allow_v1,
         )
+        if shard_of(uid, self.settings.shards) != self.settings.shard:
+            raise HookError(
+                421,
+                "MISDIRECTED",
+                "this action is served by another hook replica; use its JOB_HOOK",
+            )
+        if int(request.headers.get(HEADER_TIME, "0")) < self.started_ms:
+            # Signed before this process started: its replay memory cannot vouch for it.
+            raise HookError(503, "RESTARTED", "the hook restarted; sign the request again")
         check_replay(self.guard, uid, signature)
         self._rate(uid)
         return Caller(uid, version, body)

@@ -6,8 +6,10 @@ shared with the job client.
 
 Replays: a signature is accepted once. ``MemoryReplayGuard`` remembers accepted
 signatures for twice the time window (after that the time check refuses them anyway),
-which holds for one hook replica; replicas behind one Service each keep their own
-memory, so the chart runs the hook as a single replica beside the operator.
+which holds for one process. Several replicas are sharded (``asyncaction.sharding``):
+each action is pinned to one replica, the others refuse it (421), and a request signed
+before a replica started is refused (503) since its memory cannot vouch for it. So a
+captured request is never accepted twice, by any replica, across restarts.
 """
 
 from __future__ import annotations

@@ -41,13 +41,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--presign-expiry", type=int, default=defaults.presign_expiry_seconds)
     p.add_argument("--rate", type=float, default=defaults.rate_per_second)
     p.add_argument("--burst", type=int, default=defaults.rate_burst)
+    p.add_argument("--shard", type=int, default=0, help="this replica's shard (0-based)")
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="number of hook replicas; the operator's ASYNCACTION_HOOK_SHARDS",
+    )
     p.add_argument(
         "--sweep-interval",
         type=float,
         default=30.0,
         help="seconds between checks of uploads not yet recorded",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0 <= args.shard < args.shards:
+        p.error(f"--shard must be in 0..{args.shards - 1}")
+    return args
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -62,6 +72,8 @@ async def serve(args: argparse.Namespace) -> None:
         presign_expiry_seconds=args.presign_expiry,
         rate_per_second=args.rate,
         rate_burst=args.burst,
+        shard=args.shard,
+        shards=args.shards,
     )
     kube = await KubeClient.from_kubeconfig(args.kubeconfig)
     registry = Registry(kube)

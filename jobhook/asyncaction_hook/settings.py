@@ -17,3 +17,5 @@ class HookSettings:
     presign_expiry_seconds: int = 300
     rate_per_second: float = 200.0
     rate_burst: int = 400
+    shard: int = 0
+    shards: int = 1

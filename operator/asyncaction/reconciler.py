@@ -45,6 +45,7 @@ from asyncaction.manifests import (
     secret_name_for,
 )
 from asyncaction.settings import OperatorSettings
+from asyncaction.sharding import hook_url_for
 from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,9 @@ class Reconciler:
                 attempt=effect.attempt,
                 job_name=effect.job_name,
                 secret_name=secret_name_for(meta["name"]),
-                hook_url=self.settings.hook_url,
+                hook_url=hook_url_for(
+                    self.settings.hook_url, meta["uid"], self.settings.hook_shards
+                ),
                 entrypoint=self.settings.entrypoint,
             )
             try:

@@ -16,6 +16,8 @@ ENV_PREFIX = "ASYNCACTION_"
 class OperatorSettings:
     # Base URL of the job hook as jobs reach it (the JOB_HOOK they receive).
     hook_url: str = "http://asyncaction-hook:8080"
+    # With several hook replicas: hook_url contains "{shard}" and this is their number.
+    hook_shards: int = 1
     # Retry backoff of failed attempts: base * 2**(failures-1), capped.
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 300.0

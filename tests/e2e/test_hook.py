@@ -278,3 +278,68 @@ def test_progress_reports_are_coalesced(
     patches = sum(1 for event in stream if event["type"] == "MODIFIED")
     window = 0.5  # the hook fixture's --coalesce-window
     assert patches <= elapsed / window + 2, (patches, elapsed)
+
+
+def test_replays_are_refused_across_replicas_and_restarts(
+    kube: Kube,
+    namespace: str,
+    sleeping_action: tuple[dict[str, Any], Signed],
+    admin_kubeconfig: Path,
+    stores_config: Path,
+    tmp_path: Path,
+) -> None:
+    from asyncaction.sharding import shard_of
+    from tests.support.procs import free_port, start_process, stop_process, wait_http
+
+    _, hook = sleeping_action
+    owner = shard_of(hook.uid, 2)
+
+    def replica(shard: int) -> tuple[Any, str]:
+        port = free_port()
+        log = tmp_path / f"hook-{shard}.log"
+        proc = start_process(
+            [
+                sys.executable,
+                "-m",
+                "asyncaction_hook.main",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--kubeconfig",
+                str(admin_kubeconfig),
+                "--stores-config",
+                str(stores_config),
+                "--shard",
+                str(shard),
+                "--shards",
+                "2",
+            ],
+            log,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/readyz", 30, proc, log)
+        return proc, url
+
+    replicas = {shard: replica(shard) for shard in (0, 1)}
+    try:
+        headers = headers_v1(hook.uid, hook.key, int(time.time() * 1000))
+        body = {"statusDetails": {"via": "replica"}}
+
+        def send(shard: int) -> requests.Response:
+            return requests.post(
+                replicas[shard][1] + "/status", json=body, headers=headers, timeout=10
+            )
+
+        assert send(1 - owner).status_code == 421  # not its action, whatever the signature
+        assert send(owner).status_code == 200
+        assert send(owner).status_code == 401  # replay on the owner
+        assert send(1 - owner).status_code == 421  # replay on the other replica
+        stop_process(replicas[owner][0])
+        replicas[owner] = replica(owner)
+        restarted = send(owner)  # replay after a restart: memory is empty, time is not
+        assert restarted.status_code == 503
+        assert restarted.json()["error"]["reason"] == "RESTARTED"
+    finally:
+        for proc, _ in replicas.values():
+            stop_process(proc)
