@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.kube import Kube, wait_for
-from tests.support.procs import free_port, start_process, stop_process, wait_http
+from tests.support.procs import start_hook, start_process, stop_process
 
 EXISTING = os.environ.get("ASYNCACTION_TEST_KUBECONFIG")
 
@@ -96,22 +96,7 @@ def s3(testbed_dir: Path) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def stores_config(s3: Any, testbed_dir: Path) -> Path:
     path = testbed_dir / "stores.json"
-    path.write_text(
-        json.dumps(
-            {
-                "stores": {
-                    "default": {
-                        "endpoint": s3.endpoint,
-                        "bucket": s3.bucket,
-                        "region": s3.region,
-                        "accessKeyId": s3.access_key,
-                        "secretAccessKey": s3.secret_key,
-                        "prefix": "",
-                    }
-                }
-            }
-        )
-    )
+    path.write_text(json.dumps(s3.stores_document()))
     return path
 
 
@@ -120,29 +105,15 @@ def hook_url(
     admin_kubeconfig: Path, crds: list[dict[str, Any]], stores_config: Path, testbed_dir: Path
 ) -> Iterator[str]:
     """The job hook as a real process on loopback, watching all namespaces."""
-    port = free_port()
-    proc = start_process(
-        [
-            sys.executable,
-            "-m",
-            "asyncaction_hook.main",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--kubeconfig",
-            str(admin_kubeconfig),
-            "--stores-config",
-            str(stores_config),
-            "--coalesce-window",
-            "0.5",
-            "--sweep-interval",
-            "1",
-        ],
+    proc, url = start_hook(
+        admin_kubeconfig,
+        stores_config,
         testbed_dir / "hook.log",
+        "--coalesce-window",
+        "0.5",
+        "--sweep-interval",
+        "1",
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/readyz", 30, proc, testbed_dir / "hook.log")
     yield url
     stop_process(proc)
 

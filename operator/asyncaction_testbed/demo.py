@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
-from botocore.config import Config
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -23,18 +21,6 @@ from asyncaction_testbed.stack import Stack, say
 EXPECTED = {"hello": "SUCCEEDED", "wordcount": "SUCCEEDED", "failing": "FAILED"}
 TERMINAL = {"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"}
 DEMO_TEXT = "the quick brown fox jumps over the lazy dog and the dog sleeps\n" * 20
-
-
-def s3_client(stack: Stack) -> Any:
-    s3 = stack.s3()
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
 
 
 def apply_fresh(api: client.CustomObjectsApi, namespace: str, body: dict[str, Any]) -> None:
@@ -63,7 +49,7 @@ def describe(status: dict[str, Any]) -> str:
 def run_demo(state: Path, examples: Path, namespace: str = "default", timeout: float = 180) -> int:
     stack = Stack(state)
     stack.up()
-    s3 = s3_client(stack)
+    s3 = stack.s3().client()
     bucket = stack.s3().bucket
     s3.put_object(Bucket=bucket, Key="demo/input.txt", Body=DEMO_TEXT.encode())
     say(f"uploaded s3://{bucket}/demo/input.txt")

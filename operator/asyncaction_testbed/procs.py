@@ -41,9 +41,22 @@ def _alive(pid: int) -> bool:
 
 
 def read_pid(state: Path, name: str) -> int | None:
+    """The recorded pid, if that process still runs the recorded program."""
     try:
-        return int(pid_file(state, name).read_text().strip())
+        lines = pid_file(state, name).read_text().split("\n")
+        pid = int(lines[0].strip())
     except (OSError, ValueError):
+        return None
+    program = lines[1].strip() if len(lines) > 1 else ""
+    if program and _program(pid) not in (None, program):
+        return None  # the pid was reused by another program
+    return pid
+
+
+def _program(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except OSError:
         return None
 
 
@@ -74,7 +87,7 @@ def start(
             cwd=cwd,
             env={**os.environ, **(env or {})},
         )
-    pid_file(state, name).write_text(f"{proc.pid}\n")
+    pid_file(state, name).write_text(f"{proc.pid}\n{argv[0]}\n")
     return proc.pid
 
 

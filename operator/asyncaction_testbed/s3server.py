@@ -96,6 +96,21 @@ class S3Server:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
 
+    def stores_document(self) -> dict[str, Any]:
+        """The job hook's stores configuration for this server, as store ``default``."""
+        return {
+            "stores": {
+                "default": {
+                    "endpoint": self.endpoint,
+                    "bucket": self.bucket,
+                    "region": self.region,
+                    "accessKeyId": self.access_key,
+                    "secretAccessKey": self.secret_key,
+                    "prefix": "",
+                }
+            }
+        }
+
     def start(self, timeout: float = 60) -> None:
         if self.running():
             return

@@ -103,19 +103,7 @@ class Stack:
 
     def _write_config(self, s3: S3Server) -> None:
         (self.state / "pod-logs").mkdir(exist_ok=True)
-        stores = {
-            "stores": {
-                "default": {
-                    "endpoint": s3.endpoint,
-                    "bucket": s3.bucket,
-                    "region": s3.region,
-                    "accessKeyId": s3.access_key,
-                    "secretAccessKey": s3.secret_key,
-                    "prefix": "",
-                }
-            }
-        }
-        (self.state / "stores.json").write_text(json.dumps(stores, indent=2))
+        (self.state / "stores.json").write_text(json.dumps(s3.stores_document(), indent=2))
         env = {
             "KUBECONFIG": str(self.kubeconfig.resolve()),
             "AWS_ENDPOINT_URL_S3": s3.endpoint,

@@ -289,37 +289,21 @@ def test_replays_are_refused_across_replicas_and_restarts(
     tmp_path: Path,
 ) -> None:
     from asyncaction.sharding import shard_of
-    from tests.support.procs import free_port, start_process, stop_process, wait_http
+    from tests.support.procs import start_hook, stop_process
 
     _, hook = sleeping_action
     owner = shard_of(hook.uid, 2)
 
     def replica(shard: int) -> tuple[Any, str]:
-        port = free_port()
-        log = tmp_path / f"hook-{shard}.log"
-        proc = start_process(
-            [
-                sys.executable,
-                "-m",
-                "asyncaction_hook.main",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--kubeconfig",
-                str(admin_kubeconfig),
-                "--stores-config",
-                str(stores_config),
-                "--shard",
-                str(shard),
-                "--shards",
-                "2",
-            ],
-            log,
+        return start_hook(
+            admin_kubeconfig,
+            stores_config,
+            tmp_path / f"hook-{shard}.log",
+            "--shard",
+            str(shard),
+            "--shards",
+            "2",
         )
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/readyz", 30, proc, log)
-        return proc, url
 
     replicas = {shard: replica(shard) for shard in (0, 1)}
     try:

@@ -64,3 +64,32 @@ def _tail(log: Path, lines: int = 40) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def start_hook(
+    kubeconfig: Path, stores_config: Path, log: Path, *flags: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A job hook process on a free loopback port, ready; returns it and its URL."""
+    import sys
+
+    port = free_port()
+    proc = start_process(
+        [
+            sys.executable,
+            "-m",
+            "asyncaction_hook.main",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--stores-config",
+            str(stores_config),
+            *flags,
+        ],
+        log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/readyz", 30, proc, log)
+    return proc, url

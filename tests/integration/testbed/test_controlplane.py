@@ -29,12 +29,14 @@ def test_second_plane_starts_idempotently_and_stops_without_leftovers(tmp_path: 
     plane = ControlPlane(tmp_path / "cp")
     plane.start()
     pids = {name: procs.read_pid(plane.state, name) for name in plane.names}
+    programs = {name: procs._program(pid) for name, pid in pids.items() if pid}
     plane.start()  # already running: nothing restarts
     assert {name: procs.read_pid(plane.state, name) for name in plane.names} == pids
     kube = Kube.from_kubeconfig(plane.admin_kubeconfig)
     assert "default" in {ns.metadata.name for ns in kube.core.list_namespace().items}
     plane.stop()
     assert not plane.running()
-    for pid in pids.values():
+    for name, pid in pids.items():
         assert pid is not None
-        assert not Path(f"/proc/{pid}").exists()
+        # gone, or its pid already reused by an unrelated program
+        assert procs._program(pid) in (None, "") or procs._program(pid) != programs[name]
