@@ -8,6 +8,7 @@ file or a client certificate, and a CA bundle (inline or by file).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import ssl
 import tempfile
@@ -55,12 +56,22 @@ class ConnectionInfo:
 
 
 def _materialise(data_b64: str | None, file: str | None, base: Path, suffix: str) -> str | None:
-    """A kubeconfig may embed a PEM (``*-data``) or name a file relative to itself."""
+    """A kubeconfig may embed a PEM (``*-data``) or name a file relative to itself.
+
+    Embedded PEMs go to a private directory under a name derived from their content,
+    so loading the same kubeconfig again (kopf re-logins) reuses the file.
+    """
     if data_b64:
-        fd, name = tempfile.mkstemp(prefix="asyncaction-", suffix=suffix)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(base64.b64decode(data_b64))
-        return name
+        content = base64.b64decode(data_b64)
+        directory = Path(tempfile.gettempdir()) / f"asyncaction-{os.getuid()}"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        path = directory / (hashlib.sha256(content).hexdigest()[:24] + suffix)
+        if not path.exists():
+            fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.replace(name, path)
+        return str(path)
     if file:
         return str((base / file).resolve())
     return None

@@ -40,6 +40,7 @@ def test_token_and_inline_ca(tmp_path: Path) -> None:
     assert info.default_namespace == "ns"
     assert info.ca_file is not None
     assert Path(info.ca_file).read_bytes() == pem
+    assert from_kubeconfig(path).ca_file == info.ca_file  # reused, not a new temp file
 
 
 def test_files_are_relative_to_the_kubeconfig(tmp_path: Path) -> None:
