@@ -8,10 +8,12 @@ file or a client certificate, and a CA bundle (inline or by file).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,14 @@ from typing import Any
 import yaml
 
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+# Bound service-account tokens rotate (about hourly); re-reading each minute follows them
+# without a file read per request on the event loop.
+TOKEN_REREAD_SECONDS = 60
+
+
+@functools.lru_cache(maxsize=8)
+def _read_token(path: str, epoch: int) -> str:
+    return Path(path).read_text().strip()
 
 
 class ConfigError(Exception):
@@ -38,7 +48,7 @@ class ConnectionInfo:
 
     def bearer_token(self) -> str | None:
         if self.token_file:
-            return Path(self.token_file).read_text().strip()
+            return _read_token(self.token_file, int(time.monotonic() // TOKEN_REREAD_SECONDS))
         return self.token
 
     def ssl_context(self) -> ssl.SSLContext | bool:
