@@ -15,6 +15,8 @@ What differs from a kubelet, on purpose:
   comes from the Pod spec.
 - ``restartPolicy`` is treated as ``Never``: a failed container fails the Pod, and the
   Job controller creates a new Pod, which is what Jobs do with ``Never``.
+- Each pod runs in a fresh temporary directory (removed when it ends) unless a
+  container sets ``workingDir``.
 - No volumes, probes, resources or networking: the pod IP is 127.0.0.1.
 
 Run it: ``python -m asyncaction_testbed.nodeagent --kubeconfig K --log-dir D``.

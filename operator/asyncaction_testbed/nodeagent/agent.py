@@ -10,9 +10,11 @@ import base64
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -51,6 +53,9 @@ class PodRun:
         self.stop_requested = threading.Event()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.lock = threading.Lock()
+        # The pod's own scratch directory, as a container would have a fresh filesystem:
+        # commands without workingDir never write into the agent's directory.
+        self.scratch = tempfile.mkdtemp(prefix=f"{self.meta['namespace']}_{self.meta['name']}_")
         self.thread = threading.Thread(
             target=self._run, name=f"pod-{self.meta['name']}", daemon=True
         )
@@ -94,11 +99,17 @@ class PodRun:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**host_env(), **env},
-                cwd=container.get("workingDir") or None,
+                cwd=container.get("workingDir") or self.scratch,
                 start_new_session=True,
             )
 
     def _run(self) -> None:
+        try:
+            self._run_containers()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _run_containers(self) -> None:
         started = now_str()
         spec = self.pod["spec"]
         containers = spec.get("containers") or []

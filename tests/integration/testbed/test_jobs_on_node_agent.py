@@ -121,3 +121,16 @@ def test_deleting_a_pod_kills_its_process(kube: Kube, namespace: str, node_agent
         "the pod object to go",
         describe=lambda: pod.metadata.name,
     )
+
+
+def test_pods_run_in_their_own_scratch_directory(
+    kube: Kube, namespace: str, node_agent: Path
+) -> None:
+    kube.batch.create_namespaced_job(namespace, job("scratch", "pwd; touch left-behind.txt"))
+    wait_for(lambda: job_condition(kube, namespace, "scratch") == "Complete", 60, "Complete")
+    (pod,) = pods_of(kube, namespace, "scratch")
+    where = Path((node_agent / f"{namespace}_{pod.metadata.name}_main.log").read_text().strip())
+    assert where != Path.cwd()
+    assert namespace in where.name
+    wait_for(lambda: not where.exists(), 10, "the scratch directory to be removed")
+    assert not (Path.cwd() / "left-behind.txt").exists()
