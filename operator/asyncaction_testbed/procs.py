@@ -41,23 +41,25 @@ def _alive(pid: int) -> bool:
 
 
 def read_pid(state: Path, name: str) -> int | None:
-    """The recorded pid, if that process still runs the recorded program."""
+    """The recorded pid, if it is still the process that was started (not a reused pid)."""
     try:
         lines = pid_file(state, name).read_text().split("\n")
         pid = int(lines[0].strip())
     except (OSError, ValueError):
         return None
-    program = lines[1].strip() if len(lines) > 1 else ""
-    if program and _program(pid) not in (None, program):
-        return None  # the pid was reused by another program
+    recorded = lines[1].strip() if len(lines) > 1 else ""
+    if recorded and start_time(pid) not in (None, recorded):
+        return None  # the pid now belongs to another process
     return pid
 
 
-def _program(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot): fixed at fork, kept across exec."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
+    return stat.rsplit(")", 1)[-1].split()[19]
 
 
 def is_running(state: Path, name: str) -> bool:
@@ -87,7 +89,7 @@ def start(
             cwd=cwd,
             env={**os.environ, **(env or {})},
         )
-    pid_file(state, name).write_text(f"{proc.pid}\n{argv[0]}\n")
+    pid_file(state, name).write_text(f"{proc.pid}\n{start_time(proc.pid) or ''}\n")
     return proc.pid
 
 

@@ -107,21 +107,24 @@ class ActionFields(Wire):
     stdin: Stream | None = None
     stdout: Stream | None = None
     stderr: Stream | None = None
-    queue: Annotated[str | None, Field(pattern=DNS_LABEL)] = None
-    priority: int | None = None
+    queue: Annotated[
+        str | None, Field(pattern=DNS_LABEL, description=f"default {DEFAULT_QUEUE!r}")
+    ] = None
+    priority: Annotated[int | None, Field(description="higher first; default 0")] = None
     start_at: Timestamp | None = None
     active_deadline_seconds: Annotated[int | None, Field(ge=1)] = None
-    backoff_limit: Annotated[int | None, Field(ge=0, le=100)] = None
+    backoff_limit: Annotated[int | None, Field(ge=0, le=100, description="default 0")] = None
     ttl_seconds_after_finished: Annotated[int | None, Field(ge=0)] = None
 
 
 class AsyncActionSpec(ActionFields):
+    """``queue`` (default ``default``), ``priority`` (0) and ``backoffLimit`` (0) have no
+    server-side defaults: an ActionTemplate may default them, and a value the API server
+    filled in would look as if the action had set it. The operator applies them."""
+
     template_ref: Annotated[str | None, Field(pattern=DNS_LABEL)] = None
-    queue: Annotated[str, Field(pattern=DNS_LABEL)] = DEFAULT_QUEUE
-    priority: int = 0
     suspend: bool = False
     abort: bool = False
-    backoff_limit: Annotated[int, Field(ge=0, le=100)] = 0
 
 
 class ErrorInfo(Wire):

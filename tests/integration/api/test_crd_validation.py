@@ -56,8 +56,9 @@ def test_good_action_gets_defaults_and_status_is_validated(kube: Kube, namespace
             },
         },
     )
-    assert created["spec"]["queue"] == "default"
-    assert created["spec"]["backoffLimit"] == 0
+    assert created["spec"]["suspend"] is False
+    assert created["spec"]["abort"] is False
+    assert "backoffLimit" not in created["spec"]  # left for an ActionTemplate to default
     assert created["spec"]["request"] == {"deep": {"x": [1, 2]}}
     for status in ({"progress": 101}, {"phase": "DONE"}):
         with pytest.raises(ApiException) as caught:

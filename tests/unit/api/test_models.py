@@ -12,8 +12,9 @@ def test_defaults_and_camel_case() -> None:
     spec = AsyncActionSpec.model_validate(
         {"template": TEMPLATE, "backoffLimit": 2, "activeDeadlineSeconds": 30}
     )
-    assert spec.queue == "default"
-    assert spec.priority == 0
+    assert spec.queue is None  # defaulted by the operator, so templates can default it
+    assert spec.priority is None
+    assert spec.suspend is False
     assert spec.backoff_limit == 2
     assert spec.model_dump(by_alias=True, exclude_none=True)["activeDeadlineSeconds"] == 30
 

@@ -7,7 +7,7 @@ from asyncaction_testbed import procs
 
 def test_a_reused_pid_is_not_our_process(tmp_path: Path) -> None:
     procs.pid_file(tmp_path, "x").parent.mkdir(parents=True)
-    procs.pid_file(tmp_path, "x").write_text(f"{os.getpid()}\n/usr/bin/not-this-program\n")
+    procs.pid_file(tmp_path, "x").write_text(f"{os.getpid()}\n12345\n")  # other start time
     assert procs.read_pid(tmp_path, "x") is None
     assert not procs.is_running(tmp_path, "x")
 

@@ -1,0 +1,51 @@
+"""An ActionTemplate supplies the pod template and defaults; an unknown one is NoHandler."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.kube import Kube
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+@pytest.mark.usefixtures("operator")
+def test_template_ref_and_defaults(kube: Kube, namespace: str) -> None:
+    kube.custom.create_namespaced_custom_object(
+        "asyncaction.dev",
+        "v1alpha1",
+        namespace,
+        "actiontemplates",
+        {
+            "apiVersion": "asyncaction.dev/v1alpha1",
+            "kind": "ActionTemplate",
+            "metadata": {"name": "flaky"},
+            "spec": {
+                "backoffLimit": 1,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "main", "image": "x", "command": ["sh", "-c", "exit 4"]}
+                        ]
+                    }
+                },
+            },
+        },
+    )
+    kube.create_action(
+        namespace, {"metadata": {"name": "from-template"}, "spec": {"templateRef": "flaky"}}
+    )
+    failed = kube.wait_phase(namespace, "from-template", {"FAILED", "SUCCEEDED"}, timeout=60)
+    assert failed["status"]["phase"] == "FAILED"
+    assert failed["status"]["attempts"] == 2  # backoffLimit 1 came from the template
+    assert "exit code 4" in failed["status"]["error"]["message"]
+
+
+@pytest.mark.usefixtures("operator")
+def test_unknown_template_is_no_handler(kube: Kube, namespace: str) -> None:
+    kube.create_action(
+        namespace, {"metadata": {"name": "orphan"}, "spec": {"templateRef": "does-not-exist"}}
+    )
+    failed = kube.wait_phase(namespace, "orphan", {"FAILED", "SUCCEEDED"}, timeout=30)
+    assert failed["status"]["error"]["reason"] == "NoHandler"
+    assert not kube.jobs_of(namespace, failed["metadata"]["uid"])
