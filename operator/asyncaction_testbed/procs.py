@@ -114,16 +114,24 @@ def kill_group(pid: int, timeout: float = 10.0) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` is reaped (our child) or gone (anyone else's).
+
+    A multi-threaded process (Go binaries) shows as a zombie while its other threads
+    still exit, and cannot be reaped until they have; so for a child of ours only a
+    successful waitpid counts, not the zombie state.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # a child of ours stays a zombie until reaped
-        if not Path(f"/proc/{pid}").exists() or not _alive(pid):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            return True
+    while True:
+        try:
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+            if reaped == pid:
+                return True
+        except ChildProcessError:  # not our child: its parent reaps it
+            if not _alive(pid):
+                return True
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    return False
 
 
 def free_port(preferred: int | None = None) -> int:

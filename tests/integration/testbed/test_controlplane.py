@@ -39,4 +39,11 @@ def test_second_plane_starts_idempotently_and_stops_without_leftovers(tmp_path: 
     for name, pid in pids.items():
         assert pid is not None
         # gone, or its pid already reused by another process (pid_max is 32768 here)
-        assert procs.start_time(pid) != started[name]
+        assert procs.start_time(pid) != started[name], (name, _state(pid))
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return "gone"
