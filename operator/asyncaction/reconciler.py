@@ -116,6 +116,7 @@ class Reconciler:
         now = utcnow()
         admitted = is_eligible(view, now) and self.admissions.try_admit(uid, now)
         decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
+        log.debug("%s/%s: %s", namespace, name, decision_summary(decision))
         if decision.status and not await self._write_status(action, decision.status):
             self.admissions.release(uid)
             return PassResult(retry_now=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -219,6 +219,3 @@ class ActionQueue(Resource):
 
 class ActionTemplate(Resource):
     spec: ActionTemplateSpec
-
-
-Kind = Literal["AsyncAction", "ActionQueue", "ActionTemplate"]
