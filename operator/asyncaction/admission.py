@@ -142,5 +142,13 @@ class Admissions:
         """A grant that was not used (the status write lost a race): give the slot back."""
         self._granted.pop(uid, None)
 
+    def phase_counts(self, key: QueueKey) -> dict[str, int]:
+        """Actions of a queue by phase (for the ActionQueue's status)."""
+        counts: dict[str, int] = {}
+        for summary in self._actions.values():
+            if summary.key == key and summary.phase is not None:
+                counts[summary.phase.value] = counts.get(summary.phase.value, 0) + 1
+        return counts
+
     def waiting_in(self, key: QueueKey) -> list[str]:
         return [s.uid for s in self._actions.values() if s.key == key and s.phase is Phase.QUEUED]

@@ -25,7 +25,7 @@ from asyncaction.api.names import (
     VERSION,
 )
 from asyncaction.api.phases import ACTIVE_PHASES
-from asyncaction.kube import ApiError, KubeClient, load_connection
+from asyncaction.kube import ApiError, KubeClient, load_connection, paths
 from asyncaction.runtime import Runtime
 from asyncaction.settings import OperatorSettings
 
@@ -157,3 +157,23 @@ async def run_action(
         if result.requeue_after is not None:
             timeout = min(timeout, result.requeue_after)
         await runtime.wakeups.sleep(uid, timeout)
+
+
+@kopf.timer(GROUP, VERSION, QUEUE_PLURAL, interval=5.0, idle=0, initial_delay=1.0)
+async def publish_queue_status(
+    name: str, namespace: str | None, status: kopf.Status, memo: kopf.Memo, **_: Any
+) -> None:
+    """Keep ``status.phaseCounts`` and ``status.active`` of an ActionQueue current."""
+    assert namespace is not None
+    runtime = _runtime(memo)
+    key = (namespace, name)
+    counts = runtime.admissions.phase_counts(key)
+    active = runtime.admissions.active_count(key)
+    if status.get("phaseCounts") == counts and status.get("active") == active:
+        return
+    # Merge patch: phases no longer present must be removed explicitly.
+    removed = {phase: None for phase in status.get("phaseCounts") or {} if phase not in counts}
+    await runtime.kube.patch(
+        paths.queue_path(namespace, name, status=True),
+        {"status": {"phaseCounts": {**removed, **counts}, "active": active}},
+    )

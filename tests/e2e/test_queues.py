@@ -58,3 +58,13 @@ def test_max_concurrent_and_priority(kube: Kube, namespace: str) -> None:
     assert most_active == 1
     started = sorted(kube.list_actions(namespace), key=lambda a: a["status"]["startedAt"])
     assert [a["metadata"]["name"] for a in started] == ["first", "high", "mid", "low"]
+
+    def published() -> dict[str, Any] | None:
+        queue = kube.custom.get_namespaced_custom_object(
+            "asyncaction.dev", "v1alpha1", namespace, "actionqueues", "narrow"
+        )
+        status = queue.get("status") or {}
+        return status if status.get("phaseCounts") == {"SUCCEEDED": 4} else None
+
+    status = wait_for(published, 20, "the queue's status counts")
+    assert status["active"] == 0
