@@ -15,26 +15,14 @@ import requests
 
 from asyncaction.api.names import LABEL_ACTION_UID, SECRET_KEY_FIELD
 from asyncaction_job.signing import headers_v1, headers_v2
-from tests.support.kube import Kube, wait_for
+from tests.support.kube import Kube, action_manifest, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow]
 JOBS = Path(__file__).parent / "jobs"
 
 
 def python_action(name: str, code: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"name": "main", "image": "python", "command": [sys.executable, "-c", code]}
-                    ]
-                }
-            },
-            **spec,
-        },
-    }
+    return action_manifest(name, [sys.executable, "-c", code], **spec)
 
 
 def secret_of(kube: Kube, namespace: str, uid: str) -> str:

@@ -16,25 +16,13 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from asyncaction.api.names import LABEL_ACTION_UID
-from tests.support.kube import Kube, wait_for
+from tests.support.kube import Kube, action_manifest, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def action(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {"name": "main", "image": "busybox", "command": ["sh", "-c", script]}
-                    ]
-                }
-            },
-            **spec,
-        },
-    }
+    return action_manifest(name, ["sh", "-c", script], **spec)
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, str]:

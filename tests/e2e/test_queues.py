@@ -8,38 +8,18 @@ from typing import Any
 
 import pytest
 
-from tests.support.kube import Kube, wait_for
+from tests.support.kube import Kube, action_manifest, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def action(name: str, priority: int) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "queue": "narrow",
-            "priority": priority,
-            "template": {
-                "spec": {"containers": [{"name": "m", "image": "x", "command": ["sleep", "1"]}]}
-            },
-        },
-    }
+    return action_manifest(name, ["sleep", "1"], queue="narrow", priority=priority)
 
 
 @pytest.mark.usefixtures("operator")
 def test_max_concurrent_and_priority(kube: Kube, namespace: str) -> None:
-    kube.custom.create_namespaced_custom_object(
-        "asyncaction.dev",
-        "v1alpha1",
-        namespace,
-        "actionqueues",
-        {
-            "apiVersion": "asyncaction.dev/v1alpha1",
-            "kind": "ActionQueue",
-            "metadata": {"name": "narrow"},
-            "spec": {"maxConcurrent": 1},
-        },
-    )
+    kube.create_object(namespace, "actionqueues", "ActionQueue", "narrow", {"maxConcurrent": 1})
     time.sleep(0.5)  # let the operator see the queue before the actions
     kube.create_action(namespace, action("first", 0))
     kube.wait_phase(namespace, "first", {"STARTING", "RUNNING"})

@@ -11,24 +11,19 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 @pytest.mark.usefixtures("operator")
 def test_template_ref_and_defaults(kube: Kube, namespace: str) -> None:
-    kube.custom.create_namespaced_custom_object(
-        "asyncaction.dev",
-        "v1alpha1",
+    kube.create_object(
         namespace,
         "actiontemplates",
+        "ActionTemplate",
+        "flaky",
         {
-            "apiVersion": "asyncaction.dev/v1alpha1",
-            "kind": "ActionTemplate",
-            "metadata": {"name": "flaky"},
-            "spec": {
-                "backoffLimit": 1,
-                "template": {
-                    "spec": {
-                        "containers": [
-                            {"name": "main", "image": "x", "command": ["sh", "-c", "exit 4"]}
-                        ]
-                    }
-                },
+            "backoffLimit": 1,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": "x", "command": ["sh", "-c", "exit 4"]}
+                    ]
+                }
             },
         },
     )

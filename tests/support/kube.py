@@ -53,6 +53,21 @@ class Kube:
         )
         return result
 
+    def create_object(
+        self, namespace: str, plural: str, kind: str, name: str, spec: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create an ActionQueue, ActionTemplate (or AsyncAction) from its spec."""
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        result: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, body
+        )
+        return result
+
     def get_action(self, namespace: str, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, namespace, ACTION_PLURAL, name
@@ -93,6 +108,15 @@ class Kube:
             f"{namespace}/{name} to reach {sorted(wanted)}",
             lambda: self.get_action(namespace, name).get("status"),
         )
+
+
+def action_manifest(name: str, command: list[str], **spec: Any) -> dict[str, Any]:
+    """An AsyncAction whose one container runs ``command`` (the node agent runs it locally)."""
+    container = {"name": "main", "image": "unused-by-the-node-agent", "command": command}
+    return {
+        "metadata": {"name": name},
+        "spec": {"template": {"spec": {"containers": [container]}}, **spec},
+    }
 
 
 def wait_for(
