@@ -44,3 +44,22 @@ def test_unknown_template_is_no_handler(kube: Kube, namespace: str) -> None:
     failed = kube.wait_phase(namespace, "orphan", {"FAILED", "SUCCEEDED"}, timeout=30)
     assert failed["status"]["error"]["reason"] == "NoHandler"
     assert not kube.jobs_of(namespace, failed["metadata"]["uid"])
+
+
+@pytest.mark.usefixtures("operator")
+def test_unbuildable_pod_template_is_invalid_spec(kube: Kube, namespace: str) -> None:
+    # typed arguments need the command to wrap; images are never inspected
+    kube.create_action(
+        namespace,
+        {
+            "metadata": {"name": "no-command"},
+            "spec": {
+                "arguments": [{"type": "parameter", "value": "1"}],
+                "template": {"spec": {"containers": [{"name": "main", "image": "x"}]}},
+            },
+        },
+    )
+    failed = kube.wait_phase(namespace, "no-command", {"FAILED", "SUCCEEDED"}, timeout=30)
+    assert failed["status"]["error"]["reason"] == "InvalidSpec"
+    assert "command" in failed["status"]["error"]["message"]
+    assert not kube.jobs_of(namespace, failed["metadata"]["uid"])
