@@ -67,7 +67,7 @@ logs: ## Tail the logs of the local processes
 
 clean: down ## Stop everything and remove .local/ and build leftovers
 	rm -rf $(LOCAL) build dist .pytest_cache .mypy_cache .ruff_cache
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 bench: $(STAMP) ## Run the benchmarks under bench/ and print their figures
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
