@@ -20,6 +20,7 @@ from asyncaction.api.phases import Phase
 from asyncaction.kube import ApiError, KubeClient, paths
 from asyncaction.manifests import resolve_spec
 from asyncaction.sharding import shard_of
+from asyncaction.stores import Store, Stores
 from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
 from asyncaction_hook.auth import ReplayGuard, check_replay, verify
@@ -35,7 +36,6 @@ from asyncaction_hook.errors import (
 )
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.stores import Store, Stores
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import HEADER_ID, HEADER_TIME

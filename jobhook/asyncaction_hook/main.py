@@ -13,11 +13,11 @@ from pathlib import Path
 from aiohttp import web
 
 from asyncaction.kube import KubeClient
+from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import MemoryReplayGuard
 from asyncaction_hook.cache import Registry
 from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.stores import Stores
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
 

@@ -12,8 +12,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from asyncaction.stores import Stores
 from asyncaction_hook.dataplane import parse_uri
-from asyncaction_hook.stores import Stores
 
 if TYPE_CHECKING:
     from asyncaction_hook.app import Hook

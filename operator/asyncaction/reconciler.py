@@ -18,6 +18,7 @@ from typing import Any
 from asyncaction.admission import Admissions
 from asyncaction.api.names import LABEL_ACTION_UID
 from asyncaction.api.phases import TERMINAL_PHASES
+from asyncaction.archive import archive_document, archive_key
 from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound, paths
 from asyncaction.lifecycle import (
     CreateJob,
@@ -46,6 +47,7 @@ from asyncaction.manifests import (
 )
 from asyncaction.settings import OperatorSettings
 from asyncaction.sharding import hook_url_for
+from asyncaction.stores import Store
 from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -64,11 +66,16 @@ class PassResult:
 
 class Reconciler:
     def __init__(
-        self, kube: KubeClient, settings: OperatorSettings, admissions: Admissions
+        self,
+        kube: KubeClient,
+        settings: OperatorSettings,
+        admissions: Admissions,
+        archive: Store | None = None,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.admissions = admissions
+        self.archive = archive
         self.lifecycle = LifecycleSettings(
             backoff_base_seconds=settings.backoff_base_seconds,
             backoff_max_seconds=settings.backoff_max_seconds,
@@ -128,6 +135,9 @@ class Reconciler:
             await self._write_status(action, failed.status, fresh=True)
             for effect in failed.effects:
                 await self._apply(effect, action, spec, template)
+            return PassResult(retry_now=True)
+        if decision.after:
+            await self._write_status(action, decision.after, fresh=True)
             return PassResult(retry_now=True)
         # Finished only when a pass that started terminal has nothing left (TTL included);
         # a pass that just entered a terminal phase is followed by one that plans the TTL.
@@ -207,6 +217,13 @@ class Reconciler:
     async def _remove_children(self, action: Mapping[str, Any]) -> None:
         meta = action["metadata"]
         ns = meta["namespace"]
+        if self.archive is not None:
+            uri = await self.archive.put(
+                archive_key(self.archive.prefix, action),
+                archive_document(action),
+                "application/json",
+            )
+            await self._emit(action, Emit("Normal", "Archived", f"record archived to {uri}"))
         jobs = await self.kube.list(
             paths.job_path(ns), label_selector=f"{LABEL_ACTION_UID}={meta['uid']}"
         )

@@ -27,6 +27,9 @@ class OperatorSettings:
     default_max_concurrent: int = 0
     # Command that wraps containers of actions using typed arguments or S3 streams.
     entrypoint: tuple[str, ...] = field(default=("asyncaction-job", "run", "--"))
+    # Stores file (the hook's format) and store name for archiving expired actions; "" = off.
+    archive_config: str = ""
+    archive_store: str = "default"
     # kopf persistence and watching.
     finalizer: str = "asyncaction.dev/finalizer"
     storage_prefix: str = "asyncaction.dev"

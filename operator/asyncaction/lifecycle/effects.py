@@ -43,6 +43,10 @@ Effect = EnsureSecret | CreateJob | DeleteJob | RemoveChildren | Emit
 
 @dataclass(frozen=True)
 class Decision:
+    """``status`` is written before the effects run; ``after`` only once they all succeeded
+    (markers that something was done, so a crash in between repeats the work)."""
+
     status: dict[str, Any] = field(default_factory=dict)
     effects: tuple[Effect, ...] = ()
     requeue_after: float | None = None
+    after: dict[str, Any] = field(default_factory=dict)

@@ -229,6 +229,7 @@ def _on_new(view: ActionView, now: datetime) -> Decision:
 def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     assert view.phase is not None
     status: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     effects: list[Effect] = []
     if view.finished_at is None:
         status["finishedAt"] = format_time(now)
@@ -255,10 +256,10 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
         expiry = finished + timedelta(seconds=view.ttl_seconds_after_finished)
         if expiry <= now:
             effects.append(RemoveChildren())
-            status["childrenRemovedAt"] = format_time(now)
+            after["childrenRemovedAt"] = format_time(now)
         else:
             requeue = _seconds_until(expiry, now)
-    return Decision(status, tuple(effects), requeue)
+    return Decision(status, tuple(effects), requeue, after)
 
 
 def reconcile(

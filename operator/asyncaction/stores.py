@@ -1,8 +1,9 @@
-"""S3 stores the hook presigns for, from a configuration file (mounted from a Secret).
+"""S3 stores, from a configuration file (mounted from a Secret).
 
 ``{"stores": {"default": {"endpoint", "bucket", "region", "accessKeyId",
-"secretAccessKey", "prefix"}}}``. Jobs never see these credentials: they get presigned
-URLs for their own objects only. Network calls (HEAD, LIST) run in a thread.
+"secretAccessKey", "prefix"}}}``. The job hook presigns URLs with them (jobs never see
+the credentials) and the operator archives finished actions to them. Network calls run
+in a thread, never on the event loop.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class Store:
             return ObjectInfo(key, int(answer["ContentLength"]), answer["ETag"].strip('"'))
 
         return await asyncio.to_thread(call)
+
+    async def put(self, key: str, body: bytes, content_type: str) -> str:
+        """Store ``body`` at ``key``; returns its s3:// URI."""
+        await asyncio.to_thread(
+            self.client.put_object, Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+        )
+        return f"s3://{self.bucket}/{key}"
 
     async def list(self, prefix: str) -> list[ObjectInfo]:
         def call() -> list[ObjectInfo]:
