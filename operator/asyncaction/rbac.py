@@ -1,0 +1,68 @@
+"""The least privileges of the operator and of the job hook, as ClusterRole manifests.
+
+Pure builders: a chart renders them, and a test runs both processes under nothing but
+these roles. Secrets are the sensitive part: the operator creates, reads and deletes the
+per-action Secrets; the hook lists and watches them (RBAC cannot narrow a watch to a
+label, so run the hook only where reading the operator's Secrets is acceptable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncaction.api.names import ACTION_PLURAL, GROUP, QUEUE_PLURAL, TEMPLATE_PLURAL
+
+READ = ["get", "list", "watch"]
+
+
+def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+
+
+def _role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "asyncaction"}},
+        "rules": rules,
+    }
+
+
+def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
+    return _role(
+        name,
+        [
+            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL], [*READ, "patch"]),
+            _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["get", "patch"]),
+            _rule(GROUP, [TEMPLATE_PLURAL], READ),
+            _rule("batch", ["jobs"], [*READ, "create", "delete"]),
+            _rule("", ["pods"], READ),
+            _rule("", ["secrets"], ["get", "create", "delete"]),
+            _rule("", ["events"], ["create", "patch"]),
+            # kopf checks the CRDs it serves and scans namespaces for --all-namespaces
+            _rule("apiextensions.k8s.io", ["customresourcedefinitions"], READ),
+            _rule("", ["namespaces"], READ),
+        ],
+    )
+
+
+def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
+    return _role(
+        name,
+        [
+            _rule(GROUP, [ACTION_PLURAL], READ),
+            _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
+            _rule(GROUP, [TEMPLATE_PLURAL], ["get"]),
+            _rule("", ["secrets"], ["list", "watch"]),
+        ],
+    )
+
+
+def build_binding(role: str, subject: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{role}-{subject['name']}"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [subject],
+    }

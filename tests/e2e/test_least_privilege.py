@@ -1,0 +1,67 @@
+"""The operator and the hook need nothing beyond the roles asyncaction.rbac builds.
+
+Both run as the test bed's `restricted` user, who has no rights but these bindings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.rest import ApiException
+
+from asyncaction.rbac import build_binding, build_hook_role, build_operator_role
+from tests.conftest import run_operator
+from tests.support.kube import Kube, action_manifest, wait_for
+from tests.support.procs import start_hook, stop_process
+
+pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow]
+USER = {"kind": "User", "name": "restricted", "apiGroup": "rbac.authorization.k8s.io"}
+
+
+@pytest.mark.usefixtures("crds", "node_agent")
+def test_operator_and_hook_under_their_roles_only(
+    kube: Kube, namespace: str, control_plane: Any, stores_config: Path, tmp_path: Path
+) -> None:
+    restricted: Path | None = getattr(control_plane, "restricted_kubeconfig", None)
+    if restricted is None:
+        pytest.skip("needs the local control plane's restricted identity")
+    for role in (build_operator_role("aa-test-operator"), build_hook_role("aa-test-hook")):
+        try:
+            kube.rbac.create_cluster_role(role)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        try:
+            kube.rbac.create_cluster_role_binding(build_binding(role["metadata"]["name"], USER))
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    hook, url = start_hook(restricted, stores_config, tmp_path / "hook.log")
+    try:
+        with run_operator(restricted, namespace, url):
+            code = (
+                "from asyncaction_job import client\n"
+                "client.report(progress=50)\n"
+                "client.succeed({'ok': True})\n"
+            )
+            kube.create_action(
+                namespace,
+                action_manifest("least", [sys.executable, "-c", code], ttlSecondsAfterFinished=1),
+            )
+            done = kube.wait_phase(namespace, "least", {"SUCCEEDED", "FAILED"}, timeout=60)
+            assert done["status"]["phase"] == "SUCCEEDED", done["status"]
+            assert done["status"]["result"] == {"ok": True}
+            wait_for(
+                lambda: kube.get_action(namespace, "least")["status"].get("childrenRemovedAt"),
+                30,
+                "TTL cleanup under the operator's role",
+            )
+    finally:
+        stop_process(hook)
+    forbidden = Kube.from_kubeconfig(restricted)
+    with pytest.raises(ApiException) as caught:
+        forbidden.core.list_namespaced_config_map(namespace)
+    assert caught.value.status == 403  # nothing beyond the roles
