@@ -28,17 +28,22 @@ def test_operator_and_hook_under_their_roles_only(
     restricted: Path | None = getattr(control_plane, "restricted_kubeconfig", None)
     if restricted is None:
         pytest.skip("needs the local control plane's restricted identity")
-    for role in (build_operator_role("aa-test-operator"), build_hook_role("aa-test-hook")):
-        try:
-            kube.rbac.create_cluster_role(role)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-        try:
-            kube.rbac.create_cluster_role_binding(build_binding(role["metadata"]["name"], USER))
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+    roles = [build_operator_role("aa-test-operator"), build_hook_role("aa-test-hook")]
+    bindings = [build_binding(role["metadata"]["name"], USER) for role in roles]
+    for role, binding in zip(roles, bindings, strict=True):
+        kube.rbac.create_cluster_role(role)
+        kube.rbac.create_cluster_role_binding(binding)
+    try:
+        run_as_restricted(kube, namespace, restricted, stores_config, tmp_path)
+    finally:  # the session's cluster is shared: leave the identity without rights again
+        for role, binding in zip(roles, bindings, strict=True):
+            kube.rbac.delete_cluster_role_binding(binding["metadata"]["name"])
+            kube.rbac.delete_cluster_role(role["metadata"]["name"])
+
+
+def run_as_restricted(
+    kube: Kube, namespace: str, restricted: Path, stores_config: Path, tmp_path: Path
+) -> None:
     hook, url = start_hook(restricted, stores_config, tmp_path / "hook.log")
     try:
         with run_operator(restricted, namespace, url):
