@@ -1,0 +1,147 @@
+"""Throughput and latency of the job hook for signed progress reports.
+
+Starts a private control plane and SeaweedFS and the hook as a process; creates an
+action and its Secret directly (no operator needed), marks it RUNNING, then sends N
+version-2 signed progress reports from T threads and prints requests/s, latency
+percentiles and how many status patches the coalescer wrote.
+
+    .venv/bin/python bench/bench_hook.py [N] [THREADS]   (default 2000 4)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
+
+from asyncaction.api.names import LABEL_ACTION_UID, SECRET_KEY_FIELD
+from asyncaction_job.signing import headers_v2
+from asyncaction_testbed.controlplane import ControlPlane
+from asyncaction_testbed.crds import install_crds
+from asyncaction_testbed.s3server import S3Server
+from tests.support.kube import Kube
+from tests.support.procs import start_hook, stop_process
+
+
+def main(n: int, threads: int) -> None:
+    state = Path(tempfile.mkdtemp(prefix="aa-bench-hook-"))
+    plane, s3 = ControlPlane(state / "cp"), S3Server(state / "s3")
+    plane.start()
+    s3.start()
+    hook = None
+    try:
+        install_crds(plane.admin_kubeconfig)
+        kube = Kube.from_kubeconfig(plane.admin_kubeconfig)
+        created = kube.create_action(
+            "default",
+            {
+                "metadata": {"name": "bench"},
+                "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "x"}]}}},
+            },
+        )
+        uid = created["metadata"]["uid"]
+        key = secrets.token_urlsafe(32)
+        kube.core.create_namespaced_secret(
+            "default",
+            {
+                "metadata": {"name": "bench-job-secret", "labels": {LABEL_ACTION_UID: uid}},
+                "stringData": {SECRET_KEY_FIELD: key},
+            },
+        )
+        kube.custom.patch_namespaced_custom_object_status(
+            "asyncaction.dev",
+            "v1alpha1",
+            "default",
+            "asyncactions",
+            "bench",
+            {"status": {"phase": "RUNNING"}},
+        )
+        stores = state / "stores.json"
+        stores.write_text(json.dumps(s3.stores_document()))
+        hook, url = start_hook(
+            plane.admin_kubeconfig,
+            stores,
+            state / "hook.log",
+            "--coalesce-window",
+            "1.0",
+            "--rate",
+            "100000",
+            "--burst",
+            "100000",
+        )
+        before = kube.get_action("default", "bench")["metadata"]["resourceVersion"]
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def worker(count: int, offset: int) -> None:
+            for i in range(count):
+                body = json.dumps(
+                    {"progress": (offset + i) % 100, "statusDetails": {"n": offset + i}}
+                ).encode()
+                headers = headers_v2(uid, key, "POST", "/status", body, int(time.time() * 1000))
+                headers["Content-Type"] = "application/json"
+                request = urllib.request.Request(  # noqa: S310 - loopback http
+                    f"{url}/status", data=body, headers=headers, method="POST"
+                )
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                    response.read()
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+
+        per = n // threads
+        pool = [threading.Thread(target=worker, args=(per, t * per)) for t in range(threads)]
+        started = time.perf_counter()
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        time.sleep(1.5)
+        after = kube.get_action("default", "bench")["metadata"]["resourceVersion"]
+        from kubernetes import watch
+
+        patches = sum(
+            1
+            for e in watch.Watch().stream(
+                kube.custom.list_namespaced_custom_object,
+                "asyncaction.dev",
+                "v1alpha1",
+                "default",
+                "asyncactions",
+                resource_version=before,
+                timeout_seconds=2,
+            )
+            if e["type"] == "MODIFIED"
+        )
+        latencies.sort()
+        print(
+            f"reports: {len(latencies)} from {threads} threads in {elapsed:.2f} s "
+            f"({len(latencies) / elapsed:.0f} req/s)"
+        )
+        print(
+            f"latency p50 {statistics.median(latencies) * 1000:.1f} ms, "
+            f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
+        )
+        print(
+            f"status patches written: {patches} (coalesce window 1.0 s; resourceVersion "
+            f"{before} -> {after})"
+        )
+    finally:
+        if hook is not None:
+            stop_process(hook)
+        s3.stop()
+        plane.stop()
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:3]]
+    main(*(args + [2000, 4][len(args) :]))
