@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asyncaction_job.signing import headers_v2
+from asyncaction_job.signing import headers_v2, signing_clock
 
 CHUNK = 1024 * 1024
 
@@ -94,9 +94,7 @@ class JobClient:
         path = urllib.parse.urlsplit(url).path
         body = b"" if payload is None else json.dumps(payload).encode()
         for attempt in range(self.retry.attempts):
-            headers = headers_v2(
-                self.job_id, self.secret, method, path, body, int(time.time() * 1000)
-            )
+            headers = headers_v2(self.job_id, self.secret, method, path, body, signing_clock())
             if body:
                 headers["Content-Type"] = "application/json"
             request = urllib.request.Request(

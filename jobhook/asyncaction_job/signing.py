@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
+from collections.abc import Callable
 
 HEADER_ID = "X-Job-Id"
 HEADER_TIME = "X-Job-Time"
@@ -62,6 +65,32 @@ def headers_v1(job_id: str, secret: str, now_ms: int) -> dict[str, str]:
     """The headers the seed's example client sends (signature version 1)."""
     time_ms = str(now_ms)
     return {HEADER_ID: job_id, HEADER_TIME: time_ms, HEADER_HASH: sign_v1(secret, time_ms)}
+
+
+class SigningClock:
+    """Milliseconds since the epoch, strictly increasing across calls.
+
+    The hook accepts a signature once. Two identical requests signed in the same
+    millisecond would carry the same signature, and the second would be refused as a
+    replay; so every signer takes its times from one of these, which never hands out
+    the same millisecond twice (it runs ahead of the wall clock by at most the burst of
+    requests beyond one per millisecond, far inside the hook's time window). Thread-safe.
+    """
+
+    def __init__(self, wall_ms: Callable[[], int] | None = None) -> None:
+        self._wall_ms = wall_ms or (lambda: time.time_ns() // 1_000_000)
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self._last = max(self._wall_ms(), self._last + 1)
+            return self._last
+
+
+#: The process-wide clock the project's signers share, so that two clients of the same
+#: action in one process cannot sign alike either.
+signing_clock = SigningClock()
 
 
 def signatures_equal(expected: str, given: str) -> bool:

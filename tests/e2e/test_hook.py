@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from asyncaction.api.names import LABEL_ACTION_UID, SECRET_KEY_FIELD
-from asyncaction_job.signing import headers_v1, headers_v2
+from asyncaction_job.signing import headers_v1, headers_v2, signing_clock
 from tests.support.kube import Kube, action_manifest, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow]
@@ -131,7 +131,7 @@ class Signed:
             method,
             path,
             over.get("signed_body", body),
-            over.get("now", int(time.time() * 1000)),
+            over.get("now") or signing_clock(),
         )
         headers["Content-Type"] = "application/json"
         return requests.request(method, url, data=body, headers=headers, timeout=10)
@@ -172,7 +172,7 @@ def test_refusals_leave_the_action_untouched(
 
     # a replay of a request that was accepted once
     url = hook.hook + "/status"
-    headers = headers_v1(hook.uid, hook.key, int(time.time() * 1000))
+    headers = headers_v1(hook.uid, hook.key, signing_clock())
     first = requests.post(url, json={"statusDetails": {"probe": 1}}, headers=headers, timeout=10)
     assert first.status_code == 200
     replay = requests.post(url, json={"progress": 99}, headers=headers, timeout=10)
@@ -295,7 +295,7 @@ def test_replays_are_refused_across_replicas_and_restarts(
 
     replicas = {shard: replica(shard) for shard in (0, 1)}
     try:
-        headers = headers_v1(hook.uid, hook.key, int(time.time() * 1000))
+        headers = headers_v1(hook.uid, hook.key, signing_clock())
         body = {"statusDetails": {"via": "replica"}}
 
         def send(shard: int) -> requests.Response:

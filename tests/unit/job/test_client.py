@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from asyncaction_job.client import HookError, JobClient, Retry, file_digests
-from asyncaction_job.signing import sign_v2
+from asyncaction_job.signing import SigningClock, sign_v2
 
 KEY = "secret-key"
 
@@ -19,6 +19,7 @@ KEY = "secret-key"
 class FakeHook(ThreadingHTTPServer):
     answers: list[tuple[int, dict[str, Any]]]
     seen: list[tuple[str, str, dict[str, Any] | None]]
+    signatures: list[str]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,7 +31,11 @@ class Handler(BaseHTTPRequestHandler):
         assert self.headers["X-Job-Signature"] == "v2"
         assert self.headers["X-Job-Hash"] == expected, "bad v2 signature"
         self.server.seen.append((self.command, self.path, json.loads(body) if body else None))
+        replayed = expected in self.server.signatures
+        self.server.signatures.append(expected)
         status, answer = self.server.answers.pop(0) if self.server.answers else (200, {})
+        if replayed:  # what the real hook answers to a signature it has seen
+            status, answer = 401, {"error": {"reason": "REPLAYED", "message": "replay"}}
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
@@ -46,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def hook() -> Iterator[FakeHook]:
     server = FakeHook(("127.0.0.1", 0), Handler)
-    server.answers, server.seen = [], []
+    server.answers, server.seen, server.signatures = [], [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -69,6 +74,16 @@ def test_reports_are_signed_over_the_base_path(hook: FakeHook) -> None:
         ("POST", "/base/status", {"progress": 40, "statusDetails": {"step": 2}, "logs": ["l"]}),
         ("POST", "/base/status", {"status": "SUCCEEDED", "result": {"n": 1}}),
     ]
+
+
+def test_identical_requests_in_one_millisecond_are_signed_apart(
+    hook: FakeHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen = SigningClock(wall_ms=lambda: 1_700_000_000_000)
+    monkeypatch.setattr("asyncaction_job.client.signing_clock", frozen)
+    for _ in range(50):
+        client(hook).report(progress=7)
+    assert len(set(hook.signatures)) == 50
 
 
 def test_5xx_and_429_are_retried_with_fresh_signatures(hook: FakeHook) -> None:
@@ -114,3 +129,26 @@ def test_digests_match_the_seed(tmp_path: Any) -> None:
     assert md5 == hashlib.md5(b"content").hexdigest()
     assert challenge == hashlib.md5(b"WEBDAcontent").hexdigest()
     assert size == 7
+
+
+def test_signing_clock_never_repeats_and_follows_the_wall_clock() -> None:
+    wall = [1000]
+    clock = SigningClock(wall_ms=lambda: wall[0])
+    assert [clock() for _ in range(3)] == [1000, 1001, 1002]
+    wall[0] = 5000
+    assert clock() == 5000
+
+
+def test_signing_clock_is_unique_across_threads() -> None:
+    clock = SigningClock(wall_ms=lambda: 42)
+    seen: list[int] = []
+
+    def take() -> None:
+        seen.extend(clock() for _ in range(500))
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 2000
