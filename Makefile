@@ -9,9 +9,10 @@ STAMP := $(VENV)/.installed
 LOCAL := .local
 PYTEST_ARGS ?=
 KIND_CLUSTER ?= asyncaction
+CHART := charts/asyncaction
 
 .PHONY: help install kube-binaries lint format typecheck crds crds-check test test-unit \
-        up down status demo logs clean bench kind-up e2e kind-down
+        chart chart-check up down status demo logs clean bench kind-up e2e kind-down
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,15 +40,23 @@ typecheck: $(STAMP) ## mypy --strict over the sources
 	$(VENV)/bin/mypy operator jobhook
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
-	$(PY) -m asyncaction.api.crds write crds $(wildcard charts/asyncaction/crds)
+	$(PY) -m asyncaction.api.crds write crds $(CHART)/files/crds
 
-crds-check: $(STAMP) ## Fail when crds/ drifted from the models
-	$(PY) -m asyncaction.api.crds check crds $(wildcard charts/asyncaction/crds)
+crds-check: $(STAMP) ## Fail when crds/ (or the chart's copy) drifted from the models
+	$(PY) -m asyncaction.api.crds check crds $(CHART)/files/crds
+
+# The chart renders its CRDs as templates from files/crds (Helm's crds/ folder never
+# upgrades them) and its RBAC from files/rbac.yaml, both generated from the code.
+chart: crds ## Regenerate the chart's generated files (CRDs, RBAC rules) from the code
+	$(PY) -m asyncaction.chart write $(CHART)/files
+
+chart-check: crds-check ## Fail when the chart's generated files drifted from the code
+	$(PY) -m asyncaction.chart check $(CHART)/files
 
 test-unit: $(STAMP) ## Fast unit tests only (no cluster, no S3)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: lint typecheck crds-check kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
+test: lint typecheck chart-check kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 up: $(STAMP) kube-binaries ## Start control plane, S3, node agent, operator and hook in the background (.local/)

@@ -1,0 +1,359 @@
+"""The chart, rendered offline by Helm's own engine (helm-python-sdk), with two value sets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from asyncaction.api.crds import build_crds
+from asyncaction.chart import build_rbac_rules
+from asyncaction.main import build_argv, parse_args
+from tests.support.chart import CHART, NAMESPACED_VALUES, find, notes, one, render
+
+ROOT = CHART.parents[1]
+HOOK_URL = "http://asyncaction-hook.asyncaction-system.svc.cluster.local:8080"
+VALUE_SETS = {"defaults": {}, "namespaced-toggles-existing": NAMESPACED_VALUES}
+
+
+def containers(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(owner name, pod spec, container) of every workload the chart renders."""
+    found = []
+    for obj in objs:
+        if obj["kind"] in ("Deployment", "Job"):
+            pod = obj["spec"]["template"]["spec"]
+            found += [(obj["metadata"]["name"], pod, c) for c in pod["containers"]]
+    return found
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def mounted_file(pod: dict[str, Any], container: dict[str, Any], path: str) -> tuple[str, str]:
+    """(Secret name, key) that a file path inside the container comes from."""
+    for mount in container["volumeMounts"]:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix):
+            volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+            return volume["secret"]["secretName"], path[len(prefix) :]
+    raise AssertionError(f"{path} is not mounted")
+
+
+def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {
+        (g, r, v)
+        for rule in rules
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+
+
+def test_app_version_and_default_image_tag_are_the_project_version() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == project
+    images = {c["image"] for _, _, c in containers(render(tests=True))}
+    assert images == {f"docker.io/asyncaction/asyncaction:{project}"}
+
+
+def test_image_tag_and_digest_override_the_default() -> None:
+    tagged = render({"image": {"registry": "", "tag": "dev"}})
+    assert {c["image"] for _, _, c in containers(tagged)} == {"asyncaction/asyncaction:dev"}
+    digest = "sha256:" + "a" * 64
+    pinned = render({"image": {"digest": digest}})
+    assert {c["image"] for _, _, c in containers(pinned)} == {
+        f"docker.io/asyncaction/asyncaction@{digest}"
+    }
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_every_container_runs_restricted(values: dict[str, Any]) -> None:
+    workloads = containers(render(values, tests=True))
+    assert {name for name, _, _ in workloads} == {
+        "asyncaction-operator",
+        "asyncaction-hook",
+        "asyncaction-test-hook",
+    }
+    for name, pod, container in workloads:
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == 65532, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True, name
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context["capabilities"] == {"drop": ["ALL"]}, name
+        assert container["resources"]["requests"], name
+        assert container["resources"]["limits"]["memory"], name
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_operator_command_line_is_what_the_operator_parses(values: dict[str, Any]) -> None:
+    objs = render(values)
+    deployment = one(objs, "Deployment", "asyncaction-operator")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["asyncaction-operator"]
+    args = parse_args(container["args"])
+    argv = build_argv(args)
+    # The liveness endpoint kopf serves is the one the kubelet probes.
+    port = container["ports"][0]["containerPort"]
+    assert args.liveness == f"http://0.0.0.0:{port}/healthz"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["ports"][0]["name"] == "health"
+    namespaces = values.get("rbac", {}).get("namespaces")
+    if namespaces:
+        assert [argv[i + 1] for i, a in enumerate(argv) if a == "--namespace"] == namespaces
+    else:
+        assert "--all-namespaces" in argv
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # standalone: one at a time
+
+
+def test_hook_service_is_the_job_hook_url_and_probes_hit_its_routes() -> None:
+    objs = render()
+    operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    assert env_of(operator["containers"][0])["ASYNCACTION_HOOK_URL"] == HOOK_URL
+    service = one(objs, "Service", "asyncaction-hook")
+    hook = one(objs, "Deployment", "asyncaction-hook")
+    assert service["spec"]["selector"] == hook["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["port"] == 8080
+    container = hook["spec"]["template"]["spec"]["containers"][0]
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+    assert "--port=8080" in container["args"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    custom = render({"hook": {"url": "https://hook.example.test/aa"}})
+    operator = one(custom, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    assert env_of(operator["containers"][0])["ASYNCACTION_HOOK_URL"] == (
+        "https://hook.example.test/aa"
+    )
+
+
+def test_the_master_key_is_created_once_and_mounted_into_both() -> None:
+    objs = render()
+    secret = one(objs, "Secret", "asyncaction-master-keys")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    keys = base64.b64decode(secret["data"]["keys"]).decode().splitlines()
+    assert len(keys) == 1
+    assert len(keys[0]) == 64
+    # Offline there is no release to look up: every fresh render draws a new key.
+    again = one(render(), "Secret", "asyncaction-master-keys")
+    assert again["data"]["keys"] != secret["data"]["keys"]
+    for name, pod, container in containers(objs):
+        if name == "asyncaction-operator":
+            path = env_of(container)["ASYNCACTION_MASTER_KEYS_FILE"]
+        else:
+            flags = [a for a in container["args"] if a.startswith("--master-keys-file=")]
+            path = flags[0].split("=", 1)[1]
+        assert mounted_file(pod, container, path) == ("asyncaction-master-keys", "keys"), name
+
+
+def test_existing_secrets_are_used_by_name() -> None:
+    objs = render(NAMESPACED_VALUES)
+    assert find(objs, "Secret") == []
+    for name, pod, container in containers(objs):
+        env = env_of(container)
+        if name == "asyncaction-operator":
+            keys = env["ASYNCACTION_MASTER_KEYS_FILE"]
+            stores = env["ASYNCACTION_ARCHIVE_CONFIG"]
+            assert env["ASYNCACTION_ARCHIVE_STORE"] == "archive"
+        else:
+            args = dict(
+                a.split("=", 1) for a in container["args"] if a.startswith("--") and "=" in a
+            )
+            keys, stores = args["--master-keys-file"], args["--stores-config"]
+            assert container["args"][-2:] == ["--rate", "50"]
+        assert mounted_file(pod, container, keys) == ("my-master-keys", "keys.txt"), name
+        assert mounted_file(pod, container, stores) == ("my-stores", "stores.yaml"), name
+
+
+def test_stores_from_values_become_a_secret_the_hook_reads() -> None:
+    config = {"stores": {"default": {"endpoint": "http://s3:8333", "bucket": "actions"}}}
+    objs = render({"stores": {"config": config}})
+    secret = one(objs, "Secret", "asyncaction-stores")
+    assert json.loads(base64.b64decode(secret["data"]["stores.json"])) == config
+    hook = one(objs, "Deployment", "asyncaction-hook")["spec"]["template"]["spec"]
+    assert mounted_file(hook, hook["containers"][0], "/etc/asyncaction/stores/stores.json") == (
+        "asyncaction-stores",
+        "stores.json",
+    )
+    # Without stores the hook gets no --stores-config.
+    bare = one(render(), "Deployment", "asyncaction-hook")["spec"]["template"]["spec"]
+    assert not [a for a in bare["containers"][0]["args"] if a.startswith("--stores-config")]
+
+
+def test_cluster_scope_grants_each_component_its_whole_role_cluster_wide() -> None:
+    objs = render()
+    rules = build_rbac_rules()
+    assert find(objs, "Role") == []
+    assert find(objs, "RoleBinding") == []
+    for component in ("operator", "hook"):
+        name = f"asyncaction-{component}"
+        role = one(objs, "ClusterRole", name)
+        own = rules[component]
+        assert grants(role["rules"]) == grants(own["clusterRules"] + own["namespacedRules"])
+        binding = one(objs, "ClusterRoleBinding", name)
+        assert binding["roleRef"]["name"] == name
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": name, "namespace": "asyncaction-system"}
+        ]
+        one(objs, "ServiceAccount", name)
+
+
+def test_namespaced_scope_grants_roles_in_each_listed_namespace() -> None:
+    objs = render(NAMESPACED_VALUES)
+    rules = build_rbac_rules()["operator"]
+    cluster = one(objs, "ClusterRole", "asyncaction-operator")
+    assert grants(cluster["rules"]) == grants(rules["clusterRules"])
+    roles = find(objs, "Role", "asyncaction-operator")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert grants(role["rules"]) == grants(rules["namespacedRules"])
+    bindings = find(objs, "RoleBinding", "asyncaction-operator")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    assert all(b["roleRef"]["kind"] == "Role" for b in bindings)
+    # The hook watches every namespace: its role stays a ClusterRole.
+    assert find(objs, "Role", "asyncaction-hook") == []
+    one(objs, "ClusterRole", "asyncaction-hook")
+    # With no list, the release's namespace is the one watched.
+    alone = render({"rbac": {"scope": "namespaced"}})
+    assert [r["metadata"]["namespace"] for r in find(alone, "Role")] == ["asyncaction-system"]
+
+
+def test_rbac_create_false_renders_no_rbac() -> None:
+    objs = render({"rbac": {"create": False}})
+    for kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
+        assert find(objs, kind) == []
+
+
+def test_crds_are_the_generated_ones_behind_enabled_and_keep() -> None:
+    objs = render()
+    crds = find(objs, "CustomResourceDefinition")
+    generated = {c["metadata"]["name"]: c for c in build_crds()}
+    assert {c["metadata"]["name"] for c in crds} == set(generated)
+    for crd in crds:
+        wanted = generated[crd["metadata"]["name"]]
+        assert crd["spec"] == wanted["spec"]
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    loose = find(render({"crds": {"keep": False}}), "CustomResourceDefinition")
+    assert loose
+    assert all("annotations" not in c["metadata"] for c in loose)
+    assert find(render({"crds": {"enabled": False}}), "CustomResourceDefinition") == []
+
+
+def test_toggles_are_off_by_default_and_render_when_on() -> None:
+    kinds = {o["kind"] for o in render()}
+    assert not kinds & {"ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"}
+    objs = render(NAMESPACED_VALUES)
+    monitor = one(objs, "ServiceMonitor", "asyncaction-hook")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    service = one(objs, "Service", "asyncaction-hook")
+    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    budget = one(objs, "PodDisruptionBudget", "asyncaction-hook")
+    assert budget["spec"]["maxUnavailable"] == 1
+    hook_policy = one(objs, "NetworkPolicy", "asyncaction-hook")
+    assert hook_policy["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    operator_policy = one(objs, "NetworkPolicy", "asyncaction-operator")
+    assert operator_policy["spec"]["ingress"] == []
+
+
+def test_helm_test_job_reaches_the_hook_healthz() -> None:
+    job = one(render(tests=True), "Job", "asyncaction-test-hook")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == HOOK_URL
+    assert '"/healthz"' in container["command"][2]
+    assert find(render({"tests": {"enabled": False}}, tests=True), "Job") == []
+
+
+def test_notes_name_the_hook_and_the_test() -> None:
+    text = notes()
+    assert HOOK_URL in text
+    assert "helm test asyncaction -n asyncaction-system" in text
+    assert "No S3 stores" in text
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_lint_is_clean_for_the_test_beds_kubernetes(values: dict[str, Any]) -> None:
+    from helm_python import lint
+
+    for kube in ("v1.20.2", None):
+        report = lint(CHART, values, strict=True, kube_version=kube)
+        assert report["errors"] == [], report
+        assert [m for m in report["messages"] if m["severity"] >= 2] == [], report
+
+
+BAD_VALUES = {
+    "wrong type": ({"operator": {"replicas": "one"}}, "/operator/replicas"),
+    "unknown key": ({"operator": {"replica": 1}}, "'replica' not allowed"),
+    "unknown top-level key": ({"crd": {"enabled": False}}, "'crd' not allowed"),
+    "bad enum": ({"rbac": {"scope": "everywhere"}}, "/rbac/scope"),
+    "bad pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    "standalone operator": ({"operator": {"replicas": 2}}, "/operator/replicas"),
+    "bad digest": ({"image": {"digest": "latest"}}, "/image/digest"),
+    "bad namespace": ({"rbac": {"namespaces": ["Team_A"]}}, "/rbac/namespaces/0"),
+}
+
+
+@pytest.mark.parametrize(("values", "where"), BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_schema_refuses_bad_values(values: dict[str, Any], where: str) -> None:
+    from helm_python import HelmValuesError
+
+    with pytest.raises(HelmValuesError) as caught:
+        render(values)
+    assert where in str(caught.value)
+
+
+def test_schema_is_strict_everywhere() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def loose(node: Any, path: str) -> list[str]:
+        found = []
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if props is not None and node.get("additionalProperties") is not False:
+                found.append(path)
+            for key, value in (props or {}).items():
+                found += loose(value, f"{path}/{key}")
+        return found
+
+    assert loose(schema, "") == []
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(schema["properties"]) == set(defaults) | {"global"}
+
+
+def test_archive_without_stores_fails_with_a_clear_message() -> None:
+    from helm_python import HelmRenderError
+
+    with pytest.raises(HelmRenderError, match=r"operator\.archive\.enabled needs stores"):
+        render({"operator": {"archive": {"enabled": True}}})
+
+
+def test_release_name_prefixes_every_cluster_wide_name() -> None:
+    objs = render(name="blue", namespace="ns1")
+    cluster_wide = [o for o in objs if "namespace" not in o["metadata"]]
+    names = {o["metadata"]["name"] for o in cluster_wide if o["kind"] != "CustomResourceDefinition"}
+    assert names == {"blue-asyncaction-operator", "blue-asyncaction-hook"}
+    assert all(o["metadata"]["namespace"] == "ns1" for o in objs if "namespace" in o["metadata"])
+
+
+def test_every_template_is_covered_by_a_value_set() -> None:
+    rendered = {Path(p).name for p in _rendered_paths(NAMESPACED_VALUES)}
+    templates = {p.name for p in (CHART / "templates").rglob("*.yaml")}
+    assert templates <= rendered | {"secrets.yaml"}  # existing secrets: nothing to create
+    assert "secrets.yaml" in {Path(p).name for p in _rendered_paths({})}
+
+
+def _rendered_paths(values: dict[str, Any]) -> list[str]:
+    from helm_python import Chart
+
+    with Chart.load(CHART) as chart:
+        out = chart.render(values, name="asyncaction", namespace="asyncaction-system")
+    return [path for path, text in out.items() if text.strip()]
