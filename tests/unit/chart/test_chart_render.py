@@ -357,3 +357,22 @@ def _rendered_paths(values: dict[str, Any]) -> list[str]:
     with Chart.load(CHART) as chart:
         out = chart.render(values, name="asyncaction", namespace="asyncaction-system")
     return [path for path, text in out.items() if text.strip()]
+
+
+def test_committed_chart_crds_match_the_models() -> None:
+    from asyncaction.api.crds import drift
+
+    assert drift(CHART / "files" / "crds") == [], "the chart's CRDs drifted: run `make crds`"
+
+
+def test_images_run_as_the_charts_user_and_ship_its_commands() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    workloads = containers(render(tests=True))
+    uids = {pod["securityContext"]["runAsUser"] for _, pod, _ in workloads}
+    for image in ("asyncaction", "job-python"):
+        dockerfile = (ROOT / "images" / image / "Dockerfile").read_text()
+        users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+        assert users == [f"{uid}:{uid}" for uid in uids], image
+        assert f"ARG VERSION={project['version']}" in dockerfile, image
+    commands = {c["command"][0] for name, _, c in workloads if name != "asyncaction-test-hook"}
+    assert commands <= set(project["scripts"])
