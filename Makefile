@@ -12,7 +12,7 @@ KIND_CLUSTER ?= asyncaction
 CHART := charts/asyncaction
 
 .PHONY: help install kube-binaries lint format typecheck crds crds-check test test-unit \
-        chart chart-check up down status demo logs clean bench kind-up e2e kind-down
+        chart chart-check tools up down status demo logs clean bench kind-up e2e kind-down
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with dev tools
+
+# Host tools the tests run: lua5.4 (the chart's Argo CD health check runs in real Lua).
+tools: ## Install the host tools the tests use (apt-get: root or sudo)
+	@command -v lua5.4 >/dev/null || { sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	  $$sudo apt-get install -y -q --no-install-recommends lua5.4; }
 
 kube-binaries: $(STAMP) ## Find or build etcd/kube-apiserver/kube-controller-manager (cached in ~/.cache)
 	$(PY) -m asyncaction_testbed.binaries
@@ -53,10 +59,10 @@ chart: crds ## Regenerate the chart's generated files (CRDs, RBAC rules) from th
 chart-check: crds-check ## Fail when the chart's generated files drifted from the code
 	$(PY) -m asyncaction.chart check $(CHART)/files
 
-test-unit: $(STAMP) ## Fast unit tests only (no cluster, no S3)
+test-unit: $(STAMP) tools ## Fast unit tests only (no cluster, no S3)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: lint typecheck chart-check kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
+test: lint typecheck chart-check tools kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 up: $(STAMP) kube-binaries ## Start control plane, S3, node agent, operator and hook in the background (.local/)

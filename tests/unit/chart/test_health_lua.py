@@ -1,0 +1,132 @@
+"""The chart's Argo CD health check, run by a real Lua interpreter the way Argo CD runs it.
+
+Argo CD loads ``health.lua`` with the live object as the global ``obj`` and reads the
+table it returns; ``health_test.yaml`` lists each testdata case and the expected answer
+(the layout of Argo CD's own resource_customizations). ``make tools`` installs lua5.4.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from asyncaction.api.models import AsyncAction
+from asyncaction.api.phases import Phase
+from asyncaction.lifecycle.conditions import matches
+from tests.support.chart import CHART
+
+HEALTH = CHART / "health" / "asyncaction.dev" / "AsyncAction"
+CASES = yaml.safe_load((HEALTH / "health_test.yaml").read_text())["tests"]
+# The contract's mapping of phases to Argo CD health.
+EXPECTED = {
+    Phase.SCHEDULED: "Progressing",
+    Phase.QUEUED: "Progressing",
+    Phase.STARTING: "Progressing",
+    Phase.RUNNING: "Progressing",
+    Phase.PAUSED: "Suspended",
+    Phase.SUCCEEDED: "Healthy",
+    Phase.FAILED: "Degraded",
+    Phase.TIMEOUT: "Degraded",
+    Phase.ABORTED: "Degraded",
+}
+
+
+def lua_literal(value: Any) -> str:
+    """A Lua table constructor for a decoded YAML value (as Argo CD converts objects)."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
+    if isinstance(value, dict):
+        fields = (f"[{lua_literal(str(k))}] = {lua_literal(v)}" for k, v in value.items())
+        return "{" + ", ".join(fields) + "}"
+    raise TypeError(type(value))
+
+
+def lua() -> str:
+    found = shutil.which("lua5.4") or shutil.which("lua")
+    if found is None:
+        pytest.fail("no Lua interpreter: `make tools` installs lua5.4")
+    return found
+
+
+def run_health(obj: dict[str, Any], script: Path = HEALTH / "health.lua") -> dict[str, str]:
+    program = (
+        f"obj = {lua_literal(obj)}\n"
+        f"local check = assert(loadfile({lua_literal(str(script))}))\n"
+        "local hs = check()\n"
+        'io.write(tostring(hs.status), "\\0", tostring(hs.message))\n'
+    )
+    done = subprocess.run(
+        [lua(), "-"], input=program, capture_output=True, text=True, check=False, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    status, message = done.stdout.split("\0")
+    return {"status": status, "message": message}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: Path(c["inputPath"]).stem)
+def test_health_lua_answers_every_case(case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((HEALTH / case["inputPath"]).read_text())
+    assert run_health(obj) == case["healthStatus"]
+
+
+def test_every_phase_has_a_case_with_the_contracts_health() -> None:
+    seen: dict[Phase, set[str]] = {}
+    for case in CASES:
+        obj = yaml.safe_load((HEALTH / case["inputPath"]).read_text())
+        phase = (obj.get("status") or {}).get("phase")
+        if phase is None:
+            assert case["healthStatus"]["status"] == "Progressing"
+            continue
+        generation_seen = (
+            obj["status"].get("observedGeneration", 0) >= obj["metadata"]["generation"]
+        )
+        if generation_seen:
+            seen.setdefault(Phase(phase), set()).add(case["healthStatus"]["status"])
+    assert seen == {phase: {health} for phase, health in EXPECTED.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: Path(c["inputPath"]).stem)
+def test_testdata_are_valid_actions_with_the_lifecycles_conditions(case: dict[str, Any]) -> None:
+    obj = yaml.safe_load((HEALTH / case["inputPath"]).read_text())
+    AsyncAction.model_validate(obj)
+    status = obj.get("status")
+    if status:
+        assert matches(Phase(status["phase"]), status["conditions"])
+
+
+def test_a_phase_the_check_does_not_know_is_unknown() -> None:
+    obj = {"metadata": {"generation": 1}, "status": {"phase": "HIBERNATING"}}
+    assert run_health(obj) == {"status": "Unknown", "message": "Unknown phase HIBERNATING"}
+
+
+def test_a_failure_without_error_details_still_says_why() -> None:
+    obj = {"metadata": {"generation": 1}, "status": {"phase": "FAILED"}}
+    assert run_health(obj) == {"status": "Degraded", "message": "FAILED: FAILED"}
+
+
+def test_the_chart_names_its_health_check() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    path = chart["annotations"]["asyncaction.dev/argocd-health"]
+    assert (CHART / path) == HEALTH / "health.lua"
+
+
+def test_the_docs_argo_cd_snippet_is_the_shipped_check() -> None:
+    docs = (CHART.parents[1] / "docs" / "helm.md").read_text()
+    key = "resource.customizations.health.asyncaction.dev_AsyncAction: |\n"
+    snippet = docs.split(key, 1)[1].split("```", 1)[0]
+    lines = [line.removeprefix("    ") for line in snippet.splitlines()]
+    assert "\n".join(lines).strip() == (HEALTH / "health.lua").read_text().strip()
