@@ -15,7 +15,7 @@ NAMESPACED_VALUES: dict[str, Any] = {
     "masterKeys": {"existingSecret": "my-master-keys", "secretKey": "keys.txt"},
     "stores": {"existingSecret": "my-stores", "secretKey": "stores.yaml"},
     "operator": {"archive": {"enabled": True, "store": "archive"}, "verbose": True},
-    "hook": {"replicas": 2, "extraArgs": ["--rate", "50"]},
+    "hook": {"extraArgs": ["--rate", "50"]},
     "podDisruptionBudget": {"enabled": True},
     "networkPolicy": {"enabled": True},
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},

@@ -297,6 +297,7 @@ BAD_VALUES = {
     "bad enum": ({"rbac": {"scope": "everywhere"}}, "/rbac/scope"),
     "bad pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
     "standalone operator": ({"operator": {"replicas": 2}}, "/operator/replicas"),
+    "unsharded hook replicas": ({"hook": {"replicas": 2}}, "/hook/replicas"),
     "bad digest": ({"image": {"digest": "latest"}}, "/image/digest"),
     "bad namespace": ({"rbac": {"namespaces": ["Team_A"]}}, "/rbac/namespaces/0"),
 }
