@@ -14,7 +14,7 @@ import yaml
 from asyncaction.api.crds import build_crds
 from asyncaction.chart import build_rbac_rules
 from asyncaction.main import build_argv, parse_args
-from tests.support.chart import CHART, NAMESPACED_VALUES, find, notes, one, render
+from tests.support.chart import CHART, NAMESPACED_VALUES, find, notes, objects, one, render
 
 ROOT = CHART.parents[1]
 HOOK_URL = "http://asyncaction-hook.asyncaction-system.svc.cluster.local:8080"
@@ -377,3 +377,22 @@ def test_images_run_as_the_charts_user_and_ship_its_commands() -> None:
         assert f"ARG VERSION={project['version']}" in dockerfile, image
     commands = {c["command"][0] for name, _, c in workloads if name != "asyncaction-test-hook"}
     assert commands <= set(project["scripts"])
+
+
+def test_the_packaged_chart_carries_its_generated_files_and_health_check(tmp_path: Path) -> None:
+    from helm_python import Chart, package
+
+    archive = package(CHART, destination=tmp_path)
+    assert Path(archive).name == "asyncaction-0.1.0.tgz"
+    with Chart.load(archive) as packed:
+        names = {f["name"] for f in packed.files}
+        assert {
+            "files/rbac.yaml",
+            "files/crds/asyncaction.dev_asyncactions.yaml",
+            "health/asyncaction.dev/AsyncAction/health.lua",
+            "health/asyncaction.dev/AsyncAction/health_test.yaml",
+        } <= names
+        assert packed.schema is not None
+        rendered = packed.render({"imagePullSecrets": [{"name": "regcred"}]}, name="asyncaction")
+    for _, pod, _ in containers(objects(rendered, tests=True)):
+        assert pod["imagePullSecrets"] == [{"name": "regcred"}]
