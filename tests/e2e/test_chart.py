@@ -2,7 +2,8 @@
 
 Installs, upgrades (two value sets and back), runs `helm test`, uninstalls; then runs the
 operator and the hook in-process under nothing but the ServiceAccounts and RBAC the
-chart installed, and an action succeeds. Pods of the chart's Deployments never start
+chart installed: one action succeeds, one fails, and the Argo CD check and the kstatus
+rules read both live objects as intended. Pods of the chart's Deployments never start
 here (no node runs containers: that is the real node's integration); the test Job of
 `helm test` runs on the node agent.
 """
@@ -26,6 +27,7 @@ from asyncaction.api.crds import build_crds
 from asyncaction.chart import build_rbac_rules
 from tests.conftest import kubectl, run_operator
 from tests.support.chart import CHART, NAMESPACED_VALUES
+from tests.support.gitops import kstatus, run_health
 from tests.support.kube import Kube, action_manifest, wait_for
 from tests.support.procs import start_hook, stop_process
 
@@ -348,9 +350,19 @@ def run_action(
                 namespace,
                 action_manifest("charted", [sys.executable, "-c", code], ttlSecondsAfterFinished=1),
             )
+            kube.create_action(
+                namespace, action_manifest("broken", [sys.executable, "-c", "exit(3)"])
+            )
             done = kube.wait_phase(namespace, "charted", {"SUCCEEDED", "FAILED"}, timeout=90)
             assert done["status"]["phase"] == "SUCCEEDED", done["status"]
             assert done["status"]["result"] == {"chart": True}
+            failed = kube.wait_phase(namespace, "broken", {"SUCCEEDED", "FAILED"}, timeout=90)
+            assert failed["status"]["phase"] == "FAILED", failed["status"]
+            # GitOps tools read the live objects the real operator wrote as intended.
+            assert run_health(done)["status"] == "Healthy"
+            assert kstatus(done) == "Current"
+            assert run_health(failed)["status"] == "Degraded"
+            assert kstatus(failed) == "Failed"
             wait_for(
                 lambda: kube.get_action(namespace, "charted")["status"].get("childrenRemovedAt"),
                 60,

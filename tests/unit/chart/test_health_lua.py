@@ -7,8 +7,6 @@ table it returns; ``health_test.yaml`` lists each testdata case and the expected
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,8 @@ from asyncaction.api.models import AsyncAction
 from asyncaction.api.phases import Phase
 from asyncaction.lifecycle.conditions import matches
 from tests.support.chart import CHART
+from tests.support.gitops import HEALTH, run_health
 
-HEALTH = CHART / "health" / "asyncaction.dev" / "AsyncAction"
 CASES = yaml.safe_load((HEALTH / "health_test.yaml").read_text())["tests"]
 # The contract's mapping of phases to Argo CD health.
 EXPECTED = {
@@ -34,47 +32,6 @@ EXPECTED = {
     Phase.TIMEOUT: "Degraded",
     Phase.ABORTED: "Degraded",
 }
-
-
-def lua_literal(value: Any) -> str:
-    """A Lua table constructor for a decoded YAML value (as Argo CD converts objects)."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
-    if isinstance(value, dict):
-        fields = (f"[{lua_literal(str(k))}] = {lua_literal(v)}" for k, v in value.items())
-        return "{" + ", ".join(fields) + "}"
-    raise TypeError(type(value))
-
-
-def lua() -> str:
-    found = shutil.which("lua5.4") or shutil.which("lua")
-    if found is None:
-        pytest.fail("no Lua interpreter: `make tools` installs lua5.4")
-    return found
-
-
-def run_health(obj: dict[str, Any], script: Path = HEALTH / "health.lua") -> dict[str, str]:
-    program = (
-        f"obj = {lua_literal(obj)}\n"
-        f"local check = assert(loadfile({lua_literal(str(script))}))\n"
-        "local hs = check()\n"
-        'io.write(tostring(hs.status), "\\0", tostring(hs.message))\n'
-    )
-    done = subprocess.run(
-        [lua(), "-"], input=program, capture_output=True, text=True, check=False, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
-    status, message = done.stdout.split("\0")
-    return {"status": status, "message": message}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: Path(c["inputPath"]).stem)

@@ -3,8 +3,8 @@
 Flux (kustomize-controller and helm-controller health checks) and ``kubectl wait`` read
 custom resources through kstatus (sigs.k8s.io/cli-utils): deletion -> Terminating; an
 observedGeneration behind metadata.generation -> InProgress; condition Reconciling=True
--> InProgress; Stalled=True -> Failed; otherwise Current. ``kstatus`` below is those
-generic rules, so this test pins what GitOps tools conclude for each phase.
+-> InProgress; Stalled=True -> Failed; otherwise Current (``tests.support.gitops``), so
+this test pins what GitOps tools conclude for each phase.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from asyncaction.api.phases import TERMINAL_PHASES, Phase
 from asyncaction.lifecycle.conditions import conditions_for
+from tests.support.gitops import kstatus
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 # What Flux and `kubectl wait` should conclude, per phase.
@@ -30,23 +31,6 @@ EXPECTED = {
     Phase.ABORTED: "Failed",
     Phase.TIMEOUT: "Failed",
 }
-
-
-def kstatus(obj: dict[str, Any]) -> str:
-    """The generic kstatus rules for a custom resource (cli-utils checkGenericProperties)."""
-    meta = obj.get("metadata", {})
-    if meta.get("deletionTimestamp"):
-        return "Terminating"
-    status = obj.get("status") or {}
-    observed = status.get("observedGeneration")
-    if observed is not None and observed != meta.get("generation"):
-        return "InProgress"
-    for condition in status.get("conditions") or []:
-        if condition["type"] == "Reconciling" and condition["status"] == "True":
-            return "InProgress"
-        if condition["type"] == "Stalled" and condition["status"] == "True":
-            return "Failed"
-    return "Current"
 
 
 def action(phase: Phase, generation: int = 3, observed: int = 3) -> dict[str, Any]:
