@@ -25,11 +25,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with dev tools
 
-# Host tools the tests run: lua5.4 (the chart's Argo CD health check runs in real Lua).
+# Host tools the tests run: Lua 5.1 (Argo CD's dialect) and 5.4 run the chart's health check.
+TOOLS := lua5.1 lua5.4
 tools: ## Install the host tools the tests use (apt-get: root or sudo)
-	@command -v lua5.4 >/dev/null || { sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	if [ -n "$$missing" ]; then sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-	  $$sudo apt-get install -y -q --no-install-recommends lua5.4; }
+	  $$sudo apt-get install -y -q --no-install-recommends $$missing; fi
 
 kube-binaries: $(STAMP) ## Find or build etcd/kube-apiserver/kube-controller-manager (cached in ~/.cache)
 	$(PY) -m asyncaction_testbed.binaries
