@@ -56,7 +56,11 @@ from asyncaction_client.model import (
 )
 
 log = logging.getLogger("asyncaction_client")
-WATCH_SECONDS = 60  # one watch request; the server ends it and the client re-watches
+WATCH_SECONDS = 60
+# _watch_once yields this first: the server answered.
+CONNECTED: dict[str, Any] = {
+    "type": "CONNECTED"
+}  # one watch request; the server ends it and the client re-watches
 RETRYABLE = (urllib3.exceptions.HTTPError, OSError)
 
 
@@ -74,6 +78,15 @@ def api_error(exc: ApiException) -> ApiError:
     except (ValueError, AttributeError):
         message = exc.reason
     return ApiError(int(exc.status or 0), f"{message} ({exc.status})")
+
+
+def short_reason(exc: BaseException) -> str:
+    """``ConnectionRefusedError`` rather than urllib3's paragraph with the whole URL."""
+    inner = getattr(exc, "reason", None)
+    if isinstance(inner, BaseException):
+        exc = inner
+    text = str(exc).split(": ")[-1].strip() if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -246,6 +259,7 @@ class Client:
                         namespace, all_namespaces, label_selector, field_selector
                     )
                     version = listed["metadata"]["resourceVersion"]
+                    failures = 0
                     log.info(
                         "listed %d action(s) at version %s; watching",
                         len(listed.get("items") or []),
@@ -255,13 +269,17 @@ class Client:
                         yield "LISTED", item
                     if field_selector and not listed.get("items"):
                         yield "MISSING", {}
-                failures = 0
                 seconds = WATCH_SECONDS
                 if deadline is not None:
                     seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
                 for event in self._watch_once(
                     namespace, all_namespaces, field_selector, label_selector, version, seconds
                 ):
+                    if event is CONNECTED:
+                        if failures:
+                            log.info("reconnected; watching from version %s", version)
+                        failures = 0
+                        continue
                     step = interpret(event, version)
                     if step.relist:
                         version = None
@@ -288,8 +306,7 @@ class Client:
         delay = backoff(failures)
         if deadline is not None:
             delay = max(0.0, min(delay, deadline - time.monotonic()))
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        log.warning("watch interrupted (%s); reconnecting in %.1fs", reason[:200], delay)
+        log.warning("watch interrupted (%s); reconnecting in %.1fs", short_reason(exc), delay)
         time.sleep(delay)
 
     def _watch_once(
@@ -322,6 +339,7 @@ class Client:
                 GROUP, VERSION, namespace, ACTION_PLURAL, **kwargs
             )
         try:
+            yield CONNECTED
             for line in iter_resp_lines(response):
                 if line:
                     yield json.loads(line)
