@@ -10,7 +10,7 @@ LOCAL := .local
 PYTEST_ARGS ?=
 KIND_CLUSTER ?= asyncaction
 
-.PHONY: help install kube-binaries lint format typecheck crds crds-check test test-unit \
+.PHONY: help install kube-binaries lint format typecheck crds crds-check cli-docs test test-unit \
         up down status demo logs clean bench kind-up e2e kind-down
 
 help: ## List the targets
@@ -40,6 +40,9 @@ typecheck: $(STAMP) ## mypy --strict over the sources
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m asyncaction.api.crds write crds $(wildcard charts/asyncaction/crds)
+
+cli-docs: $(STAMP) ## Regenerate docs/cli.md from the CLI's parser
+	$(PY) -m asyncaction_cli.reference write docs/cli.md
 
 crds-check: $(STAMP) ## Fail when crds/ drifted from the models
 	$(PY) -m asyncaction.api.crds check crds $(wildcard charts/asyncaction/crds)

@@ -47,8 +47,8 @@ EXIT_WAIT_TIMEOUT = 6
 EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_SUCCEEDED: "the action(s) SUCCEEDED (or the command did what it was asked)",
-    EXIT_ERROR: "an error: not found, refused by the API server, unreachable, bad input",
-    EXIT_USAGE: "the command line is wrong",
+    EXIT_ERROR: "an error: not found, refused by the API server or S3, unreachable",
+    EXIT_USAGE: "the command line or its input is wrong (flags, the -f file, --request)",
     EXIT_FAILED: "an action ended FAILED",
     EXIT_ABORTED: "an action ended ABORTED",
     EXIT_TIMEOUT: "an action ended TIMEOUT (its activeDeadlineSeconds passed)",

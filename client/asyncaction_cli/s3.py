@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ def split_uri(uri: str) -> tuple[str, str]:
 def safe_destination(root: Path, key: str) -> Path:
     """Where object ``key`` goes under ``root``; refuses keys that would land outside it
     (``..`` parts, absolute keys), since keys are chosen by whoever wrote the outputs."""
-    parts = PurePosixPath(key).parts
-    if not key or key.startswith("/") or any(p in ("..", ".", "") for p in parts) or "\\" in key:
+    parts = key.split("/")
+    if any(p in ("..", ".", "") for p in parts) or "\\" in key:
         raise ValueError(f"refusing object key {key!r}: it would escape {root}")
     target = (root / Path(*parts)).resolve()
     base = root.resolve()
