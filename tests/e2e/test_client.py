@@ -1,0 +1,106 @@
+"""The Python client for programs, sync and async, against the test bed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncaction_client import (
+    ActionFailed,
+    ActionNotFound,
+    AsyncClient,
+    Client,
+    WaitTimeout,
+)
+from tests.support.kube import action_manifest
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def reporting(name: str) -> dict[str, Any]:
+    code = (
+        "from asyncaction_job import client\n"
+        "request = client.action()['request']\n"
+        "client.report(progress=50, details={'half': True})\n"
+        "client.succeed({'doubled': request['n'] * 2})\n"
+    )
+    return action_manifest(name, [sys.executable, "-c", code], request={"n": 21})
+
+
+@pytest.mark.usefixtures("hooked_operator")
+def test_sync_submit_and_wait_for_the_result(admin_kubeconfig: Path, namespace: str) -> None:
+    with Client(kubeconfig=admin_kubeconfig, namespace=namespace) as client:
+        seen: list[int | None] = []
+        created = client.submit(reporting("double"))
+        assert created["metadata"]["namespace"] == namespace
+        result = client.wait(
+            "double",
+            timeout=120,
+            on_update=lambda a: seen.append(a.get("status", {}).get("progress")),
+        )
+        assert result == {"doubled": 42}
+        assert seen[-1] == 100
+        assert client.get("double")["status"]["phase"] == "SUCCEEDED"
+        assert [a["metadata"]["name"] for a in client.list()] == ["double"]
+        states = [a.get("status", {}).get("phase") for a in client.watch("double", timeout=5)]
+        assert states[0] == "SUCCEEDED"  # the watch starts with the current state
+
+
+@pytest.mark.usefixtures("operator")
+def test_sync_wait_raises_for_a_failure_and_its_own_timeout(
+    admin_kubeconfig: Path, namespace: str
+) -> None:
+    client = Client(kubeconfig=admin_kubeconfig, namespace=namespace)
+    with pytest.raises(ActionFailed) as caught:
+        client.run(action_manifest("bad", ["sh", "-c", "exit 4"]), timeout=120)
+    assert (caught.value.phase, caught.value.reason) == ("FAILED", "BackoffLimitExceeded")
+    assert "exit code 4" in caught.value.message
+    client.submit(action_manifest("long", ["sleep", "120"]))
+    with pytest.raises(WaitTimeout):
+        client.wait("long", timeout=1)
+    client.abort("long")
+    with pytest.raises(ActionFailed, match="long ABORTED: Aborted"):
+        client.wait("long", timeout=120)
+    with pytest.raises(ActionNotFound):
+        client.wait("nope", timeout=5)
+    client.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("hooked_operator")
+async def test_async_submit_and_wait(admin_kubeconfig: Path, namespace: str) -> None:
+    async with await AsyncClient.connect(
+        kubeconfig=admin_kubeconfig, namespace=namespace
+    ) as client:
+        result = await client.run(reporting("adouble"), timeout=120)
+        assert result == {"doubled": 42}
+        assert (await client.get("adouble"))["status"]["progress"] == 100
+        first = [a async for a in client.watch("adouble", timeout=2)]
+        assert first[0]["status"]["phase"] == "SUCCEEDED"
+        await client.submit(action_manifest("abad", ["sh", "-c", "exit 5"]))
+        with pytest.raises(ActionFailed, match="abad FAILED"):
+            await client.wait("abad", timeout=120)
+        with pytest.raises(ActionNotFound):
+            await client.get("nope")
+
+
+@pytest.mark.usefixtures("crds")
+def test_the_contexts_namespace_is_the_default(
+    admin_kubeconfig: Path, namespace: str, tmp_path: Path
+) -> None:
+    import yaml
+
+    doc = yaml.safe_load(admin_kubeconfig.read_text())
+    doc["contexts"].append(
+        {"name": "mine", "context": {**doc["contexts"][0]["context"], "namespace": namespace}}
+    )
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    assert Client(kubeconfig=path).namespace == "default"
+    client = Client(kubeconfig=path, context="mine")
+    assert client.namespace == namespace
+    client.submit(action_manifest("here", ["true"]))
+    assert client.get("here")["metadata"]["namespace"] == namespace
