@@ -311,13 +311,26 @@ def test_list_filters(kube: Kube, admin_kubeconfig: Path, namespace: str) -> Non
 
 @pytest.mark.usefixtures("hooked_operator")
 def test_get_describe_watch_and_logs(kube: Kube, admin_kubeconfig: Path, namespace: str) -> None:
-    kube.create_action(namespace, action_manifest("rep", reporting_job(), request={"x": 1}))
-    watched = run_cli(admin_kubeconfig, "watch", "-n", namespace, "rep", "--timeout", "3m")
-    assert watched.returncode == 0, watched.stderr
-    lines = watched.stdout.splitlines()
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "asyncaction_cli", "watch", "-v", "-n", namespace, "rep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(admin_kubeconfig)},
+    )
+    try:
+        assert watcher.stderr is not None
+        assert "watching" in watcher.stderr.readline()  # listening before the action exists
+        kube.create_action(namespace, action_manifest("rep", reporting_job(), request={"x": 1}))
+        out, err = watcher.communicate(timeout=180)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, err
+    lines = out.splitlines()
     assert lines[0].split()[:3] == ["NAME", "PHASE", "PROGRESS"]
     assert lines[-1].split()[:2] == ["rep", "SUCCEEDED"]  # ends once the named action finished
-    assert len(lines) > 2  # a line per change
+    phases = [line.split()[1] for line in lines[1:]]
+    assert {"<none>", "RUNNING", "SUCCEEDED"} <= set(phases)  # a line per change
 
     got = run_cli(admin_kubeconfig, "get", "-n", namespace, "rep", "-o", "yaml")
     assert yaml.safe_load(got.stdout)["status"]["phase"] == "SUCCEEDED"
