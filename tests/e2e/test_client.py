@@ -104,3 +104,57 @@ def test_the_contexts_namespace_is_the_default(
     assert client.namespace == namespace
     client.submit(action_manifest("here", ["true"]))
     assert client.get("here")["metadata"]["namespace"] == namespace
+
+
+def exec_kubeconfig(admin_kubeconfig: Path, tmp_path: Path) -> Path:
+    """The admin identity through an exec credential plugin, as EKS, GKE and AKS
+    kubeconfigs do (`aws eks get-token`, `gke-gcloud-auth-plugin`, `kubelogin`)."""
+    import json
+
+    import yaml
+
+    doc = yaml.safe_load(admin_kubeconfig.read_text())
+    token = doc["users"][0]["user"].pop("token")
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": token},
+    }
+    plugin = tmp_path / "token-plugin.py"
+    plugin.write_text(f"import json\nprint(json.dumps({credential!r}))\n")
+    doc["users"][0]["user"]["exec"] = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": [str(plugin)],
+        "interactiveMode": "Never",
+    }
+    path = tmp_path / "exec.kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    assert json.loads(json.dumps(credential))  # plain data
+    return path
+
+
+@pytest.mark.usefixtures("crds")
+def test_exec_credential_plugins(admin_kubeconfig: Path, namespace: str, tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import subprocess
+
+    kubeconfig = exec_kubeconfig(admin_kubeconfig, tmp_path)
+    client = Client(kubeconfig=kubeconfig, namespace=namespace)
+    client.submit(action_manifest("via-exec", ["true"]))
+
+    async def read_async() -> str:
+        async with await AsyncClient.connect(kubeconfig=kubeconfig, namespace=namespace) as aio:
+            return str((await aio.get("via-exec"))["metadata"]["name"])
+
+    assert asyncio.run(read_async()) == "via-exec"
+    got = subprocess.run(
+        [sys.executable, "-m", "asyncaction_cli", "get", "via-exec", "-n", namespace, "-o", "name"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        timeout=60,
+        check=False,
+    )
+    assert got.stdout == "asyncaction.asyncaction.dev/via-exec\n", got.stderr
