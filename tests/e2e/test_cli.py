@@ -364,6 +364,18 @@ def test_get_describe_watch_and_logs(kube: Kube, admin_kubeconfig: Path, namespa
     assert "rep has no attempt 2" in one_line(missing.stderr)
 
 
+@pytest.mark.usefixtures("hooked_operator")
+def test_logs_follow_until_the_attempt_ends(
+    kube: Kube, admin_kubeconfig: Path, namespace: str
+) -> None:
+    kube.create_action(namespace, action_manifest("chatty", reporting_job(pause=1.0)))
+    kube.wait_phase(namespace, "chatty", {"RUNNING", "SUCCEEDED"})
+    followed = run_cli(admin_kubeconfig, "logs", "-f", "-n", namespace, "chatty")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout.splitlines() == ["step 1 done", "step 2 done", "step 3 done"]
+    assert kube.get_action(namespace, "chatty")["status"]["phase"] == "SUCCEEDED"
+
+
 @pytest.mark.usefixtures("operator")
 def test_pause_and_resume(kube: Kube, admin_kubeconfig: Path, namespace: str) -> None:
     kube.create_action(namespace, action_manifest("nap", SLEEPER))
