@@ -4,12 +4,25 @@
 (``kubernetes_asyncio``); both read kubeconfig contexts, exec credential plugins and OIDC
 as kubectl does. ``wait`` returns the action's ``status.result`` or raises
 ``ActionFailed`` (FAILED, ABORTED, TIMEOUT) or ``WaitTimeout`` (the wait's own limit).
+
+The two clients are imported on first use: a program (or the CLI) that needs one of
+them does not pay for importing the other's HTTP stack.
 """
 
-from asyncaction_client.aio import AsyncClient
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from asyncaction_client.errors import ActionFailed, ActionNotFound, ClientError, WaitTimeout
 from asyncaction_client.model import Action, Filters, build_action, parse_duration
-from asyncaction_client.sync import ApiError, Client
+
+if TYPE_CHECKING:
+    from asyncaction_client.aio import AsyncClient
+    from asyncaction_client.sync import ApiError, Client
+
+LAZY = {"AsyncClient": "asyncaction_client.aio", "Client": "asyncaction_client.sync",
+        "ApiError": "asyncaction_client.sync"}  # fmt: skip
 
 __all__ = [
     "Action",
@@ -24,3 +37,9 @@ __all__ = [
     "build_action",
     "parse_duration",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY:
+        return getattr(importlib.import_module(LAZY[name]), name)
+    raise AttributeError(f"module 'asyncaction_client' has no attribute {name!r}")
