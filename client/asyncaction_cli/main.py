@@ -492,6 +492,12 @@ def cmd_submit(io: Output, args: argparse.Namespace) -> int:
         manifest = read_document(args.filename if args.filename == "-" else "@" + args.filename)
     if manifest is not None and not isinstance(manifest, dict):
         raise UsageError(f"{args.filename} does not hold one AsyncAction manifest")
+    in_file = ((manifest or {}).get("metadata") or {}).get("namespace")
+    if in_file and args.namespace and in_file != args.namespace:
+        # As kubectl: a file that names another namespace than -n is a mistake, not a choice.
+        raise UsageError(
+            f'the namespace from the file ("{in_file}") does not match -n "{args.namespace}"'
+        )
     request = read_document(args.request) if args.request else None
     if request is not None and not isinstance(request, dict):
         raise UsageError("--request must be a JSON object")

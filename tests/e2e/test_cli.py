@@ -214,7 +214,9 @@ def test_submit_a_template_with_request_queue_priority_and_generated_name(
 
 
 @pytest.mark.usefixtures("crds")
-def test_bad_input_is_one_line_and_exit_2(admin_kubeconfig: Path, namespace: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    admin_kubeconfig: Path, namespace: str, tmp_path: Path
+) -> None:
     got = run_cli(
         admin_kubeconfig, "submit", "-n", namespace, "--template", "x", "--request", "[1]"
     )
@@ -223,6 +225,11 @@ def test_bad_input_is_one_line_and_exit_2(admin_kubeconfig: Path, namespace: str
     nameless = run_cli(admin_kubeconfig, "submit", "-n", namespace, "--template", "x")
     assert nameless.returncode == EXIT_USAGE
     assert "needs a name" in one_line(nameless.stderr)
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(yaml.safe_dump({"metadata": {"name": "x", "namespace": "other"}}))
+    mismatch = run_cli(admin_kubeconfig, "submit", "-n", namespace, "-f", str(elsewhere))
+    assert mismatch.returncode == EXIT_USAGE
+    assert 'from the file ("other") does not match -n' in one_line(mismatch.stderr)
     phase = run_cli(admin_kubeconfig, "list", "-n", namespace, "--phase", "DONE")
     assert phase.returncode == EXIT_USAGE
     assert "unknown phase" in one_line(phase.stderr)
