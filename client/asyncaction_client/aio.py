@@ -32,7 +32,7 @@ from asyncaction_client.connection import (
     in_cluster_namespace,
     kubeconfig_paths,
 )
-from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
+from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout, short_reason
 from asyncaction_client.model import (
     Action,
     Filters,
@@ -193,11 +193,16 @@ class AsyncClient:
                         GROUP, VERSION, namespace, ACTION_PLURAL, **selector
                     )
                     version = listed["metadata"]["resourceVersion"]
+                    failures = 0
+                    log.info(
+                        "listed %d action(s) at version %s; watching",
+                        len(listed.get("items") or []),
+                        version,
+                    )
                     for item in listed.get("items") or []:
                         yield "LISTED", item
                     if field_selector and not listed.get("items"):
                         yield "MISSING", {}
-                failures = 0
                 seconds = WATCH_SECONDS
                 if deadline is not None:
                     seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
@@ -214,6 +219,9 @@ class AsyncClient:
                     _request_timeout=seconds + 30,
                     **selector,
                 )
+                if failures:
+                    log.info("reconnected; watching from version %s", version)
+                failures = 0  # only once the server answered: backoff grows while it is down
                 try:
                     while True:
                         line = await response.content.readline()
@@ -247,7 +255,7 @@ class AsyncClient:
         delay = backoff(failures)
         if deadline is not None:
             delay = max(0.0, min(delay, deadline - time.monotonic()))
-        log.warning("watch interrupted (%s); reconnecting in %.1fs", repr(exc)[:200], delay)
+        log.warning("watch interrupted (%s); reconnecting in %.1fs", short_reason(exc), delay)
         await asyncio.sleep(delay)
 
     async def wait_finished(

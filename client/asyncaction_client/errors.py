@@ -40,3 +40,12 @@ class ActionNotFound(ClientError):
         self.namespace = namespace
         self.name = name
         super().__init__(f'asyncaction "{name}" not found in namespace "{namespace}"')
+
+
+def short_reason(exc: BaseException) -> str:
+    """``ConnectionRefusedError`` rather than urllib3's paragraph with the whole URL."""
+    inner = getattr(exc, "reason", None)
+    if isinstance(inner, BaseException):
+        exc = inner
+    text = str(exc).split(": ")[-1].strip() if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__

@@ -39,7 +39,7 @@ from asyncaction_client.connection import (
     in_cluster_namespace,
     kubeconfig_paths,
 )
-from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
+from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout, short_reason
 from asyncaction_client.model import (
     Action,
     Filters,
@@ -78,15 +78,6 @@ def api_error(exc: ApiException) -> ApiError:
     except (ValueError, AttributeError):
         message = exc.reason
     return ApiError(int(exc.status or 0), f"{message} ({exc.status})")
-
-
-def short_reason(exc: BaseException) -> str:
-    """``ConnectionRefusedError`` rather than urllib3's paragraph with the whole URL."""
-    inner = getattr(exc, "reason", None)
-    if isinstance(inner, BaseException):
-        exc = inner
-    text = str(exc).split(": ")[-1].strip() if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -7,6 +7,8 @@ break the operator, hook and node agent other tests use.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import queue
 import subprocess
@@ -94,3 +96,51 @@ def test_wait_survives_an_api_server_restart(own_plane: object) -> None:
     finally:
         waiter.kill()
         waiter.wait()
+
+
+class Heard(logging.Handler):
+    """The client's log messages, so the test acts when the client has reached a state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    async def expect(self, fragment: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not any(fragment in m for m in self.messages):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {fragment!r} in {seconds}s; last: {self.messages[-5:]}")
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.asyncio
+async def test_async_wait_survives_an_api_server_restart(own_plane: object) -> None:
+    from asyncaction_client import AsyncClient
+
+    kubeconfig: Path = own_plane.admin_kubeconfig  # type: ignore[attr-defined]
+    Kube.from_kubeconfig(kubeconfig).create_action(
+        "default", action_manifest("async-survivor", ["true"])
+    )
+    heard = Heard()
+    logger = logging.getLogger("asyncaction_client")
+    logger.addHandler(heard)
+    logger.setLevel(logging.INFO)
+    try:
+        async with await AsyncClient.connect(kubeconfig=kubeconfig, namespace="default") as client:
+            waiting = asyncio.create_task(client.wait("async-survivor", timeout=300))
+            await heard.expect("watching", 60)
+            await asyncio.to_thread(own_plane.stop)  # type: ignore[attr-defined]
+            await heard.expect("reconnecting", 60)
+            await asyncio.to_thread(own_plane.start)  # type: ignore[attr-defined]
+            await heard.expect("reconnected; watching", 120)
+            await asyncio.to_thread(
+                Kube.from_kubeconfig(kubeconfig).custom.patch_namespaced_custom_object_status,
+                GROUP, VERSION, "default", ACTION_PLURAL, "async-survivor",
+                {"status": {"phase": "SUCCEEDED", "result": {"after": "restart"}}},
+            )  # fmt: skip
+            assert await asyncio.wait_for(waiting, 120) == {"after": "restart"}
+    finally:
+        logger.removeHandler(heard)
