@@ -82,7 +82,7 @@ def test_wait_survives_an_api_server_restart(own_plane: object) -> None:
         lines = Lines(waiter.stderr)
         lines.expect("watching", 60)
         own_plane.stop()  # type: ignore[attr-defined]
-        lines.expect("reconnecting", 60)
+        lines.expect("reconnecting in 1.0s", 60)  # backing off while the server is down
         own_plane.start()  # type: ignore[attr-defined]
         lines.expect("reconnected; watching", 120)  # once the server answers again
         Kube.from_kubeconfig(kubeconfig).custom.patch_namespaced_custom_object_status(
@@ -133,7 +133,7 @@ async def test_async_wait_survives_an_api_server_restart(own_plane: object) -> N
             waiting = asyncio.create_task(client.wait("async-survivor", timeout=300))
             await heard.expect("watching", 60)
             await asyncio.to_thread(own_plane.stop)  # type: ignore[attr-defined]
-            await heard.expect("reconnecting", 60)
+            await heard.expect("reconnecting in 1.0s", 60)  # backing off while it is down
             await asyncio.to_thread(own_plane.start)  # type: ignore[attr-defined]
             await heard.expect("reconnected; watching", 120)
             await asyncio.to_thread(
