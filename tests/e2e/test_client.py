@@ -104,6 +104,16 @@ def test_the_contexts_namespace_is_the_default(
     assert client.namespace == namespace
     client.submit(action_manifest("here", ["true"]))
     assert client.get("here")["metadata"]["namespace"] == namespace
+    import subprocess
+
+    cli = [sys.executable, "-m", "asyncaction_cli", "get", "here", "--kubeconfig", str(path)]
+    by_context = subprocess.run(
+        [*cli, "--context", "mine", "-o", "name"], capture_output=True, text=True, check=False
+    )
+    assert by_context.stdout == "asyncaction.asyncaction.dev/here\n", by_context.stderr
+    default_context = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert default_context.returncode == 1  # the current context's namespace is "default"
+    assert 'not found in namespace "default"' in default_context.stderr
 
 
 def exec_kubeconfig(admin_kubeconfig: Path, tmp_path: Path) -> Path:
