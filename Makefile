@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 KIND_CLUSTER ?= asyncaction
 CHART := charts/asyncaction
 
-.PHONY: help install kube-binaries lint format typecheck crds crds-check test test-unit \
+.PHONY: help install kube-binaries lint format typecheck crds crds-check cli-docs test test-unit \
         chart chart-check tools up down status demo logs clean bench kind-up e2e kind-down
 
 help: ## List the targets
@@ -45,13 +45,16 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 typecheck: $(STAMP) ## mypy --strict over the sources
-	$(VENV)/bin/mypy operator jobhook
+	$(VENV)/bin/mypy operator jobhook client
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m asyncaction.api.crds write crds $(CHART)/files/crds
 
 crds-check: $(STAMP) ## Fail when crds/ (or the chart's copy) drifted from the models
 	$(PY) -m asyncaction.api.crds check crds $(CHART)/files/crds
+
+cli-docs: $(STAMP) ## Regenerate docs/cli.md from the CLI's parser
+	$(PY) -m asyncaction_cli.reference write docs/cli.md
 
 # The chart renders its CRDs as templates from files/crds (Helm's crds/ folder never
 # upgrades them) and its RBAC from files/rbac.yaml, both generated from the code.

@@ -138,6 +138,10 @@ def free_port(preferred: int | None = None) -> int:
     """``preferred`` when it is free on loopback, else any free port."""
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket() as sock:
+            # As the servers themselves bind (Go sets SO_REUSEADDR): a port left in
+            # TIME_WAIT by a stopped apiserver is free for its restart, so kubeconfigs
+            # written before the restart stay valid.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:

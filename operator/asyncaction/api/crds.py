@@ -34,7 +34,14 @@ from asyncaction.api.names import (
 from asyncaction.api.openapi import to_openapi, without_defaults
 
 HEADER = "# Generated from asyncaction.api.models by `make crds`. Do not edit.\n"
+# The API server refuses anything but a type here (kubectl explain shows ObjectMeta's own).
 METADATA = {"type": "object"}
+API_VERSION_FIELD = {"type": "string", "description": "the versioned schema of this object"}
+KIND_FIELD = {"type": "string", "description": "the REST resource this object represents"}
+# `kubectl get asyncaction-all` lists every resource of the operator. A category must not
+# equal a resource's singular, plural or short name: kubectl would expand such a name to
+# every resource of the category ("you must specify only one resource").
+CATEGORY = "asyncaction-all"
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -42,17 +49,21 @@ def schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _root(
-    spec: type[BaseModel], status: type[BaseModel] | None, spec_required: bool
+    spec: type[BaseModel], status: type[BaseModel] | None, spec_required: bool, description: str
 ) -> dict[str, Any]:
     properties = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
+        "apiVersion": API_VERSION_FIELD,
+        "kind": KIND_FIELD,
         "metadata": METADATA,
         "spec": without_defaults(schema_of(spec), keep_top=True),
     }
     if status is not None:
         properties["status"] = without_defaults(schema_of(status))
-    root: dict[str, Any] = {"type": "object", "properties": properties}
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+    }
     if spec_required:
         root["required"] = ["spec"]
     return root
@@ -83,7 +94,7 @@ def _crd(
         "listKind": f"{kind}List",
         "plural": plural,
         "singular": singular,
-        "categories": ["asyncaction"],
+        "categories": [CATEGORY],
     }
     if short_names:
         names["shortNames"] = short_names
@@ -95,12 +106,18 @@ def _crd(
     }
 
 
-ACTION_COLUMNS = [
+ACTION_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Progress", "type": "integer", "jsonPath": ".status.progress"},
-    {"name": "Queue", "type": "string", "jsonPath": ".spec.queue"},
+    # status.queue: the effective queue, also when spec.queue was left to its default.
+    {"name": "Queue", "type": "string", "jsonPath": ".status.queue"},
+    {"name": "Attempts", "type": "integer", "jsonPath": ".status.attempts"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {"name": "Reason", "type": "string", "jsonPath": ".status.error.reason"},
+    # priority 1: only with `-o wide`.
+    {"name": "Job", "type": "string", "jsonPath": ".status.jobName", "priority": 1},
+    {"name": "Started", "type": "date", "jsonPath": ".status.startedAt", "priority": 1},
+    {"name": "Finished", "type": "date", "jsonPath": ".status.finishedAt", "priority": 1},
 ]
 
 
@@ -110,7 +127,12 @@ def build_crds() -> list[dict[str, Any]]:
             ACTION_KIND,
             ACTION_PLURAL,
             ACTION_SINGULAR,
-            _root(models.AsyncActionSpec, models.AsyncActionStatus, True),
+            _root(
+                models.AsyncActionSpec,
+                models.AsyncActionStatus,
+                True,
+                "An async action: a Job run to completion, reporting progress and a result.",
+            ),
             short_names=ACTION_SHORT_NAMES,
             columns=ACTION_COLUMNS,
         ),
@@ -118,7 +140,12 @@ def build_crds() -> list[dict[str, Any]]:
             QUEUE_KIND,
             QUEUE_PLURAL,
             QUEUE_SINGULAR,
-            _root(models.ActionQueueSpec, models.ActionQueueStatus, False),
+            _root(
+                models.ActionQueueSpec,
+                models.ActionQueueStatus,
+                False,
+                "A queue of AsyncActions: admission limits for the actions naming it.",
+            ),
             columns=[
                 {"name": "Max", "type": "integer", "jsonPath": ".spec.maxConcurrent"},
                 {"name": "Active", "type": "integer", "jsonPath": ".status.active"},
@@ -129,7 +156,12 @@ def build_crds() -> list[dict[str, Any]]:
             TEMPLATE_KIND,
             TEMPLATE_PLURAL,
             TEMPLATE_SINGULAR,
-            _root(models.ActionTemplateSpec, None, True),
+            _root(
+                models.ActionTemplateSpec,
+                None,
+                True,
+                "A pod template and defaults that AsyncActions refer to by templateRef.",
+            ),
             status=False,
         ),
     ]

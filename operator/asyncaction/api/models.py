@@ -27,6 +27,11 @@ FreeForm = Annotated[dict[str, Any], Field(json_schema_extra=FREE_FORM)]
 Timestamp = datetime
 
 
+def described(text: str, **constraints: Any) -> Any:
+    """``Field(description=...)``: ``kubectl explain`` shows the text for the field."""
+    return Field(description=text, **constraints)
+
+
 class Wire(BaseModel):
     """camelCase on the wire; unknown fields ignored (servers prune them anyway)."""
 
@@ -34,12 +39,16 @@ class Wire(BaseModel):
 
 
 class ArgumentType(StrEnum):
+    """How an argument reaches the command: a file staged in, a literal, a file uploaded."""
+
     INPUT = "input"
     PARAMETER = "parameter"
     OUTPUT = "output"
 
 
 class Argument(Wire):
+    """One command-line argument, appended after the container's ``args`` in order."""
+
     model_config = ConfigDict(
         json_schema_extra={
             # Structural-schema form of the rule below, for kubectl-time rejection.
@@ -54,9 +63,27 @@ class Argument(Wire):
             ]
         }
     )
-    type: ArgumentType
-    name: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,63}$")] = None
-    value: Annotated[str, Field(max_length=4096)]
+    type: Annotated[
+        ArgumentType,
+        described(
+            "input: an S3 object staged before the command runs; parameter: a literal; "
+            "output: a file uploaded to S3 after the command. Data arguments appear in the "
+            "command line as local paths."
+        ),
+    ]
+    name: Annotated[
+        str | None,
+        described(
+            "name the job uses to find the argument (also the hook's property name)",
+            pattern=r"^[A-Za-z0-9_.-]{1,63}$",
+        ),
+    ] = None
+    value: Annotated[
+        str,
+        described(
+            "the literal (parameter) or an s3://bucket/key URI (input, output)", max_length=4096
+        ),
+    ]
 
     @model_validator(mode="after")
     def _uris_for_data(self) -> Argument:
@@ -68,11 +95,15 @@ class Argument(Wire):
 
 
 class StreamType(StrEnum):
+    """Where a standard stream goes: the pod's own pipe, or an S3 object."""
+
     PIPE = "pipe"
     URI = "uri"
 
 
 class Stream(Wire):
+    """A standard stream of the command: kept as a pipe or read from / written to S3."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "oneOf": [
@@ -84,8 +115,10 @@ class Stream(Wire):
             ]
         }
     )
-    type: StreamType = StreamType.PIPE
-    value: str | None = None
+    type: Annotated[
+        StreamType, described("pipe (default): the pod's own stream; uri: an S3 object")
+    ] = StreamType.PIPE
+    value: Annotated[str | None, described("the s3://bucket/key URI when type is uri")] = None
 
     @model_validator(mode="after")
     def _uri_needs_value(self) -> Stream:
@@ -99,22 +132,59 @@ class Stream(Wire):
 class ActionFields(Wire):
     """Fields an ActionTemplate may default, shared with the AsyncAction spec."""
 
-    template: FreeForm | None = Field(default=None, description="core/v1 PodTemplateSpec")
-    request: FreeForm | None = Field(default=None, description="input document of the action")
-    arguments: list[Argument] | None = None
-    inputs: list[S3Uri] | None = None
-    outputs: list[S3Uri] | None = None
-    stdin: Stream | None = None
-    stdout: Stream | None = None
-    stderr: Stream | None = None
-    queue: Annotated[
-        str | None, Field(pattern=DNS_LABEL, description=f"default {DEFAULT_QUEUE!r}")
+    template: FreeForm | None = Field(
+        default=None,
+        description="core/v1 PodTemplateSpec: what runs. The operator adds JOB_ID, "
+        "JOB_SECRET_KEY (from a Secret) and JOB_HOOK to every container.",
+    )
+    request: FreeForm | None = Field(
+        default=None, description="the action's input document; the job reads it from the hook"
+    )
+    arguments: Annotated[
+        list[Argument] | None,
+        described(
+            "passed to the command in order, after the container's args: "
+            "{type: input|parameter|output, name?, value}"
+        ),
     ] = None
-    priority: Annotated[int | None, Field(description="higher first; default 0")] = None
-    start_at: Timestamp | None = None
-    active_deadline_seconds: Annotated[int | None, Field(ge=1)] = None
-    backoff_limit: Annotated[int | None, Field(ge=0, le=100, description="default 0")] = None
-    ttl_seconds_after_finished: Annotated[int | None, Field(ge=0)] = None
+    inputs: Annotated[
+        list[S3Uri] | None, described("s3://bucket/prefix URIs whose files are staged in")
+    ] = None
+    outputs: Annotated[
+        list[S3Uri] | None, described("s3://bucket/prefix URIs the job's output files go to")
+    ] = None
+    stdin: Annotated[Stream | None, described("the command's standard input")] = None
+    stdout: Annotated[Stream | None, described("the command's standard output")] = None
+    stderr: Annotated[Stream | None, described("the command's standard error")] = None
+    queue: Annotated[
+        str | None,
+        described(
+            f"name of an ActionQueue in the namespace; default {DEFAULT_QUEUE!r}",
+            pattern=DNS_LABEL,
+        ),
+    ] = None
+    priority: Annotated[
+        int | None, described("higher is admitted first within a queue; default 0")
+    ] = None
+    start_at: Annotated[
+        Timestamp | None, described("RFC 3339 time: not admitted before then (phase SCHEDULED)")
+    ] = None
+    active_deadline_seconds: Annotated[
+        int | None,
+        described("seconds from the first start, paused time excluded; then TIMEOUT", ge=1),
+    ] = None
+    backoff_limit: Annotated[
+        int | None,
+        described("failed attempts retried with exponential backoff; default 0", ge=0, le=100),
+    ] = None
+    ttl_seconds_after_finished: Annotated[
+        int | None,
+        described(
+            "seconds after a terminal phase when the Job and Secret are removed "
+            "(and the record archived to S3 when an archive store is configured)",
+            ge=0,
+        ),
+    ] = None
 
 
 class AsyncActionSpec(ActionFields):
@@ -122,79 +192,153 @@ class AsyncActionSpec(ActionFields):
     server-side defaults: an ActionTemplate may default them, and a value the API server
     filled in would look as if the action had set it. The operator applies them."""
 
-    template_ref: Annotated[str | None, Field(pattern=DNS_LABEL)] = None
-    suspend: bool = False
-    abort: bool = False
+    template_ref: Annotated[
+        str | None,
+        described(
+            "name of an ActionTemplate in the namespace, used when template is absent",
+            pattern=DNS_LABEL,
+        ),
+    ] = None
+    suspend: Annotated[
+        bool,
+        described(
+            "true pauses the action (a running attempt is stopped and resumes as a new "
+            "attempt when set back to false)"
+        ),
+    ] = False
+    abort: Annotated[bool, described("true aborts the action for good (phase ABORTED)")] = False
 
 
 class ErrorInfo(Wire):
-    reason: str
-    message: str = ""
+    """Why an action ended in FAILED, ABORTED or TIMEOUT."""
+
+    reason: Annotated[
+        str, described("CamelCase cause, e.g. BackoffLimitExceeded, DeadlineExceeded, Aborted")
+    ]
+    message: Annotated[str, described("human-readable detail")] = ""
 
 
 class OutputRecord(Wire):
-    name: str
-    uri: str
-    size: Annotated[int, Field(ge=0)]
-    md5: str
+    """A file the job uploaded."""
+
+    name: Annotated[str, described("the argument or output name it was uploaded under")]
+    uri: Annotated[str, described("s3://bucket/key of the object")]
+    size: Annotated[int, described("size in bytes", ge=0)]
+    md5: Annotated[str, described("hex MD5 of the content")]
 
 
 class PendingUpload(Wire):
-    name: str
-    uri: str
-    md5: str
-    challenge: str | None = None
-    expires_at: Timestamp | None = None
+    """An upload the hook presigned and will record once the object is stored."""
+
+    name: Annotated[str, described("the argument or output name")]
+    uri: Annotated[str, described("s3://bucket/key the job uploads to")]
+    md5: Annotated[str, described("hex MD5 the job announced")]
+    challenge: Annotated[str | None, described("the job's content challenge")] = None
+    expires_at: Annotated[Timestamp | None, described("when the presigned URL expires")] = None
 
 
 class ConditionStatus(StrEnum):
+    """metav1.ConditionStatus."""
+
     TRUE = "True"
     FALSE = "False"
     UNKNOWN = "Unknown"
 
 
 class Condition(Wire):
-    type: str
-    status: ConditionStatus
-    reason: str | None = None
-    message: str | None = None
-    last_transition_time: Timestamp | None = None
-    observed_generation: int | None = None
+    """A metav1.Condition (kstatus): Ready, Reconciling, Stalled or Succeeded."""
+
+    type: Annotated[str, described("Ready, Reconciling, Stalled or Succeeded")]
+    status: Annotated[ConditionStatus, described("True, False or Unknown")]
+    reason: Annotated[str | None, described("CamelCase reason of the last transition")] = None
+    message: Annotated[str | None, described("human-readable detail")] = None
+    last_transition_time: Annotated[Timestamp | None, described("when the status last changed")] = (
+        None
+    )
+    observed_generation: Annotated[
+        int | None, described("generation the condition was computed for")
+    ] = None
 
 
 class AsyncActionStatus(Wire):
-    phase: Phase | None = None
-    progress: Annotated[int | None, Field(ge=0, le=100)] = None
-    status_details: FreeForm | None = None
-    result: FreeForm | None = None
-    error: ErrorInfo | None = None
-    log_tail: Annotated[list[str] | None, Field(max_length=200)] = None
-    outputs: list[OutputRecord] | None = None
-    pending_uploads: list[PendingUpload] | None = None
-    attempts: Annotated[int | None, Field(ge=0)] = None
-    failures: Annotated[int | None, Field(ge=0)] = None
-    job_name: str | None = None
-    queued_at: Timestamp | None = None
-    started_at: Timestamp | None = None
-    finished_at: Timestamp | None = None
-    last_report_at: Timestamp | None = None
-    next_attempt_at: Timestamp | None = None
-    paused_at: Timestamp | None = None
-    paused_seconds: Annotated[float | None, Field(ge=0)] = None
-    children_removed_at: Timestamp | None = None
-    message: str | None = None
-    observed_generation: int | None = None
-    conditions: list[Condition] | None = None
+    """Observed state, written by the operator and the job hook only."""
+
+    phase: Annotated[
+        Phase | None,
+        described(
+            "SCHEDULED, QUEUED, STARTING, RUNNING, PAUSED, or one of the terminal "
+            "SUCCEEDED, FAILED, ABORTED, TIMEOUT"
+        ),
+    ] = None
+    progress: Annotated[int | None, described("0-100, as the job last reported", ge=0, le=100)] = (
+        None
+    )
+    status_details: FreeForm | None = Field(
+        default=None, description="the job's latest free-form progress document"
+    )
+    result: FreeForm | None = Field(default=None, description="the job's response document")
+    error: Annotated[
+        ErrorInfo | None, described("{reason, message} on FAILED, ABORTED and TIMEOUT")
+    ] = None
+    log_tail: Annotated[
+        list[str] | None, described("last log lines the job reported (bounded)", max_length=200)
+    ] = None
+    outputs: Annotated[
+        list[OutputRecord] | None, described("files the job uploaded: {name, uri, size, md5}")
+    ] = None
+    pending_uploads: Annotated[
+        list[PendingUpload] | None, described("uploads presigned but not yet recorded")
+    ] = None
+    queue: Annotated[
+        str | None,
+        described(f"the queue the action waits or ran in (spec.queue, else {DEFAULT_QUEUE!r})"),
+    ] = None
+    attempts: Annotated[int | None, described("attempts started so far", ge=0)] = None
+    failures: Annotated[int | None, described("attempts that failed so far", ge=0)] = None
+    job_name: Annotated[str | None, described("the current (or last) attempt's Job")] = None
+    queued_at: Annotated[Timestamp | None, described("when the action was first queued")] = None
+    started_at: Annotated[Timestamp | None, described("when the first attempt started")] = None
+    finished_at: Annotated[Timestamp | None, described("when a terminal phase was reached")] = None
+    last_report_at: Annotated[
+        Timestamp | None, described("when the job last reported to the hook")
+    ] = None
+    next_attempt_at: Annotated[
+        Timestamp | None, described("when the next retry may start (backoff)")
+    ] = None
+    paused_at: Annotated[Timestamp | None, described("when the current pause began")] = None
+    paused_seconds: Annotated[
+        float | None, described("time spent paused, excluded from the deadline", ge=0)
+    ] = None
+    children_removed_at: Annotated[
+        Timestamp | None, described("when the TTL removed the Job and Secret")
+    ] = None
+    message: Annotated[str | None, described("human-readable state of the action")] = None
+    observed_generation: Annotated[
+        int | None, described("generation the operator last acted on")
+    ] = None
+    conditions: Annotated[
+        list[Condition] | None,
+        described("kstatus conditions: Ready, Reconciling, Stalled, Succeeded"),
+    ] = None
 
 
 class ActionQueueSpec(Wire):
-    max_concurrent: Annotated[int | None, Field(ge=1)] = None
-    suspend: bool = False
+    """Admission limits of one queue."""
+
+    max_concurrent: Annotated[
+        int | None,
+        described("actions in STARTING or RUNNING at once; unset: the operator's default", ge=1),
+    ] = None
+    suspend: Annotated[bool, described("true: admit nothing (running actions go on)")] = False
 
 
 class ActionQueueStatus(Wire):
-    phase_counts: dict[str, int] | None = None
-    active: Annotated[int | None, Field(ge=0)] = None
+    """Observed state of a queue, written by the operator."""
+
+    phase_counts: Annotated[
+        dict[str, int] | None, described("number of the queue's actions per phase")
+    ] = None
+    active: Annotated[int | None, described("actions in STARTING or RUNNING", ge=0)] = None
 
 
 class ActionTemplateSpec(ActionFields):

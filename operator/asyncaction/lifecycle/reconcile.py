@@ -9,7 +9,7 @@ that ``transitions.can_transition`` refuses, nothing out of a terminal phase.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -263,6 +263,29 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
 
 
 def reconcile(
+    view: ActionView,
+    job: JobView | None,
+    *,
+    now: datetime,
+    admitted: bool,
+    settings: LifecycleSettings,
+) -> Decision:
+    decision = _decide(view, job, now=now, admitted=admitted, settings=settings)
+    return _with_queue(view, decision)
+
+
+def _with_queue(view: ActionView, decision: Decision) -> Decision:
+    """Record the effective queue in ``status.queue`` (a printer column shows it) while the
+    action is not finished: its queue may be left to the default, or edited while queued.
+    A terminal action keeps the queue it ran in."""
+    if view.phase is not None and view.phase.is_terminal:
+        return decision
+    if view.status_queue == view.queue and "phase" not in decision.status:
+        return decision
+    return replace(decision, status={**decision.status, "queue": view.queue})
+
+
+def _decide(
     view: ActionView,
     job: JobView | None,
     *,

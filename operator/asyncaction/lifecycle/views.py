@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from asyncaction.api.names import DEFAULT_QUEUE
 from asyncaction.api.phases import Phase
 from asyncaction.timeutil import parse_time
 
@@ -40,6 +41,9 @@ class ActionView:
     error: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
     observed_generation: int | None = None
+    # The effective queue (spec.queue, else the default) and the one status records.
+    queue: str = DEFAULT_QUEUE
+    status_queue: str | None = None
 
 
 def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView:
@@ -74,6 +78,8 @@ def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView
         error=status.get("error"),
         conditions=tuple(status.get("conditions") or ()),
         observed_generation=status.get("observedGeneration"),
+        queue=spec.get("queue") or DEFAULT_QUEUE,
+        status_queue=status.get("queue"),
     )
 
 

@@ -17,6 +17,7 @@ def view(**changes: Any) -> ActionView:
         generation=1,
         created_at=NOW - timedelta(minutes=1),
         has_handler=True,
+        status_queue="default",  # status already records the (default) queue
     )
     return replace(base, **changes)
 

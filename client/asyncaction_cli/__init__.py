@@ -1,0 +1,1 @@
+"""The ``asyncaction`` command line (also ``kubectl asyncaction`` as a plugin)."""

@@ -1,0 +1,3 @@
+from asyncaction_cli.main import main
+
+main()

@@ -1,0 +1,146 @@
+"""The user's own S3 access (boto3 with the standard AWS environment: profiles, SSO,
+``AWS_ENDPOINT_URL_S3``...) for downloading outputs and reading archived records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/?(?P<key>.*)$")
+# `{name}-{uid}.json`, as asyncaction.archive.archive_key writes it.
+ARCHIVED = re.compile(
+    r"^(?P<name>.+)-(?P<uid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.json$"
+)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    match = S3_URI.match(uri)
+    if not match:
+        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+    return match.group("bucket"), match.group("key")
+
+
+def safe_destination(root: Path, key: str) -> Path:
+    """Where object ``key`` goes under ``root``; refuses keys that would land outside it
+    (``..`` parts, absolute keys), since keys are chosen by whoever wrote the outputs."""
+    parts = key.split("/")
+    if any(p in ("..", ".", "") for p in parts) or "\\" in key:
+        raise ValueError(f"refusing object key {key!r}: it would escape {root}")
+    target = (root / Path(*parts)).resolve()
+    base = root.resolve()
+    if not target.is_relative_to(base) or target == base:
+        raise ValueError(f"refusing object key {key!r}: it would escape {root}")
+    return target
+
+
+def s3_client() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    # A custom endpoint (MinIO, SeaweedFS, a test bed) rarely serves virtual-host buckets.
+    config = Config(s3={"addressing_style": "path"}) if custom else Config()
+    client: S3Client = boto3.client("s3", config=config)
+    return client
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    uri: str
+    path: Path
+    size: int
+
+
+def download_outputs(
+    outputs: Sequence[Mapping[str, Any]], root: Path, client: S3Client | None = None
+) -> list[Downloaded]:
+    """Every output to ``root/<key>``; all destinations are checked before anything is
+    written, and each file's MD5 against the record."""
+    plan = []
+    for record in outputs:
+        bucket, key = split_uri(str(record["uri"]))
+        plan.append((record, bucket, key, safe_destination(root, key)))
+    s3 = client or s3_client()
+    done = []
+    for record, bucket, key, target in plan:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        s3.download_file(bucket, key, str(partial))
+        digest = hashlib.md5(partial.read_bytes(), usedforsecurity=False).hexdigest()
+        if record.get("md5") and digest != record["md5"]:
+            partial.unlink()
+            raise ValueError(
+                f"{record['uri']}: md5 {digest} differs from the recorded {record['md5']}"
+            )
+        partial.replace(target)
+        done.append(Downloaded(str(record["uri"]), target, target.stat().st_size))
+    return done
+
+
+def archive_location(explicit: str | None) -> tuple[str, str]:
+    """(bucket, prefix) of the archive store: ``--archive``, ``$ASYNCACTION_ARCHIVE``, or
+    the bucket of ``$ASYNCACTION_BUCKET`` (what `make up` configures)."""
+    uri = explicit or os.environ.get("ASYNCACTION_ARCHIVE")
+    if not uri and os.environ.get("ASYNCACTION_BUCKET"):
+        uri = f"s3://{os.environ['ASYNCACTION_BUCKET']}/"
+    if not uri:
+        raise ValueError(
+            "where is the archive? give --archive s3://bucket/prefix or set ASYNCACTION_ARCHIVE"
+        )
+    return split_uri(uri)
+
+
+@dataclass(frozen=True)
+class ArchivedRecord:
+    namespace: str
+    name: str
+    uid: str
+    key: str
+    size: int
+    archived_at: Any
+
+
+def parse_archive_key(key: str, prefix: str) -> tuple[str, str, str] | None:
+    """(namespace, name, uid) of ``{prefix}archive/{namespace}/{name}-{uid}.json``."""
+    rest = key[len(prefix) :] if key.startswith(prefix) else None
+    if rest is None or not rest.startswith("archive/"):
+        return None
+    parts = rest.split("/")
+    if len(parts) != 3:
+        return None
+    match = ARCHIVED.match(parts[2])
+    if not match:
+        return None
+    return parts[1], match.group("name"), match.group("uid")
+
+
+def list_archive(
+    bucket: str, prefix: str, namespace: str | None, client: S3Client | None = None
+) -> list[ArchivedRecord]:
+    s3 = client or s3_client()
+    under = f"{prefix}archive/" + (f"{namespace}/" if namespace else "")
+    records = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=under):
+        for obj in page.get("Contents", []):
+            parsed = parse_archive_key(obj["Key"], prefix)
+            if parsed:
+                records.append(
+                    ArchivedRecord(*parsed, obj["Key"], obj["Size"], obj["LastModified"])
+                )
+    return sorted(records, key=lambda r: (r.namespace, r.archived_at))
+
+
+def read_record(bucket: str, key: str, client: S3Client | None = None) -> dict[str, Any]:
+    s3 = client or s3_client()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    record: dict[str, Any] = json.loads(body)
+    return record

@@ -1,0 +1,51 @@
+"""What the client raises: an action that did not succeed, a wait that ran out of time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(Exception):
+    """Base class of everything the asyncaction client raises on purpose."""
+
+
+class ActionFailed(ClientError):
+    """The action ended in FAILED, ABORTED or TIMEOUT; ``action`` is its last state."""
+
+    def __init__(self, name: str, phase: str, reason: str, message: str, action: dict[str, Any]):
+        self.name = name
+        self.phase = phase
+        self.reason = reason
+        self.message = message
+        self.action = action
+        detail = ": ".join(part for part in (reason, message) if part)
+        super().__init__(f"{name} {phase}" + (f": {detail}" if detail else ""))
+
+
+class WaitTimeout(ClientError):
+    """The wait's own timeout passed before the action finished (the action goes on)."""
+
+    def __init__(self, name: str, timeout: float, action: dict[str, Any] | None):
+        self.name = name
+        self.timeout = timeout
+        self.action = action
+        phase = ((action or {}).get("status") or {}).get("phase") or "no phase yet"
+        super().__init__(f"timed out after {timeout:g}s waiting for {name} ({phase})")
+
+
+class ActionNotFound(ClientError):
+    """No such action (or it was deleted while being waited for)."""
+
+    def __init__(self, namespace: str, name: str):
+        self.namespace = namespace
+        self.name = name
+        super().__init__(f'asyncaction "{name}" not found in namespace "{namespace}"')
+
+
+def short_reason(exc: BaseException) -> str:
+    """``ConnectionRefusedError`` rather than urllib3's paragraph with the whole URL."""
+    inner = getattr(exc, "reason", None)
+    if isinstance(inner, BaseException):
+        exc = inner
+    text = str(exc).split(": ")[-1].strip() if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__

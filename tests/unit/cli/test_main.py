@@ -1,0 +1,88 @@
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from asyncaction_cli.main import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_SUCCEEDED,
+    EXIT_TIMEOUT,
+    Output,
+    build_parser,
+    exit_code_for,
+    print_actions,
+)
+from asyncaction_cli.reference import main as reference_main
+from asyncaction_cli.reference import render
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def action(name: str, phase: str) -> dict[str, object]:
+    return {"metadata": {"name": name}, "status": {"phase": phase, "result": {"n": name}}}
+
+
+def test_exit_code_is_the_first_outcome_that_did_not_succeed() -> None:
+    assert exit_code_for([action("a", "SUCCEEDED")]) == EXIT_SUCCEEDED
+    assert exit_code_for(
+        [action("a", "SUCCEEDED"), action("b", "ABORTED"), action("c", "FAILED")]
+    ) == (EXIT_ABORTED)
+    assert exit_code_for([action("a", "TIMEOUT")]) == EXIT_TIMEOUT
+    assert exit_code_for([action("a", "FAILED")]) == EXIT_FAILED
+    assert len({EXIT_SUCCEEDED, EXIT_FAILED, EXIT_ABORTED, EXIT_TIMEOUT, 6}) == 5
+
+
+def buffers() -> tuple[Output, io.StringIO, io.StringIO]:
+    out, err = io.StringIO(), io.StringIO()
+    return Output(out, err), out, err
+
+
+@pytest.mark.parametrize("fmt", ["json", "name", "result", "yaml"])
+def test_data_formats_write_nothing_but_data(fmt: str) -> None:
+    output, out, err = buffers()
+    print_actions(output, [action("a", "SUCCEEDED")], fmt)
+    assert err.getvalue() == ""
+    text = out.getvalue()
+    if fmt == "json":
+        assert json.loads(text)["metadata"]["name"] == "a"
+    elif fmt == "name":
+        assert text == "asyncaction.asyncaction.dev/a\n"
+    elif fmt == "result":
+        assert json.loads(text) == {"n": "a"}
+
+
+def test_an_empty_table_is_a_message_not_data() -> None:
+    output, out, err = buffers()
+    print_actions(output, [], "table")
+    assert (out.getvalue(), err.getvalue()) == ("", "No actions found.\n")
+
+
+def test_kubectl_flags_on_every_cluster_command() -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        ["list", "-A", "-l", "a=b", "--context", "c", "--kubeconfig", "k", "-o", "wide"]
+    )
+    assert (args.all_namespaces, args.selector, args.context, args.kubeconfig, args.output) == (
+        True,
+        "a=b",
+        "c",
+        "k",
+        "wide",
+    )
+    assert parser.parse_args(["wait", "a", "b", "-n", "ns", "--timeout", "5m"]).names == ["a", "b"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["submit", "-f", "x", "--template", "t"])  # one source only
+
+
+def test_the_committed_reference_matches_the_parser() -> None:
+    assert (ROOT / "docs" / "cli.md").read_text() == render(), "run `make cli-docs`"
+
+
+def test_check_reports_drift(tmp_path: Path) -> None:
+    path = tmp_path / "cli.md"
+    assert reference_main(["write", str(path)]) == 0
+    assert reference_main(["check", str(path)]) == 0
+    path.write_text(path.read_text().replace("Submit", "Send"))
+    assert reference_main(["check", str(path)]) == 1

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from asyncaction_cli.s3 import archive_location, parse_archive_key, safe_destination, split_uri
+
+
+def test_keys_land_under_the_directory(tmp_path: Path) -> None:
+    assert safe_destination(tmp_path, "ns/out/a.csv") == (tmp_path / "ns/out/a.csv").resolve()
+
+
+@pytest.mark.parametrize(
+    "key", ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "", "a\\..\\x", "a/.."]
+)
+def test_keys_that_would_escape_are_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ValueError, match="would escape"):
+        safe_destination(tmp_path, key)
+
+
+def test_a_symlink_out_of_the_directory_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(ValueError, match="would escape"):
+        safe_destination(root, "link/x")
+
+
+def test_uris() -> None:
+    assert split_uri("s3://bucket/a/b.txt") == ("bucket", "a/b.txt")
+    assert split_uri("s3://bucket") == ("bucket", "")
+    with pytest.raises(ValueError, match="not an s3://"):
+        split_uri("https://bucket/a")
+
+
+def test_archive_keys() -> None:
+    uid = "0b6f3c1e-8a6d-4a8e-9d55-2f0b8f1b2c3d"
+    assert parse_archive_key(f"p/archive/ns/my-action-{uid}.json", "p/") == ("ns", "my-action", uid)
+    assert parse_archive_key(f"archive/ns/a-{uid}.json", "") == ("ns", "a", uid)
+    assert parse_archive_key("p/archive/ns/not-an-archive.json", "p/") is None
+    assert parse_archive_key(f"q/archive/ns/a-{uid}.json", "p/") is None
+
+
+def test_archive_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ASYNCACTION_ARCHIVE", raising=False)
+    monkeypatch.delenv("ASYNCACTION_BUCKET", raising=False)
+    with pytest.raises(ValueError, match="--archive"):
+        archive_location(None)
+    monkeypatch.setenv("ASYNCACTION_BUCKET", "bkt")
+    assert archive_location(None) == ("bkt", "")
+    monkeypatch.setenv("ASYNCACTION_ARCHIVE", "s3://arch/pre/")
+    assert archive_location(None) == ("arch", "pre/")
+    assert archive_location("s3://x/y/") == ("x", "y/")
