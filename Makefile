@@ -36,7 +36,7 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 typecheck: $(STAMP) ## mypy --strict over the sources
-	$(VENV)/bin/mypy operator jobhook
+	$(VENV)/bin/mypy operator jobhook testbed
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m asyncaction.api.crds write crds $(wildcard charts/asyncaction/crds)
