@@ -10,7 +10,7 @@ LOCAL := .local
 PYTEST_ARGS ?=
 KIND_CLUSTER ?= asyncaction
 
-.PHONY: help install kube-binaries lint format typecheck crds crds-check test test-unit \
+.PHONY: help install kube-binaries node-setup images lint format typecheck crds crds-check test test-unit \
         up down status demo logs clean bench kind-up e2e kind-down
 
 help: ## List the targets
@@ -26,6 +26,15 @@ install: $(STAMP) ## Create .venv and install the project with dev tools
 
 kube-binaries: $(STAMP) ## Find or build etcd/kube-apiserver/kube-controller-manager (cached in ~/.cache)
 	$(PY) -m asyncaction_testbed.binaries
+
+node-setup: $(STAMP) ## Real node: install containerd, runc, CNI, iptables, dnsmasq, mmdebstrap; build kubelet & co (root)
+	@if [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; then \
+	  { bash testbed/asyncaction_testbed/scripts/setup-node.sh && $(PY) -m asyncaction_testbed.binaries --node >/dev/null; } \
+	  || echo "[asyncaction] real node setup failed: pods will run on the node agent"; \
+	else echo "[asyncaction] not root: skipping the real node's setup (the node agent plays the node)"; fi
+
+images: $(STAMP) ## Build the operator+hook and job images locally (cached in ~/.cache/asyncaction/images)
+	$(PY) -m asyncaction_testbed.images build
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -47,10 +56,10 @@ crds-check: $(STAMP) ## Fail when crds/ drifted from the models
 test-unit: $(STAMP) ## Fast unit tests only (no cluster, no S3)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: lint typecheck crds-check kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
+test: lint typecheck crds-check kube-binaries node-setup ## Everything: lint, types, unit, integration and e2e tests on the local test bed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-up: $(STAMP) kube-binaries ## Start control plane, S3, node agent, operator and hook in the background (.local/)
+up: $(STAMP) kube-binaries node-setup ## Start control plane, S3, the real node (or node agent), operator and hook (.local/)
 	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL)
 
 down: ## Stop everything `make up` started (data in .local/ is kept)
