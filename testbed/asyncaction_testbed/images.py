@@ -212,7 +212,9 @@ def stage_project(
     ]
     if not deps:
         argv.insert(4, "--no-deps")
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pip install into the image failed:\n{done.stdout}{done.stderr}")
     ours = {"asyncaction", "asyncaction_hook", "asyncaction_job", "asyncaction_testbed"}
     for name in ours - set(packages):
         shutil.rmtree(site / name, ignore_errors=True)
