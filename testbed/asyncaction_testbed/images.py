@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,7 @@ MIRRORS = (
 )
 DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 SITE = "usr/local/lib/python3.11/dist-packages"
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 RUNTIME_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/tmp",
@@ -133,7 +134,11 @@ def base_layer(cache: Path) -> oci.Layer:
         rootfs = Path(tmp) / "rootfs.tar"
         say(f"building the Debian base layer ({', '.join(BASE_PACKAGES)}) with mmdebstrap")
         subprocess.run(
-            mmdebstrap_argv(rootfs), check=True, stdin=subprocess.DEVNULL, capture_output=True
+            mmdebstrap_argv(rootfs),
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": "0"},  # reproducible file contents
         )
         layer_tar = Path(tmp) / "layer.tar"
         with layer_tar.open("wb") as out:
@@ -187,6 +192,26 @@ def entry_points(site: Path) -> dict[str, str]:
     return scripts
 
 
+# Runtime dependencies of the distribution that neither the operator nor the hook
+# imports (the test bed's Kubernetes client): left out of the image.
+NOT_IN_IMAGE = frozenset({"kubernetes"})
+
+
+def image_requirements(pyproject: Path) -> list[str]:
+    """The project's runtime requirements, minus those only the test bed uses."""
+    import re
+    import tomllib
+
+    wanted = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return [r for r in wanted if re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0] not in NOT_IN_IMAGE]
+
+
+def _pip(argv: list[str]) -> None:
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pip install into the image failed:\n{done.stdout}{done.stderr}")
+
+
 def stage_project(
     stage: Path, *, packages: Iterable[str], scripts: Iterable[str], deps: bool
 ) -> None:
@@ -198,23 +223,20 @@ def stage_project(
     """
     site = stage / SITE
     site.mkdir(parents=True)
-    argv = [
+    pip = [
         sys.executable,
         "-m",
         "pip",
         "install",
         "--quiet",
         "--no-compile",
+        "--disable-pip-version-check",
         "--target",
         str(site),
-        "--disable-pip-version-check",
-        str(project_root()),
     ]
-    if not deps:
-        argv.insert(4, "--no-deps")
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"pip install into the image failed:\n{done.stdout}{done.stderr}")
+    _pip([*pip, "--no-deps", str(project_root())])
+    if deps:
+        _pip([*pip, *image_requirements(project_root() / "pyproject.toml")])
     ours = {"asyncaction", "asyncaction_hook", "asyncaction_job", "asyncaction_testbed"}
     for name in ours - set(packages):
         shutil.rmtree(site / name, ignore_errors=True)
@@ -356,6 +378,27 @@ def build_pause_image(pause_binary: Path, cache: Path | None = None) -> BuiltIma
     return BuiltImage(PAUSE_IMAGE, digest, archive, layer.size, size)
 
 
+def prune(cache: Path, keep: Iterable[Path]) -> list[Path]:
+    """Delete cached files that ``keep`` (metadata files and archives) does not use.
+
+    A kept metadata file keeps what it names (its archive, its layer blob); layer blobs
+    of finished images live on in their archives. Returns what was deleted.
+    """
+    kept = {path.resolve() for path in keep}
+    for meta in [p for p in kept if p.suffix == ".json" and p.exists()]:
+        doc = json.loads(meta.read_text())
+        kept |= {Path(doc[k]).resolve() for k in ("archive", "path") if doc.get(k)}
+    doomed = [
+        path
+        for pattern in ("*.json", "*.oci.tar", "blobs/*")
+        for path in cache.glob(pattern)
+        if path.resolve() not in kept
+    ]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
 def imported_digest(ctr: list[str], ref: str) -> str | None:
     out = subprocess.run([*ctr, "images", "ls"], capture_output=True, text=True, check=True)
     for line in out.stdout.splitlines()[1:]:
@@ -398,11 +441,25 @@ def describe(images: Mapping[str, BuiltImage]) -> list[dict[str, Any]]:
     ]
 
 
+def build_all(cache: Path | None = None) -> dict[str, BuiltImage]:
+    """Both Python images, then drop whatever older builds left in the cache."""
+    cache = cache or images_cache()
+    built = {name: build_python_image(name, cache) for name in RECIPES}
+    metas = [cache / f"base-{base_key()}.json"]
+    metas += [
+        image.archive.with_name(image.archive.name.replace(".oci.tar", ".json"))
+        for image in built.values()
+    ]
+    pause = sorted(cache.glob("pause-*.oci.tar"), key=lambda p: p.stat().st_mtime)[-1:]
+    prune(cache, [*metas, *pause])
+    return built
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m asyncaction_testbed.images")
     parser.add_argument("command", choices=["build"])
     parser.parse_args(argv)
-    built = {name: build_python_image(name) for name in RECIPES}
+    built = build_all()
     for row in describe(built):
         print(json.dumps(row))
     return 0

@@ -133,7 +133,7 @@ class Stack:
         return "agent"
 
     def _start_real_node(self) -> None:
-        built = [images.build_python_image(name) for name in images.RECIPES]
+        built = list(images.build_all().values())
         for image in built:
             say(f"image {image.ref}: {image.compressed_bytes / 1e6:.1f} MB compressed")
         say("real node (containerd, kubelet, kube-proxy, kube-scheduler, dnsmasq)")

@@ -38,6 +38,7 @@ class Bed:
     node: Any
     before: dict[str, Any]
     job_image: str
+    operator_image: str
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,14 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     from asyncaction_testbed import images
     from asyncaction_testbed.controlplane import ControlPlane
     from asyncaction_testbed.crds import install_crds
-    from asyncaction_testbed.node import RUN_DIR, NodeInUse, RealNode, host, unavailable_reason
+    from asyncaction_testbed.node import (
+        RUN_DIR,
+        NodeInUse,
+        RealNode,
+        current_owner,
+        host,
+        unavailable_reason,
+    )
     from asyncaction_testbed.node.config import NODE_IP
     from asyncaction_testbed.s3server import S3Server
     from asyncaction_testbed.stack import apply_manifests, hook_service_manifests
@@ -55,6 +63,9 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     reason = unavailable_reason()
     if reason:
         pytest.skip(f"no real node on this machine: {reason}")
+    owner = current_owner()
+    if owner:
+        pytest.skip(f"this machine's real node is in use by {owner['label']} ({owner['state']})")
     state = tmp_path_factory.mktemp("realnode")
     before = host.snapshot([state, RUN_DIR])
     plane = ControlPlane(state / "cp")
@@ -62,8 +73,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     kubeconfig = plane.admin_kubeconfig
     node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})")
     try:
-        job = images.build_python_image("job")
-        node.start(kubeconfig, [job])
+        job, operator = images.build_python_image("job"), images.build_python_image("operator")
+        node.start(kubeconfig, [job, operator])
     except NodeInUse as exc:
         plane.stop()
         pytest.skip(str(exc))
@@ -84,7 +95,15 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         apply_manifests(kubeconfig, hook_service_manifests(NODE_IP, port))
         job_hook = f"http://asyncaction-hook.asyncaction-system.svc.cluster.local:{port}"
         yield Bed(
-            state, kubeconfig, Kube.from_kubeconfig(kubeconfig), s3, job_hook, node, before, job.ref
+            state,
+            kubeconfig,
+            Kube.from_kubeconfig(kubeconfig),
+            s3,
+            job_hook,
+            node,
+            before,
+            job.ref,
+            operator.ref,
         )
     finally:
         if hook_proc is not None:
@@ -182,6 +201,48 @@ def test_pod_from_the_job_image_gets_a_pod_ip_and_logs(bed: Bed, ns: str) -> Non
     hook_ip = bed.kube.core.read_namespaced_service("asyncaction-hook", "asyncaction-system")
     assert f"hook {hook_ip.spec.cluster_ip}" in logs
     assert "outside name refused" in logs
+
+
+IMAGE_CHECK = """
+id -u
+asyncaction-operator --help | head -1
+asyncaction-hook --help | head -1
+python3 -c 'import asyncaction.handlers, asyncaction_hook.main; print("imports ok")'
+"""
+
+
+def test_operator_image_runs_both_programs_non_root_on_a_read_only_root(bed: Bed, ns: str) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "image-check", "namespace": ns},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": bed.operator_image,
+                    "imagePullPolicy": "Never",
+                    "command": ["sh", "-c", IMAGE_CHECK],
+                    "securityContext": {
+                        "readOnlyRootFilesystem": True,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+    bed.kube.core.create_namespaced_pod(ns, pod)
+    done = wait_for(lambda: pod_phase(bed, ns, "image-check"), 120, "the image check to finish")
+    logs = kubectl(bed, "-n", ns, "logs", "image-check")
+    assert done.status.phase == "Succeeded", logs
+    lines = logs.splitlines()
+    assert lines[0] == "65532"
+    assert lines[1].startswith("usage: asyncaction-operator")
+    assert lines[2].startswith("usage: asyncaction-hook")
+    assert lines[3] == "imports ok"
 
 
 REPORTER = """
