@@ -132,15 +132,21 @@ class Stack:
         say("falling back to the node agent: pods run as host processes, images are ignored")
         return "agent"
 
-    def _start_real_node(self) -> None:
-        built = list(images.build_all().values())
-        for image in built:
-            say(f"image {image.ref}: {image.compressed_bytes / 1e6:.1f} MB compressed")
+    def _start_real_node(self) -> bool:
+        """Build and import the images and start the node; False (and why) if it fails."""
         say("real node (containerd, kubelet, kube-proxy, kube-scheduler, dnsmasq)")
         try:
+            built = list(images.build_all().values())
+            for image in built:
+                say(f"image {image.ref}: {image.compressed_bytes / 1e6:.1f} MB compressed")
             self.node().start(self.kubeconfig, built)
-        except NodeUnavailable as exc:
-            raise SystemExit(f"error: {exc}") from exc
+        except (NodeUnavailable, RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            if os.environ.get("ASYNCACTION_NODE") == "real":
+                raise SystemExit(f"error: the real node did not start: {exc}") from exc
+            say(f"the real node did not start: {exc}")
+            say("falling back to the node agent: pods run as host processes, images are ignored")
+            return False
+        return True
 
     def up(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -149,12 +155,14 @@ class Stack:
         plane.start()
         shutil.copyfile(plane.admin_kubeconfig, self.kubeconfig)
         mode = self._choose_node()
+        if mode == "real" and not self._start_real_node():
+            mode = "agent"
         if mode != self.node_mode() and any(procs.is_running(self.state, n) for n in SERVICES):
             self._stop_services()  # they listen on the other mode's addresses
             self.s3().stop()
+        if mode == "agent" and self.node().stop():
+            say("stopped this directory's real node (pods now run on the node agent)")
         self.mode_file.write_text(mode + "\n")
-        if mode == "real":
-            self._start_real_node()
         say("S3 server (SeaweedFS)")
         s3 = self.s3()
         s3.start()

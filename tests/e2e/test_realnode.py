@@ -71,7 +71,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     plane = ControlPlane(state / "cp")
     plane.start()
     kubeconfig = plane.admin_kubeconfig
-    node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})")
+    node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})", tied=True)
     try:
         job, operator = images.build_python_image("job"), images.build_python_image("operator")
         node.start(kubeconfig, [job, operator])

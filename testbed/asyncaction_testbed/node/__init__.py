@@ -109,11 +109,26 @@ def machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def current_owner(run: Path = RUN_DIR) -> dict[str, Any] | None:
-    """Who runs the node now, if anyone (its kubelet or containerd still alive)."""
+def read_owner(run: Path = RUN_DIR) -> dict[str, Any] | None:
     try:
         owner: dict[str, Any] = json.loads((run / "owner.json").read_text())
     except (OSError, ValueError):
+        return None
+    return owner
+
+
+def current_owner(run: Path = RUN_DIR) -> dict[str, Any] | None:
+    """Who runs the node now, if anyone.
+
+    An owner counts while its kubelet or containerd lives and, for a test session (tied
+    to its process), while that process lives: a killed session leaves an orphan that
+    the next ``start`` cleans up instead of refusing forever.
+    """
+    owner = read_owner(run)
+    if owner is None:
+        return None
+    tied = owner.get("tied")
+    if tied and procs.start_time(int(tied["pid"])) != tied["start"]:
         return None
     state = Path(owner["state"])
     if any(procs.is_running(state, name) for name in ("containerd", "kubelet")):
@@ -122,9 +137,13 @@ def current_owner(run: Path = RUN_DIR) -> dict[str, Any] | None:
 
 
 class RealNode:
-    def __init__(self, state: Path, run: Path = RUN_DIR, *, owner_label: str = "") -> None:
+    def __init__(
+        self, state: Path, run: Path = RUN_DIR, *, owner_label: str = "", tied: bool = False
+    ) -> None:
+        """``tied``: the node belongs to this process (a test session), not to ``state``."""
         self.paths = cfg.NodePaths(Path(state).resolve(), run)
         self.owner_label = owner_label or str(self.paths.state)
+        self.tied = tied
 
     @property
     def state(self) -> Path:
@@ -158,10 +177,10 @@ class RealNode:
                 self.paths.host_record.write_text(
                     json.dumps(host.snapshot([self.paths.state, self.paths.run]))
                 )
+                pid = os.getpid()
+                tied = {"pid": pid, "start": procs.start_time(pid)} if self.tied else None
                 self.paths.owner.write_text(
-                    json.dumps(
-                        {"state": str(self.state), "label": self.owner_label, "pid": os.getpid()}
-                    )
+                    json.dumps({"state": str(self.state), "label": self.owner_label, "tied": tied})
                 )
             try:
                 self._start(kubeconfig, images, timeout)
@@ -342,13 +361,20 @@ class RealNode:
         shutil.rmtree(self.paths.run, ignore_errors=True)
 
     def _clean_stale(self) -> None:
-        """A node that died without ``stop``: clean the host from its record first."""
+        """A node whose owner is gone without ``stop``: stop what is left, restore the host."""
         record = self.paths.host_record
-        if record.exists():
-            print("[asyncaction] cleaning up after a real node that did not stop", flush=True)
-            before = json.loads(record.read_text())
-            host.clean(before, [self.paths.run], self.paths.containerd_socket)
-            shutil.rmtree(self.paths.run, ignore_errors=True)
+        if not record.exists():
+            return
+        print("[asyncaction] cleaning up after a real node that did not stop", flush=True)
+        owner = read_owner(self.paths.run)
+        if owner is not None:
+            for name in reversed(PROCESSES):
+                procs.stop(Path(owner["state"]), name)
+        host.kill_all(host.shim_pids(self.paths.containerd_socket))
+        before = json.loads(record.read_text())
+        extra = [Path(owner["state"])] if owner is not None else []
+        host.clean(before, [*extra, self.paths.run], self.paths.containerd_socket)
+        shutil.rmtree(self.paths.run, ignore_errors=True)
 
     def status(self) -> dict[str, bool]:
         return {name: procs.is_running(self.state, name) for name in PROCESSES}
