@@ -234,7 +234,15 @@ def stage_project(
         "--target",
         str(site),
     ]
-    _pip([*pip, "--no-deps", str(project_root())])
+    # From a clean copy: setuptools' build/ in the checkout may hold deleted modules.
+    source = stage.parent / "source"
+    root = project_root()
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(root / name, source / name)
+    for top in ("operator", "jobhook", "testbed"):
+        shutil.copytree(root / top, source / top, ignore=shutil.ignore_patterns("__pycache__"))
+    _pip([*pip, "--no-deps", str(source)])
     if deps:
         _pip([*pip, *image_requirements(project_root() / "pyproject.toml")])
     ours = {"asyncaction", "asyncaction_hook", "asyncaction_job", "asyncaction_testbed"}
