@@ -47,8 +47,17 @@ MIRRORS = (
     f"deb http://deb.debian.org/debian-security {SUITE}-security main",
 )
 DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
+PURGED_PACKAGES = (
+    "usrmerge",
+    "perl",
+    "perl-modules-5.36",
+    "libperl5.36",
+    "libfile-find-rule-perl",
+    "libnumber-compare-perl",
+    "libtext-glob-perl",
+)
 SITE = "usr/local/lib/python3.11/dist-packages"
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 RUNTIME_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": "/tmp",
@@ -95,7 +104,9 @@ def source_files(root: Path) -> list[Path]:
 
 
 def base_key() -> str:
-    recipe = json.dumps([RECIPE_VERSION, SUITE, BASE_PACKAGES, MIRRORS, DPKG_EXCLUDES, NONROOT_UID])
+    recipe = json.dumps(
+        [RECIPE_VERSION, SUITE, BASE_PACKAGES, MIRRORS, DPKG_EXCLUDES, PURGED_PACKAGES, NONROOT_UID]
+    )
     return content_key([recipe.encode()])
 
 
@@ -113,6 +124,9 @@ def mmdebstrap_argv(out: Path) -> list[str]:
         f"--include={','.join(BASE_PACKAGES)}",
         *[f"--dpkgopt=path-exclude={p}" for p in DPKG_EXCLUDES],
         f"--customize-hook={user}",
+        # Perl comes only with usrmerge (a one-time migration, done by then): a third of
+        # the base. Removed with its dependents; nothing in the images runs dpkg again.
+        '--customize-hook=chroot "$1" dpkg --purge --force-depends ' + " ".join(PURGED_PACKAGES),
         '--customize-hook=rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*',
         SUITE,
         str(out),
