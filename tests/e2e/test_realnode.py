@@ -167,6 +167,11 @@ try:
     print("outside name resolved")
 except OSError:
     print("outside name refused")
+try:
+    socket.create_connection(("10.200.0.1", 10250), timeout=3).close()
+    print("kubelet reachable")
+except OSError:
+    print("kubelet unreachable")
 """
 
 
@@ -201,6 +206,7 @@ def test_pod_from_the_job_image_gets_a_pod_ip_and_logs(bed: Bed, ns: str) -> Non
     hook_ip = bed.kube.core.read_namespaced_service("asyncaction-hook", "asyncaction-system")
     assert f"hook {hook_ip.spec.cluster_ip}" in logs
     assert "outside name refused" in logs
+    assert "kubelet unreachable" in logs  # yet `kubectl logs` (the API server) got through
 
 
 IMAGE_CHECK = """

@@ -293,6 +293,26 @@ class RealNode:
             _run(*mangle, "-A", chain, "-i", bridge, "-j", "DROP")
             _run(*mangle, "-A", chain, "-o", bridge, "-j", "DROP")
             _run(*mangle, "-I", "FORWARD", "1", "-j", chain)
+        # Pods must not reach the kubelet's API (it allows anonymous exec): only the
+        # API server, from this host, does.
+        guard = cfg.INPUT_CHAIN
+        if guard not in host.chains("iptables", "mangle"):
+            mangle = ("iptables", "-t", "mangle")
+            _run(*mangle, "-N", guard)
+            _run(
+                *mangle,
+                "-A",
+                guard,
+                "-i",
+                bridge,
+                "-p",
+                "tcp",
+                "--dport",
+                str(cfg.KUBELET_PORT),
+                "-j",
+                "DROP",
+            )
+            _run(*mangle, "-I", "INPUT", "1", "-j", guard)
 
     def _ctr_ok(self) -> bool:
         return (

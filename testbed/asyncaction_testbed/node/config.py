@@ -22,8 +22,11 @@ CLUSTER_DOMAIN = "cluster.local"
 # containerd's registry client goes through this proxy, which nothing serves: an image
 # that is not present fails at once instead of being fetched from the Internet.
 DEAD_PROXY = "http://127.0.0.1:9"
-# Our own filter chain: pods talk to pods and to the node, never past it.
+# Our own chains (mangle table): pods talk to pods and to the node, never past it, and
+# never to the kubelet's port.
 FORWARD_CHAIN = "ASYNCACTION-NODE"
+INPUT_CHAIN = "ASYNCACTION-NODE-IN"
+KUBELET_PORT = 10250
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ def kubelet_args(
         f"--volume-plugin-dir={paths.kubelet_root / 'volume-plugins'}",
         f"--node-ip={node_ip}",
         f"--address={node_ip}",
+        f"--port={KUBELET_PORT}",
         f"--hostname-override={node_name}",
         f"--resolv-conf={paths.resolv_conf}",
         f"--cluster-dns={node_ip}",
