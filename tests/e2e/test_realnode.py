@@ -167,6 +167,14 @@ try:
     print("outside name resolved")
 except OSError:
     print("outside name refused")
+import json, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+request = urllib.request.Request(
+    "https://kubernetes.default.svc/version",
+    headers={"Authorization": "Bearer " + open(sa + "token").read()},
+)
+ctx = ssl.create_default_context(cafile=sa + "ca.crt")
+print("api", json.load(urllib.request.urlopen(request, context=ctx, timeout=10))["gitVersion"])
 try:
     socket.create_connection(("10.200.0.1", 10250), timeout=3).close()
     print("kubelet reachable")
@@ -197,15 +205,16 @@ def test_pod_from_the_job_image_gets_a_pod_ip_and_logs(bed: Bed, ns: str) -> Non
     }
     bed.kube.core.create_namespaced_pod(ns, pod)
     done = wait_for(lambda: pod_phase(bed, ns, "probe"), 120, "the probe pod to finish")
-    assert done.status.phase == "Succeeded"
+    logs = kubectl(bed, "-n", ns, "logs", "probe")
+    assert done.status.phase == "Succeeded", logs
     assert ipaddress.ip_address(done.status.pod_ip) in ipaddress.ip_network(POD_CIDR)
     assert done.spec.node_name == "asyncaction-node"
     assert done.status.container_statuses[0].image.endswith(bed.job_image.split("/", 1)[1])
-    logs = kubectl(bed, "-n", ns, "logs", "probe")
     assert f"pod ip {done.status.pod_ip}" in logs
     hook_ip = bed.kube.core.read_namespaced_service("asyncaction-hook", "asyncaction-system")
     assert f"hook {hook_ip.spec.cluster_ip}" in logs
     assert "outside name refused" in logs
+    assert "api v1.20.2" in logs  # in-cluster config works: kubernetes.default.svc
     assert "kubelet unreachable" in logs  # yet `kubectl logs` (the API server) got through
 
 

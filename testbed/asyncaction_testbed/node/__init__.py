@@ -22,10 +22,13 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from asyncaction_testbed import procs
 from asyncaction_testbed.binaries import NODE_NAMES, BinariesNotFound, cache_dir, locate
@@ -216,6 +219,7 @@ class RealNode:
         paths.resolv_conf.write_text(cfg.resolv_conf())
         paths.kube_proxy_config.write_text(cfg.kube_proxy_config(kubeconfig))
         self._network()
+        self._api_for_pods(kubeconfig)
         if not procs.is_running(paths.state, "containerd"):
             procs.start(
                 paths.state,
@@ -254,6 +258,12 @@ class RealNode:
         for name in PROCESSES[1:]:
             if not procs.is_running(paths.state, name):
                 procs.start(paths.state, name, commands[name], env=env)
+        _wait(
+            self._api_rule_first,
+            120,
+            "kube-proxy's rules",
+            procs.log_file(paths.state, "kube-proxy"),
+        )
         _wait(
             lambda: self._node_ready(kubeconfig),
             timeout,
@@ -313,6 +323,67 @@ class RealNode:
                 "DROP",
             )
             _run(*mangle, "-I", "INPUT", "1", "-j", guard)
+
+    def _api_for_pods(self, kubeconfig: Path) -> None:
+        """Pods reach the API server (loopback only) at the ``kubernetes`` Service's IP.
+
+        As in a cluster, in-cluster clients (the operator and hook as Pods) use
+        ``KUBERNETES_SERVICE_HOST:443``: a DNAT from the bridge to the API server's
+        loopback port, before kube-proxy's rules (whose endpoint, the advertise
+        address, is not served here). Needs ``route_localnet`` (restored on stop).
+        """
+        server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+        url = urllib.parse.urlsplit(server)
+        if url.hostname != "127.0.0.1" or url.port is None:
+            return
+        service_ip = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(kubeconfig),
+                "get",
+                "service",
+                "kubernetes",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        host.write_sysctl("net.ipv4.conf.all.route_localnet", "1")
+        chain, nat = cfg.API_CHAIN, ("iptables", "-t", "nat")
+        if chain in host.chains("iptables", "nat"):
+            _run(*nat, "-F", chain)
+        else:
+            _run(*nat, "-N", chain)
+            _run(*nat, "-I", "PREROUTING", "1", "-j", chain)
+        _run(*nat, "-A", chain, *cfg.api_dnat_rule(service_ip, url.port))
+
+    def _api_rule_first(self) -> bool:
+        """Once kube-proxy prepended its jump, put ours back in front of it (done: True).
+
+        kube-proxy only checks that its jump exists, so the order then holds.
+        """
+        rules = subprocess.run(
+            ["iptables", "-t", "nat", "-S", "PREROUTING"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        jumps = [
+            r.rsplit(" ", 1)[-1] for r in rules if r.startswith("-A PREROUTING") and "-j " in r
+        ]
+        if "KUBE-SERVICES" not in jumps or cfg.API_CHAIN not in jumps:
+            return cfg.API_CHAIN not in jumps  # no API rule to order (not a loopback server)
+        if jumps.index(cfg.API_CHAIN) < jumps.index("KUBE-SERVICES"):
+            return True
+        _run("iptables", "-t", "nat", "-D", "PREROUTING", "-j", cfg.API_CHAIN)
+        _run("iptables", "-t", "nat", "-I", "PREROUTING", "1", "-j", cfg.API_CHAIN)
+        return True
 
     def _ctr_ok(self) -> bool:
         return (

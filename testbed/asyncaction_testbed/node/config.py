@@ -26,6 +26,7 @@ DEAD_PROXY = "http://127.0.0.1:9"
 # never to the kubelet's port.
 FORWARD_CHAIN = "ASYNCACTION-NODE"
 INPUT_CHAIN = "ASYNCACTION-NODE-IN"
+API_CHAIN = "ASYNCACTION-NODE-API"  # nat: the kubernetes Service for pods
 KUBELET_PORT = 10250
 
 
@@ -234,6 +235,24 @@ def kube_proxy_config(kubeconfig: Path, pod_cidr: str = POD_CIDR, node_ip: str =
         },
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def api_dnat_rule(service_ip: str, apiserver_port: int, bridge: str = BRIDGE) -> list[str]:
+    """The rule sending pods' ``service_ip:443`` to the API server on loopback."""
+    return [
+        "-i",
+        bridge,
+        "-d",
+        f"{service_ip}/32",
+        "-p",
+        "tcp",
+        "--dport",
+        "443",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        f"127.0.0.1:{apiserver_port}",
+    ]
 
 
 def node_env(base: Mapping[str, str]) -> dict[str, str]:

@@ -138,3 +138,11 @@ def test_runc_wrapper_leaves_other_commands_alone(tmp_path: Path) -> None:
     wrapper.chmod(0o755)
     subprocess.run([str(wrapper), "state", "id"], check=True, cwd=tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["process"]["oomScoreAdj"] == -5
+
+
+def test_pods_reach_the_api_server_only_from_the_bridge() -> None:
+    rule = cfg.api_dnat_rule("10.0.0.1", 43210)
+    assert rule[:2] == ["-i", cfg.BRIDGE]
+    assert rule[rule.index("-d") + 1] == "10.0.0.1/32"
+    assert rule[rule.index("--dport") + 1] == "443"
+    assert rule[-2:] == ["--to-destination", "127.0.0.1:43210"]
