@@ -19,6 +19,8 @@ recipe, the project's sources), and the archives are reproducible OCI layouts.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -313,10 +315,8 @@ RECIPES = {
 }
 
 
-def build_python_image(name: str, cache: Path | None = None) -> BuiltImage:
+def _build_python_image(name: str, cache: Path) -> BuiltImage:
     recipe = RECIPES[name]
-    cache = cache or images_cache()
-    cache.mkdir(parents=True, exist_ok=True)
     base = base_layer(cache)
     root = project_root()
     key = content_key(
@@ -378,9 +378,7 @@ def _uncompressed(layer: oci.Layer) -> int:
     return total
 
 
-def build_pause_image(pause_binary: Path, cache: Path | None = None) -> BuiltImage:
-    cache = cache or images_cache()
-    cache.mkdir(parents=True, exist_ok=True)
+def _build_pause_image(pause_binary: Path, cache: Path) -> BuiltImage:
     key = content_key([RECIPE_VERSION.encode(), pause_binary.read_bytes()])
     archive = cache / f"pause-{key}.oci.tar"
     with tempfile.TemporaryDirectory(dir=cache, prefix="pause-") as tmp:
@@ -463,10 +461,38 @@ def describe(images: Mapping[str, BuiltImage]) -> list[dict[str, Any]]:
     ]
 
 
+@contextlib.contextmanager
+def cache_lock(cache: Path) -> Iterator[Path]:
+    """One build at a time per cache (make up and test sessions may build together)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield cache
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_python_image(name: str, cache: Path | None = None) -> BuiltImage:
+    """The image of ``RECIPES[name]``, from the cache when its inputs did not change."""
+    with cache_lock(cache or images_cache()) as locked:
+        return _build_python_image(name, locked)
+
+
+def build_pause_image(pause_binary: Path, cache: Path | None = None) -> BuiltImage:
+    with cache_lock(cache or images_cache()) as locked:
+        return _build_pause_image(pause_binary, locked)
+
+
 def build_all(cache: Path | None = None) -> dict[str, BuiltImage]:
     """Both Python images, then drop whatever older builds left in the cache."""
     cache = cache or images_cache()
-    built = {name: build_python_image(name, cache) for name in RECIPES}
+    with cache_lock(cache):
+        return _build_all(cache)
+
+
+def _build_all(cache: Path) -> dict[str, BuiltImage]:
+    built = {name: _build_python_image(name, cache) for name in RECIPES}
     metas = [cache / f"base-{base_key()}.json"]
     metas += [
         image.archive.with_name(image.archive.name.replace(".oci.tar", ".json"))

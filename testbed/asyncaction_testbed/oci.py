@@ -109,7 +109,7 @@ class _Hashing(io.RawIOBase):
 def gzip_layer(tar_path: Path, blob_dir: Path) -> Layer:
     """Compress a layer tar into ``blob_dir/<digest>``; reproducible (no name, mtime 0)."""
     blob_dir.mkdir(parents=True, exist_ok=True)
-    tmp = blob_dir / f".{tar_path.name}.tmp"
+    tmp = blob_dir / f".{tar_path.name}.{os.getpid()}.tmp"
     diff = hashlib.sha256()
     with tmp.open("wb") as raw:
         hashing = _Hashing(raw)
@@ -210,7 +210,7 @@ def write_archive(out: Path, ref: str, layers: Sequence[Layer], config: Mapping[
         _canonical(build_manifest(config_digest, len(config_bytes), layers))
     )
     index = _canonical(build_index(manifest_digest, len(manifest_bytes), ref))
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
 
         def add_bytes(name: str, data: bytes) -> None:
