@@ -119,10 +119,11 @@ def ns(bed: Bed) -> Iterator[str]:
 
     name = f"rn-{uuid.uuid4().hex[:8]}"
     bed.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    # A Pod is refused until the default ServiceAccount has its token (Kubernetes 1.20).
     wait_for(
-        lambda: bed.kube.core.list_namespaced_service_account(name).items,
+        lambda: any(sa.secrets for sa in bed.kube.core.list_namespaced_service_account(name).items),
         60,
-        f"default ServiceAccount in {name}",
+        f"the default ServiceAccount's token in {name}",
     )
     yield name
     bed.kube.core.delete_namespace(name)
