@@ -11,8 +11,9 @@ PYTEST_ARGS ?=
 KIND_CLUSTER ?= asyncaction
 CHART := charts/asyncaction
 
-.PHONY: help install kube-binaries lint format typecheck crds crds-check cli-docs test test-unit \
-        chart chart-check tools up down status demo logs clean bench kind-up e2e kind-down
+.PHONY: help install kube-binaries node-setup images lint format typecheck crds crds-check \
+        cli-docs test test-unit chart chart-check tools up down status demo logs clean bench \
+        kind-up e2e kind-down
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +37,15 @@ tools: ## Install the host tools the tests use (apt-get: root or sudo)
 kube-binaries: $(STAMP) ## Find or build etcd/kube-apiserver/kube-controller-manager (cached in ~/.cache)
 	$(PY) -m asyncaction_testbed.binaries
 
+node-setup: $(STAMP) ## Real node: install containerd, runc, CNI, iptables, dnsmasq, mmdebstrap; build kubelet & co (root)
+	@if [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; then \
+	  { bash testbed/asyncaction_testbed/scripts/setup-node.sh && $(PY) -m asyncaction_testbed.binaries --node >/dev/null; } \
+	  || echo "[asyncaction] real node setup failed: pods will run on the node agent"; \
+	else echo "[asyncaction] not root: skipping the real node's setup (the node agent plays the node)"; fi
+
+images: $(STAMP) ## Build the operator+hook and job images locally (cached in ~/.cache/asyncaction/images)
+	$(PY) -m asyncaction_testbed.images build
+
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -45,7 +55,7 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 typecheck: $(STAMP) ## mypy --strict over the sources
-	$(VENV)/bin/mypy operator jobhook client
+	$(VENV)/bin/mypy operator jobhook client testbed
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m asyncaction.api.crds write crds $(CHART)/files/crds
@@ -67,10 +77,10 @@ chart-check: crds-check ## Fail when the chart's generated files drifted from th
 test-unit: $(STAMP) tools ## Fast unit tests only (no cluster, no S3)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-test: lint typecheck chart-check tools kube-binaries ## Everything: lint, types, unit, integration and e2e tests on the local test bed
+test: lint typecheck chart-check tools kube-binaries node-setup ## Everything: lint, types, unit, integration and e2e tests on the local test bed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-up: $(STAMP) kube-binaries ## Start control plane, S3, node agent, operator and hook in the background (.local/)
+up: $(STAMP) kube-binaries node-setup ## Start control plane, S3, the real node (or node agent), operator and hook (.local/)
 	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL)
 
 down: ## Stop everything `make up` started (data in .local/ is kept)

@@ -67,9 +67,9 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 
 def start_hook(
-    kubeconfig: Path, stores_config: Path, log: Path, *flags: str
+    kubeconfig: Path, stores_config: Path, log: Path, *flags: str, host: str = "127.0.0.1"
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A job hook process on a free loopback port, ready; returns it and its URL."""
+    """A job hook process on a free port of ``host`` (loopback), ready; returns it and its URL."""
     import sys
 
     port = free_port()
@@ -79,7 +79,7 @@ def start_hook(
             "-m",
             "asyncaction_hook.main",
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             str(port),
             "--kubeconfig",
@@ -90,6 +90,6 @@ def start_hook(
         ],
         log,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     wait_http(f"{url}/readyz", 30, proc, log)
     return proc, url

@@ -37,8 +37,11 @@ SERVICE_RANGE = "10.0.0.0/24"
 # First address of the service range: written into the `kubernetes` Service only;
 # a loopback advertise address makes the apiserver log endpoint errors every 10 s.
 ADVERTISE_ADDRESS = "10.0.0.1"
+# endpoint, endpointslice and endpointslicemirroring: Services work on the real node
+# (kube-proxy 1.20 reads EndpointSlices, also for hand-written Endpoints).
 CONTROLLERS = (
-    "job,garbagecollector,serviceaccount,serviceaccount-token,namespace,ttl-after-finished"
+    "job,garbagecollector,serviceaccount,serviceaccount-token,namespace,ttl-after-finished,"
+    "endpoint,endpointslice,endpointslicemirroring"
 )
 
 
@@ -185,6 +188,9 @@ class ControlPlane:
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_RANGE}",
                 "--allow-privileged=true",
+                # Reach a real node's kubelet (logs, exec) by its address, never by
+                # resolving its name through the host's resolver.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--v=0",
             ],
         )

@@ -46,8 +46,10 @@ class S3Server:
     region = "us-east-1"
     bucket = "asyncaction"
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, bind: str = "127.0.0.1") -> None:
+        """``bind``: the one address to serve on (the real node's bridge, for pods)."""
         self.state = Path(state_dir).resolve()
+        self.bind = bind
         self._config: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
@@ -70,7 +72,7 @@ class S3Server:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._load()['ports']['s3']}"
+        return f"http://{self.bind}:{self._load()['ports']['s3']}"
 
     @property
     def access_key(self) -> str:
@@ -140,8 +142,8 @@ class S3Server:
                 weed_binary(),
                 "mini",
                 f"-dir={data}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
+                f"-ip={self.bind}",
+                f"-ip.bind={self.bind}",
                 f"-s3.port={ports['s3']}",
                 f"-s3.port.grpc={ports['s3_grpc']}",
                 f"-master.port={ports['master']}",
@@ -160,7 +162,7 @@ class S3Server:
             cwd=self.state,
         )
         log = procs.log_file(self.state, "weed")
-        procs.wait_tcp(ports["s3"], timeout, "SeaweedFS S3", log)
+        procs.wait_tcp(ports["s3"], timeout, "SeaweedFS S3", log, host=self.bind)
         self._ensure_bucket(timeout, log)
 
     def _ensure_bucket(self, timeout: float, log: Path) -> None:

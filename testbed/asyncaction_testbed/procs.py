@@ -151,15 +151,17 @@ def free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free port on 127.0.0.1")
 
 
-def wait_tcp(port: int, timeout: float, what: str, log: Path | None = None) -> None:
+def wait_tcp(
+    port: int, timeout: float, what: str, log: Path | None = None, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             sock.settimeout(1)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} in {timeout}s{tail(log)}")
+    raise RuntimeError(f"{what} did not listen on {host}:{port} in {timeout}s{tail(log)}")
 
 
 def tail(log: Path | None, lines: int = 30) -> str:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 KUBE_VERSION = "1.20"
 NAMES = ("etcd", "kube-apiserver", "kube-controller-manager")
+# The real node's binaries, built from the same source with `-tags providerless`.
+NODE_NAMES = ("kubelet", "kube-proxy", "kube-scheduler", "pause")
 BUILD_SCRIPT = Path(__file__).parent / "scripts" / "build-kube.sh"
 
 
@@ -50,10 +52,10 @@ def search_dirs(env: Mapping[str, str], cache: Path) -> list[Path]:
     return dirs
 
 
-def locate(dirs: Sequence[Path]) -> dict[str, Path]:
+def locate(dirs: Sequence[Path], names: Sequence[str] = NAMES) -> dict[str, Path]:
     """The first executable of each name along ``dirs`` (pure apart from stat calls)."""
     found: dict[str, Path] = {}
-    for name in NAMES:
+    for name in names:
         for directory in dirs:
             candidate = directory / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
@@ -89,14 +91,42 @@ def find_binaries(*, build: bool = True, env: Mapping[str, str] | None = None) -
     return _as_binaries(found)
 
 
-def main() -> int:
+def find_node_binaries(
+    *, build: bool = True, env: Mapping[str, str] | None = None
+) -> dict[str, Path]:
+    """kubelet, kube-proxy, kube-scheduler and pause: only from the project's cache.
+
+    Never from PATH: a kubelet built with cloud providers may call a metadata address,
+    so only binaries built here with ``-tags providerless`` are used.
+    """
+    env = os.environ if env is None else env
+    cache = cache_dir(env)
+    found = locate([cache / "bin"], NODE_NAMES)
+    if len(found) == len(NODE_NAMES):
+        return found
+    missing = [n for n in NODE_NAMES if n not in found]
+    if not build or not shutil.which("apt-get"):
+        raise BinariesNotFound(f"missing node binaries {', '.join(missing)} in {cache / 'bin'}")
+    print(f"[asyncaction] building {', '.join(missing)} into {cache} (once)", file=sys.stderr)
+    subprocess.run(["bash", str(BUILD_SCRIPT), str(cache), *missing], check=True)
+    found = locate([cache / "bin"], NODE_NAMES)
+    if len(found) != len(NODE_NAMES):
+        raise BinariesNotFound(f"build finished but {set(NODE_NAMES) - set(found)} still missing")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         binaries = find_binaries()
+        node = find_node_binaries() if "--node" in args else {}
     except (BinariesNotFound, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for field, path in vars(binaries).items():
         print(f"{field:<24} {path}")
+    for name, path in node.items():
+        print(f"{name:<24} {path}")
     return 0
 
 

@@ -1,0 +1,75 @@
+"""Image recipes: console scripts for Debian's Python, content keys, what each image holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asyncaction_testbed import images
+
+
+def test_console_script_runs_the_entry_point_with_debian_python() -> None:
+    script = images.console_script("asyncaction.main:main")
+    assert script.startswith("#!/usr/bin/python3\n")
+    code = compile(script, "script", "exec")
+    assert "main" in code.co_names
+
+
+def test_tags_follow_the_project_version() -> None:
+    assert f"docker.io/asyncaction/asyncaction:{images.VERSION}" == images.OPERATOR_IMAGE
+    assert f"docker.io/asyncaction/job-python:{images.VERSION}" == images.JOB_IMAGE
+
+
+def test_recipes_match_the_interface_with_the_chart() -> None:
+    operator, job = images.RECIPES["operator"], images.RECIPES["job"]
+    assert set(operator.scripts) == {"asyncaction-operator", "asyncaction-hook"}
+    assert operator.deps
+    assert not job.deps
+    assert job.packages == ("asyncaction_job",)
+    assert job.scripts == ("asyncaction-job",)
+    assert images.RUNTIME_ENV["HOME"] == "/tmp"
+    assert images.NONROOT_UID == 65532
+
+
+def test_content_key_depends_on_every_part_and_their_order() -> None:
+    assert images.content_key([b"a", b"b"]) == images.content_key([b"a", b"b"])
+    assert images.content_key([b"a", b"b"]) != images.content_key([b"b", b"a"])
+    assert images.content_key([b"ab"]) != images.content_key([b"a", b"b"])
+
+
+def test_base_root_filesystem_adds_the_nonroot_user_and_strips_docs(tmp_path: Path) -> None:
+    argv = images.mmdebstrap_argv(tmp_path / "out.tar")
+    assert "--variant=essential" in argv
+    assert any("nonroot:x:65532:65532" in a for a in argv)
+    assert "--dpkgopt=path-exclude=/usr/share/doc/*" in argv
+    assert all(m.startswith("deb http://deb.debian.org/") for m in images.MIRRORS)
+
+
+def test_image_requirements_leave_out_the_test_beds_kubernetes_client(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\ndependencies = ["kopf==1.45.*", "kubernetes>=29", "pydantic>=2.6,<3", '
+        '"boto3[crt]>=1.34"]\n'
+    )
+    assert images.image_requirements(pyproject) == [
+        "kopf==1.45.*",
+        "pydantic>=2.6,<3",
+        "boto3[crt]>=1.34",
+    ]
+
+
+def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
+    (tmp_path / "blobs").mkdir()
+    base_blob, old_blob = tmp_path / "blobs" / "aaa", tmp_path / "blobs" / "bbb"
+    archive, old_archive = tmp_path / "job-new.oci.tar", tmp_path / "job-old.oci.tar"
+    for path in (base_blob, old_blob, archive, old_archive):
+        path.write_text("x")
+    base_meta = tmp_path / "base-new.json"
+    base_meta.write_text(f'{{"path": "{base_blob}"}}')
+    job_meta, old_meta = tmp_path / "job-new.json", tmp_path / "job-old.json"
+    job_meta.write_text(f'{{"archive": "{archive}"}}')
+    old_meta.write_text(f'{{"archive": "{old_archive}"}}')
+    deleted = images.prune(tmp_path, [base_meta, job_meta])
+    assert sorted(deleted) == sorted([old_blob, old_archive, old_meta])
+    assert base_blob.exists()
+    assert archive.exists()
+    assert job_meta.exists()
