@@ -26,6 +26,9 @@ class OperatorSettings:
     poll_seconds: float = 30.0
     # Every action is reconciled again about this often (jittered): the safety net.
     resync_seconds: float = 600.0
+    # A Job creation refused with 403 (quota, an admission webhook) is retried this
+    # many times (with backoff) before the action fails with reason Forbidden.
+    job_create_retries: int = 5
     # Workers reconciling actions at once (each key by one worker at a time).
     workers: int = 8
     # Namespaces served, separated by spaces (empty: all); `--namespace` sets it.

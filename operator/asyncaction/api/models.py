@@ -113,6 +113,14 @@ class ActionFields(Wire):
     priority: Annotated[int | None, Field(description="higher first; default 0")] = None
     start_at: Timestamp | None = None
     active_deadline_seconds: Annotated[int | None, Field(ge=1)] = None
+    start_timeout_seconds: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            description="seconds an attempt's pod may take to start (scheduling, image "
+            "pull, configuration) before the attempt fails; default 600",
+        ),
+    ] = None
     backoff_limit: Annotated[int | None, Field(ge=0, le=100, description="default 0")] = None
     ttl_seconds_after_finished: Annotated[int | None, Field(ge=0)] = None
 

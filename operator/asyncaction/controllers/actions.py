@@ -63,6 +63,16 @@ from asyncaction.timeutil import utcnow
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
+
+class JobRefused(Exception):
+    """The API server will not create this attempt's Job: the action fails with ``reason``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
 # Index names of the caches.
 BY_UID = "uid"
 BY_TEMPLATE = "templateRef"
@@ -185,6 +195,7 @@ class ActionController:
         self.metrics = metrics
         self.archive = archive
         self.on_queue_changed = on_queue_changed or (lambda key: None)
+        self._refusals: dict[str, int] = {}  # uid -> refused Job creations (403) in a row
         self.lifecycle = LifecycleSettings(
             backoff_base_seconds=settings.backoff_base_seconds,
             backoff_max_seconds=settings.backoff_max_seconds,
@@ -321,6 +332,9 @@ class ActionController:
         except ManifestError as exc:
             await self._fail(action, view, "InvalidSpec", str(exc), spec, template)
             return None
+        except JobRefused as exc:
+            await self._fail(action, view, exc.reason, exc.message, spec, template)
+            return None
         if decision.after:
             await self._write_status(action, decision.after, fresh=True)
         return decision.requeue_after
@@ -354,6 +368,9 @@ class ActionController:
             return False
         except NotFound:
             return False
+        except ApiError:
+            log.error("status patch of %s/%s refused: %s", meta["namespace"], meta["name"], body)
+            raise
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "asyncactions/status"})
         self.caches.actions.put(updated)
         return True
@@ -372,7 +389,10 @@ class ActionController:
         elif isinstance(effect, CreateJob):
             await self._create_job(effect, action, spec, template)
         elif isinstance(effect, DeleteJob):
-            await self._delete(paths.job_path(action["metadata"]["namespace"], effect.job_name))
+            # Foreground: the Job stays (deleting) until its Pods are gone, so "the Job is
+            # gone" means the attempt no longer runs and the next one may start.
+            path = paths.job_path(action["metadata"]["namespace"], effect.job_name)
+            await self._delete(path, propagation="Foreground")
         elif isinstance(effect, RemoveChildren):
             await self._remove_children(action)
         elif isinstance(effect, Emit):
@@ -380,8 +400,8 @@ class ActionController:
         else:  # pragma: no cover - a new effect type without its executor
             raise TypeError(f"unknown effect {effect!r}")
 
-    async def _delete(self, path: str) -> None:
-        await self.kube.delete(path)
+    async def _delete(self, path: str, *, propagation: str = "Background") -> None:
+        await self.kube.delete(path, propagation=propagation)
         self.metrics.inc("asyncaction_api_writes_total", {"resource": path.rsplit("/", 2)[-2]})
 
     async def ensure_secret(self, action: Mapping[str, Any]) -> Obj:
@@ -442,14 +462,31 @@ class ActionController:
         except AlreadyExists:
             existing = await self.kube.get(paths.job_path(ns, effect.job_name))
             if not owned_by(existing, meta["uid"]):
-                raise ManifestError(
-                    f"job {effect.job_name} exists and belongs to another object"
+                raise JobRefused(
+                    "JobNameTaken", f"job {effect.job_name} exists and belongs to another object"
                 ) from None
             log.info("job %s/%s exists already: adopted", ns, effect.job_name)
             self.caches.jobs.put(existing)
             return
+        except ApiError as exc:
+            self._refused(meta["uid"], exc)
+            raise
+        self._refusals.pop(meta["uid"], None)
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "jobs"})
         self.caches.jobs.put(created)
+
+    def _refused(self, uid: str, exc: ApiError) -> None:
+        """422 (an invalid pod template) is final; 403 (quota, a webhook) may clear up,
+        so it is retried with the work queue's backoff a few times, then final too."""
+        if exc.status == 422:
+            raise JobRefused("InvalidSpec", f"the job was refused: {exc.message}") from exc
+        if exc.status == 403:
+            count = self._refusals[uid] = self._refusals.get(uid, 0) + 1
+            if count > self.settings.job_create_retries:
+                self._refusals.pop(uid, None)
+                raise JobRefused(
+                    "Forbidden", f"the job was refused {count} times: {exc.message}"
+                ) from exc
 
     async def _remove_children(self, action: Mapping[str, Any]) -> None:
         meta = action["metadata"]

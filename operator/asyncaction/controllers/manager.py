@@ -31,7 +31,7 @@ from asyncaction.controllers.actions import (
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.queues import QueueController
 from asyncaction.kube import KubeClient, paths
-from asyncaction.runtime import Informers, LeaderElector, Metrics, WorkQueue
+from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue
 from asyncaction.settings import OperatorSettings
 from asyncaction.stores import Store, Stores
 
@@ -72,7 +72,8 @@ class Manager:
             queues=informers(paths.queue_path, "actionqueues"),
         )
         self.admissions = Admissions(settings.default_max_concurrent)
-        self.action_queue = WorkQueue("actions")
+        # Failed reconciles (API errors) retry after 0.5 s, doubling up to a minute.
+        self.action_queue = WorkQueue("actions", RateLimiter(base=0.5, cap=60.0))
         self.status_queue = WorkQueue("queue-status")
         self.actions = ActionController(
             kube,

@@ -39,10 +39,20 @@ class LifecycleSettings:
     poll_seconds: float = 30.0
 
 
+JOB_NAME_LENGTH = 52  # the Job controller adds 6 characters for its Pods' names
+
+
 def job_name_for(action_name: str, uid: str, attempt: int) -> str:
-    """Deterministic per attempt, a DNS label of at most 52 characters (pod names add 6)."""
-    stem = re.sub(r"[^a-z0-9-]", "-", action_name.lower())[:40].strip("-") or "action"
-    return f"{stem}-{uid[:5].lower()}-{attempt}"
+    """Deterministic per attempt, a DNS label of at most 52 characters, unique.
+
+    The whole uid (32 hex digits) is in the name, so two actions can never share a Job
+    name, however alike their names; what room is left shows the action's name.
+    """
+    ident = re.sub(r"[^a-z0-9]", "", uid.lower())
+    tail = f"-{ident}-{attempt}"
+    room = max(0, JOB_NAME_LENGTH - len(tail))
+    stem = re.sub(r"[^a-z0-9-]", "-", action_name.lower())[:room].strip("-")
+    return f"{stem}{tail}" if stem else tail.lstrip("-")
 
 
 def retry_delay(failures: int, settings: LifecycleSettings) -> float:
@@ -84,7 +94,9 @@ def _transition(
     effects: tuple[Effect, ...] = (),
     requeue_after: float | None = None,
 ) -> Decision:
-    assert can_transition(view.phase, phase), f"{view.phase} -> {phase}"
+    if not can_transition(view.phase, phase):
+        # Never crash a reconcile on a missing edge of the graph: stay, look again later.
+        return Decision(requeue_after=requeue_after)
     status: dict[str, Any] = {
         "phase": phase.value,
         "message": message,
@@ -160,6 +172,7 @@ def _failure(
                 "nextAttemptAt": format_time(now + timedelta(seconds=delay)),
                 "jobName": view.job_name,
             },
+            effects=_stop_job(view, job),
             requeue_after=delay,
         )
     reason = cause if cause == "JobDeleted" else "BackoffLimitExceeded"
@@ -233,14 +246,16 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     effects: list[Effect] = []
     if view.finished_at is None:
         status["finishedAt"] = format_time(now)
-    if not matches(view.phase, view.conditions):
+    stale = view.observed_generation != view.generation
+    if stale or not matches(view.phase, view.conditions):
         reason = (view.error or {}).get("reason")
         status["conditions"] = conditions_for(
             view.phase,
             reason=reason,
             now=now,
             observed_generation=view.generation,
-            message=(view.error or {}).get("message", ""),
+            # never empty: the API server 1.20 refuses an empty condition message as null
+            message=(view.error or {}).get("message") or view.message or view.phase.value,
             previous=view.conditions,
         )
         status["observedGeneration"] = view.generation
@@ -317,7 +332,7 @@ def reconcile(
             effects=_stop_job(view, job) if stopping else (),
         )
     if phase is P.PAUSED:
-        return _paused(view, now)
+        return _paused(view, job, now)
     if phase is P.SCHEDULED:
         if view.start_at is None or view.start_at <= now:
             return _transition(
@@ -325,15 +340,33 @@ def reconcile(
             )
         return Decision(requeue_after=_seconds_until(view.start_at, now))
     if phase is P.QUEUED:
+        if _old_attempt_live(job):
+            # The old attempt must be gone before a new one starts (after a pause or a
+            # crash between writing PAUSED and deleting the Job).
+            return Decision(
+                effects=_finish_old_attempt(view, job), requeue_after=settings.poll_seconds
+            )
         return _queued(view, now, admitted, settings)
     return _active(view, job, now, settings)
 
 
-def _paused(view: ActionView, now: datetime) -> Decision:
+def _old_attempt_live(job: JobView | None) -> bool:
+    return job is not None and job.state in (JobState.PENDING, JobState.RUNNING)
+
+
+def _finish_old_attempt(view: ActionView, job: JobView | None) -> tuple[Effect, ...]:
+    """Delete the previous attempt's Job until it is gone (a failed delete is retried)."""
+    if view.job_name and job is not None and _old_attempt_live(job) and not job.deleting:
+        return (DeleteJob(view.job_name),)
+    return ()
+
+
+def _paused(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     if view.suspend:
-        return Decision()
+        return Decision(effects=_finish_old_attempt(view, job))
     paused = view.paused_seconds
-    if view.paused_at is not None:
+    # Only time after the first start counts: before it, no deadline runs anyway.
+    if view.paused_at is not None and view.started_at is not None:
         paused += (now - view.paused_at).total_seconds()
     extra = {"pausedAt": None, "pausedSeconds": round(paused, 3)}
     if view.start_at is not None and view.start_at > now:
@@ -409,6 +442,20 @@ def _active(
         return _failure(
             view, job, now, settings, cause="JobFailed", detail=job.message or "the job failed"
         )
+    if job.state is JobState.PENDING and job.created_at is not None:
+        waited = (now - job.created_at).total_seconds()
+        limit = view.start_timeout_seconds
+        if waited >= limit:
+            why = job.waiting_reason or "no reason given"
+            return _failure(
+                view,
+                job,
+                now,
+                settings,
+                cause="StartTimeout",
+                detail=f"the pod did not start within {limit}s ({why})",
+            )
+        later = _min(later, limit - waited)
     if job.state is JobState.RUNNING and phase is P.STARTING:
         return _transition(
             view, P.RUNNING, now, message=f"job {job.name} is running", requeue_after=later

@@ -172,6 +172,7 @@ class WorkQueue:
                 self.add_rate_limited(key)
                 continue
             self.stats.processed += 1
+            self.rate_limiter.forget(key)
             self._done(key)
             if delay is not None:
                 self.add_after(key, delay)

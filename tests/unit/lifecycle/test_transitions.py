@@ -14,6 +14,7 @@ EXPECTED = {
     (Phase.SCHEDULED, Phase.PAUSED),
     (Phase.SCHEDULED, Phase.FAILED),
     (Phase.SCHEDULED, Phase.ABORTED),
+    (Phase.SCHEDULED, Phase.TIMEOUT),  # resumed after its first start, deadline passed
     (Phase.QUEUED, Phase.STARTING),
     (Phase.QUEUED, Phase.PAUSED),
     (Phase.QUEUED, Phase.FAILED),
