@@ -100,6 +100,13 @@ def status_patch(
         tail = [*(current.get("logTail") or []), *report.logs]
         patch["logTail"] = tail[-log_tail_lines:]
     target = report.status or Phase.RUNNING
+    if target is Phase.FAILED:
+        # A failed attempt, not yet the action's end: the operator counts it against
+        # backoffLimit and retries or fails the action (it alone knows the spec).
+        message = report.error_message or "the job reported a failure"
+        patch["message"] = message
+        patch["error"] = {"reason": "JobReportedFailure", "message": message}
+        return patch
     if phase is Phase.STARTING or target is not Phase.RUNNING:
         if not can_transition(phase, target):
             raise HookError(409, "INVALID_TRANSITION", f"cannot go from {phase} to {target.value}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 from typing import Any
 
 import pytest
@@ -119,3 +120,25 @@ def test_a_finished_action_still_follows_spec_edits(kube: Kube, namespace: str) 
     after = wait_for(cleaned, 60, "the TTL added later, and observedGeneration")
     assert after["metadata"]["generation"] > done["metadata"]["generation"]
     assert not kube.jobs_of(namespace, after["metadata"]["uid"])
+
+
+@pytest.mark.usefixtures("hooked_operator")
+def test_a_failure_reported_through_the_hook_is_retried_like_an_exit_code(
+    kube: Kube, namespace: str
+) -> None:
+    code = (
+        "import os, sys\n"
+        "from asyncaction_job import client\n"
+        "if os.environ['ASYNCACTION_ATTEMPT'] == '1':\n"
+        "    client.fail('first try fails')\n"
+        "    sys.exit(0)\n"
+        "client.succeed({'attempt': 2})\n"
+    )
+    kube.create_action(
+        namespace, action_manifest("flaky", [sys.executable, "-c", code], backoffLimit=1)
+    )
+    done = kube.wait_phase(namespace, "flaky", {"SUCCEEDED", "FAILED"}, timeout=90)
+    assert done["status"]["phase"] == "SUCCEEDED", done["status"]
+    assert done["status"]["attempts"] == 2
+    assert done["status"]["failures"] == 1
+    assert done["status"]["result"] == {"attempt": 2}

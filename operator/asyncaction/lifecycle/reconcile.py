@@ -9,7 +9,7 @@ that ``transitions.can_transition`` refuses, nothing out of a terminal phase.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -29,7 +29,13 @@ from asyncaction.lifecycle.views import ActionView, JobState, JobView
 from asyncaction.timeutil import format_time
 
 P = Phase
+# status.error.reason the hook writes when a job reports FAILED (the attempt failed).
+REPORTED_FAILURE = "JobReportedFailure"
 WARNING_PHASES = {P.FAILED, P.TIMEOUT, P.ABORTED}
+# Routine steps of every lifecycle get no Event (each is an API write; the phase and
+# its conditions already tell): only warnings, ends, pauses and resumptions do.
+QUIET_PHASES = {P.SCHEDULED, P.QUEUED, P.STARTING, P.RUNNING}
+NOTABLE_REASONS = {"Resumed"}
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,13 @@ def active_seconds(view: ActionView, now: datetime) -> float:
 
 
 def is_eligible(view: ActionView, now: datetime) -> bool:
-    """May ask admission for a slot now: queued, not held, retry backoff over."""
+    """May ask admission for a slot now: new or queued, not held, retry backoff over.
+
+    A new action may take a free slot at once: it goes straight to STARTING in one
+    status write instead of writing QUEUED first.
+    """
     return (
-        view.phase is P.QUEUED
+        view.phase in (None, P.QUEUED)
         and view.has_handler
         and not view.suspend
         and not view.abort
@@ -121,6 +131,8 @@ def _transition(
     reason = event_reason or PHASE_REASON[phase]
     if reason == "Retrying":
         kind = "Warning"
+    if kind == "Normal" and phase in QUIET_PHASES and reason not in NOTABLE_REASONS:
+        return Decision(status, effects, requeue_after)  # the status says it: no Event
     event = Emit(kind, reason, message)
     return Decision(status, (*effects, event), requeue_after)
 
@@ -175,7 +187,7 @@ def _failure(
             effects=_stop_job(view, job),
             requeue_after=delay,
         )
-    reason = cause if cause == "JobDeleted" else "BackoffLimitExceeded"
+    reason = cause if cause in ("JobDeleted", REPORTED_FAILURE) else "BackoffLimitExceeded"
     return _transition(
         view,
         P.FAILED,
@@ -197,8 +209,13 @@ def failure_decision(view: ActionView, reason: str, message: str, *, now: dateti
     )
 
 
-def _on_new(view: ActionView, now: datetime) -> Decision:
+def _on_new(
+    view: ActionView, now: datetime, admitted: bool, settings: LifecycleSettings
+) -> Decision:
     queued = {"queuedAt": format_time(now), "attempts": 0, "failures": 0}
+    if admitted and is_eligible(view, now):
+        started = _start(view, now, settings)
+        return replace(started, status={**queued, **started.status})
     if view.abort:
         return _transition(
             view,
@@ -287,7 +304,7 @@ def reconcile(
 ) -> Decision:
     phase = view.phase
     if phase is None:
-        return _on_new(view, now)
+        return _on_new(view, now, admitted, settings)
     if phase.is_terminal:
         return _terminal(view, job, now)
     if view.abort:
@@ -401,6 +418,11 @@ def _queued(
         )
     if not (admitted and is_eligible(view, now)):
         return Decision(requeue_after=_min(settings.poll_seconds, _deadline_requeue(view, now)))
+    return _start(view, now, settings)
+
+
+def _start(view: ActionView, now: datetime, settings: LifecycleSettings) -> Decision:
+    """The next attempt: STARTING, then its Secret and its Job."""
     attempt = view.attempts + 1
     name = job_name_for(view.name, view.uid, attempt)
     extra: dict[str, Any] = {"attempts": attempt, "jobName": name, "nextAttemptAt": None}
@@ -423,6 +445,9 @@ def _active(
 ) -> Decision:
     phase = view.phase
     later = _min(settings.poll_seconds, _deadline_requeue(view, now))
+    if (view.error or {}).get("reason") == REPORTED_FAILURE:
+        detail = (view.error or {}).get("message") or "the job reported a failure"
+        return _failure(view, job, now, settings, cause=REPORTED_FAILURE, detail=detail)
     if job is None or job.deleting:
         if phase is P.STARTING and job is None and view.job_name:
             # Status says STARTING but the Job is not there yet: (re)create it. After a

@@ -126,3 +126,19 @@ def test_a_scheduled_action_past_its_deadline_times_out_instead_of_crashing() ->
     decision = decide(scheduled)
     assert phase_of(decision) == "TIMEOUT"
     assert effect_types(decision) == ["Emit"]
+
+
+def test_a_failure_reported_through_the_hook_is_a_failed_attempt_and_retried() -> None:
+    reported = {"reason": "JobReportedFailure", "message": "disk full"}
+    attempt = running(backoff_limit=1, error=reported)
+    retried = decide(attempt, job(JobState.RUNNING))
+    assert phase_of(retried) == "QUEUED"
+    assert retried.status["failures"] == 1
+    assert retried.status["error"] is None  # the next attempt starts clean
+    assert "disk full" in retried.status["message"]
+    assert DeleteJob("act-abcde-1") in retried.effects
+    last = running(backoff_limit=1, attempts=2, failures=1, error=reported)
+    failed = decide(last, job(JobState.FAILED, exit_code=1))
+    assert phase_of(failed) == "FAILED"
+    assert failed.status["error"]["reason"] == "JobReportedFailure"
+    assert "disk full" in failed.status["error"]["message"]

@@ -82,7 +82,14 @@ class TestNew:
         assert phase_of(started) == "STARTING"
         assert started.status["attempts"] == 1
         assert started.status["jobName"] == job_name_for("act", "abcdef-123", 1)
-        assert effect_types(started) == ["EnsureSecret", "CreateJob", "Emit"]
+        assert effect_types(started) == ["EnsureSecret", "CreateJob"]  # routine: no Event
+
+    def test_a_new_action_with_a_free_slot_starts_in_one_status_write(self) -> None:
+        started = decide(view(), admitted=True)
+        assert phase_of(started) == "STARTING"
+        assert started.status["queuedAt"] == started.status["startedAt"] == format_time(NOW)
+        assert started.status["attempts"] == 1
+        assert effect_types(started) == ["EnsureSecret", "CreateJob"]
 
     @pytest.mark.parametrize(
         ("changes", "phase", "reason"),

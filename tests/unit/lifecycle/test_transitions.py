@@ -7,6 +7,7 @@ ALL: list[Phase | None] = [None, *Phase]
 EXPECTED = {
     (None, Phase.SCHEDULED),
     (None, Phase.QUEUED),
+    (None, Phase.STARTING),  # a new action finding a free slot: one status write
     (None, Phase.PAUSED),
     (None, Phase.FAILED),
     (None, Phase.ABORTED),
