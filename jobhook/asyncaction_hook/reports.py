@@ -114,20 +114,14 @@ def status_patch(
         message = {
             Phase.RUNNING: "the job reported it is running",
             Phase.SUCCEEDED: "the job reported success",
-            Phase.FAILED: report.error_message or "the job reported a failure",
         }[target]
         patch["message"] = message
-        error_reason = "JobReportedFailure" if target is Phase.FAILED else None
         patch["conditions"] = conditions_for(
-            target,
-            reason=error_reason,
-            message=message,
-            now=now,
-            previous=current.get("conditions") or (),
+            target, message=message, now=now, previous=current.get("conditions") or ()
         )
         if target.is_terminal:
             patch["finishedAt"] = format_time(now)
-            patch["error"] = {"reason": error_reason, "message": message} if error_reason else None
+            patch["error"] = None
         if target is Phase.SUCCEEDED:
             patch["progress"] = 100
     return patch
