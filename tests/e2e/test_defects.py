@@ -142,3 +142,29 @@ def test_a_failure_reported_through_the_hook_is_retried_like_an_exit_code(
     assert done["status"]["attempts"] == 2
     assert done["status"]["failures"] == 1
     assert done["status"]["result"] == {"attempt": 2}
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_template_edit_does_not_change_the_running_attempt(kube: Kube, namespace: str) -> None:
+    pod = {"spec": {"containers": [{"name": "main", "image": "x", "command": ["sleep", "4"]}]}}
+    kube.create_object(
+        namespace,
+        "actiontemplates",
+        "ActionTemplate",
+        "slowish",
+        {"activeDeadlineSeconds": 3600, "template": pod},
+    )
+    kube.create_action(
+        namespace, {"metadata": {"name": "steady"}, "spec": {"templateRef": "slowish"}}
+    )
+    kube.wait_phase(namespace, "steady", "RUNNING")
+    kube.custom.patch_namespaced_custom_object(
+        "asyncaction.dev",
+        "v1alpha1",
+        namespace,
+        "actiontemplates",
+        "slowish",
+        {"spec": {"activeDeadlineSeconds": 1}},
+    )
+    done = kube.wait_phase(namespace, "steady", {"SUCCEEDED", "TIMEOUT", "FAILED"}, timeout=60)
+    assert done["status"]["phase"] == "SUCCEEDED", done["status"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asyncaction.api.names import DEFAULT_QUEUE, LABEL_ACTION_UID
-from asyncaction.api.phases import Phase
+from asyncaction.api.phases import ACTIVE_PHASES, Phase
 from asyncaction.archive import archive_document, archive_key
 from asyncaction.controllers.admission import Admissions, Member
 from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound, paths
@@ -45,15 +45,19 @@ from asyncaction.lifecycle import (
     reconcile,
 )
 from asyncaction.manifests import (
+    ANNOTATION_TEMPLATE_DEFAULTS,
     ManifestError,
+    attempt_defaults,
     build_event,
     build_job,
     build_secret,
     new_secret_key,
     pod_template_for,
+    recorded_defaults,
     resolve_spec,
     secret_name_for,
 )
+from asyncaction.manifests.templates import ATTEMPT_FIELDS
 from asyncaction.runtime import Informers, Metrics, WorkQueue, object_key
 from asyncaction.settings import OperatorSettings
 from asyncaction.sharding import hook_url_for
@@ -62,6 +66,7 @@ from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+ACTIVE_VALUES = {phase.value for phase in ACTIVE_PHASES}
 
 
 class JobRefused(Exception):
@@ -139,7 +144,7 @@ def summarize_pod(pod: Obj) -> Obj:
 def summarize_job(job: Obj) -> Obj:
     meta = job.get("metadata") or {}
     keep = ("name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences")
-    return {
+    summary: Obj = {
         "metadata": {
             key: meta[key]
             for key in (*keep, "deletionTimestamp", "creationTimestamp")
@@ -147,6 +152,10 @@ def summarize_job(job: Obj) -> Obj:
         },
         "status": job.get("status") or {},
     }
+    recorded = (meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_DEFAULTS)
+    if recorded is not None:
+        summary["metadata"]["annotations"] = {ANNOTATION_TEMPLATE_DEFAULTS: recorded}
+    return summary
 
 
 def summarize_secret(secret: Obj) -> Obj:
@@ -251,14 +260,28 @@ class ActionController:
 
     # -- reading the caches --------------------------------------------------------------
 
-    def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
+    def template_spec_of(self, action: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The live spec of the action's ActionTemplate, when it uses one."""
         spec = action.get("spec") or {}
         ref = spec.get("templateRef")
-        template_spec = None
-        if not spec.get("template") and ref:
-            template = self.caches.templates.get(f"{action['metadata']['namespace']}/{ref}")
-            template_spec = (template or {}).get("spec") if template else None
-        return resolve_spec(spec, template_spec)
+        if spec.get("template") or not ref:
+            return None
+        template = self.caches.templates.get(f"{action['metadata']['namespace']}/{ref}")
+        return (template or {}).get("spec") if template else None
+
+    def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
+        """The action's spec with its template's defaults: those its current attempt
+        recorded on its Job while one runs (a template edit waits for the next attempt),
+        the live template's otherwise."""
+        template_spec = self.template_spec_of(action)
+        status = action.get("status") or {}
+        if status.get("phase") in ACTIVE_VALUES and status.get("jobName"):
+            job = self.caches.jobs.get(f"{action['metadata']['namespace']}/{status['jobName']}")
+            recorded = recorded_defaults(job) if job is not None else None
+            if recorded is not None and owned_by(job or {}, action["metadata"]["uid"]):
+                rest = {k: v for k, v in (template_spec or {}).items() if k not in ATTEMPT_FIELDS}
+                template_spec = {**rest, **recorded}
+        return resolve_spec(action.get("spec") or {}, template_spec)
 
     def member(self, action: Mapping[str, Any]) -> Member:
         spec = self.resolved_spec(action)
@@ -456,6 +479,7 @@ class ActionController:
             secret_name=secret["metadata"]["name"],
             hook_url=hook_url_for(self.settings.hook_url, meta["uid"], self.settings.hook_shards),
             entrypoint=self.settings.entrypoint,
+            template_defaults=attempt_defaults(self.template_spec_of(action)),
         )
         try:
             created = await self.kube.create(paths.job_path(ns), job)
