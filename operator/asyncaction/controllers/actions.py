@@ -116,6 +116,41 @@ def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     return uid in _owner_uids(obj)
 
 
+# What the controller never reads of an action: reports are the hook's business.
+_REPORT_FIELDS = ("result", "logTail", "statusDetails", "outputs", "pendingUploads")
+# What a finished action no longer needs: no Job will be built from it again.
+_BUILD_FIELDS = ("template", "request", "arguments", "inputs", "outputs")
+_STREAMS = ("stdin", "stdout", "stderr")
+_ACTION_META = (
+    "name",
+    "namespace",
+    "uid",
+    "generation",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+TERMINAL_VALUES = {"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"}
+
+
+def summarize_action(action: Obj) -> Obj:
+    """The part of an action a reconcile reads; a finished one keeps no pod template.
+
+    The archive, which wants the whole record, reads the action fresh once.
+    """
+    meta = action.get("metadata") or {}
+    spec = dict(action.get("spec") or {})
+    status = {k: v for k, v in (action.get("status") or {}).items() if k not in _REPORT_FIELDS}
+    if status.get("phase") in TERMINAL_VALUES:
+        for field in (*_BUILD_FIELDS, *_STREAMS):
+            spec.pop(field, None)
+    return {
+        "metadata": {key: meta[key] for key in _ACTION_META if key in meta},
+        "spec": spec,
+        "status": status,
+    }
+
+
 def summarize_pod(pod: Obj) -> Obj:
     """What the lifecycle reads of a Pod: its phase, container states and conditions."""
     meta = pod.get("metadata") or {}
@@ -516,9 +551,11 @@ class ActionController:
         meta = action["metadata"]
         ns = meta["namespace"]
         if self.archive is not None:
+            # The cache holds a summary: the archive gets the whole record, read once.
+            record = await self.kube.get(paths.action_path(ns, meta["name"]))
             uri = await self.archive.put(
-                archive_key(self.archive.prefix, action),
-                archive_document(action),
+                archive_key(self.archive.prefix, record),
+                archive_document(record),
                 "application/json",
             )
             await self._emit(action, Emit("Normal", "Archived", f"record archived to {uri}"))

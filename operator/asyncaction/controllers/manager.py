@@ -24,6 +24,7 @@ from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
 from asyncaction.controllers.actions import (
     ActionController,
     Caches,
+    summarize_action,
     summarize_job,
     summarize_pod,
     summarize_secret,
@@ -62,7 +63,7 @@ class Manager:
             return Informers(kube, path_for, ns, name=name, **kwargs)  # type: ignore[arg-type]
 
         self.caches = Caches(
-            actions=informers(paths.action_path, "asyncactions"),
+            actions=informers(paths.action_path, "asyncactions", transform=summarize_action),
             jobs=informers(paths.job_path, "jobs", label_selector=OWNED, transform=summarize_job),
             pods=informers(paths.pod_path, "pods", label_selector=OWNED, transform=summarize_pod),
             secrets=informers(
