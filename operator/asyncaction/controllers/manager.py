@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
@@ -33,6 +34,7 @@ from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.queues import QueueController
 from asyncaction.kube import KubeClient, paths
 from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue
+from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.settings import OperatorSettings
 from asyncaction.stores import Store, Stores
 
@@ -59,8 +61,21 @@ class Manager:
         self.metrics = Metrics()
         ns = settings.namespaces
 
-        def informers(path_for: object, name: str, **kwargs: object) -> Informers:
-            return Informers(kube, path_for, ns, name=name, **kwargs)  # type: ignore[arg-type]
+        def informers(
+            path_for: Callable[[str | None], str],
+            name: str,
+            label_selector: str | None = None,
+            transform: Transform = strip_managed_fields,
+        ) -> Informers:
+            return Informers(
+                kube,
+                path_for,
+                ns,
+                name=name,
+                label_selector=label_selector,
+                transform=transform,
+                watch_timeout=settings.watch_server_timeout,
+            )
 
         self.caches = Caches(
             actions=informers(paths.action_path, "asyncactions", transform=summarize_action),

@@ -266,6 +266,7 @@ class Informers:
         label_selector: str | None = None,
         transform: Transform = strip_managed_fields,
         name: str = "",
+        watch_timeout: int = 300,
     ) -> None:
         scopes: list[str | None] = list(namespaces) or [None]
         self.name = name
@@ -276,6 +277,7 @@ class Informers:
                 label_selector=label_selector,
                 transform=transform,
                 name=f"{name}@{ns or '*'}",
+                watch_timeout=watch_timeout,
             )
             for ns in scopes
         }
