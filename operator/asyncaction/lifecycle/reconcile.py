@@ -417,7 +417,8 @@ def _queued(
             )
         )
     if not (admitted and is_eligible(view, now)):
-        return Decision(requeue_after=_min(settings.poll_seconds, _deadline_requeue(view, now)))
+        # No polling while waiting: admission wakes the action when a slot is its own.
+        return Decision(requeue_after=_deadline_requeue(view, now))
     return _start(view, now, settings)
 
 

@@ -142,3 +142,8 @@ def test_a_failure_reported_through_the_hook_is_a_failed_attempt_and_retried() -
     assert phase_of(failed) == "FAILED"
     assert failed.status["error"]["reason"] == "JobReportedFailure"
     assert "disk full" in failed.status["error"]["message"]
+
+
+def test_a_waiting_action_is_not_polled() -> None:
+    waiting = view(phase=Phase.QUEUED)
+    assert decide(waiting, admitted=False).requeue_after is None  # admission wakes it
