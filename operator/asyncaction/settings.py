@@ -30,7 +30,7 @@ class OperatorSettings:
     # many times (with backoff) before the action fails with reason Forbidden.
     job_create_retries: int = 5
     # Workers reconciling actions at once (each key by one worker at a time).
-    workers: int = 16
+    workers: int = 32
     # Namespaces served, separated by spaces (empty: all); `--namespace` sets it.
     namespaces: tuple[str, ...] = ()
     # Leader election (coordination.k8s.io Lease): only the holder runs the controllers.
