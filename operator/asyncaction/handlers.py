@@ -76,3 +76,10 @@ async def api_reachable(memo: kopf.Memo, **_: Any) -> bool:
 async def caches_synced(memo: kopf.Memo, **_: Any) -> bool:
     manager: Manager | None = memo.get("manager")
     return manager is not None and manager.synced.is_set()
+
+
+@kopf.on.probe(id="metrics")
+async def metrics(memo: kopf.Memo, **_: Any) -> dict[str, float]:
+    """Reconciles, API writes by resource, cache and work queue sizes (see runtime.metrics)."""
+    manager: Manager | None = memo.get("manager")
+    return manager.figures() if manager is not None else {}

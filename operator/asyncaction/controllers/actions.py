@@ -443,7 +443,7 @@ class ActionController:
         template: Mapping[str, Any] | None,
     ) -> None:
         if isinstance(effect, EnsureSecret):
-            await self.ensure_secret(action)
+            await self.ensure_secret(action, effect.attempt)
         elif isinstance(effect, CreateJob):
             await self._create_job(effect, action, spec, template)
         elif isinstance(effect, DeleteJob):
@@ -462,8 +462,9 @@ class ActionController:
         await self.kube.delete(path, propagation=propagation)
         self.metrics.inc("asyncaction_api_writes_total", {"resource": path.rsplit("/", 2)[-2]})
 
-    async def ensure_secret(self, action: Mapping[str, Any]) -> Obj:
-        """The action's Secret (found by OWNER UID) exists before its attempt's Job.
+    async def ensure_secret(self, action: Mapping[str, Any], attempt: int) -> Obj:
+        """The action's Secret (found by OWNER UID) holds the key for ``attempt`` before
+        that attempt's Job is created: the one place that writes key material.
 
         A Secret of the same name owned by someone else (an earlier action of the same
         name, not yet garbage-collected) is deleted, never adopted.
@@ -505,7 +506,7 @@ class ActionController:
             raise ManifestError("the action has no pod template")
         meta = action["metadata"]
         ns = meta["namespace"]
-        secret = self.secret_of(action) or await self.ensure_secret(action)
+        secret = self.secret_of(action) or await self.ensure_secret(action, effect.attempt)
         job = build_job(
             {**action, "spec": spec},
             template,

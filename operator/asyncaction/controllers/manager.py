@@ -117,6 +117,16 @@ class Manager:
             renew_seconds=settings.lease_renew_seconds,
         )
         self.synced = asyncio.Event()
+        self.leading = False
+
+    def figures(self) -> dict[str, float]:
+        """The metrics, with the gauges read now (for the liveness endpoint)."""
+        self.metrics.set("asyncaction_cached_actions", len(self.caches.actions))
+        self.metrics.set("asyncaction_workqueue_ready", len(self.action_queue))
+        self.metrics.set("asyncaction_workqueue_delayed", self.action_queue.delayed)
+        self.metrics.set("asyncaction_workqueue_retries", self.action_queue.stats.failures)
+        self.metrics.set("asyncaction_leader", 1 if self.leading else 0)
+        return self.metrics.snapshot()
 
     def _counts_changed(self, key: tuple[str, str]) -> None:
         self.queues.counts_changed(key)
@@ -131,6 +141,7 @@ class Manager:
     async def run(self) -> None:
         """Lead, sync, work; returns when the Lease is lost, raises when cancelled."""
         await self.leader.acquire()
+        self.leading = True
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.leader.keep())]
         try:
             for cache in self.caches.all():
@@ -150,6 +161,7 @@ class Manager:
             ]
             await self.leader.lost.wait()
             log.error("leadership lost: stopping the controllers")
+            self.leading = False
         finally:
             for task in tasks:
                 task.cancel()
