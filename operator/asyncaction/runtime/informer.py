@@ -9,7 +9,9 @@ client-go's shared informer:
   or ANY other error, leads to a fresh LIST after a capped, jittered backoff, and the
   objects that vanished meanwhile are reported as deleted;
 - objects pass through a ``transform`` before they are stored, so the cache holds small
-  summaries (no ``managedFields``, no Secret data) rather than whole objects;
+  summaries (no ``managedFields``, no Secret data) rather than whole objects, and a
+  change that leaves the summary as it was (apart from its resourceVersion) notifies
+  no handler: it cannot change a decision;
 - indexes map a value computed by a key function (an owner uid, a label) to the keys
   of the objects that have it, for O(1) lookups by the controllers;
 - handlers are called for every change with ``(event_type, new, old)``; ``synced`` is
@@ -71,6 +73,23 @@ def is_older(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) ->
     """True when ``candidate`` is known to precede ``current`` (integer resourceVersions)."""
     new, old = _version(candidate), _version(current)
     return new is not None and old is not None and new < old
+
+
+def _same_but_version(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """Equal summaries apart from metadata.resourceVersion."""
+    if new.keys() != old.keys():
+        return False
+    for field_name, value in new.items():
+        if field_name != "metadata":
+            if value != old[field_name]:
+                return False
+            continue
+        meta, old_meta = value or {}, old.get("metadata") or {}
+        if {k: v for k, v in meta.items() if k != "resourceVersion"} != {
+            k: v for k, v in old_meta.items() if k != "resourceVersion"
+        }:
+            return False
+    return True
 
 
 @dataclass
@@ -171,6 +190,9 @@ class Informer:
         if old is not None and _version(raw) is not None and _version(raw) == _version(old):
             return  # our own write seen again through the watch: nothing changed
         obj = self.transform(raw)
+        if old is not None and _same_but_version(obj, old):
+            self.items[key] = obj  # newer version, nothing a controller reads changed:
+            return  # no event (a progress report, a Pod's heartbeat-like status write)
         if old is not None:
             self._unindex(key, old)
         self.items[key] = obj

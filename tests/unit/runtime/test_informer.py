@@ -56,3 +56,32 @@ def test_indexes_follow_updates_and_deletions() -> None:
     cache._apply("DELETED", obj("b", "4", app="x"))
     assert cache.index_keys("app", "x") == set()
     assert cache.get("ns/b") is None
+
+
+def test_a_change_the_summary_does_not_show_notifies_nobody() -> None:
+    cache = Informer(
+        KubeClient(ConnectionInfo(server="http://127.0.0.1:9")),
+        "/api/v1/pods",
+        transform=lambda o: {"metadata": o["metadata"], "status": {"phase": o["status"]["phase"]}},
+    )
+    events: list[str] = []
+    cache.add_handler(lambda event, new, old: events.append(event))
+    pod = {"metadata": {"name": "p", "namespace": "ns", "resourceVersion": "1"}}
+    cache.put({**pod, "status": {"phase": "Pending", "noise": 1}})
+    cache.put(
+        {
+            **pod,
+            "metadata": {**pod["metadata"], "resourceVersion": "2"},
+            "status": {"phase": "Pending", "noise": 2},
+        }
+    )
+    assert events == ["ADDED"]
+    assert cache.get("ns/p")["metadata"]["resourceVersion"] == "2"  # type: ignore[index]
+    cache.put(
+        {
+            **pod,
+            "metadata": {**pod["metadata"], "resourceVersion": "3"},
+            "status": {"phase": "Running"},
+        }
+    )
+    assert events == ["ADDED", "MODIFIED"]
