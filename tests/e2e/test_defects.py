@@ -168,3 +168,17 @@ def test_a_template_edit_does_not_change_the_running_attempt(kube: Kube, namespa
     )
     done = kube.wait_phase(namespace, "steady", {"SUCCEEDED", "TIMEOUT", "FAILED"}, timeout=60)
     assert done["status"]["phase"] == "SUCCEEDED", done["status"]
+
+
+@pytest.mark.usefixtures("operator")
+def test_the_operator_writes_no_finalizer_or_annotation(kube: Kube, namespace: str) -> None:
+    created = kube.create_action(namespace, action("plain", "true", ttlSecondsAfterFinished=1))
+    kube.wait_phase(namespace, "plain", "SUCCEEDED")
+    done = wait_for(
+        lambda: (a := kube.get_action(namespace, "plain"))["status"].get("childrenRemovedAt") and a,
+        30,
+        "the TTL cleanup",
+    )
+    assert not done["metadata"].get("finalizers")
+    assert not done["metadata"].get("annotations")
+    assert done["metadata"]["generation"] == created["metadata"]["generation"]  # spec untouched
