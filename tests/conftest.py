@@ -156,6 +156,7 @@ def run_operator(admin_kubeconfig: Path, namespace: str, hook: str, **env: str) 
         **env,
         "ASYNCACTION_KUBECONFIG": str(admin_kubeconfig),
         "ASYNCACTION_HOOK_URL": hook,
+        "ASYNCACTION_NAMESPACES": namespace,
     }
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)

@@ -100,6 +100,13 @@ def status_patch(
         tail = [*(current.get("logTail") or []), *report.logs]
         patch["logTail"] = tail[-log_tail_lines:]
     target = report.status or Phase.RUNNING
+    if target is Phase.FAILED:
+        # A failed attempt, not yet the action's end: the operator counts it against
+        # backoffLimit and retries or fails the action (it alone knows the spec).
+        message = report.error_message or "the job reported a failure"
+        patch["message"] = message
+        patch["error"] = {"reason": "JobReportedFailure", "message": message}
+        return patch
     if phase is Phase.STARTING or target is not Phase.RUNNING:
         if not can_transition(phase, target):
             raise HookError(409, "INVALID_TRANSITION", f"cannot go from {phase} to {target.value}")
@@ -107,20 +114,14 @@ def status_patch(
         message = {
             Phase.RUNNING: "the job reported it is running",
             Phase.SUCCEEDED: "the job reported success",
-            Phase.FAILED: report.error_message or "the job reported a failure",
         }[target]
         patch["message"] = message
-        error_reason = "JobReportedFailure" if target is Phase.FAILED else None
         patch["conditions"] = conditions_for(
-            target,
-            reason=error_reason,
-            message=message,
-            now=now,
-            previous=current.get("conditions") or (),
+            target, message=message, now=now, previous=current.get("conditions") or ()
         )
         if target.is_terminal:
             patch["finishedAt"] = format_time(now)
-            patch["error"] = {"reason": error_reason, "message": message} if error_reason else None
+            patch["error"] = None
         if target is Phase.SUCCEEDED:
             patch["progress"] = 100
     return patch

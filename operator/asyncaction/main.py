@@ -1,12 +1,15 @@
 """``asyncaction-operator``: run the operator (kopf) with this project's handlers.
 
 A thin wrapper over ``kopf run`` so users get one console script with the project's
-defaults: the handlers module, a liveness endpoint, and namespace scoping.
+defaults: the handlers module, a liveness endpoint, and namespace scoping. kopf always
+runs standalone: several replicas elect a leader on a coordination.k8s.io Lease
+(``asyncaction.runtime.leader``), not through kopf's peering.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kopf.cli import main as kopf_main
@@ -14,10 +17,7 @@ from kopf.cli import main as kopf_main
 
 def build_argv(args: argparse.Namespace) -> list[str]:
     argv = ["run", "--module", "asyncaction.handlers", "--log-format", args.log_format]
-    if args.peering:
-        argv += ["--peering", args.peering]
-    else:
-        argv.append("--standalone")
+    argv.append("--standalone")
     if args.liveness:
         argv += ["--liveness", args.liveness]
     if args.namespace:
@@ -44,12 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="http://0.0.0.0:8081/healthz",
         help="liveness endpoint URL ('' to disable)",
     )
-    parser.add_argument(
-        "--peering",
-        default="",
-        help="kopf peering object for several replicas (one active at a time); "
-        "default: standalone, for a single replica",
-    )
     parser.add_argument("--log-format", default="full", choices=["plain", "full", "json"])
     parser.add_argument("--verbose", "-v", action="store_true")
     return parser.parse_args(argv)
@@ -57,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.namespace:  # the controllers' informers watch these (settings.namespaces)
+        os.environ["ASYNCACTION_NAMESPACES"] = " ".join(args.namespace)
     sys.argv = ["kopf", *build_argv(args)]
     kopf_main()
     return 0

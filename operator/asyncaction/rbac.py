@@ -2,8 +2,10 @@
 
 Pure builders: a chart renders them, and a test runs both processes under nothing but
 these roles. Secrets are the sensitive part: the operator creates, reads and deletes the
-per-action Secrets; the hook lists and watches them (RBAC cannot narrow a watch to a
-label, so run the hook only where reading the operator's Secrets is acceptable).
+per-action Secrets and lists/watches them by the managed-by label into its cache; the
+hook lists and watches them (RBAC cannot narrow a watch to a label, so run the hook only
+where reading the operator's Secrets is acceptable). The operator writes nothing to an
+action but its status (no finalizer, no annotations), and elects a leader on a Lease.
 """
 
 from __future__ import annotations
@@ -32,16 +34,13 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
     return _role(
         name,
         [
-            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL], [*READ, "patch"]),
-            _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["get", "patch"]),
-            _rule(GROUP, [TEMPLATE_PLURAL], READ),
+            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL], READ),
+            _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
-            _rule("", ["secrets"], ["get", "create", "delete"]),
-            _rule("", ["events"], ["create", "patch"]),
-            # kopf checks the CRDs it serves and scans namespaces for --all-namespaces
-            _rule("apiextensions.k8s.io", ["customresourcedefinitions"], READ),
-            _rule("", ["namespaces"], READ),
+            _rule("", ["secrets"], [*READ, "create", "update", "delete"]),
+            _rule("", ["events"], ["create"]),
+            _rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"]),
         ],
     )
 

@@ -21,8 +21,25 @@ class OperatorSettings:
     # Retry backoff of failed attempts: base * 2**(failures-1), capped.
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 300.0
-    # Longest sleep of an action's reconcile loop while nothing wakes it.
+    # Longest time between two reconciles of an active action while nothing changes.
+    # Such a reconcile reads only the caches: it costs no API request.
     poll_seconds: float = 30.0
+    # Every action is reconciled again about this often (jittered): the safety net.
+    resync_seconds: float = 600.0
+    # A Job creation refused with 403 (quota, an admission webhook) is retried this
+    # many times (with backoff) before the action fails with reason Forbidden.
+    job_create_retries: int = 5
+    # Workers reconciling actions at once (each key by one worker at a time).
+    workers: int = 32
+    # Namespaces served, separated by spaces (empty: all); `--namespace` sets it.
+    namespaces: tuple[str, ...] = ()
+    # Leader election (coordination.k8s.io Lease): only the holder runs the controllers.
+    # The Lease lives in `lease_namespace`, default: the first served namespace, else
+    # `default`.
+    lease_name: str = "asyncaction-operator"
+    lease_namespace: str = ""
+    lease_seconds: int = 15
+    lease_renew_seconds: float = 5.0
     # Limit of the implied `default` queue when no ActionQueue object defines it (0: none).
     default_max_concurrent: int = 0
     # Command that wraps containers of actions using typed arguments or S3 streams.
@@ -30,11 +47,8 @@ class OperatorSettings:
     # Stores file (the hook's format) and store name for archiving expired actions; "" = off.
     archive_config: str = ""
     archive_store: str = "default"
-    # kopf persistence and watching.
-    finalizer: str = "asyncaction.dev/finalizer"
-    storage_prefix: str = "asyncaction.dev"
+    # Server-side timeout of each watch request (the watch is then resumed).
     watch_server_timeout: int = 300
-    watch_client_timeout: int = 330
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -53,3 +67,7 @@ class OperatorSettings:
             else:
                 values[item.name] = type(default)(raw)
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def lease_home(self) -> str:
+        return self.lease_namespace or (self.namespaces[0] if self.namespaces else "default")

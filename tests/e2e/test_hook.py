@@ -192,8 +192,9 @@ def test_report_after_terminal_phase_is_refused(
         "POST", "/status", json.dumps({"status": "FAILED", "errorMessage": "gave up"}).encode()
     )
     assert done.status_code == 200
-    failed = kube.get_action(namespace, "sleeper")
-    assert failed["status"]["phase"] == "FAILED"
+    # backoffLimit 0: the operator ends the action on the reported failure
+    failed = kube.wait_phase(namespace, "sleeper", "FAILED")
+    assert failed["status"]["error"]["reason"] == "JobReportedFailure"
     late = hook.v2("POST", "/status", b'{"progress": 70}')
     assert late.status_code == 409
     assert late.json()["error"]["reason"] == "ACTION_COMPLETED"

@@ -185,6 +185,14 @@ class ActionFields(Wire):
             ge=0,
         ),
     ] = None
+    start_timeout_seconds: Annotated[
+        int | None,
+        described(
+            "seconds an attempt's pod may take to start (scheduling, image pull, "
+            "configuration) before the attempt fails with the pod's reason; default 600",
+            ge=1,
+        ),
+    ] = None
 
 
 class AsyncActionSpec(ActionFields):

@@ -40,3 +40,5 @@ ENV_JOB_HOOK = "JOB_HOOK"
 ENV_ATTEMPT = "ASYNCACTION_ATTEMPT"
 # Generation of the action a Job was built from.
 ANNOTATION_ACTION_GENERATION = f"{GROUP}/action-generation"
+# On an attempt's Job: the ActionTemplate defaults that attempt runs with (JSON).
+ANNOTATION_TEMPLATE_DEFAULTS = f"{GROUP}/template-defaults"

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class EnsureSecret:
-    """The per-action Secret exists (created with a fresh random key if missing)."""
+    """The action's Secret exists and holds the key of ``attempt`` before its Job is made."""
+
+    attempt: int = 0
 
 
 @dataclass(frozen=True)

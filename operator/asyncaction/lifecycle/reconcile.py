@@ -29,7 +29,13 @@ from asyncaction.lifecycle.views import ActionView, JobState, JobView
 from asyncaction.timeutil import format_time
 
 P = Phase
+# status.error.reason the hook writes when a job reports FAILED (the attempt failed).
+REPORTED_FAILURE = "JobReportedFailure"
 WARNING_PHASES = {P.FAILED, P.TIMEOUT, P.ABORTED}
+# Routine steps of every lifecycle get no Event (each is an API write; the phase and
+# its conditions already tell): only warnings, ends, pauses and resumptions do.
+QUIET_PHASES = {P.SCHEDULED, P.QUEUED, P.STARTING, P.RUNNING}
+NOTABLE_REASONS = {"Resumed"}
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,20 @@ class LifecycleSettings:
     poll_seconds: float = 30.0
 
 
+JOB_NAME_LENGTH = 52  # the Job controller adds 6 characters for its Pods' names
+
+
 def job_name_for(action_name: str, uid: str, attempt: int) -> str:
-    """Deterministic per attempt, a DNS label of at most 52 characters (pod names add 6)."""
-    stem = re.sub(r"[^a-z0-9-]", "-", action_name.lower())[:40].strip("-") or "action"
-    return f"{stem}-{uid[:5].lower()}-{attempt}"
+    """Deterministic per attempt, a DNS label of at most 52 characters, unique.
+
+    The whole uid (32 hex digits) is in the name, so two actions can never share a Job
+    name, however alike their names; what room is left shows the action's name.
+    """
+    ident = re.sub(r"[^a-z0-9]", "", uid.lower())
+    tail = f"-{ident}-{attempt}"
+    room = max(0, JOB_NAME_LENGTH - len(tail))
+    stem = re.sub(r"[^a-z0-9-]", "-", action_name.lower())[:room].strip("-")
+    return f"{stem}{tail}" if stem else tail.lstrip("-")
 
 
 def retry_delay(failures: int, settings: LifecycleSettings) -> float:
@@ -61,9 +77,13 @@ def active_seconds(view: ActionView, now: datetime) -> float:
 
 
 def is_eligible(view: ActionView, now: datetime) -> bool:
-    """May ask admission for a slot now: queued, not held, retry backoff over."""
+    """May ask admission for a slot now: new or queued, not held, retry backoff over.
+
+    A new action may take a free slot at once: it goes straight to STARTING in one
+    status write instead of writing QUEUED first.
+    """
     return (
-        view.phase is P.QUEUED
+        view.phase in (None, P.QUEUED)
         and view.has_handler
         and not view.suspend
         and not view.abort
@@ -84,7 +104,9 @@ def _transition(
     effects: tuple[Effect, ...] = (),
     requeue_after: float | None = None,
 ) -> Decision:
-    assert can_transition(view.phase, phase), f"{view.phase} -> {phase}"
+    if not can_transition(view.phase, phase):
+        # Never crash a reconcile on a missing edge of the graph: stay, look again later.
+        return Decision(requeue_after=requeue_after)
     status: dict[str, Any] = {
         "phase": phase.value,
         "message": message,
@@ -109,6 +131,8 @@ def _transition(
     reason = event_reason or PHASE_REASON[phase]
     if reason == "Retrying":
         kind = "Warning"
+    if kind == "Normal" and phase in QUIET_PHASES and reason not in NOTABLE_REASONS:
+        return Decision(status, effects, requeue_after)  # the status says it: no Event
     event = Emit(kind, reason, message)
     return Decision(status, (*effects, event), requeue_after)
 
@@ -160,9 +184,10 @@ def _failure(
                 "nextAttemptAt": format_time(now + timedelta(seconds=delay)),
                 "jobName": view.job_name,
             },
+            effects=_stop_job(view, job),
             requeue_after=delay,
         )
-    reason = cause if cause == "JobDeleted" else "BackoffLimitExceeded"
+    reason = cause if cause in ("JobDeleted", REPORTED_FAILURE) else "BackoffLimitExceeded"
     return _transition(
         view,
         P.FAILED,
@@ -184,8 +209,13 @@ def failure_decision(view: ActionView, reason: str, message: str, *, now: dateti
     )
 
 
-def _on_new(view: ActionView, now: datetime) -> Decision:
+def _on_new(
+    view: ActionView, now: datetime, admitted: bool, settings: LifecycleSettings
+) -> Decision:
     queued = {"queuedAt": format_time(now), "attempts": 0, "failures": 0}
+    if admitted and is_eligible(view, now):
+        started = _start(view, now, settings)
+        return replace(started, status={**queued, **started.status})
     if view.abort:
         return _transition(
             view,
@@ -233,14 +263,16 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     effects: list[Effect] = []
     if view.finished_at is None:
         status["finishedAt"] = format_time(now)
-    if not matches(view.phase, view.conditions):
+    stale = view.observed_generation != view.generation
+    if stale or not matches(view.phase, view.conditions):
         reason = (view.error or {}).get("reason")
         status["conditions"] = conditions_for(
             view.phase,
             reason=reason,
             now=now,
             observed_generation=view.generation,
-            message=(view.error or {}).get("message", ""),
+            # never empty: the API server 1.20 refuses an empty condition message as null
+            message=(view.error or {}).get("message") or view.message or view.phase.value,
             previous=view.conditions,
         )
         status["observedGeneration"] = view.generation
@@ -295,7 +327,7 @@ def _decide(
 ) -> Decision:
     phase = view.phase
     if phase is None:
-        return _on_new(view, now)
+        return _on_new(view, now, admitted, settings)
     if phase.is_terminal:
         return _terminal(view, job, now)
     if view.abort:
@@ -340,7 +372,7 @@ def _decide(
             effects=_stop_job(view, job) if stopping else (),
         )
     if phase is P.PAUSED:
-        return _paused(view, now)
+        return _paused(view, job, now)
     if phase is P.SCHEDULED:
         if view.start_at is None or view.start_at <= now:
             return _transition(
@@ -348,15 +380,33 @@ def _decide(
             )
         return Decision(requeue_after=_seconds_until(view.start_at, now))
     if phase is P.QUEUED:
+        if _old_attempt_live(job):
+            # The old attempt must be gone before a new one starts (after a pause or a
+            # crash between writing PAUSED and deleting the Job).
+            return Decision(
+                effects=_finish_old_attempt(view, job), requeue_after=settings.poll_seconds
+            )
         return _queued(view, now, admitted, settings)
     return _active(view, job, now, settings)
 
 
-def _paused(view: ActionView, now: datetime) -> Decision:
+def _old_attempt_live(job: JobView | None) -> bool:
+    return job is not None and job.state in (JobState.PENDING, JobState.RUNNING)
+
+
+def _finish_old_attempt(view: ActionView, job: JobView | None) -> tuple[Effect, ...]:
+    """Delete the previous attempt's Job until it is gone (a failed delete is retried)."""
+    if view.job_name and job is not None and _old_attempt_live(job) and not job.deleting:
+        return (DeleteJob(view.job_name),)
+    return ()
+
+
+def _paused(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     if view.suspend:
-        return Decision()
+        return Decision(effects=_finish_old_attempt(view, job))
     paused = view.paused_seconds
-    if view.paused_at is not None:
+    # Only time after the first start counts: before it, no deadline runs anyway.
+    if view.paused_at is not None and view.started_at is not None:
         paused += (now - view.paused_at).total_seconds()
     extra = {"pausedAt": None, "pausedSeconds": round(paused, 3)}
     if view.start_at is not None and view.start_at > now:
@@ -390,7 +440,13 @@ def _queued(
             )
         )
     if not (admitted and is_eligible(view, now)):
-        return Decision(requeue_after=_min(settings.poll_seconds, _deadline_requeue(view, now)))
+        # No polling while waiting: admission wakes the action when a slot is its own.
+        return Decision(requeue_after=_deadline_requeue(view, now))
+    return _start(view, now, settings)
+
+
+def _start(view: ActionView, now: datetime, settings: LifecycleSettings) -> Decision:
+    """The next attempt: STARTING, then its Secret and its Job."""
     attempt = view.attempts + 1
     name = job_name_for(view.name, view.uid, attempt)
     extra: dict[str, Any] = {"attempts": attempt, "jobName": name, "nextAttemptAt": None}
@@ -403,7 +459,7 @@ def _queued(
         event_reason="Started",
         extra=extra,
         message=f"attempt {attempt} of {view.backoff_limit + 1}: job {name}",
-        effects=(EnsureSecret(), CreateJob(attempt, name)),
+        effects=(EnsureSecret(attempt), CreateJob(attempt, name)),
         requeue_after=_min(settings.poll_seconds, view.active_deadline_seconds),
     )
 
@@ -413,13 +469,17 @@ def _active(
 ) -> Decision:
     phase = view.phase
     later = _min(settings.poll_seconds, _deadline_requeue(view, now))
+    if (view.error or {}).get("reason") == REPORTED_FAILURE:
+        detail = (view.error or {}).get("message") or "the job reported a failure"
+        return _failure(view, job, now, settings, cause=REPORTED_FAILURE, detail=detail)
     if job is None or job.deleting:
         if phase is P.STARTING and job is None and view.job_name:
             # Status says STARTING but the Job is not there yet: (re)create it. After a
             # crash between the status write and the create, this is what recovers.
             attempt = view.attempts
             return Decision(
-                effects=(EnsureSecret(), CreateJob(attempt, view.job_name)), requeue_after=later
+                effects=(EnsureSecret(attempt), CreateJob(attempt, view.job_name)),
+                requeue_after=later,
             )
         return _failure(
             view, None, now, settings, cause="JobDeleted", detail=f"job {view.job_name} was deleted"
@@ -432,6 +492,20 @@ def _active(
         return _failure(
             view, job, now, settings, cause="JobFailed", detail=job.message or "the job failed"
         )
+    if job.state is JobState.PENDING and job.created_at is not None:
+        waited = (now - job.created_at).total_seconds()
+        limit = view.start_timeout_seconds
+        if waited >= limit:
+            why = job.waiting_reason or "no reason given"
+            return _failure(
+                view,
+                job,
+                now,
+                settings,
+                cause="StartTimeout",
+                detail=f"the pod did not start within {limit}s ({why})",
+            )
+        later = _min(later, limit - waited)
     if job.state is JobState.RUNNING and phase is P.STARTING:
         return _transition(
             view, P.RUNNING, now, message=f"job {job.name} is running", requeue_after=later

@@ -14,8 +14,10 @@ P = Phase
 _END = frozenset({P.SUCCEEDED, P.FAILED, P.ABORTED, P.TIMEOUT})
 
 ALLOWED: Mapping[Phase | None, frozenset[Phase]] = {
-    None: frozenset({P.SCHEDULED, P.QUEUED, P.PAUSED, P.FAILED, P.ABORTED}),
-    P.SCHEDULED: frozenset({P.QUEUED, P.PAUSED, P.FAILED, P.ABORTED}),
+    # STARTING: a new action that finds a free slot starts in one status write.
+    None: frozenset({P.SCHEDULED, P.QUEUED, P.STARTING, P.PAUSED, P.FAILED, P.ABORTED}),
+    # TIMEOUT: a retried or resumed action waits for startAt while its deadline runs.
+    P.SCHEDULED: frozenset({P.QUEUED, P.PAUSED, P.FAILED, P.ABORTED, P.TIMEOUT}),
     P.QUEUED: frozenset({P.STARTING, P.PAUSED, P.FAILED, P.ABORTED, P.TIMEOUT}),
     P.STARTING: frozenset({P.RUNNING, P.QUEUED, P.PAUSED}) | _END,
     P.RUNNING: frozenset({P.QUEUED, P.PAUSED}) | _END,

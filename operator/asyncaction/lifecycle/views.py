@@ -12,6 +12,9 @@ from asyncaction.api.names import DEFAULT_QUEUE
 from asyncaction.api.phases import Phase
 from asyncaction.timeutil import parse_time
 
+# How long an attempt's Pod may take to start (pull, schedule, configure) by default.
+DEFAULT_START_TIMEOUT_SECONDS = 600
+
 
 @dataclass(frozen=True)
 class ActionView:
@@ -25,6 +28,7 @@ class ActionView:
     abort: bool = False
     start_at: datetime | None = None
     active_deadline_seconds: int | None = None
+    start_timeout_seconds: int = DEFAULT_START_TIMEOUT_SECONDS
     backoff_limit: int = 0
     ttl_seconds_after_finished: int | None = None
     phase: Phase | None = None
@@ -44,6 +48,7 @@ class ActionView:
     # The effective queue (spec.queue, else the default) and the one status records.
     queue: str = DEFAULT_QUEUE
     status_queue: str | None = None
+    message: str = ""  # status.message: what the last transition said
 
 
 def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView:
@@ -62,6 +67,7 @@ def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView
         abort=bool(spec.get("abort")),
         start_at=parse_time(spec.get("startAt")),
         active_deadline_seconds=spec.get("activeDeadlineSeconds"),
+        start_timeout_seconds=int(spec.get("startTimeoutSeconds") or DEFAULT_START_TIMEOUT_SECONDS),
         backoff_limit=int(spec.get("backoffLimit") or 0),
         ttl_seconds_after_finished=spec.get("ttlSecondsAfterFinished"),
         phase=Phase(phase) if isinstance(phase, str) and phase in Phase.__members__ else None,
@@ -80,6 +86,7 @@ def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView
         observed_generation=status.get("observedGeneration"),
         queue=spec.get("queue") or DEFAULT_QUEUE,
         status_queue=status.get("queue"),
+        message=str(status.get("message") or ""),
     )
 
 
@@ -97,6 +104,8 @@ class JobView:
     exit_code: int | None = None
     message: str | None = None
     deleting: bool = False
+    created_at: datetime | None = None  # when the attempt's Job was created
+    waiting_reason: str | None = None  # why its Pod has not started yet, if known
 
 
 def _exit_code(pods: Sequence[Mapping[str, Any]]) -> tuple[int | None, str | None]:
@@ -112,6 +121,25 @@ def _exit_code(pods: Sequence[Mapping[str, Any]]) -> tuple[int | None, str | Non
     return codes[0] if codes else (None, None)
 
 
+def _waiting_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a Pod is not running: a container's waiting reason, or unschedulable."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        for container in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason and reason != "PodInitializing":
+                detail = waiting.get("message")
+                return f"{reason}: {detail}" if detail else str(reason)
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                return str(condition.get("reason") or "Unschedulable")
+    return None
+
+
 def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") == kind and condition.get("status") == "True":
@@ -123,6 +151,7 @@ def job_view_from(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> 
     status = job.get("status") or {}
     name = (job.get("metadata") or {}).get("name", "")
     deleting = bool((job.get("metadata") or {}).get("deletionTimestamp"))
+    created_at = parse_time((job.get("metadata") or {}).get("creationTimestamp"))
     code, reason = _exit_code(pods)
     if _condition(job, "Complete") or int(status.get("succeeded") or 0) > 0:
         return JobView(name, JobState.SUCCEEDED, exit_code=code, deleting=deleting)
@@ -136,5 +165,12 @@ def job_view_from(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> 
         else:
             message = (failed or {}).get("message") or "the job failed"
         return JobView(name, JobState.FAILED, exit_code=code, message=message, deleting=deleting)
-    state = JobState.RUNNING if running else JobState.PENDING
-    return JobView(name, state, deleting=deleting)
+    if running:
+        return JobView(name, JobState.RUNNING, deleting=deleting, created_at=created_at)
+    return JobView(
+        name,
+        JobState.PENDING,
+        deleting=deleting,
+        created_at=created_at,
+        waiting_reason=_waiting_reason(pods),
+    )

@@ -5,6 +5,7 @@ and returns a manifest as a dict, with no I/O: the reconciler sends them. Keepin
 pure makes every naming, labelling and secret-handling rule testable without a cluster.
 """
 
+from asyncaction.api.names import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.manifests.errors import ManifestError
 from asyncaction.manifests.events import build_event
 from asyncaction.manifests.job import (
@@ -15,12 +16,19 @@ from asyncaction.manifests.job import (
 )
 from asyncaction.manifests.ownership import action_labels, owner_reference
 from asyncaction.manifests.secret import build_secret, new_secret_key, secret_name_for
-from asyncaction.manifests.templates import pod_template_for, resolve_spec
+from asyncaction.manifests.templates import (
+    attempt_defaults,
+    pod_template_for,
+    recorded_defaults,
+    resolve_spec,
+)
 
 __all__ = [
+    "ANNOTATION_TEMPLATE_DEFAULTS",
     "DEFAULT_ENTRYPOINT",
     "ManifestError",
     "action_labels",
+    "attempt_defaults",
     "build_event",
     "build_job",
     "build_secret",
@@ -28,6 +36,7 @@ __all__ = [
     "new_secret_key",
     "owner_reference",
     "pod_template_for",
+    "recorded_defaults",
     "resolve_spec",
     "secret_name_for",
     "uses_data_plane",

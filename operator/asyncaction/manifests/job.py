@@ -21,11 +21,13 @@ The user's pod template is deep-copied, never modified.
 """
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asyncaction.api.names import (
     ANNOTATION_ACTION_GENERATION,
+    ANNOTATION_TEMPLATE_DEFAULTS,
     ENV_ATTEMPT,
     ENV_JOB_HOOK,
     ENV_JOB_ID,
@@ -116,10 +118,13 @@ def build_job(
     secret_name: str,
     hook_url: str,
     entrypoint: Sequence[str] = DEFAULT_ENTRYPOINT,
+    template_defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job for attempt ``attempt`` of ``action``, running ``pod_template``.
 
     ``action["spec"]`` is read for the data-plane fields: pass the resolved spec.
+    ``template_defaults`` (``templates.attempt_defaults``) is recorded on the Job so
+    the attempt keeps the ActionTemplate defaults it started with.
     """
     _check_job_name(job_name)
     if attempt < 0:
@@ -144,6 +149,10 @@ def build_job(
 
     generation = (action.get("metadata") or {}).get("generation")
     annotations = {} if generation is None else {ANNOTATION_ACTION_GENERATION: str(generation)}
+    if template_defaults is not None:
+        annotations[ANNOTATION_TEMPLATE_DEFAULTS] = json.dumps(
+            dict(template_defaults), sort_keys=True
+        )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -16,8 +16,11 @@ only.
 """
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
+
+from asyncaction.api.names import ANNOTATION_TEMPLATE_DEFAULTS
 
 TEMPLATE_FIELD = "template"
 TEMPLATE_REF_FIELD = "templateRef"
@@ -54,3 +57,38 @@ def pod_template_for(resolved_spec: Mapping[str, Any]) -> Mapping[str, Any] | No
     if isinstance(template, Mapping) and template:
         return template
     return None
+
+
+# Template defaults that steer an attempt after its Job exists (the pod template and the
+# data-plane fields are in the Job already). Recorded on the Job when the attempt starts,
+# so an ActionTemplate edited meanwhile does not change the running attempt.
+ATTEMPT_FIELDS = (
+    "queue",
+    "priority",
+    "backoffLimit",
+    "activeDeadlineSeconds",
+    "startTimeoutSeconds",
+    "ttlSecondsAfterFinished",
+)
+
+
+def attempt_defaults(template_spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What of ``template_spec`` an attempt records (small scalars only)."""
+    return {
+        field: template_spec[field]
+        for field in ATTEMPT_FIELDS
+        if template_spec is not None and _is_set(template_spec.get(field))
+    }
+
+
+def recorded_defaults(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The template defaults an attempt's Job recorded, or None (none recorded)."""
+    annotations = (job.get("metadata") or {}).get("annotations") or {}
+    raw = annotations.get(ANNOTATION_TEMPLATE_DEFAULTS)
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

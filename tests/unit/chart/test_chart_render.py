@@ -110,8 +110,10 @@ def test_operator_command_line_is_what_the_operator_parses(values: dict[str, Any
     namespaces = values.get("rbac", {}).get("namespaces")
     if namespaces:
         assert [argv[i + 1] for i, a in enumerate(argv) if a == "--namespace"] == namespaces
+        assert "ASYNCACTION_LEASE_NAMESPACE" not in env_of(container)
     else:
         assert "--all-namespaces" in argv
+        assert env_of(container)["ASYNCACTION_LEASE_NAMESPACE"] == "asyncaction-system"
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # standalone: one at a time
 
 
@@ -209,8 +211,11 @@ def test_cluster_scope_grants_each_component_its_whole_role_cluster_wide() -> No
 def test_namespaced_scope_grants_roles_in_each_listed_namespace() -> None:
     objs = render(NAMESPACED_VALUES)
     rules = build_rbac_rules()["operator"]
-    cluster = one(objs, "ClusterRole", "asyncaction-operator")
-    assert grants(cluster["rules"]) == grants(rules["clusterRules"])
+    # Only cluster-scoped needs go in a ClusterRole; with none, none is rendered.
+    clusters = find(objs, "ClusterRole", "asyncaction-operator")
+    assert [grants(c["rules"]) for c in clusters] == (
+        [grants(rules["clusterRules"])] if rules["clusterRules"] else []
+    )
     roles = find(objs, "Role", "asyncaction-operator")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
@@ -296,7 +301,7 @@ BAD_VALUES = {
     "unknown top-level key": ({"crd": {"enabled": False}}, "'crd' not allowed"),
     "bad enum": ({"rbac": {"scope": "everywhere"}}, "/rbac/scope"),
     "bad pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
-    "standalone operator": ({"operator": {"replicas": 2}}, "/operator/replicas"),
+    "too many operator replicas": ({"operator": {"replicas": 4}}, "/operator/replicas"),
     "unsharded hook replicas": ({"hook": {"replicas": 2}}, "/hook/replicas"),
     "bad digest": ({"image": {"digest": "latest"}}, "/image/digest"),
     "bad namespace": ({"rbac": {"namespaces": ["Team_A"]}}, "/rbac/namespaces/0"),

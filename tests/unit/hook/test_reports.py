@@ -40,6 +40,9 @@ def test_terminal_reports() -> None:
     assert {c["type"]: c["status"] for c in ok["conditions"]}["Ready"] == "True"
     bad = patch({"phase": "RUNNING"}, {"status": "FAILED", "errorMessage": "disk full"})
     assert bad["error"] == {"reason": "JobReportedFailure", "message": "disk full"}
+    # a failed attempt, not the action's end: the operator retries it or fails the action
+    assert "phase" not in bad
+    assert "finishedAt" not in bad
 
 
 @pytest.mark.parametrize("phase", ["SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"])

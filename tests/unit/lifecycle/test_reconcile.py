@@ -82,7 +82,14 @@ class TestNew:
         assert phase_of(started) == "STARTING"
         assert started.status["attempts"] == 1
         assert started.status["jobName"] == job_name_for("act", "abcdef-123", 1)
-        assert effect_types(started) == ["EnsureSecret", "CreateJob", "Emit"]
+        assert effect_types(started) == ["EnsureSecret", "CreateJob"]  # routine: no Event
+
+    def test_a_new_action_with_a_free_slot_starts_in_one_status_write(self) -> None:
+        started = decide(view(), admitted=True)
+        assert phase_of(started) == "STARTING"
+        assert started.status["queuedAt"] == started.status["startedAt"] == format_time(NOW)
+        assert started.status["attempts"] == 1
+        assert effect_types(started) == ["EnsureSecret", "CreateJob"]
 
     @pytest.mark.parametrize(
         ("changes", "phase", "reason"),
@@ -251,5 +258,5 @@ def test_job_names_are_dns_labels() -> None:
     name = job_name_for("A.Very_Long.Name-" * 5, "ABCDEF", 12)
     assert len(name) <= 52
     assert name == name.lower()
-    assert name.endswith("-abcde-12")
+    assert name.endswith("-abcdef-12")  # the whole uid: no two actions share a name
     assert all(c.isalnum() or c == "-" for c in name)

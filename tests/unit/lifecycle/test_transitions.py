@@ -7,6 +7,7 @@ ALL: list[Phase | None] = [None, *Phase]
 EXPECTED = {
     (None, Phase.SCHEDULED),
     (None, Phase.QUEUED),
+    (None, Phase.STARTING),  # a new action finding a free slot: one status write
     (None, Phase.PAUSED),
     (None, Phase.FAILED),
     (None, Phase.ABORTED),
@@ -14,6 +15,7 @@ EXPECTED = {
     (Phase.SCHEDULED, Phase.PAUSED),
     (Phase.SCHEDULED, Phase.FAILED),
     (Phase.SCHEDULED, Phase.ABORTED),
+    (Phase.SCHEDULED, Phase.TIMEOUT),  # resumed after its first start, deadline passed
     (Phase.QUEUED, Phase.STARTING),
     (Phase.QUEUED, Phase.PAUSED),
     (Phase.QUEUED, Phase.FAILED),

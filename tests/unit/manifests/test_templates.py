@@ -78,3 +78,35 @@ def test_no_pod_template_means_no_handler() -> None:
     assert pod_template_for({"templateRef": "unknown"}) is None
     assert pod_template_for({"template": {}}) is None
     assert pod_template_for(resolve_spec({"templateRef": "gone"}, None)) is None
+
+
+def test_an_attempt_records_the_template_defaults_it_ran_with() -> None:
+    from asyncaction.manifests import attempt_defaults, recorded_defaults
+
+    recorded = attempt_defaults(template_spec())
+    assert recorded == {"queue": "gpu", "priority": 5, "backoffLimit": 2}  # no pod, no request
+    job = {"metadata": {"annotations": {"x": "y"}}}
+    assert recorded_defaults(job) is None
+    from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
+
+    job["metadata"]["annotations"][ANNOTATION_TEMPLATE_DEFAULTS] = '{"backoffLimit": 2}'
+    assert recorded_defaults(job) == {"backoffLimit": 2}
+    job["metadata"]["annotations"][ANNOTATION_TEMPLATE_DEFAULTS] = "not json"
+    assert recorded_defaults(job) is None
+
+
+def test_the_job_carries_the_recorded_defaults() -> None:
+    from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS, build_job, recorded_defaults
+    from tests.unit.manifests.samples import make_action, make_pod_template
+
+    job = build_job(
+        make_action(),
+        make_pod_template(),
+        attempt=1,
+        job_name="j-1",
+        secret_name="s",
+        hook_url="http://h",
+        template_defaults={"activeDeadlineSeconds": 60},
+    )
+    assert ANNOTATION_TEMPLATE_DEFAULTS in job["metadata"]["annotations"]
+    assert recorded_defaults(job) == {"activeDeadlineSeconds": 60}

@@ -1,0 +1,141 @@
+"""Admission throughput: the operator against a minimal client making the same writes.
+
+On one private test bed (no node agent: Jobs stay pending, so only admission is
+measured), ROUNDS times, interleaved so both see the same machine load:
+
+1. the minimal client: for N existing actions, with as many requests in flight as the
+   operator has workers, create the Secret, create the Job and patch the status to
+   STARTING: the least any controller must write to admit an action;
+2. the operator (running, caches synced): N new actions are created (16 creates in
+   flight) and the clock runs until every one has its Job (its STARTING status is
+   written before the Job; checked at the end);
+3. the operator started on a backlog of N existing, never-seen actions: from the
+   moment its caches synced until every one has its Job.
+
+Prints each round and the medians, and the ratio operator / minimal client (goal: at
+least 0.8).
+
+    .venv/bin/python bench/bench_admission.py [N [ROUNDS]]   (default 500 3)
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asyncaction.kube import KubeClient, paths
+from asyncaction.lifecycle import job_name_for
+from asyncaction.manifests import build_job, build_secret, new_secret_key
+from asyncaction.settings import OperatorSettings
+from asyncaction.timeutil import format_time, utcnow
+from testbed import Bed, bulk, create_actions, phases, testbed, wait
+
+WORKERS = OperatorSettings.from_env().workers
+
+
+def minimal_admission(bed: Bed, namespace: str, n: int) -> float:
+    names = [f"m-{i:05d}" for i in range(n)]
+    create_actions(bed, namespace, names)
+    actions = bed.kube.list_actions(namespace)
+
+    def admit(action: dict[str, Any]) -> Callable[[KubeClient], Any]:
+        async def call(api: KubeClient) -> None:
+            meta = action["metadata"]
+            secret = build_secret(action, new_secret_key())
+            await api.create(paths.secret_path(namespace), secret)
+            job_name = job_name_for(meta["name"], meta["uid"], 1)
+            job = build_job(
+                action,
+                action["spec"]["template"],
+                attempt=1,
+                job_name=job_name,
+                secret_name=secret["metadata"]["name"],
+                hook_url="http://127.0.0.1:9/none",
+            )
+            await api.create(paths.job_path(namespace), job)
+            status = {"phase": "STARTING", "attempts": 1, "jobName": job_name}
+            status["startedAt"] = format_time(utcnow())
+            body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
+            await api.patch(paths.action_path(namespace, meta["name"], status=True), body)
+
+        return call
+
+    started = time.monotonic()
+    bulk(bed.kubeconfig, [admit(a) for a in actions], limit=WORKERS)
+    return time.monotonic() - started
+
+
+def job_count(bed: Bed, namespace: str) -> int:
+    """How many Jobs exist, cheaply: one item and the server's count of the rest."""
+    page = bed.kube.batch.list_namespaced_job(namespace, limit=1)
+    return len(page.items) + (page.metadata.remaining_item_count or 0)
+
+
+def all_started(bed: Bed, namespace: str, n: int) -> Callable[[], bool]:
+    """Every action has its Job (its STARTING status is written before the Job)."""
+    return lambda: job_count(bed, namespace) >= n
+
+
+def check_all_starting(bed: Bed, namespace: str, n: int) -> None:
+    seen = phases(bed, namespace)
+    if seen["STARTING"] != n:
+        raise SystemExit(f"expected {n} STARTING, saw {seen}")
+
+
+def operator_on_new(bed: Bed, namespace: str, n: int) -> tuple[float, float]:
+    log_before = len(bed.operator_log())
+    bed.start_operator(namespace)
+    wait(lambda: "caches synced" in bed.operator_log()[log_before:], 60, "sync", interval=0.05)
+    started = time.monotonic()
+    create_actions(bed, namespace, [f"o-{i:05d}" for i in range(n)])
+    created = time.monotonic() - started
+    wait(all_started(bed, namespace, n), 600, "all STARTING", interval=0.05)
+    elapsed = time.monotonic() - started
+    bed.stop_operator()
+    check_all_starting(bed, namespace, n)
+    return elapsed, created
+
+
+def operator_on_backlog(bed: Bed, namespace: str, n: int) -> float:
+    create_actions(bed, namespace, [f"b-{i:05d}" for i in range(n)])
+    log_before = len(bed.operator_log())
+    bed.start_operator(namespace)
+    wait(lambda: "caches synced" in bed.operator_log()[log_before:], 120, "sync", interval=0.05)
+    started = time.monotonic()
+    wait(all_started(bed, namespace, n), 600, "all STARTING", interval=0.05)
+    elapsed = time.monotonic() - started
+    bed.stop_operator()
+    check_all_starting(bed, namespace, n)
+    return elapsed
+
+
+def main(n: int, rounds: int) -> None:
+    results: dict[str, list[float]] = {"minimal": [], "new": [], "backlog": []}
+    with testbed() as bed:
+        for r in range(rounds):
+            minimal = minimal_admission(bed, bed.namespace(f"minimal-{r}"), n)
+            new, created = operator_on_new(bed, bed.namespace(f"operated-{r}"), n)
+            backlog = operator_on_backlog(bed, bed.namespace(f"backlog-{r}"), n)
+            print(
+                f"round {r + 1}: minimal {n / minimal:.0f}/s, operator on new {n / new:.0f}/s "
+                f"(creates took {created:.2f} s), on a backlog {n / backlog:.0f}/s"
+            )
+            results["minimal"].append(minimal)
+            results["new"].append(new)
+            results["backlog"].append(backlog)
+    minimal, new, backlog = (statistics.median(results[k]) for k in ("minimal", "new", "backlog"))
+    print(f"actions: {n}, rounds: {rounds}, concurrency: {WORKERS} (the operator's workers)")
+    print(f"minimal client, median: {minimal:.2f} s, {n / minimal:.0f}/s")
+    print(f"operator, new actions, median: {new:.2f} s, {n / new:.0f}/s, ratio {minimal / new:.2f}")
+    print(
+        f"operator, backlog after sync, median: {backlog:.2f} s, {n / backlog:.0f}/s, "
+        f"ratio {minimal / backlog:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    main(args[0] if args else 500, args[1] if len(args) > 1 else 3)

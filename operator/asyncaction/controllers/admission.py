@@ -1,0 +1,212 @@
+"""Admission per queue: a priority heap of waiting actions and the queue's free slots.
+
+The in-memory side of ``asyncaction.lifecycle.admission``'s rule (higher priority, then
+older, then uid). Each queue keeps:
+
+- ``active``: actions whose cached status is STARTING or RUNNING (they hold a slot);
+- ``granted``: actions given a slot whose STARTING status is not in the cache yet, so
+  two actions racing for the last slot cannot both win;
+- ``waiting``: a heap of eligible QUEUED actions with lazy deletion (an entry whose uid
+  left ``members`` is skipped when popped).
+
+``fill`` pops the heap while slots are free and returns the uids it granted; the caller
+wakes exactly those actions (their reconcile then finds the grant). A freed slot thus
+costs O(log n) and wakes one action, however many wait. Phase counts per queue are
+kept incrementally for the ActionQueue status.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from asyncaction.api.phases import ACTIVE_PHASES, Phase
+
+QueueKey = tuple[str, str]  # (namespace, queue name)
+Entry = tuple[int, float, str]  # (-priority, created timestamp, uid)
+
+
+@dataclass(frozen=True)
+class Member:
+    """What admission knows of one action: a few fields, not the object."""
+
+    uid: str
+    queue: QueueKey
+    priority: int
+    created_at: datetime
+    phase: Phase | None
+    eligible: bool = False  # QUEUED, not held, its retry backoff and startAt passed
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    max_concurrent: int | None
+    suspended: bool = False
+
+
+@dataclass
+class QueueState:
+    limits: QueueLimits
+    active: set[str] = field(default_factory=set)
+    granted: set[str] = field(default_factory=set)
+    waiting: dict[str, Entry] = field(default_factory=dict)
+    heap: list[Entry] = field(default_factory=list)
+    phases: Counter[str] = field(default_factory=Counter)
+
+    def free(self) -> int | None:
+        if self.limits.max_concurrent is None:
+            return None
+        return self.limits.max_concurrent - len(self.active | self.granted)
+
+
+class Admissions:
+    def __init__(self, default_max_concurrent: int = 0) -> None:
+        self._default = QueueLimits(default_max_concurrent or None)
+        self._limits: dict[QueueKey, QueueLimits] = {}
+        self._queues: dict[QueueKey, QueueState] = {}
+        self._members: dict[str, Member] = {}
+        # No grant before every cache has synced: a partial view could miss a RUNNING
+        # action of the queue and over-admit. The manager opens admission after sync.
+        self.open = False
+
+    def _state(self, key: QueueKey) -> QueueState:
+        state = self._queues.get(key)
+        if state is None:
+            state = self._queues[key] = QueueState(self._limits.get(key, self._default))
+        return state
+
+    # -- observations --------------------------------------------------------------------
+
+    def observe(self, member: Member) -> set[QueueKey]:
+        """Record an action's (new) summary; the queues whose counts changed."""
+        old = self._members.get(member.uid)
+        changed: set[QueueKey] = set()
+        if old is None or old.queue != member.queue or old.phase != member.phase:
+            if old is not None:
+                self._drop(old)
+                changed.add(old.queue)
+            state = self._state(member.queue)
+            if member.phase is not None:
+                state.phases[member.phase.value] += 1
+            if member.phase in ACTIVE_PHASES:
+                state.active.add(member.uid)
+                state.granted.discard(member.uid)
+            changed.add(member.queue)
+        self._members[member.uid] = member
+        if member.eligible:
+            self._push(member)
+        else:
+            self.withdraw(member.uid)
+        return changed
+
+    def _push(self, member: Member) -> None:
+        state = self._state(member.queue)
+        uid = member.uid
+        if uid in state.granted or uid in state.active:
+            return
+        entry = (-member.priority, member.created_at.timestamp(), uid)
+        if state.waiting.get(uid) != entry:
+            state.waiting[uid] = entry
+            heapq.heappush(state.heap, entry)
+
+    def _drop(self, member: Member) -> None:
+        state = self._state(member.queue)
+        if member.phase is not None:
+            state.phases[member.phase.value] -= 1
+            if state.phases[member.phase.value] <= 0:
+                del state.phases[member.phase.value]
+        state.active.discard(member.uid)
+        state.granted.discard(member.uid)
+        state.waiting.pop(member.uid, None)
+
+    def forget(self, uid: str) -> QueueKey | None:
+        """The action is gone; its queue (whose slot may have been freed)."""
+        member = self._members.pop(uid, None)
+        if member is None:
+            return None
+        self._drop(member)
+        return member.queue
+
+    def set_limits(self, key: QueueKey, limits: QueueLimits | None) -> None:
+        """An ActionQueue's spec (None: it was deleted, the default applies again)."""
+        if limits is None:
+            self._limits.pop(key, None)
+        else:
+            self._limits[key] = limits
+        self._state(key).limits = limits or self._default
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def request(self, uid: str) -> bool:
+        """An eligible QUEUED action asks for a slot: True when it holds a grant.
+
+        An action that became eligible by the clock (its ``startAt`` or retry time
+        passed) joins the heap here; others joined when the watch delivered them.
+        """
+        member = self._members.get(uid)
+        if member is None:
+            return False
+        state = self._state(member.queue)
+        if uid in state.granted or uid in state.active:
+            return True
+        self._push(member)
+        return False
+
+    def withdraw(self, uid: str) -> None:
+        """The action is no longer eligible (suspended, not yet due): leave the heap."""
+        member = self._members.get(uid)
+        if member is not None:
+            state = self._state(member.queue)
+            state.waiting.pop(uid, None)
+            state.granted.discard(uid)
+
+    def release(self, uid: str) -> None:
+        """A grant that was not used (its status write lost a race): give it back."""
+        member = self._members.get(uid)
+        if member is not None:
+            self._state(member.queue).granted.discard(uid)
+
+    def fill(self, key: QueueKey) -> list[str]:
+        """Grant free slots of ``key`` to the best waiting actions; the uids granted."""
+        state = self._state(key)
+        if state.limits.suspended or not self.open:
+            return []
+        granted: list[str] = []
+        while state.heap:
+            free = state.free()
+            if free is not None and free <= 0:
+                break
+            entry = heapq.heappop(state.heap)
+            uid = entry[2]
+            if state.waiting.get(uid) != entry:
+                continue  # withdrawn or re-pushed: a stale heap entry
+            del state.waiting[uid]
+            state.granted.add(uid)
+            granted.append(uid)
+        if len(state.heap) > 64 and len(state.heap) > 2 * len(state.waiting):
+            state.heap = list(state.waiting.values())  # drop stale entries now and then
+            heapq.heapify(state.heap)
+        return granted
+
+    def queues(self) -> list[QueueKey]:
+        return list(self._queues)
+
+    def queue_of(self, uid: str) -> QueueKey | None:
+        member = self._members.get(uid)
+        return member.queue if member else None
+
+    # -- status of a queue ---------------------------------------------------------------
+
+    def phase_counts(self, key: QueueKey) -> dict[str, int]:
+        state = self._queues.get(key)
+        return dict(state.phases) if state else {}
+
+    def active_count(self, key: QueueKey) -> int:
+        state = self._queues.get(key)
+        return len(state.active | state.granted) if state else 0
+
+    def waiting_count(self, key: QueueKey) -> int:
+        state = self._queues.get(key)
+        return len(state.waiting) if state else 0

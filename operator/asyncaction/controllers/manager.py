@@ -1,0 +1,171 @@
+"""The manager: builds the caches and controllers of one operator process and runs them.
+
+Order of start, each step a guarantee the next relies on:
+
+1. leader election: wait for the Lease (a second replica waits here, idle);
+2. informers for actions, Jobs, Pods, Secrets (these three by the managed-by label,
+   filtered on the server), templates and queues; wait until every cache synced;
+3. open admission and fill every queue from the full view, then start the workers and
+   a jittered periodic resync of all actions.
+
+Losing the Lease stops everything (``run`` returns), so a replica that can no longer
+prove it leads never admits another action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
+from asyncaction.controllers.actions import (
+    ActionController,
+    Caches,
+    summarize_action,
+    summarize_job,
+    summarize_pod,
+    summarize_secret,
+)
+from asyncaction.controllers.admission import Admissions
+from asyncaction.controllers.queues import QueueController
+from asyncaction.kube import KubeClient, paths
+from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue
+from asyncaction.runtime.informer import Transform, strip_managed_fields
+from asyncaction.settings import OperatorSettings
+from asyncaction.stores import Store, Stores
+
+log = logging.getLogger(__name__)
+OWNED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+
+
+def archive_store(settings: OperatorSettings) -> Store | None:
+    if not settings.archive_config:
+        return None
+    stores = Stores.from_file(Path(settings.archive_config), expiry=0)
+    store = stores.get(settings.archive_store)
+    if store is None:
+        raise ValueError(
+            f"archive store {settings.archive_store!r} is not in {settings.archive_config}"
+        )
+    return store
+
+
+class Manager:
+    def __init__(self, kube: KubeClient, settings: OperatorSettings) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.metrics = Metrics()
+        ns = settings.namespaces
+
+        def informers(
+            path_for: Callable[[str | None], str],
+            name: str,
+            label_selector: str | None = None,
+            transform: Transform = strip_managed_fields,
+        ) -> Informers:
+            return Informers(
+                kube,
+                path_for,
+                ns,
+                name=name,
+                label_selector=label_selector,
+                transform=transform,
+                watch_timeout=settings.watch_server_timeout,
+            )
+
+        self.caches = Caches(
+            actions=informers(paths.action_path, "asyncactions", transform=summarize_action),
+            jobs=informers(paths.job_path, "jobs", label_selector=OWNED, transform=summarize_job),
+            pods=informers(paths.pod_path, "pods", label_selector=OWNED, transform=summarize_pod),
+            secrets=informers(
+                paths.secret_path, "secrets", label_selector=OWNED, transform=summarize_secret
+            ),
+            templates=informers(paths.template_path, "actiontemplates"),
+            queues=informers(paths.queue_path, "actionqueues"),
+        )
+        self.admissions = Admissions(settings.default_max_concurrent)
+        # Failed reconciles (API errors) retry after 0.5 s, doubling up to a minute.
+        self.action_queue = WorkQueue("actions", RateLimiter(base=0.5, cap=60.0))
+        self.status_queue = WorkQueue("queue-status")
+        self.actions = ActionController(
+            kube,
+            settings,
+            self.caches,
+            self.admissions,
+            self.action_queue,
+            self.metrics,
+            archive_store(settings),
+            on_queue_changed=self._counts_changed,
+        )
+        self.queues = QueueController(
+            kube,
+            self.caches.queues,
+            self.admissions,
+            self.status_queue,
+            self.metrics,
+            self.actions.wake_granted,
+        )
+        self.leader = LeaderElector(
+            kube,
+            settings.lease_home,
+            settings.lease_name,
+            lease_seconds=settings.lease_seconds,
+            renew_seconds=settings.lease_renew_seconds,
+        )
+        self.synced = asyncio.Event()
+        self.leading = False
+
+    def figures(self) -> dict[str, float]:
+        """The metrics, with the gauges read now (for the liveness endpoint)."""
+        self.metrics.set("asyncaction_cached_actions", len(self.caches.actions))
+        self.metrics.set("asyncaction_workqueue_ready", len(self.action_queue))
+        self.metrics.set("asyncaction_workqueue_delayed", self.action_queue.delayed)
+        self.metrics.set("asyncaction_workqueue_retries", self.action_queue.stats.failures)
+        self.metrics.set("asyncaction_leader", 1 if self.leading else 0)
+        return self.metrics.snapshot()
+
+    def _counts_changed(self, key: tuple[str, str]) -> None:
+        self.queues.counts_changed(key)
+
+    async def _resync(self) -> None:
+        while True:
+            period = self.settings.resync_seconds
+            await asyncio.sleep(period * (0.9 + random.random() / 5))  # noqa: S311 - jitter
+            for key in self.caches.actions.all_keys():
+                self.action_queue.add(key)
+
+    async def run(self) -> None:
+        """Lead, sync, work; returns when the Lease is lost, raises when cancelled."""
+        await self.leader.acquire()
+        self.leading = True
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.leader.keep())]
+        try:
+            for cache in self.caches.all():
+                tasks += cache.tasks()
+            for cache in self.caches.all():
+                await cache.wait_synced()
+            self.admissions.open = True
+            for queue in self.admissions.queues():
+                self.actions.wake_granted(queue)
+            self.synced.set()
+            log.info("caches synced: %d actions", len(self.caches.actions))
+            workers = self.settings.workers
+            tasks += [
+                asyncio.create_task(self.action_queue.run(self.actions.reconcile, workers)),
+                asyncio.create_task(self.status_queue.run(self.queues.reconcile, 1)),
+                asyncio.create_task(self._resync()),
+            ]
+            await self.leader.lost.wait()
+            log.error("leadership lost: stopping the controllers")
+            self.leading = False
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if not self.leader.lost.is_set():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.leader.release())

@@ -1,0 +1,358 @@
+"""A watch-fed cache of one resource: paginated LIST, then WATCH, with indexes.
+
+The generic half of the controller (it knows nothing about actions), in the manner of
+client-go's shared informer:
+
+- the initial LIST is paginated (``limit``/``continue``) and filtered on the server by a
+  label selector, so the operator never downloads objects it does not manage;
+- the WATCH resumes from the last resourceVersion seen (bookmarks included); a 410 Gone,
+  or ANY other error, leads to a fresh LIST after a capped, jittered backoff, and the
+  objects that vanished meanwhile are reported as deleted;
+- objects pass through a ``transform`` before they are stored, so the cache holds small
+  summaries (no ``managedFields``, no Secret data) rather than whole objects, and a
+  change that leaves the summary as it was (apart from its resourceVersion) notifies
+  no handler: it cannot change a decision;
+- indexes map a value computed by a key function (an owner uid, a label) to the keys
+  of the objects that have it, for O(1) lookups by the controllers;
+- handlers are called for every change with ``(event_type, new, old)``; ``synced`` is
+  set once the first LIST is in the cache, so a controller can wait for a full view
+  before deciding anything (admission must never act on a partial view).
+
+``put`` lets a controller record its own writes (the API server's answer to a create or
+patch) so the next reconcile sees them before the watch event arrives. An event or
+write never replaces a newer object: resourceVersions compare as integers when both are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncaction.kube import ApiError, Gone, KubeClient
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Key = str
+Transform = Callable[[Obj], Obj]
+IndexFunc = Callable[[Obj], Iterable[str]]
+Handler = Callable[[str, Obj | None, Obj | None], None]
+
+
+def object_key(obj: Mapping[str, Any]) -> Key:
+    """``namespace/name`` (or ``name`` for cluster-scoped objects), as client-go keys them."""
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
+
+
+def strip_managed_fields(obj: Obj) -> Obj:
+    """The default transform: drop what no controller reads and what costs most memory."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return obj
+
+
+def _version(obj: Mapping[str, Any] | None) -> int | None:
+    raw = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def is_older(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
+    """True when ``candidate`` is known to precede ``current`` (integer resourceVersions)."""
+    new, old = _version(candidate), _version(current)
+    return new is not None and old is not None and new < old
+
+
+def _same_but_version(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """Equal summaries apart from metadata.resourceVersion."""
+    if new.keys() != old.keys():
+        return False
+    for field_name, value in new.items():
+        if field_name != "metadata":
+            if value != old[field_name]:
+                return False
+            continue
+        meta, old_meta = value or {}, old.get("metadata") or {}
+        if {k: v for k, v in meta.items() if k != "resourceVersion"} != {
+            k: v for k, v in old_meta.items() if k != "resourceVersion"
+        }:
+            return False
+    return True
+
+
+@dataclass
+class Backoff:
+    """Capped exponential delay with jitter, reset after a success."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    failures: int = 0
+
+    def next(self) -> float:
+        self.failures += 1
+        delay: float = min(self.cap, self.base * 2 ** (self.failures - 1))
+        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class Informer:
+    """The cache of one collection path (``paths.job_path(ns)`` etc.)."""
+
+    kube: KubeClient
+    path: str
+    label_selector: str | None = None
+    transform: Transform = strip_managed_fields
+    page_size: int = 500
+    watch_timeout: int = 300
+    name: str = ""
+    items: dict[Key, Obj] = field(default_factory=dict)
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    _index_funcs: dict[str, IndexFunc] = field(default_factory=dict)
+    _indexes: dict[str, dict[str, set[Key]]] = field(default_factory=dict)
+    _handlers: list[Handler] = field(default_factory=list)
+    _resource_version: str | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+    lists: int = 0  # how many full LISTs ran: a figure for metrics and tests
+
+    # -- configuration -------------------------------------------------------------------
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        self._index_funcs[name] = func
+        index: dict[str, set[Key]] = {}
+        for key, obj in self.items.items():
+            for value in func(obj):
+                index.setdefault(value, set()).add(key)
+        self._indexes[name] = index
+
+    def add_handler(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, key: Key) -> Obj | None:
+        return self.items.get(key)
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        keys = self._indexes[name].get(value, ())
+        return [self.items[key] for key in keys if key in self.items]
+
+    def index_keys(self, name: str, value: str) -> set[Key]:
+        return set(self._indexes[name].get(value, ()))
+
+    # -- writes into the cache -----------------------------------------------------------
+
+    def put(self, obj: Obj) -> None:
+        """Store ``obj`` (an event's object or a write's answer) unless it is older."""
+        self._apply("MODIFIED", obj)
+
+    def _unindex(self, key: Key, obj: Obj) -> None:
+        for name, func in self._index_funcs.items():
+            index = self._indexes[name]
+            for value in func(obj):
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+
+    def _index(self, key: Key, obj: Obj) -> None:
+        for name, func in self._index_funcs.items():
+            for value in func(obj):
+                self._indexes[name].setdefault(value, set()).add(key)
+
+    def _apply(self, event_type: str, raw: Obj) -> None:
+        key = object_key(raw)
+        old = self.items.get(key)
+        if event_type == "DELETED":
+            if old is None:
+                return
+            self._unindex(key, old)
+            del self.items[key]
+            self._notify("DELETED", None, old)
+            return
+        if old is not None and is_older(raw, old):
+            return
+        if old is not None and _version(raw) is not None and _version(raw) == _version(old):
+            return  # our own write seen again through the watch: nothing changed
+        obj = self.transform(raw)
+        if old is not None and _same_but_version(obj, old):
+            self.items[key] = obj  # newer version, nothing a controller reads changed:
+            return  # no event (a progress report, a Pod's heartbeat-like status write)
+        if old is not None:
+            self._unindex(key, old)
+        self.items[key] = obj
+        self._index(key, obj)
+        self._notify("ADDED" if old is None else "MODIFIED", obj, old)
+
+    def _notify(self, event_type: str, new: Obj | None, old: Obj | None) -> None:
+        for handler in self._handlers:
+            try:
+                handler(event_type, new, old)
+            except Exception:  # a handler's bug must not stop the cache
+                log.exception("%s: handler failed on %s", self.name or self.path, event_type)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _list(self) -> None:
+        seen: set[Key] = set()
+        params: dict[str, str] = {"limit": str(self.page_size)}
+        if self.label_selector:
+            params["labelSelector"] = self.label_selector
+        version = None
+        while True:
+            page = await self.kube.request("GET", self.path, params=params)
+            for raw in page.get("items") or []:
+                seen.add(object_key(raw))
+                self._apply("ADDED", raw)
+            meta = page.get("metadata") or {}
+            version = meta.get("resourceVersion", version)
+            token = meta.get("continue")
+            if not token:
+                break
+            params["continue"] = token
+        for key in set(self.items) - seen:
+            self._apply("DELETED", self.items[key])
+        self._resource_version = version
+        self.lists += 1
+
+    async def _watch(self) -> None:
+        async for event in self.kube.watch(
+            self.path,
+            label_selector=self.label_selector,
+            resource_version=self._resource_version,
+            timeout_seconds=self.watch_timeout,
+        ):
+            version = (event.object.get("metadata") or {}).get("resourceVersion")
+            if version:
+                self._resource_version = version
+            if event.type != "BOOKMARK":
+                self._apply(event.type, event.object)
+
+    async def run(self) -> None:
+        """LIST then WATCH forever; relist with backoff on any error."""
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._list()
+                    self.synced.set()
+                    need_list = False
+                await self._watch()  # ends normally at the server's timeout: watch again
+                self.backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                log.info("%s: resourceVersion expired; relisting", self.name or self.path)
+                need_list = True
+            except (ApiError, OSError, TimeoutError, ValueError, Exception) as exc:
+                delay = self.backoff.next()
+                log.warning(
+                    "%s: list/watch failed (%s); relisting in %.1fs",
+                    self.name or self.path,
+                    exc,
+                    delay,
+                )
+                need_list = True
+                await asyncio.sleep(delay)
+
+
+class Informers:
+    """One resource watched in several namespaces (or cluster-wide), read as one cache.
+
+    Watching only the namespaces an operator serves needs one informer per namespace
+    (a watch takes one namespace or all); this groups them behind the reads and the
+    configuration the controllers use.
+    """
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        path_for: Callable[[str | None], str],
+        namespaces: Iterable[str] = (),
+        *,
+        label_selector: str | None = None,
+        transform: Transform = strip_managed_fields,
+        name: str = "",
+        watch_timeout: int = 300,
+    ) -> None:
+        scopes: list[str | None] = list(namespaces) or [None]
+        self.name = name
+        self.members: dict[str | None, Informer] = {
+            ns: Informer(
+                kube,
+                path_for(ns),
+                label_selector=label_selector,
+                transform=transform,
+                name=f"{name}@{ns or '*'}",
+                watch_timeout=watch_timeout,
+            )
+            for ns in scopes
+        }
+
+    def _for_key(self, key: Key) -> Informer | None:
+        if None in self.members:
+            return self.members[None]
+        return self.members.get(key.split("/", 1)[0])
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        for informer in self.members.values():
+            informer.add_index(name, func)
+
+    def add_handler(self, handler: Handler) -> None:
+        for informer in self.members.values():
+            informer.add_handler(handler)
+
+    def get(self, key: Key) -> Obj | None:
+        informer = self._for_key(key)
+        return informer.get(key) if informer else None
+
+    def put(self, obj: Obj) -> None:
+        informer = self._for_key(object_key(obj))
+        if informer is not None:
+            informer.put(obj)
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        found: list[Obj] = []
+        for informer in self.members.values():
+            found += informer.by_index(name, value)
+        return found
+
+    def index_keys(self, name: str, value: str) -> set[Key]:
+        keys: set[Key] = set()
+        for informer in self.members.values():
+            keys |= informer.index_keys(name, value)
+        return keys
+
+    def all_keys(self) -> list[Key]:
+        return [key for informer in self.members.values() for key in informer.items]
+
+    def __len__(self) -> int:
+        return sum(len(informer.items) for informer in self.members.values())
+
+    @property
+    def is_synced(self) -> bool:
+        return all(informer.synced.is_set() for informer in self.members.values())
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(informer.synced.wait() for informer in self.members.values()))
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(informer.run(), name=informer.name)
+            for informer in self.members.values()
+        ]

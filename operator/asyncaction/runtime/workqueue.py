@@ -1,0 +1,193 @@
+"""The work queue: de-duplicated keys, one delay heap, per-key retry backoff, N workers.
+
+Semantics follow client-go's rate-limited delaying queue:
+
+- ``add(key)`` makes ``key`` ready. A key waiting in the queue is not added twice; a key
+  being processed is marked dirty and queued again when its worker is done, so one key
+  is never processed by two workers at once and no change is lost.
+- ``add_after(key, seconds)`` puts ``key`` on a single heap of timers (``startAt``,
+  deadlines, TTLs, start timeouts, retry backoff all live there). Only the earliest
+  pending time per key is kept; a later request for a key that already fires sooner is
+  dropped. One task sleeps until the heap's first entry is due.
+- ``add_rate_limited(key)`` retries a failed key after a per-key exponential backoff;
+  ``forget(key)`` resets it after a success.
+- ``run(process, workers)`` runs a fixed number of workers. ``process`` returns a delay
+  for a requeue (or None); an exception is logged and retried with the backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+Process = Callable[[str], Awaitable[float | None]]
+
+
+@dataclass
+class RateLimiter:
+    """Per-key exponential backoff: base * 2**failures, capped."""
+
+    base: float = 0.05
+    cap: float = 60.0
+    _failures: dict[str, int] = field(default_factory=dict)
+
+    def when(self, key: str) -> float:
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay: float = min(self.cap, self.base * 2**failures)
+        return delay
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def failures(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+
+@dataclass
+class QueueStats:
+    adds: int = 0
+    processed: int = 0
+    failures: int = 0
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        name: str = "queue",
+        rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.rate_limiter = rate_limiter or RateLimiter()
+        self.stats = QueueStats()
+        self._clock = clock
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()  # in _ready
+        self._processing: set[str] = set()
+        self._dirty: set[str] = set()  # added while processing
+        self._heap: list[tuple[float, int, str]] = []
+        self._due: dict[str, float] = {}  # earliest pending time per key
+        self._seq = 0
+        self._heap_changed = asyncio.Event()
+        self._closed = False
+
+    # -- adding --------------------------------------------------------------------------
+
+    def add(self, key: str) -> None:
+        if self._closed:
+            return
+        self.stats.adds += 1
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._ready.put_nowait(key)
+
+    def add_after(self, key: str, seconds: float) -> None:
+        if seconds <= 0:
+            self.add(key)
+            return
+        when = self._clock() + seconds
+        due = self._due.get(key)
+        if due is not None and due <= when:
+            return
+        self._due[key] = when
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, key))
+        self._heap_changed.set()
+
+    def add_rate_limited(self, key: str) -> None:
+        self.add_after(key, self.rate_limiter.when(key))
+
+    def forget(self, key: str) -> None:
+        self.rate_limiter.forget(key)
+
+    def __len__(self) -> int:
+        return self._ready.qsize()
+
+    @property
+    def delayed(self) -> int:
+        return len(self._due)
+
+    # -- the delay heap ------------------------------------------------------------------
+
+    def _pop_due(self) -> float | None:
+        """Move every due key to the ready queue; the seconds until the next one."""
+        now = self._clock()
+        while self._heap:
+            when, _, key = self._heap[0]
+            if self._due.get(key) != when:  # superseded by an earlier time
+                heapq.heappop(self._heap)
+                continue
+            if when > now:
+                return when - now
+            heapq.heappop(self._heap)
+            del self._due[key]
+            self.add(key)
+        return None
+
+    async def _run_timers(self) -> None:
+        while True:
+            self._heap_changed.clear()
+            wait = self._pop_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heap_changed.wait(), timeout=wait)
+
+    # -- workers -------------------------------------------------------------------------
+
+    async def _get(self) -> str:
+        key = await self._ready.get()
+        self._queued.discard(key)
+        self._processing.add(key)
+        return key
+
+    def _done(self, key: str) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    async def _worker(self, process: Process) -> None:
+        while True:
+            key = await self._get()
+            try:
+                delay = await process(key)
+            except asyncio.CancelledError:
+                self._done(key)
+                raise
+            except Exception:
+                self.stats.failures += 1
+                log.exception("%s: processing %s failed; retrying with backoff", self.name, key)
+                self._done(key)
+                self.add_rate_limited(key)
+                continue
+            self.stats.processed += 1
+            self.rate_limiter.forget(key)
+            self._done(key)
+            if delay is not None:
+                self.add_after(key, delay)
+
+    async def run(self, process: Process, workers: int) -> None:
+        """Run the timers and ``workers`` workers until cancelled."""
+        tasks = [asyncio.create_task(self._run_timers(), name=f"{self.name}-timers")]
+        tasks += [
+            asyncio.create_task(self._worker(process), name=f"{self.name}-worker-{i}")
+            for i in range(workers)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            self._closed = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,87 @@
+from typing import Any
+
+from asyncaction.kube import KubeClient
+from asyncaction.kube.config import ConnectionInfo
+from asyncaction.runtime.informer import Informer, is_older, object_key, strip_managed_fields
+
+
+def obj(name: str, rv: str, ns: str = "ns", **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "resourceVersion": rv,
+            "labels": labels,
+            "managedFields": [{"big": "x" * 100}],
+        }
+    }
+
+
+def informer() -> Informer:
+    # No request is made: only the cache side is exercised here.
+    return Informer(KubeClient(ConnectionInfo(server="http://127.0.0.1:9")), "/api/v1/pods")
+
+
+def test_keys_and_the_default_transform() -> None:
+    assert object_key(obj("a", "1")) == "ns/a"
+    assert object_key({"metadata": {"name": "cluster-wide"}}) == "cluster-wide"
+    assert "managedFields" not in strip_managed_fields(obj("a", "1"))["metadata"]
+
+
+def test_older_versions_never_replace_newer_ones() -> None:
+    assert is_older(obj("a", "9"), obj("a", "10"))
+    assert not is_older(obj("a", "10"), obj("a", "9"))
+    assert not is_older(obj("a", "opaque"), obj("a", "10"))
+    cache = informer()
+    seen: list[tuple[str, str | None]] = []
+    cache.add_handler(
+        lambda event, new, old: seen.append((event, new and new["metadata"]["resourceVersion"]))
+    )
+    cache.put(obj("a", "10"))
+    cache.put(obj("a", "9"))  # a stale watch event after our own write's answer
+    cache.put(obj("a", "10"))  # our own write seen again: no event
+    assert cache.get("ns/a")["metadata"]["resourceVersion"] == "10"  # type: ignore[index]
+    assert seen == [("ADDED", "10")]
+
+
+def test_indexes_follow_updates_and_deletions() -> None:
+    cache = informer()
+    cache.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
+    cache.put(obj("a", "1", app="x"))
+    cache.put(obj("b", "2", app="x"))
+    assert cache.index_keys("app", "x") == {"ns/a", "ns/b"}
+    cache.put(obj("a", "3", app="y"))
+    assert cache.index_keys("app", "x") == {"ns/b"}
+    assert [o["metadata"]["name"] for o in cache.by_index("app", "y")] == ["a"]
+    cache._apply("DELETED", obj("b", "4", app="x"))
+    assert cache.index_keys("app", "x") == set()
+    assert cache.get("ns/b") is None
+
+
+def test_a_change_the_summary_does_not_show_notifies_nobody() -> None:
+    cache = Informer(
+        KubeClient(ConnectionInfo(server="http://127.0.0.1:9")),
+        "/api/v1/pods",
+        transform=lambda o: {"metadata": o["metadata"], "status": {"phase": o["status"]["phase"]}},
+    )
+    events: list[str] = []
+    cache.add_handler(lambda event, new, old: events.append(event))
+    pod = {"metadata": {"name": "p", "namespace": "ns", "resourceVersion": "1"}}
+    cache.put({**pod, "status": {"phase": "Pending", "noise": 1}})
+    cache.put(
+        {
+            **pod,
+            "metadata": {**pod["metadata"], "resourceVersion": "2"},
+            "status": {"phase": "Pending", "noise": 2},
+        }
+    )
+    assert events == ["ADDED"]
+    assert cache.get("ns/p")["metadata"]["resourceVersion"] == "2"  # type: ignore[index]
+    cache.put(
+        {
+            **pod,
+            "metadata": {**pod["metadata"], "resourceVersion": "3"},
+            "status": {"phase": "Running"},
+        }
+    )
+    assert events == ["ADDED", "MODIFIED"]
