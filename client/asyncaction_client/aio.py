@@ -219,6 +219,12 @@ class AsyncClient:
                     _request_timeout=seconds + 30,
                     **selector,
                 )
+                if response.status != 200:
+                    # kubernetes_asyncio does not raise for an unread response. A restarting
+                    # API server answers 404 (plain text) until it serves the CRDs again.
+                    body = (await response.text())[:200].strip()
+                    response.release()
+                    raise WatchError(f"watch answered {response.status}: {body}")
                 if failures:
                     log.info("reconnected; watching from version %s", version)
                 failures = 0  # only once the server answered: backoff grows while it is down
