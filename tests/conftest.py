@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.kube import Kube, wait_for
-from tests.support.procs import start_hook, start_process, stop_process
+from tests.support.procs import ensure_master_keys, start_hook, start_process, stop_process
 
 EXISTING = os.environ.get("ASYNCACTION_TEST_KUBECONFIG")
 
@@ -28,6 +28,12 @@ EXISTING = os.environ.get("ASYNCACTION_TEST_KUBECONFIG")
 @pytest.fixture(scope="session")
 def testbed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("testbed")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def master_keys_file(testbed_dir: Path) -> Path:
+    """The master keys every operator and hook of the session derive job keys from."""
+    return ensure_master_keys(testbed_dir)
 
 
 @pytest.fixture(scope="session")

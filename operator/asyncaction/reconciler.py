@@ -19,6 +19,7 @@ from asyncaction.admission import Admissions
 from asyncaction.api.names import LABEL_ACTION_UID
 from asyncaction.api.phases import TERMINAL_PHASES
 from asyncaction.archive import archive_document, archive_key
+from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, MasterKeysFile
 from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound, paths
 from asyncaction.lifecycle import (
     CreateJob,
@@ -40,7 +41,6 @@ from asyncaction.manifests import (
     build_event,
     build_job,
     build_secret,
-    new_secret_key,
     pod_template_for,
     resolve_spec,
     secret_name_for,
@@ -76,6 +76,9 @@ class Reconciler:
         self.settings = settings
         self.admissions = admissions
         self.archive = archive
+        if not settings.master_keys_file:
+            raise MasterKeyError(f"{MASTER_KEYS_ENV} is not set: the operator cannot issue keys")
+        self.master_keys = MasterKeysFile(settings.master_keys_file)
         self.lifecycle = LifecycleSettings(
             backoff_base_seconds=settings.backoff_base_seconds,
             backoff_max_seconds=settings.backoff_max_seconds,
@@ -174,7 +177,7 @@ class Reconciler:
         meta = action["metadata"]
         ns = meta["namespace"]
         if isinstance(effect, EnsureSecret):
-            await self._ensure_secret(action)
+            await self._ensure_secret(action, effect.attempt)
         elif isinstance(effect, CreateJob):
             if template is None:
                 raise ManifestError("the action has no pod template")
@@ -202,17 +205,40 @@ class Reconciler:
         else:  # pragma: no cover - a new effect type without its executor
             raise TypeError(f"unknown effect {effect!r}")
 
-    async def _ensure_secret(self, action: Mapping[str, Any]) -> None:
-        ns = action["metadata"]["namespace"]
-        name = secret_name_for(action["metadata"]["name"])
+    async def _ensure_secret(self, action: Mapping[str, Any], attempt: int) -> None:
+        """The Secret holds the key of ``attempt``: created, or its key replaced."""
+        meta = action["metadata"]
+        ns = meta["namespace"]
+        key = self.master_keys.current().issue(ns, meta["uid"], attempt)
+        wanted = build_secret(action, key)
+        path = paths.secret_path(ns, wanted["metadata"]["name"])
         try:
-            await self.kube.get(paths.secret_path(ns, name))
-            return
+            existing = await self.kube.get(path)
         except NotFound:
-            pass
-        secret = build_secret(action, new_secret_key())
-        with contextlib.suppress(AlreadyExists):
-            await self.kube.create(paths.secret_path(ns), secret)
+            existing = None
+        if existing is None:
+            try:
+                await self.kube.create(paths.secret_path(ns), wanted)
+                return
+            except AlreadyExists:
+                existing = await self.kube.get(path)
+        if existing.get("data") != wanted["data"] or existing.get("immutable"):
+            await self._replace_secret(path, ns, existing, wanted)
+
+    async def _replace_secret(
+        self, path: str, ns: str, existing: Mapping[str, Any], wanted: dict[str, Any]
+    ) -> None:
+        """Put ``wanted`` in place of ``existing``: patched, or re-created when immutable
+        (a Secret written before keys were derived per attempt)."""
+        if existing.get("immutable"):
+            await self.kube.delete(path)
+            with contextlib.suppress(AlreadyExists):
+                await self.kube.create(paths.secret_path(ns), wanted)
+            return
+        version = existing.get("metadata", {}).get("resourceVersion")
+        await self.kube.patch(
+            path, {"metadata": {"resourceVersion": version}, "data": wanted["data"]}
+        )
 
     async def _remove_children(self, action: Mapping[str, Any]) -> None:
         meta = action["metadata"]

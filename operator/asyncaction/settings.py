@@ -30,6 +30,9 @@ class OperatorSettings:
     # Stores file (the hook's format) and store name for archiving expired actions; "" = off.
     archive_config: str = ""
     archive_store: str = "default"
+    # File of master keys the per-attempt job keys are derived from, shared only with
+    # the hook (asyncaction.keys; env ASYNCACTION_MASTER_KEYS_FILE). Required.
+    master_keys_file: str = ""
     # kopf persistence and watching.
     finalizer: str = "asyncaction.dev/finalizer"
     storage_prefix: str = "asyncaction.dev"

@@ -3,13 +3,15 @@
 Layout of the state directory (``.local/`` by default, ignored by git):
 ``controlplane/`` and ``s3/`` (data kept across ``down``/``up``), ``logs/`` (one log per
 process), ``pod-logs/`` (what each pod's containers printed), ``pids/``, ``kubeconfig``
-(admin), ``env`` (shell-sourceable) and ``stores.json`` (the hook's S3 configuration).
+(admin), ``env`` (shell-sourceable), ``stores.json`` (the hook's S3 configuration) and
+``master-keys`` (mode 0600: the operator's and the hook's, ``asyncaction.keys``).
 A second ``up`` while everything runs changes nothing.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import shutil
 import sys
@@ -18,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from asyncaction.keys import MASTER_KEYS_ENV
 from asyncaction_testbed import procs
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
@@ -90,6 +93,7 @@ class Stack:
         }
         env = {
             "ASYNCACTION_KUBECONFIG": kubeconfig,
+            MASTER_KEYS_ENV: str(self._master_keys()),
             "ASYNCACTION_HOOK_URL": self.hook_url,
             "ASYNCACTION_BACKOFF_BASE_SECONDS": "2",
         }
@@ -100,6 +104,14 @@ class Stack:
             procs.start(self.state, name, commands[name], env=env)
         wait_http(f"{self.hook_url}/readyz", 60, self.state / "logs" / "hook.log")
         say(f"ready: source {self.env_file} && kubectl get aa")
+
+    def _master_keys(self) -> Path:
+        """The master keys shared by the operator and the hook (kept across `make up`)."""
+        path = self.state / "master-keys"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48) + "\n")
+        return path
 
     def _write_config(self, s3: S3Server) -> None:
         (self.state / "pod-logs").mkdir(exist_ok=True)

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,8 @@ def test_refusals_leave_the_action_untouched(
     assert hook.v2("POST", "/status", b"{not json").status_code in (400, 422)
     assert hook.v2("POST", "/status", b'{"progress": 500}').status_code in (400, 422)
     assert hook.v2("POST", "/status", b"x" * (2 * 1024 * 1024)).status_code == 413
-    assert hook.v2("POST", "/status", body, uid="no-such-id").status_code == 404
+    assert hook.v2("POST", "/status", body, uid=str(uuid.uuid4())).status_code == 404
+    assert hook.v2("POST", "/status", body, uid="no-such-id").status_code == 401  # not a uid
     time.sleep(1.0)  # past the coalescing window: a wrongly accepted report would be patched
     assert kube.get_action(namespace, "sleeper")["metadata"]["resourceVersion"] == before
 

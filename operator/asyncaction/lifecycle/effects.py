@@ -12,7 +12,12 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class EnsureSecret:
-    """The per-action Secret exists (created with a fresh random key if missing)."""
+    """The per-action Secret holds the key of ``attempt`` (``asyncaction.keys``).
+
+    Created, or updated when a new attempt starts, before that attempt's Job exists.
+    """
+
+    attempt: int
 
 
 @dataclass(frozen=True)

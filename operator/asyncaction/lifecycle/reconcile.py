@@ -380,7 +380,7 @@ def _queued(
         event_reason="Started",
         extra=extra,
         message=f"attempt {attempt} of {view.backoff_limit + 1}: job {name}",
-        effects=(EnsureSecret(), CreateJob(attempt, name)),
+        effects=(EnsureSecret(attempt), CreateJob(attempt, name)),
         requeue_after=_min(settings.poll_seconds, view.active_deadline_seconds),
     )
 
@@ -396,7 +396,8 @@ def _active(
             # crash between the status write and the create, this is what recovers.
             attempt = view.attempts
             return Decision(
-                effects=(EnsureSecret(), CreateJob(attempt, view.job_name)), requeue_after=later
+                effects=(EnsureSecret(attempt), CreateJob(attempt, view.job_name)),
+                requeue_after=later,
             )
         return _failure(
             view, None, now, settings, cause="JobDeleted", detail=f"job {view.job_name} was deleted"

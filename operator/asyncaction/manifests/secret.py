@@ -2,8 +2,9 @@
 
 The key signs every hook request of the action's job, so it lives only in this Secret:
 jobs get it through ``secretKeyRef``, never inline in the Job, where anyone allowed to
-read Jobs would see it. The Secret is immutable (the key never rotates during an action's
-life) and owned by the action, so it goes away with it.
+read Jobs would see it. The key is derived per attempt (``asyncaction.keys``): the
+operator writes the current attempt's key before creating that attempt's Job, so the
+Secret is not immutable. It is owned by the action, so it goes away with it.
 
 ``new_secret_key`` is the only impure function of the package; it is kept apart so the
 builders stay deterministic and testable.
@@ -40,7 +41,7 @@ def new_secret_key() -> str:
 
 
 def build_secret(action: Mapping[str, Any], secret_key: str) -> dict[str, Any]:
-    """The immutable Opaque Secret holding ``secret_key`` for ``action``."""
+    """The Opaque Secret holding ``secret_key`` (the current attempt's) for ``action``."""
     if not secret_key:
         raise ManifestError("the job secret key is empty")
     return {
@@ -53,6 +54,5 @@ def build_secret(action: Mapping[str, Any], secret_key: str) -> dict[str, Any]:
             "ownerReferences": [owner_reference(action)],
         },
         "type": "Opaque",
-        "immutable": True,
         "data": {SECRET_KEY_FIELD: base64.b64encode(secret_key.encode()).decode("ascii")},
     }
