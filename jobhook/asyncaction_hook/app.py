@@ -4,7 +4,6 @@ parse, and hand over to reports/dataplane (pure) and the writer (I/O).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -35,6 +34,7 @@ from asyncaction_hook.errors import (
     rate_limited,
     too_large,
 )
+from asyncaction_hook.limits import check_report, check_uploads, parse_json
 from asyncaction_hook.metrics import render
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.settings import HookSettings
@@ -202,13 +202,6 @@ class Hook:
         return await verify_pending(self.stores, action)
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"null")
-    except ValueError as exc:
-        raise bad_request(f"malformed JSON: {exc}") from exc
-
-
 def _invalid(exc: ValidationError) -> HookError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()))
@@ -217,12 +210,14 @@ def _invalid(exc: ValidationError) -> HookError:
 
 async def post_status(request: web.Request) -> web.Response:
     hook: Hook = request.app["hook"]
+    limits = hook.settings.limits
     caller = await hook.authenticate(request)
     try:
-        report = Report.model_validate(_json(caller.body) or {})
+        report = Report.model_validate(parse_json(caller.body, limits.max_json_depth) or {})
     except ValidationError as exc:
         raise _invalid(exc) from exc
     check_result_size(report, hook.settings.max_result_bytes)
+    check_report(report.status_details, report.logs, limits)
     cached = await hook.action(caller.uid)
     phase = (cached.get("status") or {}).get("phase")
     if phase in {p.value for p in Phase if p.is_terminal}:
@@ -318,7 +313,7 @@ async def put_upload(request: web.Request) -> web.Response:
     caller = await hook.authenticate(request)
     info = request.match_info
     store = hook.store(caller, info["store"], info["uuid"])
-    body = _json(caller.body)
+    body = parse_json(caller.body, hook.settings.max_json_depth)
     if not isinstance(body, dict) or not HEX32.match(str(body.get("hash", ""))):
         raise HookError(422, "INVALID", "hash (md5 hex) is required")
     md5 = str(body["hash"])
@@ -348,7 +343,10 @@ async def put_upload(request: web.Request) -> web.Response:
 
         async def add_output(fresh: dict[str, Any]) -> dict[str, Any]:
             outputs = list((fresh.get("status") or {}).get("outputs") or [])
-            return {} if record in outputs else {"outputs": [*outputs, record]}
+            if record in outputs:
+                return {}
+            check_uploads({"outputs": outputs}, hook.settings.limits)
+            return {"outputs": [*outputs, record]}
 
         await hook.writer.apply(caller.uid, None, extra=add_output, attempt=caller.attempt)
         return web.json_response({"done": True})
@@ -357,11 +355,15 @@ async def put_upload(request: web.Request) -> web.Response:
         "name": name,
         "uri": target.uri,
         "md5": md5,
-        "challenge": str(body.get("challenge", ""))[:64],
         "expiresAt": format_time(utcnow() + timedelta(seconds=store.expiry)),
     }
 
+    challenge = str(body.get("challenge") or "")[:64]
+    if challenge:  # optional; sent empty, the status write was refused (422, then 503)
+        entry["challenge"] = challenge
+
     async def add_pending(fresh: dict[str, Any]) -> dict[str, Any]:
+        check_uploads(fresh.get("status") or {}, hook.settings.limits)
         pending = [
             p
             for p in (fresh.get("status") or {}).get("pendingUploads") or []

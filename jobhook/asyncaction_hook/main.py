@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-body", type=int, default=defaults.max_body_bytes)
     p.add_argument("--max-result", type=int, default=defaults.max_result_bytes)
     p.add_argument("--log-tail-lines", type=int, default=defaults.log_tail_lines)
+    p.add_argument("--max-details", type=int, default=defaults.max_details_bytes)
+    p.add_argument("--max-log-line", type=int, default=defaults.max_log_line_chars)
+    p.add_argument("--max-pending-uploads", type=int, default=defaults.max_pending_uploads)
+    p.add_argument("--max-outputs", type=int, default=defaults.max_outputs)
+    p.add_argument("--max-status", type=int, default=defaults.max_status_bytes)
     p.add_argument("--presign-expiry", type=int, default=defaults.presign_expiry_seconds)
     p.add_argument("--rate", type=float, default=defaults.rate_per_second)
     p.add_argument("--burst", type=int, default=defaults.rate_burst)
@@ -87,6 +92,11 @@ async def serve(args: argparse.Namespace) -> None:
         max_body_bytes=args.max_body,
         max_result_bytes=args.max_result,
         log_tail_lines=args.log_tail_lines,
+        max_details_bytes=args.max_details,
+        max_log_line_chars=args.max_log_line,
+        max_pending_uploads=args.max_pending_uploads,
+        max_outputs=args.max_outputs,
+        max_status_bytes=args.max_status,
         presign_expiry_seconds=args.presign_expiry,
         rate_per_second=args.rate,
         rate_burst=args.burst,
@@ -99,10 +109,13 @@ async def serve(args: argparse.Namespace) -> None:
     kube = await CountingKubeClient.from_kubeconfig(args.kubeconfig)
     registry = Registry(kube)
     registry.start()
-    writer = StatusWriter(kube, registry, settings.log_tail_lines)
+    writer = StatusWriter(kube, registry, settings.limits)
     stores = Stores.from_file(args.stores_config, settings.presign_expiry_seconds)
     coalescer = Coalescer(
-        writer, settings.coalesce_window_seconds, extra=functools.partial(verify_pending, stores)
+        writer,
+        settings.coalesce_window_seconds,
+        extra=functools.partial(verify_pending, stores),
+        keep_lines=settings.log_tail_lines,
     )
     hook = Hook(
         settings,

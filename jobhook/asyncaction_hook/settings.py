@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asyncaction_hook.limits import Limits
+
 
 @dataclass(frozen=True)
 class HookSettings:
@@ -17,6 +19,12 @@ class HookSettings:
     max_body_bytes: int = 1024 * 1024
     max_result_bytes: int = 64 * 1024
     log_tail_lines: int = 100
+    max_details_bytes: int = Limits.max_details_bytes
+    max_log_line_chars: int = Limits.max_log_line_chars
+    max_pending_uploads: int = Limits.max_pending_uploads
+    max_outputs: int = Limits.max_outputs
+    max_json_depth: int = Limits.max_json_depth
+    max_status_bytes: int = Limits.max_status_bytes
     presign_expiry_seconds: int = 300
     rate_per_second: float = 200.0
     rate_burst: int = 400
@@ -26,3 +34,15 @@ class HookSettings:
     global_rate_burst: int = 5000
     shard: int = 0
     shards: int = 1
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_details_bytes=self.max_details_bytes,
+            max_log_line_chars=self.max_log_line_chars,
+            log_tail_lines=self.log_tail_lines,
+            max_pending_uploads=self.max_pending_uploads,
+            max_outputs=self.max_outputs,
+            max_json_depth=self.max_json_depth,
+            max_status_bytes=self.max_status_bytes,
+        )

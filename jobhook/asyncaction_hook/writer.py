@@ -25,6 +25,7 @@ from asyncaction.kube import Conflict, KubeClient, paths
 from asyncaction.timeutil import utcnow
 from asyncaction_hook.cache import Registry
 from asyncaction_hook.errors import HookError, not_found
+from asyncaction_hook.limits import Limits, check_status_size
 from asyncaction_hook.reports import Report, status_patch
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,10 @@ Extra = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class StatusWriter:
-    def __init__(self, kube: KubeClient, registry: Registry, log_tail_lines: int) -> None:
+    def __init__(self, kube: KubeClient, registry: Registry, limits: Limits) -> None:
         self.kube = kube
         self.registry = registry
-        self.log_tail_lines = log_tail_lines
+        self.limits = limits
         self.patches = 0  # for tests and metrics
 
     async def apply(
@@ -58,7 +59,9 @@ class StatusWriter:
             check_attempt(action, attempt)
             status = action.get("status") or {}
             patch = (
-                status_patch(status, report, now=utcnow(), log_tail_lines=self.log_tail_lines)
+                status_patch(
+                    status, report, now=utcnow(), log_tail_lines=self.limits.log_tail_lines
+                )
                 if report
                 else {}
             )
@@ -66,6 +69,7 @@ class StatusWriter:
                 patch.update(await extra(action))
             if not patch:
                 return action
+            check_status_size(status, patch, self.limits)
             meta = action["metadata"]
             body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
             try:
@@ -101,10 +105,17 @@ class _Pending:
 
 
 class Coalescer:
-    def __init__(self, writer: StatusWriter, window: float, extra: Extra | None = None) -> None:
+    def __init__(
+        self,
+        writer: StatusWriter,
+        window: float,
+        extra: Extra | None = None,
+        keep_lines: int = 100,
+    ) -> None:
         self.writer = writer
         self.window = window
         self.extra = extra  # e.g. verifying pending uploads with every write
+        self.keep_lines = keep_lines  # log lines a pending report keeps (the tail's length)
         self._pending: dict[str, _Pending] = {}
         self._last_flush: dict[str, float] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -113,6 +124,8 @@ class Coalescer:
         pending = self._pending.get(uid)
         if pending is not None and pending.attempt == attempt:
             report = pending.report.merged_with(report)
+        if report.logs and len(report.logs) > self.keep_lines:
+            report = report.model_copy(update={"logs": report.logs[-self.keep_lines :]})
         self._pending[uid] = _Pending(report, attempt)
         if uid not in self._timers:
             delay = max(0.0, self._last_flush.get(uid, 0.0) + self.window - time.monotonic())

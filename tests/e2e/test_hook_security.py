@@ -18,11 +18,12 @@ from kubernetes import client
 
 from asyncaction.api.names import LABEL_ACTION_UID, SECRET_KEY_FIELD
 from asyncaction.keys import MASTER_KEYS_ENV, load_master_keys
-from tests.e2e.test_hook import Signed, python_action, secret_of
+from tests.e2e.test_hook import Signed, python_action, secret_of, sleeping_action
 from tests.support.kube import Kube, wait_for
 from tests.support.procs import start_hook, stop_process
 
 pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow]
+__all__ = ["sleeping_action"]  # a fixture shared with test_hook
 
 
 def issued_key(namespace: str, uid: str, attempt: int) -> str:
@@ -182,3 +183,51 @@ def test_a_global_rate_limit_applies_before_authentication(
         stop_process(proc)
     assert answers.count(429) >= 20, answers
     assert set(answers) <= {401, 404, 429}
+
+
+def test_oversized_deep_or_odd_reports_are_refused_and_change_nothing(
+    kube: Kube, namespace: str, sleeping_action: tuple[dict[str, Any], Signed]
+) -> None:
+    _action, hook = sleeping_action
+    before = kube.get_action(namespace, "sleeper")["metadata"]["resourceVersion"]
+    big_details = json.dumps({"statusDetails": {"blob": "x" * 200_000}}).encode()
+    answer = hook.v2("POST", "/status", big_details)
+    assert answer.status_code == 413, answer.text
+    assert "upload" in answer.json()["error"]["message"]
+    long_line = json.dumps({"logs": ["y" * 100_000]}).encode()
+    assert hook.v2("POST", "/status", long_line).status_code == 413
+    deep = b'{"statusDetails": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}"
+    assert hook.v2("POST", "/status", deep).status_code == 400
+    deeper = b"[" * 100_000 + b"]" * 100_000
+    assert hook.v2("POST", "/status", deeper).status_code == 400
+    odd_time = requests.post(
+        hook.hook + "/status",
+        data=b"{}",
+        headers={
+            "X-Job-Id": hook.uid,
+            "X-Job-Time": "\u0661\u0667\u0660\u0660".encode(),  # Arabic-Indic digits
+            "X-Job-Hash": "0" * 64,
+        },
+        timeout=10,
+    )
+    assert odd_time.status_code == 401
+    time.sleep(1.0)  # past the coalescing window
+    assert kube.get_action(namespace, "sleeper")["metadata"]["resourceVersion"] == before
+
+
+def test_pending_uploads_are_bounded(
+    kube: Kube, namespace: str, sleeping_action: tuple[dict[str, Any], Signed]
+) -> None:
+    _action, hook = sleeping_action
+    answers = []
+    for n in range(101):
+        announce: dict[str, Any] = {"hash": f"{n:032x}", "metadata": {}}
+        if n % 2:  # the challenge is optional
+            announce["challenge"] = f"{n:032x}"
+        body = json.dumps(announce).encode()
+        answers.append(hook.v2("PUT", f"/upload/default/{hook.uid}/part{n}", body))
+    assert [a.status_code for a in answers[:100]] == [200] * 100
+    assert answers[100].status_code == 413, answers[100].text
+    assert "finish" in answers[100].json()["error"]["message"]
+    status = kube.get_action(namespace, "sleeper")["status"]
+    assert len(status["pendingUploads"]) == 100

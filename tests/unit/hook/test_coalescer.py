@@ -68,3 +68,16 @@ async def test_pending_reports_stay_bound_to_their_attempt() -> None:
     await coalescer.close()
     assert writer.attempts == [1, 2]
     assert writer.writes[-1][1].logs is None
+
+
+@pytest.mark.asyncio
+async def test_pending_log_lines_are_bounded_by_the_tail() -> None:
+    writer = FakeWriter()
+    coalescer = Coalescer(writer, window=10, keep_lines=5)  # type: ignore[arg-type]
+    coalescer.submit("a", Report(progress=1))
+    await asyncio.sleep(0.01)
+    for n in range(100):
+        coalescer.submit("a", Report(logs=[f"line {n}", f"more {n}"]))
+    taken = coalescer.take("a")
+    assert taken is not None
+    assert taken.logs == ["more 97", "line 98", "more 98", "line 99", "more 99"]
