@@ -198,9 +198,12 @@ def hooked_operator(
     crds: list[dict[str, Any]],
     node_agent: Path | None,
     hook_url: str,
+    stores_config: Path,
 ) -> Iterator[Any]:
-    """The operator with the real job hook running beside it."""
-    with run_operator(admin_kubeconfig, namespace, hook_url) as runner:
+    """The operator with the real job hook running beside it (and the hook's stores)."""
+    with run_operator(
+        admin_kubeconfig, namespace, hook_url, ASYNCACTION_STORES_CONFIG=str(stores_config)
+    ) as runner:
         yield runner
 
 

@@ -21,6 +21,7 @@ from asyncaction.kube import ApiError, KubeClient, paths
 from asyncaction.manifests import resolve_spec
 from asyncaction.sharding import shard_of
 from asyncaction.stores import Store, Stores
+from asyncaction.tenancy import key_allowed
 from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
 from asyncaction_hook.auth import ReplayGuard, check_replay, matching_attempt, parse_headers
@@ -178,6 +179,16 @@ class Hook:
             raise not_found(f"no store named {name!r}")
         return store
 
+    def check_reachable(self, store: Store, key: str, action: dict[str, Any]) -> None:
+        """403 unless the action's namespace may use ``key`` (``asyncaction.tenancy``)."""
+        meta = action["metadata"]
+        own = dataplane.own_prefix(store.prefix, meta["namespace"], meta["uid"])
+        if not key_allowed(store.scope, key, meta["namespace"], extra=(own,)):
+            raise forbidden(
+                f"s3://{store.bucket}/{key} is outside the prefixes namespace "
+                f"{meta['namespace']} may use in store {store.name}"
+            )
+
     async def spec_of(self, action: dict[str, Any]) -> dict[str, Any]:
         spec = action.get("spec") or {}
         template = None
@@ -277,6 +288,7 @@ async def get_download(request: web.Request) -> web.Response:
         for prefix in dataplane.input_prefixes(spec):
             if prefix.bucket != store.bucket:
                 raise forbidden(f"bucket {prefix.bucket} is not in store {store.name}")
+            hook.check_reachable(store, prefix.key, action)
             for obj in await store.list(prefix.key):
                 listed.append((obj.key, obj.key[len(prefix.key) :].lstrip("/")))
         if index >= len(listed):
@@ -292,6 +304,7 @@ async def get_download(request: web.Request) -> web.Response:
         )
     if ref.bucket != store.bucket:
         raise forbidden(f"bucket {ref.bucket} is not in store {store.name}")
+    hook.check_reachable(store, ref.key, action)
     found = await store.head(ref.key)
     if found is None:
         raise not_found(f"{ref.uri} does not exist")
@@ -336,6 +349,7 @@ async def put_upload(request: web.Request) -> web.Response:
     )
     if target.bucket != store.bucket:
         raise forbidden(f"bucket {target.bucket} is not in store {store.name}")
+    hook.check_reachable(store, target.key, action)
     existing = await store.head(target.key)
     name = info["property"]
     if existing is not None and existing.md5 == md5:

@@ -48,6 +48,7 @@ from asyncaction.manifests import (
 from asyncaction.settings import OperatorSettings
 from asyncaction.sharding import hook_url_for
 from asyncaction.stores import Store
+from asyncaction.tenancy import REFUSED_REASON, StoreScope, refusal_message, refused_uris
 from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,13 @@ class Reconciler:
         settings: OperatorSettings,
         admissions: Admissions,
         archive: Store | None = None,
+        scopes: list[StoreScope] | None = None,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.admissions = admissions
         self.archive = archive
+        self.scopes = scopes  # None: no stores configured, the hook alone checks keys
         if not settings.master_keys_file:
             raise MasterKeyError(f"{MASTER_KEYS_ENV} is not set: the operator cannot issue keys")
         self.master_keys = MasterKeysFile(settings.master_keys_file)
@@ -127,6 +130,9 @@ class Reconciler:
         admitted = is_eligible(view, now) and self.admissions.try_admit(uid, now)
         decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
         log.debug("%s/%s: %s", namespace, name, decision_summary(decision))
+        refusal = self._store_refusal(decision, spec, namespace)
+        if refusal is not None:
+            decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
         if decision.status and not await self._write_status(action, decision.status):
             self.admissions.release(uid)
             return PassResult(retry_now=True)
@@ -149,6 +155,15 @@ class Reconciler:
             return PassResult(retry_now=True)
         finished = was_terminal and decision.requeue_after is None
         return PassResult(finished=finished, requeue_after=decision.requeue_after)
+
+    def _store_refusal(
+        self, decision: Decision, spec: Mapping[str, Any], namespace: str
+    ) -> str | None:
+        """Why a Job about to be created may not run: S3 keys outside its grants."""
+        if self.scopes is None or not any(isinstance(e, CreateJob) for e in decision.effects):
+            return None
+        refused = refused_uris(spec, namespace, self.scopes)
+        return refusal_message(refused) if refused else None
 
     async def _write_status(
         self, action: Mapping[str, Any], status: Mapping[str, Any], *, fresh: bool = False

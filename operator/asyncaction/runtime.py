@@ -32,10 +32,13 @@ class Runtime:
                 raise ValueError(
                     f"archive store {settings.archive_store!r} is not in {settings.archive_config}"
                 )
+        scopes = None
+        if settings.stores_config:
+            scopes = Stores.from_file(Path(settings.stores_config), expiry=0).scopes
         return cls(
             settings=settings,
             kube=kube,
             admissions=admissions,
             wakeups=Wakeups(),
-            reconciler=Reconciler(kube, settings, admissions, archive),
+            reconciler=Reconciler(kube, settings, admissions, archive, scopes),
         )

@@ -33,6 +33,9 @@ class OperatorSettings:
     # File of master keys the per-attempt job keys are derived from, shared only with
     # the hook (asyncaction.keys; env ASYNCACTION_MASTER_KEYS_FILE). Required.
     master_keys_file: str = ""
+    # The hook's stores file: with it, actions naming S3 keys outside their namespace's
+    # grants fail (StoreAccessDenied) before any Job is created (asyncaction.tenancy).
+    stores_config: str = ""
     # kopf persistence and watching.
     finalizer: str = "asyncaction.dev/finalizer"
     storage_prefix: str = "asyncaction.dev"

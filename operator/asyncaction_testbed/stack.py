@@ -94,6 +94,7 @@ class Stack:
         env = {
             "ASYNCACTION_KUBECONFIG": kubeconfig,
             MASTER_KEYS_ENV: str(self._master_keys()),
+            "ASYNCACTION_STORES_CONFIG": str(self.state / "stores.json"),
             "ASYNCACTION_HOOK_URL": self.hook_url,
             "ASYNCACTION_BACKOFF_BASE_SECONDS": "2",
         }
@@ -115,7 +116,11 @@ class Stack:
 
     def _write_config(self, s3: S3Server) -> None:
         (self.state / "pod-logs").mkdir(exist_ok=True)
-        (self.state / "stores.json").write_text(json.dumps(s3.stores_document(), indent=2))
+        stores = s3.stores_document()
+        # the demo's data lives under demo/: grant it to namespace default, beside its own
+        # area (asyncaction.tenancy; without grants a namespace gets actions/<ns>/ only)
+        stores["stores"]["default"]["grants"] = {"default": ["actions/default/", "demo/"]}
+        (self.state / "stores.json").write_text(json.dumps(stores, indent=2))
         env = {
             "KUBECONFIG": str(self.kubeconfig.resolve()),
             "AWS_ENDPOINT_URL_S3": s3.endpoint,

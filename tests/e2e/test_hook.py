@@ -57,7 +57,8 @@ def test_project_client_reports_progress_and_result(kube: Kube, namespace: str) 
 
 @pytest.mark.usefixtures("hooked_operator")
 def test_seed_client_works_unchanged(kube: Kube, namespace: str, s3: Any, node_agent: Path) -> None:
-    s3.client().put_object(Bucket=s3.bucket, Key=f"{namespace}/in.txt", Body=b"one two three")
+    key = f"actions/{namespace}/in.txt"  # the namespace's own area (asyncaction.tenancy)
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=b"one two three")
     created = kube.create_action(
         namespace,
         {
@@ -67,7 +68,7 @@ def test_seed_client_works_unchanged(kube: Kube, namespace: str, s3: Any, node_a
                     {
                         "type": "input",
                         "name": "text",
-                        "value": f"s3://{s3.bucket}/{namespace}/in.txt",
+                        "value": f"s3://{s3.bucket}/{key}",
                     }
                 ],
                 # typed arguments: the entrypoint wraps the command; the seed job reports itself

@@ -231,3 +231,52 @@ def test_pending_uploads_are_bounded(
     assert "finish" in answers[100].json()["error"]["message"]
     status = kube.get_action(namespace, "sleeper")["status"]
     assert len(status["pendingUploads"]) == 100
+
+
+@pytest.mark.usefixtures("hooked_operator")
+def test_an_action_naming_another_namespaces_keys_fails_before_any_job(
+    kube: Kube, namespace: str, s3: Any
+) -> None:
+    s3.client().put_object(Bucket=s3.bucket, Key="actions/someone-else/data.txt", Body=b"theirs")
+    uri = f"s3://{s3.bucket}/actions/someone-else/data.txt"
+    spec = {"arguments": [{"type": "input", "name": "data", "value": uri}]}
+    created = kube.create_action(namespace, python_action("snoop", "print('read it')", **spec))
+    done = kube.wait_phase(namespace, "snoop", {"SUCCEEDED", "FAILED"}, timeout=60)
+    assert done["status"]["phase"] == "FAILED"
+    assert done["status"]["error"]["reason"] == "StoreAccessDenied"
+    assert "actions/someone-else/data.txt" in done["status"]["error"]["message"]
+    assert kube.jobs_of(namespace, created["metadata"]["uid"]) == []
+
+
+def test_the_hook_refuses_keys_outside_the_namespaces_grants(
+    kube: Kube, namespace: str, s3: Any, sleeping_action: tuple[dict[str, Any], Signed]
+) -> None:
+    _action, hook = sleeping_action
+    s3.client().put_object(Bucket=s3.bucket, Key="actions/someone-else/data.txt", Body=b"theirs")
+    s3.client().put_object(Bucket=s3.bucket, Key=f"actions/{namespace}/mine.txt", Body=b"mine")
+    arguments = [
+        {
+            "type": "input",
+            "name": "theirs",
+            "value": f"s3://{s3.bucket}/actions/someone-else/data.txt",
+        },
+        {
+            "type": "input",
+            "name": "mine",
+            "value": f"s3://{s3.bucket}/actions/{namespace}/mine.txt",
+        },
+        {"type": "output", "name": "archive", "value": f"s3://{s3.bucket}/archive/x.json"},
+    ]
+    # the spec changed after the operator's check (or a template did): the hook checks too
+    kube.patch_action(namespace, "sleeper", {"spec": {"arguments": arguments}})
+    wait_for(
+        lambda: hook.v2("GET", "/action").json().get("arguments") == arguments,
+        30,
+        "the hook to see the new spec",
+    )
+    refused = hook.v2("GET", f"/download/default/{hook.uid}/theirs/0")
+    assert refused.status_code == 403, refused.text
+    assert "someone-else" in refused.json()["error"]["message"]
+    assert hook.v2("GET", f"/download/default/{hook.uid}/mine/0").status_code == 200
+    upload = json.dumps({"hash": "0" * 32, "metadata": {}}).encode()
+    assert hook.v2("PUT", f"/upload/default/{hook.uid}/archive", upload).status_code == 403
