@@ -13,13 +13,14 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from asyncaction.api.phases import Phase
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError, KubeClient, paths
 from asyncaction.manifests import resolve_spec
-from asyncaction.sharding import shard_of
+from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
 from asyncaction.tenancy import key_allowed
 from asyncaction.timeutil import format_time, utcnow
@@ -109,6 +110,20 @@ class Hook:
         if not self._global.take():
             raise HookError(429, "RATE_LIMITED", "the hook is busy; retry with backoff")
 
+    def misdirected(self, uid: str) -> HookError:
+        """421, naming the replica that serves ``uid`` now when the URL template is known:
+        after a change of the shard count, a running job's JOB_HOOK may point elsewhere."""
+        extra = {}
+        if "{shard}" in self.settings.hook_url:
+            extra["hook"] = hook_url_for(self.settings.hook_url, uid, self.settings.shards)
+        return HookError(
+            421,
+            "MISDIRECTED",
+            "this action is served by another hook replica"
+            + (f": {extra['hook']}" if extra else "; use its JOB_HOOK"),
+            extra,
+        )
+
     @property
     def fenced_until_ms(self) -> int:
         """Requests signed before this could have been accepted by a previous process."""
@@ -159,11 +174,7 @@ class Hook:
             candidates=self.candidate_keys(action),
         )
         if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
-            raise HookError(
-                421,
-                "MISDIRECTED",
-                "this action is served by another hook replica; use its JOB_HOOK",
-            )
+            raise self.misdirected(signed.job_id)
         if signed.time_ms < self.fenced_until_ms:
             # Signed before this process could vouch for it: its replay memory is empty.
             raise HookError(503, "RESTARTED", "the hook restarted; sign the request again")
@@ -400,6 +411,9 @@ async def errors(
     except ApiError as exc:
         log.warning("API error while serving %s: %s", request.path, exc)
         return HookError(503, "UNAVAILABLE", "the API server is unavailable; retry").response()
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("S3 error while serving %s: %s", request.path, exc)
+        return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
 
 
 def create_app(hook: Hook) -> web.Application:

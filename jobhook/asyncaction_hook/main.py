@@ -63,6 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--global-burst", type=int, default=defaults.global_rate_burst)
     p.add_argument("--shard", type=int, default=0, help="this replica's shard (0-based)")
     p.add_argument(
+        "--hook-url",
+        default=os.environ.get("ASYNCACTION_HOOK_URL", ""),
+        help="the replicas' URL template with {shard}, as the operator's; 421 answers name "
+        "the right replica with it",
+    )
+    p.add_argument(
         "--shards",
         type=int,
         default=1,
@@ -104,6 +110,7 @@ async def serve(args: argparse.Namespace) -> None:
         global_rate_burst=args.global_burst,
         shard=args.shard,
         shards=args.shards,
+        hook_url=args.hook_url,
     )
     master_keys = MasterKeysFile(args.master_keys_file)
     kube = await CountingKubeClient.from_kubeconfig(args.kubeconfig)

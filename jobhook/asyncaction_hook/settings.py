@@ -34,6 +34,9 @@ class HookSettings:
     global_rate_burst: int = 5000
     shard: int = 0
     shards: int = 1
+    # The operator's ASYNCACTION_HOOK_URL (with "{shard}"): a 421 then names the replica
+    # that serves the action, so jobs survive a change of the shard count.
+    hook_url: str = ""
 
     @property
     def limits(self) -> Limits:

@@ -105,6 +105,12 @@ def run(command: Sequence[str], client: JobClient | None = None) -> int:
     except UnsafePath as exc:
         _ignore_completed(client.fail, f"refused: {exc}")
         return 1
+    except HookError as exc:
+        if exc.reason in ("UNREACHABLE", "ACTION_COMPLETED"):
+            raise  # nobody to tell, or nothing left to tell
+        # e.g. S3 down through all the retries of an upload: a clean FAILED with the reason
+        _ignore_completed(client.fail, f"{exc.reason}: {exc.message}"[:4000])
+        return 1
 
 
 def _run(

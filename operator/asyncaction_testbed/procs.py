@@ -138,6 +138,9 @@ def free_port(preferred: int | None = None) -> int:
     """``preferred`` when it is free on loopback, else any free port."""
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket() as sock:
+            # a port only in TIME_WAIT from our own restarted server is free to it (servers
+            # bind with SO_REUSEADDR): a restarted API server keeps its address
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:

@@ -88,13 +88,14 @@ def ensure_master_keys(directory: Path) -> Path:
 
 
 def start_hook(
-    kubeconfig: Path, stores_config: Path, log: Path, *flags: str
+    kubeconfig: Path, stores_config: Path, log: Path, *flags: str, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A job hook process on a free loopback port, ready; returns it and its URL."""
+    """A job hook process on a loopback port (a free one by default), ready; returns it
+    and its URL."""
     import sys
 
     keys = ensure_master_keys(log.parent)
-    port = free_port()
+    port = port or free_port()
     proc = start_process(
         [
             sys.executable,
