@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 import socket
@@ -280,3 +281,69 @@ def test_the_hook_refuses_keys_outside_the_namespaces_grants(
     assert hook.v2("GET", f"/download/default/{hook.uid}/mine/0").status_code == 200
     upload = json.dumps({"hash": "0" * 32, "metadata": {}}).encode()
     assert hook.v2("PUT", f"/upload/default/{hook.uid}/archive", upload).status_code == 403
+
+
+def test_no_key_appears_in_statuses_events_job_specs_or_logs(
+    kube: Kube,
+    namespace: str,
+    hooked_operator: Any,
+    testbed_dir: Path,
+    node_agent: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the in-process operator's log, every level
+    code = (
+        "import os\n"
+        "from asyncaction_job import client\n"
+        "client.report(progress=50, details={'step': 'half'}, logs=['working'])\n"
+        "client.succeed({'ok': True})\n"
+    )
+    created = kube.create_action(namespace, python_action("quiet", code, backoffLimit=0))
+    done = kube.wait_phase(namespace, "quiet", {"SUCCEEDED", "FAILED"}, timeout=90)
+    assert done["status"]["phase"] == "SUCCEEDED", done["status"]
+    masters = load_master_keys(os.environ[MASTER_KEYS_ENV])
+    uid = created["metadata"]["uid"]
+    needles = {
+        issued_key(namespace, uid, 1),
+        *(key.decode() for key in masters.keys),
+    }
+    api = kube.api
+    haystacks = {
+        "action": json.dumps(kube.get_action(namespace, "quiet")),
+        "events": json.dumps(
+            api.sanitize_for_serialization(kube.core.list_namespaced_event(namespace))
+        ),
+        "jobs": json.dumps(
+            api.sanitize_for_serialization(kube.batch.list_namespaced_job(namespace))
+        ),
+        "pods": json.dumps(
+            api.sanitize_for_serialization(kube.core.list_namespaced_pod(namespace))
+        ),
+        "hook log": (testbed_dir / "hook.log").read_text(errors="replace"),
+        "operator log": caplog.text,
+        "pod logs": "".join(p.read_text(errors="replace") for p in node_agent.glob("*.log")),
+    }
+    assert all(haystacks[k] for k in ("hook log", "operator log"))  # searched something
+    leaks = [
+        (where, key[:6]) for where, text in haystacks.items() for key in needles if key in text
+    ]
+    assert leaks == []
+    assert "secretKeyRef" in haystacks["jobs"]  # the key reaches jobs by reference only
+
+
+def test_slow_clients_holding_connections_do_not_stop_the_hook(
+    sleeping_action: tuple[dict[str, Any], Signed],
+) -> None:
+    _action, signer = sleeping_action
+    host, port = signer.hook.removeprefix("http://").split(":")
+    held = []
+    try:
+        for n in range(200):  # each sends half a request and then nothing
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(b"POST /status HTTP/1.1\r\nHost: hook\r\nX-Job-Id: " + str(n).encode())
+            held.append(sock)
+        answer = signer.v2("POST", "/status", json.dumps({"progress": 3}).encode())
+        assert answer.status_code == 200, answer.text
+    finally:
+        for sock in held:
+            sock.close()
