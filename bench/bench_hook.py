@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
 from asyncaction.keys import load_master_keys
-from asyncaction_job.signing import headers_v2, signing_clock
+from asyncaction_job.signing import headers_v2
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from asyncaction_testbed.s3server import S3Server
@@ -79,7 +79,10 @@ def main(n: int, threads: int) -> None:
                 body = json.dumps(
                     {"progress": (offset + i) % 100, "statusDetails": {"n": offset + i}}
                 ).encode()
-                headers = headers_v2(uid, key, "POST", "/status", body, signing_clock())
+                # every body differs, so wall-clock times cannot collide; signing_clock
+                # would run ahead of the hook's 5 s future limit at thousands per second
+                now_ms = time.time_ns() // 1_000_000
+                headers = headers_v2(uid, key, "POST", "/status", body, now_ms)
                 headers["Content-Type"] = "application/json"
                 request = urllib.request.Request(  # noqa: S310 - loopback http
                     f"{url}/status", data=body, headers=headers, method="POST"
