@@ -182,6 +182,40 @@ def test_the_cache_goes_stale_while_the_api_server_is_down_and_heals(
     wait_for(lambda: ready() == 200, 120, "the hook's cache to heal")
 
 
+def test_an_action_runs_through_an_api_server_restart(
+    kube: Kube, namespace: str, control_plane: Any, hooked_operator: Any
+) -> None:
+    state = getattr(control_plane, "state", None)
+    if state is None:
+        pytest.skip("needs the local control plane")
+    from asyncaction_testbed import procs
+
+    code = (
+        "import time\n"
+        "from asyncaction_job import client\n"
+        "c = client.JobClient.from_env()\n"
+        "c.retry = client.Retry(attempts=40, base_delay=0.5, max_delay=5.0)\n"
+        "for n in range(30):\n"
+        "    c.report(progress=n, details={'n': n})\n"
+        "    time.sleep(0.5)\n"
+        "c.succeed({'through': 'restart'})\n"
+    )
+    kube.create_action(namespace, python_action("through", code))
+    wait_for(
+        lambda: (kube.get_action(namespace, "through").get("status") or {}).get("progress", 0) > 0,
+        90,
+        "the first reports",
+    )
+    procs.stop(state, "kube-apiserver")
+    try:
+        time.sleep(5)  # the job's reports fail meanwhile; it retries
+    finally:
+        control_plane.start()
+    done = kube.wait_phase(namespace, "through", {"SUCCEEDED", "FAILED"}, timeout=240)
+    assert done["status"]["phase"] == "SUCCEEDED", done["status"]
+    assert done["status"]["result"] == {"through": "restart"}
+
+
 @pytest.mark.usefixtures("hooked_operator")
 def test_after_the_api_server_returned_new_actions_are_served(kube: Kube, namespace: str) -> None:
     """Runs after the restart above: the healed cache knows actions created since."""
