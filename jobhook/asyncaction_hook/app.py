@@ -44,7 +44,7 @@ from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
 
 log = logging.getLogger(__name__)
-HEX32 = re.compile(r"^[0-9a-f]{32}$")
+HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 @dataclass
@@ -286,10 +286,9 @@ async def get_download(request: web.Request) -> web.Response:
     caller = await hook.authenticate(request)
     info = request.match_info
     store = hook.store(caller, info["store"], info["uuid"])
-    try:
-        index = int(info["index"])
-    except ValueError as exc:
-        raise bad_request("index must be an integer") from exc
+    if not info["index"].isascii() or not info["index"].isdigit():
+        raise bad_request("index must be a non-negative integer")
+    index = int(info["index"])
     action = await hook.action(caller.uid)
     spec = await hook.spec_of(action)
     prop = info["property"]

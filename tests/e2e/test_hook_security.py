@@ -279,6 +279,7 @@ def test_the_hook_refuses_keys_outside_the_namespaces_grants(
     assert refused.status_code == 403, refused.text
     assert "someone-else" in refused.json()["error"]["message"]
     assert hook.v2("GET", f"/download/default/{hook.uid}/mine/0").status_code == 200
+    assert hook.v2("GET", f"/download/default/{hook.uid}/mine/-1").status_code == 400
     upload = json.dumps({"hash": "0" * 32, "metadata": {}}).encode()
     assert hook.v2("PUT", f"/upload/default/{hook.uid}/archive", upload).status_code == 403
 
