@@ -147,7 +147,9 @@ def test_requests_with_made_up_ids_cost_the_api_server_nothing(kube: Kube, hook_
     assert set(answers) <= {401, 404}, sorted(set(answers))
     for resource in ("secrets", "asyncactions"):
         spent = lists_after.get(resource, 0) - lists_before.get(resource, 0)
-        assert spent <= 3, (resource, spent)  # other tests' clients at most, not 300
+        # the old hook listed Secrets once per request (300); other clients of the shared
+        # API server (controllers relisting after the restart test, say) list a few
+        assert spent < 30, (resource, spent)
     assert {k: v for k, v in hook_after.items() if k != "WATCH"} == {
         k: v for k, v in hook_before.items() if k != "WATCH"
     }
