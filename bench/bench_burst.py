@@ -18,10 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
+from asyncaction.keys import MASTER_KEYS_ENV
 from asyncaction_testbed import procs
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from tests.support.kube import Kube
+from tests.support.procs import ensure_master_keys
 
 
 def rss_kib(pid: int) -> int:
@@ -44,6 +46,7 @@ def main(n: int) -> None:
             "ASYNCACTION_KUBECONFIG": str(plane.admin_kubeconfig),
             "ASYNCACTION_HOOK_URL": "http://127.0.0.1:9/none",
             "ASYNCACTION_POLL_SECONDS": "5",
+            MASTER_KEYS_ENV: str(ensure_master_keys(state)),
         }
         procs.start(
             state,

@@ -1,7 +1,8 @@
 """Throughput and latency of the job hook for signed progress reports.
 
 Starts a private control plane and SeaweedFS and the hook as a process; creates an
-action and its Secret directly (no operator needed), marks it RUNNING, then sends N
+action directly (no operator needed), marks it RUNNING in attempt 1, derives that
+attempt's key from the bench's master keys file (``asyncaction.keys``), then sends N
 version-2 signed progress reports from T threads and prints requests/s, latency
 percentiles and how many status patches the coalescer wrote.
 
@@ -11,7 +12,6 @@ percentiles and how many status patches the coalescer wrote.
 from __future__ import annotations
 
 import json
-import secrets
 import statistics
 import sys
 import tempfile
@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
-from asyncaction.api.names import LABEL_ACTION_UID, SECRET_KEY_FIELD
-from asyncaction_job.signing import headers_v2, signing_clock
+from asyncaction.keys import load_master_keys
+from asyncaction_job.signing import headers_v2
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from asyncaction_testbed.s3server import S3Server
 from tests.support.kube import Kube
-from tests.support.procs import start_hook, stop_process
+from tests.support.procs import ensure_master_keys, start_hook, stop_process
 
 
 def main(n: int, threads: int) -> None:
@@ -48,21 +48,14 @@ def main(n: int, threads: int) -> None:
             },
         )
         uid = created["metadata"]["uid"]
-        key = secrets.token_urlsafe(32)
-        kube.core.create_namespaced_secret(
-            "default",
-            {
-                "metadata": {"name": "bench-job-secret", "labels": {LABEL_ACTION_UID: uid}},
-                "stringData": {SECRET_KEY_FIELD: key},
-            },
-        )
+        key = load_master_keys(ensure_master_keys(state)).issue("default", uid, 1)
         kube.custom.patch_namespaced_custom_object_status(
             "asyncaction.dev",
             "v1alpha1",
             "default",
             "asyncactions",
             "bench",
-            {"status": {"phase": "RUNNING"}},
+            {"status": {"phase": "RUNNING", "attempts": 1}},
         )
         stores = state / "stores.json"
         stores.write_text(json.dumps(s3.stores_document()))
@@ -86,7 +79,10 @@ def main(n: int, threads: int) -> None:
                 body = json.dumps(
                     {"progress": (offset + i) % 100, "statusDetails": {"n": offset + i}}
                 ).encode()
-                headers = headers_v2(uid, key, "POST", "/status", body, signing_clock())
+                # every body differs, so wall-clock times cannot collide; signing_clock
+                # would run ahead of the hook's 5 s future limit at thousands per second
+                now_ms = time.time_ns() // 1_000_000
+                headers = headers_v2(uid, key, "POST", "/status", body, now_ms)
                 headers["Content-Type"] = "application/json"
                 request = urllib.request.Request(  # noqa: S310 - loopback http
                     f"{url}/status", data=body, headers=headers, method="POST"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.kube import Kube, wait_for
-from tests.support.procs import start_hook, start_process, stop_process
+from tests.support.procs import ensure_master_keys, start_hook, start_process, stop_process
 
 EXISTING = os.environ.get("ASYNCACTION_TEST_KUBECONFIG")
 
@@ -28,6 +28,12 @@ EXISTING = os.environ.get("ASYNCACTION_TEST_KUBECONFIG")
 @pytest.fixture(scope="session")
 def testbed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("testbed")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def master_keys_file(testbed_dir: Path) -> Path:
+    """The master keys every operator and hook of the session derive job keys from."""
+    return ensure_master_keys(testbed_dir)
 
 
 @pytest.fixture(scope="session")
@@ -193,9 +199,12 @@ def hooked_operator(
     crds: list[dict[str, Any]],
     node_agent: Path | None,
     hook_url: str,
+    stores_config: Path,
 ) -> Iterator[Any]:
-    """The operator with the real job hook running beside it."""
-    with run_operator(admin_kubeconfig, namespace, hook_url) as runner:
+    """The operator with the real job hook running beside it (and the hook's stores)."""
+    with run_operator(
+        admin_kubeconfig, namespace, hook_url, ASYNCACTION_STORES_CONFIG=str(stores_config)
+    ) as runner:
         yield runner
 
 

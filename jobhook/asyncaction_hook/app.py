@@ -4,7 +4,6 @@ parse, and hand over to reports/dataplane (pure) and the writer (I/O).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -14,16 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from asyncaction.api.phases import Phase
+from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError, KubeClient, paths
 from asyncaction.manifests import resolve_spec
-from asyncaction.sharding import shard_of
+from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
+from asyncaction.tenancy import key_allowed
 from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
-from asyncaction_hook.auth import ReplayGuard, check_replay, verify
+from asyncaction_hook.auth import ReplayGuard, check_replay, matching_attempt, parse_headers
 from asyncaction_hook.cache import Registry
 from asyncaction_hook.errors import (
     HookError,
@@ -34,14 +36,15 @@ from asyncaction_hook.errors import (
     rate_limited,
     too_large,
 )
+from asyncaction_hook.limits import check_report, check_uploads, parse_json
+from asyncaction_hook.metrics import render
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
-from asyncaction_job.signing import HEADER_ID, HEADER_TIME
 
 log = logging.getLogger(__name__)
-HEX32 = re.compile(r"^[0-9a-f]{32}$")
+HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
 @dataclass
@@ -49,6 +52,29 @@ class Caller:
     uid: str
     version: int
     body: bytes
+    attempt: int  # the attempt whose key signed the request
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved; ``take`` is False when empty."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.last = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _attempt_of(action: dict[str, Any]) -> int:
+    attempts = (action.get("status") or {}).get("attempts")
+    return attempts if isinstance(attempts, int) and attempts >= 0 else 0
 
 
 @dataclass
@@ -60,9 +86,11 @@ class Hook:
     coalescer: Coalescer
     stores: Stores
     guard: ReplayGuard
+    master_keys: Callable[[], MasterKeys]
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _global: TokenBucket | None = None
 
     def _rate(self, uid: str) -> None:
         now = time.monotonic()
@@ -74,42 +102,85 @@ class Hook:
             raise rate_limited()
         self._buckets[uid] = (tokens - 1, now)
 
+    def _global_rate(self) -> None:
+        if self._global is None:
+            self._global = TokenBucket(
+                self.settings.global_rate_per_second, self.settings.global_rate_burst
+            )
+        if not self._global.take():
+            raise HookError(429, "RATE_LIMITED", "the hook is busy; retry with backoff")
+
+    def misdirected(self, uid: str) -> HookError:
+        """421, naming the replica that serves ``uid`` now when the URL template is known:
+        after a change of the shard count, a running job's JOB_HOOK may point elsewhere."""
+        extra = {}
+        if "{shard}" in self.settings.hook_url:
+            extra["hook"] = hook_url_for(self.settings.hook_url, uid, self.settings.shards)
+        return HookError(
+            421,
+            "MISDIRECTED",
+            "this action is served by another hook replica"
+            + (f": {extra['hook']}" if extra else "; use its JOB_HOOK"),
+            extra,
+        )
+
+    @property
+    def fenced_until_ms(self) -> int:
+        """Requests signed before this could have been accepted by a previous process."""
+        return self.started_ms + int(self.settings.max_future_seconds * 1000)
+
+    def candidate_keys(self, action: dict[str, Any]) -> list[tuple[int, tuple[str, ...]]]:
+        """The keys that may sign for ``action``: its current attempt's, then the next's.
+
+        The next attempt's key is tried too because the operator writes the new attempt
+        to the action before creating its Job, and this cache may see the Job's first
+        report before that write; the write path then binds the report to the attempt
+        the API server has (``StatusWriter.apply``).
+        """
+        meta = action["metadata"]
+        keys = self.master_keys()
+        current = _attempt_of(action)
+        attempts = [a for a in (current, current + 1) if a >= 1]
+        return [(a, keys.accepted(meta["namespace"], meta["uid"], a)) for a in attempts]
+
     async def authenticate(self, request: web.Request) -> Caller:
+        """Cheapest checks first: nothing is read or derived for a request that fails early."""
+        self._global_rate()
+        now_ms = self.clock_ms()
+        signed = parse_headers(
+            request.headers,
+            now_ms=now_ms,
+            past_seconds=self.settings.time_window_seconds,
+            future_seconds=self.settings.max_future_seconds,
+            allow_v1=self.settings.allow_v1,
+        )
         length = request.content_length
         if length is not None and length > self.settings.max_body_bytes:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes")
+        action = self.registry.cached_action(signed.job_id)
+        if action is None:
+            if not self.registry.ready:
+                raise HookError(503, "NOT_READY", "the hook is catching up; retry")
+            raise not_found("unknown job id")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
-        uid = request.headers.get(HEADER_ID, "")
-        if not uid:
-            raise HookError(401, "UNAUTHORIZED", "X-Job-Id is required")
-        secret = await self.registry.secret_for(uid)
-        if secret is None:
-            raise not_found("unknown job id")
-        signature, version = verify(
-            request.headers,
+        attempt = matching_attempt(
+            signed,
             method=request.method,
             path=request.raw_path.split("?", 1)[0],
             body=body,
-            secret=secret,
-            now_ms=self.clock_ms(),
-            window_seconds=self.settings.time_window_seconds,
-            allow_v1=self.settings.allow_v1,
+            candidates=self.candidate_keys(action),
         )
-        if shard_of(uid, self.settings.shards) != self.settings.shard:
-            raise HookError(
-                421,
-                "MISDIRECTED",
-                "this action is served by another hook replica; use its JOB_HOOK",
-            )
-        if int(request.headers.get(HEADER_TIME, "0")) < self.started_ms:
-            # Signed before this process started: its replay memory cannot vouch for it.
+        if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
+            raise self.misdirected(signed.job_id)
+        if signed.time_ms < self.fenced_until_ms:
+            # Signed before this process could vouch for it: its replay memory is empty.
             raise HookError(503, "RESTARTED", "the hook restarted; sign the request again")
-        check_replay(self.guard, uid, signature)
-        self._rate(uid)
-        return Caller(uid, version, body)
+        check_replay(self.guard, signed, now_ms)
+        self._rate(signed.job_id)
+        return Caller(signed.job_id, signed.version, body, attempt)
 
     def store(self, caller: Caller, name: str, uuid: str) -> Store:
         if uuid != caller.uid:
@@ -118,6 +189,16 @@ class Hook:
         if store is None:
             raise not_found(f"no store named {name!r}")
         return store
+
+    def check_reachable(self, store: Store, key: str, action: dict[str, Any]) -> None:
+        """403 unless the action's namespace may use ``key`` (``asyncaction.tenancy``)."""
+        meta = action["metadata"]
+        own = dataplane.own_prefix(store.prefix, meta["namespace"], meta["uid"])
+        if not key_allowed(store.scope, key, meta["namespace"], extra=(own,)):
+            raise forbidden(
+                f"s3://{store.bucket}/{key} is outside the prefixes namespace "
+                f"{meta['namespace']} may use in store {store.name}"
+            )
 
     async def spec_of(self, action: dict[str, Any]) -> dict[str, Any]:
         spec = action.get("spec") or {}
@@ -134,20 +215,13 @@ class Hook:
         return resolve_spec(spec, template)
 
     async def action(self, uid: str) -> dict[str, Any]:
-        action = self.registry.cached_action(uid) or await self.registry.fresh_action(uid)
+        action = self.registry.cached_action(uid)
         if action is None:
             raise not_found("no action with this id")
         return action
 
     async def verify_pending(self, action: dict[str, Any]) -> dict[str, Any]:
         return await verify_pending(self.stores, action)
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"null")
-    except ValueError as exc:
-        raise bad_request(f"malformed JSON: {exc}") from exc
 
 
 def _invalid(exc: ValidationError) -> HookError:
@@ -158,22 +232,26 @@ def _invalid(exc: ValidationError) -> HookError:
 
 async def post_status(request: web.Request) -> web.Response:
     hook: Hook = request.app["hook"]
+    limits = hook.settings.limits
     caller = await hook.authenticate(request)
     try:
-        report = Report.model_validate(_json(caller.body) or {})
+        report = Report.model_validate(parse_json(caller.body, limits.max_json_depth) or {})
     except ValidationError as exc:
         raise _invalid(exc) from exc
     check_result_size(report, hook.settings.max_result_bytes)
+    check_report(report.status_details, report.logs, limits)
     cached = await hook.action(caller.uid)
     phase = (cached.get("status") or {}).get("phase")
     if phase in {p.value for p in Phase if p.is_terminal}:
         raise completed(phase)
     if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
-        earlier = hook.coalescer.take(caller.uid)
+        earlier = hook.coalescer.take(caller.uid, caller.attempt)
         merged = earlier.merged_with(report) if earlier else report
-        patched = await hook.writer.apply(caller.uid, merged, extra=hook.verify_pending)
+        patched = await hook.writer.apply(
+            caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
+        )
         return web.json_response(public_view(patched))
-    hook.coalescer.submit(caller.uid, report)
+    hook.coalescer.submit(caller.uid, report, caller.attempt)
     view = public_view(cached)
     if report.progress is not None:
         view["progress"] = report.progress
@@ -208,10 +286,9 @@ async def get_download(request: web.Request) -> web.Response:
     caller = await hook.authenticate(request)
     info = request.match_info
     store = hook.store(caller, info["store"], info["uuid"])
-    try:
-        index = int(info["index"])
-    except ValueError as exc:
-        raise bad_request("index must be an integer") from exc
+    if not info["index"].isascii() or not info["index"].isdigit():
+        raise bad_request("index must be a non-negative integer")
+    index = int(info["index"])
     action = await hook.action(caller.uid)
     spec = await hook.spec_of(action)
     prop = info["property"]
@@ -221,6 +298,7 @@ async def get_download(request: web.Request) -> web.Response:
         for prefix in dataplane.input_prefixes(spec):
             if prefix.bucket != store.bucket:
                 raise forbidden(f"bucket {prefix.bucket} is not in store {store.name}")
+            hook.check_reachable(store, prefix.key, action)
             for obj in await store.list(prefix.key):
                 listed.append((obj.key, obj.key[len(prefix.key) :].lstrip("/")))
         if index >= len(listed):
@@ -236,6 +314,7 @@ async def get_download(request: web.Request) -> web.Response:
         )
     if ref.bucket != store.bucket:
         raise forbidden(f"bucket {ref.bucket} is not in store {store.name}")
+    hook.check_reachable(store, ref.key, action)
     found = await store.head(ref.key)
     if found is None:
         raise not_found(f"{ref.uri} does not exist")
@@ -257,7 +336,7 @@ async def put_upload(request: web.Request) -> web.Response:
     caller = await hook.authenticate(request)
     info = request.match_info
     store = hook.store(caller, info["store"], info["uuid"])
-    body = _json(caller.body)
+    body = parse_json(caller.body, hook.settings.max_json_depth)
     if not isinstance(body, dict) or not HEX32.match(str(body.get("hash", ""))):
         raise HookError(422, "INVALID", "hash (md5 hex) is required")
     md5 = str(body["hash"])
@@ -280,6 +359,7 @@ async def put_upload(request: web.Request) -> web.Response:
     )
     if target.bucket != store.bucket:
         raise forbidden(f"bucket {target.bucket} is not in store {store.name}")
+    hook.check_reachable(store, target.key, action)
     existing = await store.head(target.key)
     name = info["property"]
     if existing is not None and existing.md5 == md5:
@@ -287,20 +367,27 @@ async def put_upload(request: web.Request) -> web.Response:
 
         async def add_output(fresh: dict[str, Any]) -> dict[str, Any]:
             outputs = list((fresh.get("status") or {}).get("outputs") or [])
-            return {} if record in outputs else {"outputs": [*outputs, record]}
+            if record in outputs:
+                return {}
+            check_uploads({"outputs": outputs}, hook.settings.limits)
+            return {"outputs": [*outputs, record]}
 
-        await hook.writer.apply(caller.uid, None, extra=add_output)
+        await hook.writer.apply(caller.uid, None, extra=add_output, attempt=caller.attempt)
         return web.json_response({"done": True})
     url, headers = store.presign_put(target.key, md5 if caller.version == 2 else None)
     entry = {
         "name": name,
         "uri": target.uri,
         "md5": md5,
-        "challenge": str(body.get("challenge", ""))[:64],
         "expiresAt": format_time(utcnow() + timedelta(seconds=store.expiry)),
     }
 
+    challenge = str(body.get("challenge") or "")[:64]
+    if challenge:  # optional; sent empty, the status write was refused (422, then 503)
+        entry["challenge"] = challenge
+
     async def add_pending(fresh: dict[str, Any]) -> dict[str, Any]:
+        check_uploads(fresh.get("status") or {}, hook.settings.limits)
         pending = [
             p
             for p in (fresh.get("status") or {}).get("pendingUploads") or []
@@ -308,7 +395,7 @@ async def put_upload(request: web.Request) -> web.Response:
         ]
         return {"pendingUploads": [*pending, entry]}
 
-    await hook.writer.apply(caller.uid, None, extra=add_pending)
+    await hook.writer.apply(caller.uid, None, extra=add_pending, attempt=caller.attempt)
     return web.json_response({"done": False, "method": "PUT", "url": url, "headers": headers})
 
 
@@ -323,6 +410,9 @@ async def errors(
     except ApiError as exc:
         log.warning("API error while serving %s: %s", request.path, exc)
         return HookError(503, "UNAVAILABLE", "the API server is unavailable; retry").response()
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("S3 error while serving %s: %s", request.path, exc)
+        return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
 
 
 def create_app(hook: Hook) -> web.Application:
@@ -338,9 +428,16 @@ def create_app(hook: Hook) -> web.Application:
         return web.json_response({"ok": True})
 
     async def readyz(_: web.Request) -> web.Response:
-        ready = hook.registry.ready
+        # Not ready while a cache is stale, nor while the restart fence refuses requests.
+        ready = hook.registry.ready and hook.clock_ms() >= hook.fenced_until_ms
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
+    async def metrics(_: web.Request) -> web.Response:
+        spent = getattr(hook.kube, "requests", None) or {}
+        text = render({"asyncaction_hook_api_requests_total": dict(spent)})
+        return web.Response(text=text, content_type="text/plain")
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/readyz", readyz)
     return app

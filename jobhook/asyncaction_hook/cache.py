@@ -1,22 +1,43 @@
-"""Watch-fed caches: each action's secret and latest state, by action uid.
+"""Watch-fed cache of actions by uid: the hook's only source for authenticating requests.
 
-Requests are authenticated without an API round trip: a list+watch of the operator's
-Secrets (selected by the action-uid label) and of AsyncActions keeps both maps current.
-A miss (a job faster than the watch) falls back to one direct lookup.
+The hook reads no Secret: a job's key is derived (``asyncaction.keys``) from the action's
+namespace, uid and current attempt, all of which this cache holds. An id the cache does
+not know is answered from the cache alone (404 while it is current, 503 "retry" while it
+is being relisted), never by an API call, so requests with made-up ids cost the API
+server nothing. Only writes of authenticated reports read the action fresh.
+
+The loop heals: any error (API, network, a payload it cannot parse, one of its own
+bugs) marks the cache stale, and it lists again with capped exponential backoff;
+``/readyz`` answers 503 while any cache is stale or not yet listed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
-from asyncaction.api.names import LABEL_ACTION_UID, SECRET_KEY_FIELD
 from asyncaction.kube import ApiError, Gone, KubeClient, paths
 
 log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Capped exponential delays with jitter; ``reset`` after a success."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+        self.base, self.cap, self.failures = base, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.base * 2**self.failures)
+        self.failures += 1
+        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 class WatchedMap:
@@ -29,13 +50,19 @@ class WatchedMap:
         key: Callable[[dict[str, Any]], str | None],
         value: Callable[[dict[str, Any]], Any],
         label_selector: str | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.kube, self.path, self.key, self.value = kube, path, key, value
         self.label_selector = label_selector
+        self.backoff = backoff or Backoff()
         self.items: dict[str, Any] = {}
-        self.synced = asyncio.Event()
+        self.synced = asyncio.Event()  # listed at least once
+        self.fresh = False  # listed, and no error since
+        self.errors = 0  # for tests and metrics
+        self.lists = 0
+        self.stale_since: float | None = time.monotonic()
 
-    def _put(self, obj: dict[str, Any], deleted: bool = False) -> None:
+    def put(self, obj: dict[str, Any], deleted: bool = False) -> None:
         key = self.key(obj)
         if key is None:
             return
@@ -44,38 +71,54 @@ class WatchedMap:
         else:
             self.items[key] = self.value(obj)
 
+    async def _list(self) -> str | None:
+        listing = await self.kube.list(self.path, label_selector=self.label_selector)
+        items: dict[str, Any] = {}
+        for obj in listing.get("items", []):
+            key = self.key(obj)
+            if key is not None:
+                items[key] = self.value(obj)
+        self.items = items
+        self.lists += 1
+        self.fresh, self.stale_since = True, None
+        self.synced.set()
+        version = listing.get("metadata", {}).get("resourceVersion")
+        return str(version) if version else None
+
     async def run(self) -> None:
         while True:
             try:
-                listing = await self.kube.list(self.path, label_selector=self.label_selector)
-                self.items = {}
-                for obj in listing.get("items", []):
-                    self._put(obj)
-                self.synced.set()
-                version = listing.get("metadata", {}).get("resourceVersion")
+                version = await self._list()
+                self.backoff.reset()
                 while True:
                     async for event in self.kube.watch(
                         self.path, label_selector=self.label_selector, resource_version=version
                     ):
+                        if not isinstance(event.object, dict):
+                            raise ValueError(f"watch event without an object: {event.type}")
                         version = event.object.get("metadata", {}).get("resourceVersion", version)
                         if event.type != "BOOKMARK":
-                            self._put(event.object, deleted=event.type == "DELETED")
+                            self.put(event.object, deleted=event.type == "DELETED")
+            except asyncio.CancelledError:
+                raise
             except Gone:
-                continue
-            except (TimeoutError, ApiError, OSError) as exc:
-                log.warning("watch of %s failed (%s); relisting", self.path, exc)
-                await asyncio.sleep(1)
-
-
-def _secret_key(obj: dict[str, Any]) -> str | None:
-    labels = obj.get("metadata", {}).get("labels") or {}
-    uid = labels.get(LABEL_ACTION_UID)
-    return str(uid) if uid else None
-
-
-def _secret_value(obj: dict[str, Any]) -> str:
-    data = obj.get("data") or {}
-    return base64.b64decode(data.get(SECRET_KEY_FIELD, "")).decode()
+                continue  # the watch expired: list again at once, the cache stays usable
+            except Exception as exc:
+                self.errors += 1
+                self.fresh = False
+                if self.stale_since is None:
+                    self.stale_since = time.monotonic()
+                delay = self.backoff.next()
+                level = logging.WARNING if isinstance(exc, ApiError | OSError) else logging.ERROR
+                log.log(
+                    level,
+                    "watch of %s failed (%s: %s); relisting in %.1fs",
+                    self.path,
+                    type(exc).__name__,
+                    str(exc)[:300],
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
 
 def _action_key(obj: dict[str, Any]) -> str | None:
@@ -84,21 +127,15 @@ def _action_key(obj: dict[str, Any]) -> str | None:
 
 
 class Registry:
-    """The hook's view of actions and their secrets."""
+    """The hook's view of actions."""
 
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
-        self.secrets = WatchedMap(
-            kube, paths.secret_path(), _secret_key, _secret_value, label_selector=LABEL_ACTION_UID
-        )
         self.actions = WatchedMap(kube, paths.action_path(), _action_key, lambda obj: obj)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.secrets.run()),
-            asyncio.create_task(self.actions.run()),
-        ]
+        self._tasks = [asyncio.create_task(self.actions.run())]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -107,30 +144,15 @@ class Registry:
 
     @property
     def ready(self) -> bool:
-        return self.secrets.synced.is_set() and self.actions.synced.is_set()
-
-    async def secret_for(self, uid: str) -> str | None:
-        if uid in self.secrets.items:
-            return str(self.secrets.items[uid])
-        listing = await self.kube.list(
-            paths.secret_path(), label_selector=f"{LABEL_ACTION_UID}={uid}"
-        )
-        for obj in listing.get("items", []):
-            self.secrets._put(obj)
-        found = self.secrets.items.get(uid)
-        return str(found) if found is not None else None
+        return self.actions.synced.is_set() and self.actions.fresh
 
     def cached_action(self, uid: str) -> dict[str, Any] | None:
         found = self.actions.items.get(uid)
         return found if isinstance(found, dict) else None
 
     async def fresh_action(self, uid: str) -> dict[str, Any] | None:
-        """The action as the API server has it now (for writes)."""
+        """The action as the API server has it now (for writes); only for known uids."""
         cached = self.cached_action(uid)
-        if cached is None:  # the watch has not seen it yet: look once
-            for obj in (await self.kube.list(paths.action_path())).get("items", []):
-                self.actions._put(obj)
-            cached = self.cached_action(uid)
         if cached is None:
             return None
         meta = cached["metadata"]
@@ -142,5 +164,5 @@ class Registry:
             raise
         if obj["metadata"].get("uid") != uid:
             return None
-        self.actions._put(obj)
+        self.actions.put(obj)
         return obj

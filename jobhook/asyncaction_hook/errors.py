@@ -10,16 +10,18 @@ from aiohttp import web
 
 
 class HookError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, extra: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
+        self.extra = extra or {}  # more fields of the error object (421: "hook")
 
     def response(self) -> web.Response:
-        return web.json_response(
-            {"error": {"reason": self.reason, "message": self.message}}, status=self.status
-        )
+        error = {"reason": self.reason, "message": self.message, **self.extra}
+        return web.json_response({"error": error}, status=self.status)
 
 
 def bad_request(message: str) -> HookError:

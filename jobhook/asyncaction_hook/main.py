@@ -12,11 +12,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from asyncaction.kube import KubeClient
+from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
-from asyncaction_hook.auth import MemoryReplayGuard
+from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.cache import Registry
+from asyncaction_hook.metrics import CountingKubeClient
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -33,15 +34,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stores-config", type=Path, default=os.environ.get("ASYNCACTION_STORES_CONFIG") or None
     )
     p.add_argument("--allow-v1", action=argparse.BooleanOptionalAction, default=defaults.allow_v1)
+    p.add_argument(
+        "--master-keys-file",
+        type=Path,
+        default=os.environ.get(MASTER_KEYS_ENV) or None,
+        help="the operator's master keys (one a line; every line is accepted); required",
+    )
     p.add_argument("--time-window", type=float, default=defaults.time_window_seconds)
+    p.add_argument(
+        "--max-future",
+        type=float,
+        default=defaults.max_future_seconds,
+        help="seconds X-Job-Time may be ahead of the hook's clock",
+    )
     p.add_argument("--coalesce-window", type=float, default=defaults.coalesce_window_seconds)
     p.add_argument("--max-body", type=int, default=defaults.max_body_bytes)
     p.add_argument("--max-result", type=int, default=defaults.max_result_bytes)
     p.add_argument("--log-tail-lines", type=int, default=defaults.log_tail_lines)
+    p.add_argument("--max-details", type=int, default=defaults.max_details_bytes)
+    p.add_argument("--max-log-line", type=int, default=defaults.max_log_line_chars)
+    p.add_argument("--max-pending-uploads", type=int, default=defaults.max_pending_uploads)
+    p.add_argument("--max-outputs", type=int, default=defaults.max_outputs)
+    p.add_argument("--max-status", type=int, default=defaults.max_status_bytes)
     p.add_argument("--presign-expiry", type=int, default=defaults.presign_expiry_seconds)
     p.add_argument("--rate", type=float, default=defaults.rate_per_second)
     p.add_argument("--burst", type=int, default=defaults.rate_burst)
+    p.add_argument("--global-rate", type=float, default=defaults.global_rate_per_second)
+    p.add_argument("--global-burst", type=int, default=defaults.global_rate_burst)
     p.add_argument("--shard", type=int, default=0, help="this replica's shard (0-based)")
+    p.add_argument(
+        "--hook-url",
+        default=os.environ.get("ASYNCACTION_HOOK_URL", ""),
+        help="the replicas' URL template with {shard}, as the operator's; 421 answers name "
+        "the right replica with it",
+    )
     p.add_argument(
         "--shards",
         type=int,
@@ -57,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 0 <= args.shard < args.shards:
         p.error(f"--shard must be in 0..{args.shards - 1}")
+    if args.master_keys_file is None:
+        p.error(f"--master-keys-file (or {MASTER_KEYS_ENV}) is required")
     return args
 
 
@@ -65,23 +93,36 @@ async def serve(args: argparse.Namespace) -> None:
         base_path=args.base_path,
         allow_v1=args.allow_v1,
         time_window_seconds=args.time_window,
+        max_future_seconds=args.max_future,
         coalesce_window_seconds=args.coalesce_window,
         max_body_bytes=args.max_body,
         max_result_bytes=args.max_result,
         log_tail_lines=args.log_tail_lines,
+        max_details_bytes=args.max_details,
+        max_log_line_chars=args.max_log_line,
+        max_pending_uploads=args.max_pending_uploads,
+        max_outputs=args.max_outputs,
+        max_status_bytes=args.max_status,
         presign_expiry_seconds=args.presign_expiry,
         rate_per_second=args.rate,
         rate_burst=args.burst,
+        global_rate_per_second=args.global_rate,
+        global_rate_burst=args.global_burst,
         shard=args.shard,
         shards=args.shards,
+        hook_url=args.hook_url,
     )
-    kube = await KubeClient.from_kubeconfig(args.kubeconfig)
+    master_keys = MasterKeysFile(args.master_keys_file)
+    kube = await CountingKubeClient.from_kubeconfig(args.kubeconfig)
     registry = Registry(kube)
     registry.start()
-    writer = StatusWriter(kube, registry, settings.log_tail_lines)
+    writer = StatusWriter(kube, registry, settings.limits)
     stores = Stores.from_file(args.stores_config, settings.presign_expiry_seconds)
     coalescer = Coalescer(
-        writer, settings.coalesce_window_seconds, extra=functools.partial(verify_pending, stores)
+        writer,
+        settings.coalesce_window_seconds,
+        extra=functools.partial(verify_pending, stores),
+        keep_lines=settings.log_tail_lines,
     )
     hook = Hook(
         settings,
@@ -90,7 +131,8 @@ async def serve(args: argparse.Namespace) -> None:
         writer,
         coalescer,
         stores,
-        MemoryReplayGuard(2 * settings.time_window_seconds),
+        WindowReplayGuard(settings.time_window_seconds, settings.max_future_seconds),
+        master_keys.current,
     )
     sweeper = asyncio.create_task(sweep_forever(hook, args.sweep_interval))
     runner = web.AppRunner(create_app(hook), access_log=None)

@@ -4,18 +4,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asyncaction_hook.limits import Limits
+
 
 @dataclass(frozen=True)
 class HookSettings:
     base_path: str = ""
     allow_v1: bool = True
     time_window_seconds: float = 300.0
+    # How far ahead of the hook's clock X-Job-Time may be (clock skew between nodes);
+    # also how long a restarted hook refuses requests signed before it could vouch.
+    max_future_seconds: float = 5.0
     coalesce_window_seconds: float = 1.0
     max_body_bytes: int = 1024 * 1024
     max_result_bytes: int = 64 * 1024
     log_tail_lines: int = 100
+    max_details_bytes: int = Limits.max_details_bytes
+    max_log_line_chars: int = Limits.max_log_line_chars
+    max_pending_uploads: int = Limits.max_pending_uploads
+    max_outputs: int = Limits.max_outputs
+    max_json_depth: int = Limits.max_json_depth
+    max_status_bytes: int = Limits.max_status_bytes
     presign_expiry_seconds: int = 300
     rate_per_second: float = 200.0
     rate_burst: int = 400
+    # All requests together, before any authentication: a flood of made-up requests
+    # costs a token each and nothing more.
+    global_rate_per_second: float = 5000.0
+    global_rate_burst: int = 5000
     shard: int = 0
     shards: int = 1
+    # The operator's ASYNCACTION_HOOK_URL (with "{shard}"): a 421 then names the replica
+    # that serves the action, so jobs survive a change of the shard count.
+    hook_url: str = ""
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_details_bytes=self.max_details_bytes,
+            max_log_line_chars=self.max_log_line_chars,
+            log_tail_lines=self.log_tail_lines,
+            max_pending_uploads=self.max_pending_uploads,
+            max_outputs=self.max_outputs,
+            max_json_depth=self.max_json_depth,
+            max_status_bytes=self.max_status_bytes,
+        )

@@ -25,6 +25,7 @@ from asyncaction.kube import Conflict, KubeClient, paths
 from asyncaction.timeutil import utcnow
 from asyncaction_hook.cache import Registry
 from asyncaction_hook.errors import HookError, not_found
+from asyncaction_hook.limits import Limits, check_status_size
 from asyncaction_hook.reports import Report, status_patch
 
 log = logging.getLogger(__name__)
@@ -32,23 +33,35 @@ Extra = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class StatusWriter:
-    def __init__(self, kube: KubeClient, registry: Registry, log_tail_lines: int) -> None:
+    def __init__(self, kube: KubeClient, registry: Registry, limits: Limits) -> None:
         self.kube = kube
         self.registry = registry
-        self.log_tail_lines = log_tail_lines
+        self.limits = limits
         self.patches = 0  # for tests and metrics
 
     async def apply(
-        self, uid: str, report: Report | None, extra: Extra | None = None
+        self,
+        uid: str,
+        report: Report | None,
+        extra: Extra | None = None,
+        attempt: int | None = None,
     ) -> dict[str, Any]:
-        """Write ``report`` (and whatever ``extra`` adds) to the action; returns it patched."""
+        """Write ``report`` (and whatever ``extra`` adds) to the action; returns it patched.
+
+        ``attempt`` is the attempt whose key signed the request: the write is refused
+        unless it is the action's current attempt as the API server has it, so a job of
+        an earlier attempt cannot report into the next one (even through a lagging cache).
+        """
         for _ in range(10):
             action = await self.registry.fresh_action(uid)
             if action is None:
                 raise not_found("no action with this id")
+            check_attempt(action, attempt)
             status = action.get("status") or {}
             patch = (
-                status_patch(status, report, now=utcnow(), log_tail_lines=self.log_tail_lines)
+                status_patch(
+                    status, report, now=utcnow(), log_tail_lines=self.limits.log_tail_lines
+                )
                 if report
                 else {}
             )
@@ -56,6 +69,7 @@ class StatusWriter:
                 patch.update(await extra(action))
             if not patch:
                 return action
+            check_status_size(status, patch, self.limits)
             meta = action["metadata"]
             body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
             try:
@@ -65,40 +79,66 @@ class StatusWriter:
             except Conflict:
                 continue
             self.patches += 1
-            self.registry.actions._put(patched)
+            self.registry.actions.put(patched)
             return patched
         raise HookError(503, "BUSY", "the action kept changing; retry")
+
+
+def check_attempt(action: Mapping[str, Any], attempt: int | None) -> None:
+    """Raise 401 unless ``attempt`` (when given) is the action's current attempt."""
+    if attempt is None:
+        return
+    current = (action.get("status") or {}).get("attempts")
+    if current != attempt:
+        raise HookError(
+            401,
+            "STALE_ATTEMPT",
+            f"signed with the key of attempt {attempt}, but attempt {current} is current",
+        )
 
 
 @dataclass
 class _Pending:
     report: Report
+    attempt: int | None = None
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class Coalescer:
-    def __init__(self, writer: StatusWriter, window: float, extra: Extra | None = None) -> None:
+    def __init__(
+        self,
+        writer: StatusWriter,
+        window: float,
+        extra: Extra | None = None,
+        keep_lines: int = 100,
+    ) -> None:
         self.writer = writer
         self.window = window
         self.extra = extra  # e.g. verifying pending uploads with every write
+        self.keep_lines = keep_lines  # log lines a pending report keeps (the tail's length)
         self._pending: dict[str, _Pending] = {}
         self._last_flush: dict[str, float] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
 
-    def submit(self, uid: str, report: Report) -> None:
+    def submit(self, uid: str, report: Report, attempt: int | None = None) -> None:
         pending = self._pending.get(uid)
-        self._pending[uid] = _Pending(pending.report.merged_with(report) if pending else report)
+        if pending is not None and pending.attempt == attempt:
+            report = pending.report.merged_with(report)
+        if report.logs and len(report.logs) > self.keep_lines:
+            report = report.model_copy(update={"logs": report.logs[-self.keep_lines :]})
+        self._pending[uid] = _Pending(report, attempt)
         if uid not in self._timers:
             delay = max(0.0, self._last_flush.get(uid, 0.0) + self.window - time.monotonic())
             self._timers[uid] = asyncio.create_task(self._flush_later(uid, delay))
 
-    def take(self, uid: str) -> Report | None:
-        """Remove and return what is pending for ``uid`` (a terminal report absorbs it)."""
+    def take(self, uid: str, attempt: int | None = None) -> Report | None:
+        """Remove and return what is pending for ``uid`` and ``attempt`` (a terminal
+        report absorbs it; what an earlier attempt left is dropped)."""
         timer = self._timers.pop(uid, None)
         if timer is not None:
             timer.cancel()
         pending = self._pending.pop(uid, None)
-        return pending.report if pending else None
+        return pending.report if pending and pending.attempt == attempt else None
 
     async def _flush_later(self, uid: str, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -111,7 +151,7 @@ class Coalescer:
             return
         self._last_flush[uid] = time.monotonic()
         try:
-            await self.writer.apply(uid, pending.report, extra=self.extra)
+            await self.writer.apply(uid, pending.report, extra=self.extra, attempt=pending.attempt)
         except HookError as exc:
             log.info("dropped coalesced report for %s: %s", uid, exc.message)
         except Exception:

@@ -8,7 +8,9 @@
 
 Requests are signed with version 2 (method, path and body covered). Connection errors,
 5xx and 429 are retried with capped exponential backoff and jitter, each retry freshly
-signed; other 4xx raise ``HookError`` at once.
+signed; a 421 naming another hook replica (``error.hook``, after the number of replicas
+changed) is followed; other 4xx raise ``HookError`` at once. Uploads to S3 are retried
+the same way.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ CHUNK = 1024 * 1024
 class HookError(Exception):
     """The hook refused a request (or could not be reached: status 0)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, hook: str | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.hook = hook  # 421: the base URL of the replica serving the action
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,10 @@ class JobClient:
         return cls(os.environ["JOB_ID"], os.environ["JOB_SECRET_KEY"], os.environ["JOB_HOOK"])
 
     def call(self, method: str, route: str, payload: Any = None) -> Any:
-        url = self.hook + route
-        path = urllib.parse.urlsplit(url).path
         body = b"" if payload is None else json.dumps(payload).encode()
         for attempt in range(self.retry.attempts):
+            url = self.hook + route
+            path = urllib.parse.urlsplit(url).path
             headers = headers_v2(self.job_id, self.secret, method, path, body, signing_clock())
             if body:
                 headers["Content-Type"] = "application/json"
@@ -109,9 +112,13 @@ class JobClient:
                     return json.loads(text) if text else None
             except urllib.error.HTTPError as exc:
                 error = _parse_error(exc)
+                if exc.code == 421 and error.hook and _http(error.hook).rstrip("/") != self.hook:
+                    self.hook = error.hook.rstrip("/")  # the replica serving us now
+                    last: HookError = error
+                    continue
                 if exc.code < 500 and exc.code != 429:
                     raise error from None
-                last: HookError = error
+                last = error
             except (urllib.error.URLError, OSError) as exc:
                 last = HookError(0, "UNREACHABLE", f"{url}: {exc}")
             if attempt + 1 < self.retry.attempts:
@@ -185,6 +192,23 @@ class JobClient:
         if answer.get("done"):
             return False
         headers = {**(answer.get("headers") or {}), "Content-Length": str(size)}
+        for attempt in range(self.retry.attempts):
+            try:
+                self._put(answer, path, headers)
+                return True
+            except urllib.error.HTTPError as exc:
+                last = HookError(
+                    exc.code, "UPLOAD_FAILED", exc.read()[:300].decode(errors="replace")
+                )
+                if exc.code < 500 and exc.code != 429:
+                    raise last from None
+            except (urllib.error.URLError, OSError) as exc:
+                last = HookError(0, "UPLOAD_FAILED", f"S3 unreachable: {exc}")
+            if attempt + 1 < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt))
+        raise last
+
+    def _put(self, answer: dict[str, Any], path: str | os.PathLike[str], headers: Any) -> None:
         with open(path, "rb") as handle:
             request = urllib.request.Request(
                 _http(answer["url"]),
@@ -192,14 +216,8 @@ class JobClient:
                 method=answer.get("method", "PUT"),
                 headers=headers,
             )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout):
-                    pass
-            except urllib.error.HTTPError as exc:
-                raise HookError(
-                    exc.code, "UPLOAD_FAILED", exc.read()[:300].decode(errors="replace")
-                ) from None
-        return True
+            with urllib.request.urlopen(request, timeout=self.timeout):
+                pass
 
 
 def _http(url: str) -> str:
@@ -212,7 +230,13 @@ def _http(url: str) -> str:
 def _parse_error(exc: urllib.error.HTTPError) -> HookError:
     try:
         error = json.loads(exc.read()).get("error", {})
-        return HookError(exc.code, str(error.get("reason", "")), str(error.get("message", "")))
+        hook = error.get("hook")
+        return HookError(
+            exc.code,
+            str(error.get("reason", "")),
+            str(error.get("message", "")),
+            hook if isinstance(hook, str) else None,
+        )
     except (ValueError, AttributeError):
         return HookError(exc.code, "HTTP", str(exc.reason))
 

@@ -39,6 +39,26 @@ class Plan:
     outputs_dir: Path | None = None
 
 
+class UnsafePath(ValueError):
+    """An object key or name that would put a file outside the job's work directory."""
+
+
+def inside(base: Path, relative: str) -> Path:
+    """``base / relative``, refusing anything that would leave ``base``.
+
+    Object keys and names come from the action's spec and from S3 listings, which other
+    people may write: ``../`` segments, absolute paths or symlinks out of the work
+    directory are refused rather than followed.
+    """
+    parts = relative.replace("\\", "/").split("/")
+    if not relative or relative.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise UnsafePath(f"{relative!r} would leave the work directory {base}")
+    target = base.joinpath(*parts)
+    if not target.resolve().is_relative_to(base.resolve()):
+        raise UnsafePath(f"{relative!r} resolves outside the work directory {base}")
+    return target
+
+
 def property_name(argument: Mapping[str, Any], index: int) -> str:
     return str(argument.get("name") or f"arg{index}")
 
@@ -53,7 +73,7 @@ def plan_run(action: Mapping[str, Any], command: Sequence[str], workdir: Path) -
             continue
         name = property_name(argument, index)
         basename = posixpath.basename(value.rstrip("/")) or name
-        local = workdir / kind / name / basename
+        local = inside(workdir, f"{kind}/{name}/{basename}")
         plan.argv.append(str(local))
         (plan.downloads if kind == "input" else plan.uploads).append((name, local))
     for stream in ("stdin", "stdout", "stderr"):
@@ -80,6 +100,22 @@ def run(command: Sequence[str], client: JobClient | None = None) -> int:
     client = client or JobClient.from_env()
     action = client.action()
     workdir = Path(os.environ.get("ASYNCACTION_WORKDIR") or tempfile.mkdtemp(prefix="action-"))
+    try:
+        return _run(client, action, command, workdir)
+    except UnsafePath as exc:
+        _ignore_completed(client.fail, f"refused: {exc}")
+        return 1
+    except HookError as exc:
+        if exc.reason in ("UNREACHABLE", "ACTION_COMPLETED"):
+            raise  # nobody to tell, or nothing left to tell
+        # e.g. S3 down through all the retries of an upload: a clean FAILED with the reason
+        _ignore_completed(client.fail, f"{exc.reason}: {exc.message}"[:4000])
+        return 1
+
+
+def _run(
+    client: JobClient, action: Mapping[str, Any], command: Sequence[str], workdir: Path
+) -> int:
     plan = plan_run(action, command, workdir)
     _ignore_completed(client.report, 1, {"step": "staging inputs"})
     for name, local in plan.downloads:
@@ -95,7 +131,7 @@ def run(command: Sequence[str], client: JobClient | None = None) -> int:
                 if exc.status == 404:
                     break
                 raise
-            client.download("inputs", plan.inputs_dir / found["Map"]["key"], index)
+            client.download("inputs", inside(plan.inputs_dir, str(found["Map"]["key"])), index)
             index += 1
     for _, local in plan.uploads:
         local.parent.mkdir(parents=True, exist_ok=True)

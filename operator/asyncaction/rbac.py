@@ -1,11 +1,13 @@
 """The least privileges of the operator and of the job hook, as ClusterRole manifests.
 
 Pure builders: a chart renders them, and a test runs both processes under nothing but
-these roles. Secrets are the sensitive part: the operator creates, reads and deletes the
-per-action Secrets and lists/watches them by the managed-by label into its cache; the
-hook lists and watches them (RBAC cannot narrow a watch to a label, so run the hook only
-where reading the operator's Secrets is acceptable). The operator writes nothing to an
-action but its status (no finalizer, no annotations), and elects a leader on a Lease.
+these roles. Secrets are the sensitive part: the operator creates, reads, updates (a new
+attempt's key) and deletes the per-action Secrets, and lists/watches them by the
+managed-by label into its cache. The hook has no access to Secrets at all: it derives
+each job's key from the master key it shares with the operator (``asyncaction.keys``), so
+nothing a tenant writes to a Secret can change what it accepts. The operator writes
+nothing to an action but its status (no finalizer, no annotations), and elects a leader
+on a Lease.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
             _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
-            _rule("", ["secrets"], [*READ, "create", "update", "delete"]),
+            _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),
             _rule("", ["events"], ["create"]),
             _rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"]),
         ],
@@ -52,7 +54,6 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
             _rule(GROUP, [ACTION_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
             _rule(GROUP, [TEMPLATE_PLURAL], ["get"]),
-            _rule("", ["secrets"], ["list", "watch"]),
         ],
     )
 

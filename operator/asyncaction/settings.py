@@ -47,6 +47,12 @@ class OperatorSettings:
     # Stores file (the hook's format) and store name for archiving expired actions; "" = off.
     archive_config: str = ""
     archive_store: str = "default"
+    # File of master keys the per-attempt job keys are derived from, shared only with
+    # the hook (asyncaction.keys; env ASYNCACTION_MASTER_KEYS_FILE). Required.
+    master_keys_file: str = ""
+    # The hook's stores file: with it, actions naming S3 keys outside their namespace's
+    # grants fail (StoreAccessDenied) before any Job is created (asyncaction.tenancy).
+    stores_config: str = ""
     # Server-side timeout of each watch request (the watch is then resumed).
     watch_server_timeout: int = 300
 

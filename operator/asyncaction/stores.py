@@ -1,9 +1,10 @@
 """S3 stores, from a configuration file (mounted from a Secret).
 
 ``{"stores": {"default": {"endpoint", "bucket", "region", "accessKeyId",
-"secretAccessKey", "prefix"}}}``. The job hook presigns URLs with them (jobs never see
-the credentials) and the operator archives finished actions to them. Network calls run
-in a thread, never on the event loop.
+"secretAccessKey", "prefix", "grants"}}}``. The job hook presigns URLs with them (jobs
+never see the credentials) and the operator archives finished actions to them. Network
+calls run in a thread, never on the event loop. ``grants`` (optional) maps namespaces
+to the key prefixes their actions may use (``asyncaction.tenancy``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from asyncaction.tenancy import StoreScope, scope_from_config
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -34,6 +37,7 @@ class Store:
         self.bucket: str = config["bucket"]
         self.prefix: str = config.get("prefix", "")
         self.expiry = expiry
+        self.scope = scope_from_config(name, config)
         self.client = boto3.client(
             "s3",
             endpoint_url=config.get("endpoint"),
@@ -109,3 +113,7 @@ class Stores:
 
     def get(self, name: str) -> Store | None:
         return self.by_name.get(name)
+
+    @property
+    def scopes(self) -> list[StoreScope]:
+        return [store.scope for store in self.by_name.values()]

@@ -157,6 +157,9 @@ class S3Server:
                 f"-debug.port={ports['debug']}",
                 "-admin.ui=false",
                 "-webdav=false",
+                # off: their fixed default ports (8181, 9101) collide between test beds
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
                 f"-s3.config={s3_config}",
             ],
             cwd=self.state,

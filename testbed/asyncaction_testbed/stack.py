@@ -3,7 +3,8 @@
 Layout of the state directory (``.local/`` by default, ignored by git):
 ``controlplane/`` and ``s3/`` (data kept across ``down``/``up``), ``logs/`` (one log per
 process), ``pod-logs/`` (what each pod's containers printed), ``pids/``, ``kubeconfig``
-(admin), ``env`` (shell-sourceable) and ``stores.json`` (the hook's S3 configuration).
+(admin), ``env`` (shell-sourceable), ``stores.json`` (the hook's S3 configuration) and
+``master-keys`` (mode 0600: the operator's and the hook's, ``asyncaction.keys``).
 A second ``up`` while everything runs changes nothing.
 
 Pods run on the machine's real node (``node/``: containerd, kubelet, kube-proxy,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asyncaction.keys import MASTER_KEYS_ENV
 from asyncaction_testbed import images, procs
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
@@ -200,6 +203,8 @@ class Stack:
         }
         env = {
             "ASYNCACTION_KUBECONFIG": kubeconfig,
+            MASTER_KEYS_ENV: str(self._master_keys()),
+            "ASYNCACTION_STORES_CONFIG": str(self.state / "stores.json"),
             "ASYNCACTION_HOOK_URL": self.job_hook_url,
             "ASYNCACTION_BACKOFF_BASE_SECONDS": "2",
         }
@@ -213,9 +218,21 @@ class Stack:
         wait_http(f"{self.hook_url}/readyz", 60, self.state / "logs" / "hook.log")
         say(f"ready: source {self.env_file} && kubectl get aa")
 
+    def _master_keys(self) -> Path:
+        """The master keys shared by the operator and the hook (kept across `make up`)."""
+        path = self.state / "master-keys"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48) + "\n")
+        return path
+
     def _write_config(self, s3: S3Server) -> None:
         (self.state / "pod-logs").mkdir(exist_ok=True)
-        (self.state / "stores.json").write_text(json.dumps(s3.stores_document(), indent=2))
+        stores = s3.stores_document()
+        # the demo's data lives under demo/: grant it to namespace default, beside its own
+        # area (asyncaction.tenancy; without grants a namespace gets actions/<ns>/ only)
+        stores["stores"]["default"]["grants"] = {"default": ["actions/default/", "demo/"]}
+        (self.state / "stores.json").write_text(json.dumps(stores, indent=2))
         env = {
             "KUBECONFIG": str(self.kubeconfig.resolve()),
             "AWS_ENDPOINT_URL_S3": s3.endpoint,

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,8 @@ def test_project_client_reports_progress_and_result(kube: Kube, namespace: str) 
 
 @pytest.mark.usefixtures("hooked_operator")
 def test_seed_client_works_unchanged(kube: Kube, namespace: str, s3: Any, node_agent: Path) -> None:
-    s3.client().put_object(Bucket=s3.bucket, Key=f"{namespace}/in.txt", Body=b"one two three")
+    key = f"actions/{namespace}/in.txt"  # the namespace's own area (asyncaction.tenancy)
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=b"one two three")
     created = kube.create_action(
         namespace,
         {
@@ -66,7 +68,7 @@ def test_seed_client_works_unchanged(kube: Kube, namespace: str, s3: Any, node_a
                     {
                         "type": "input",
                         "name": "text",
-                        "value": f"s3://{s3.bucket}/{namespace}/in.txt",
+                        "value": f"s3://{s3.bucket}/{key}",
                     }
                 ],
                 # typed arguments: the entrypoint wraps the command; the seed job reports itself
@@ -166,7 +168,8 @@ def test_refusals_leave_the_action_untouched(
     assert hook.v2("POST", "/status", b"{not json").status_code in (400, 422)
     assert hook.v2("POST", "/status", b'{"progress": 500}').status_code in (400, 422)
     assert hook.v2("POST", "/status", b"x" * (2 * 1024 * 1024)).status_code == 413
-    assert hook.v2("POST", "/status", body, uid="no-such-id").status_code == 404
+    assert hook.v2("POST", "/status", body, uid=str(uuid.uuid4())).status_code == 404
+    assert hook.v2("POST", "/status", body, uid="no-such-id").status_code == 401  # not a uid
     time.sleep(1.0)  # past the coalescing window: a wrongly accepted report would be patched
     assert kube.get_action(namespace, "sleeper")["metadata"]["resourceVersion"] == before
 

@@ -66,13 +66,41 @@ def _tail(log: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
+def ensure_master_keys(directory: Path) -> Path:
+    """The session's master keys file, shared by every operator and hook it starts.
+
+    Written once (mode 0600) and named in ``ASYNCACTION_MASTER_KEYS_FILE``, which the
+    operator reads and the hook takes as its ``--master-keys-file`` default.
+    """
+    import secrets
+
+    from asyncaction.keys import MASTER_KEYS_ENV
+
+    existing = os.environ.get(MASTER_KEYS_ENV)
+    if existing and Path(existing).is_file():
+        return Path(existing)
+    path = directory / "master-keys"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+    os.environ[MASTER_KEYS_ENV] = str(path)
+    return path
+
+
 def start_hook(
-    kubeconfig: Path, stores_config: Path, log: Path, *flags: str, host: str = "127.0.0.1"
+    kubeconfig: Path,
+    stores_config: Path,
+    log: Path,
+    *flags: str,
+    host: str = "127.0.0.1",
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A job hook process on a free port of ``host`` (loopback), ready; returns it and its URL."""
+    """A job hook process on ``host`` (loopback) and ``port`` (a free one by default),
+    ready; returns it and its URL."""
     import sys
 
-    port = free_port()
+    keys = ensure_master_keys(log.parent)
+    port = port or free_port()
     proc = start_process(
         [
             sys.executable,
@@ -86,6 +114,8 @@ def start_hook(
             str(kubeconfig),
             "--stores-config",
             str(stores_config),
+            "--master-keys-file",
+            str(keys),
             *flags,
         ],
         log,

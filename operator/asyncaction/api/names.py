@@ -42,3 +42,5 @@ ENV_ATTEMPT = "ASYNCACTION_ATTEMPT"
 ANNOTATION_ACTION_GENERATION = f"{GROUP}/action-generation"
 # On an attempt's Job: the ActionTemplate defaults that attempt runs with (JSON).
 ANNOTATION_TEMPLATE_DEFAULTS = f"{GROUP}/template-defaults"
+# On the action's Secret: the attempt whose key it holds (the operator caches no key).
+ANNOTATION_KEY_ATTEMPT = f"{GROUP}/key-attempt"

@@ -24,10 +24,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncaction.api.names import DEFAULT_QUEUE, LABEL_ACTION_UID
+from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, DEFAULT_QUEUE, LABEL_ACTION_UID
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
 from asyncaction.archive import archive_document, archive_key
 from asyncaction.controllers.admission import Admissions, Member
+from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, MasterKeysFile
 from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound, paths
 from asyncaction.lifecycle import (
     CreateJob,
@@ -51,7 +52,6 @@ from asyncaction.manifests import (
     build_event,
     build_job,
     build_secret,
-    new_secret_key,
     pod_template_for,
     recorded_defaults,
     resolve_spec,
@@ -62,6 +62,7 @@ from asyncaction.runtime import Informers, Metrics, WorkQueue, object_key
 from asyncaction.settings import OperatorSettings
 from asyncaction.sharding import hook_url_for
 from asyncaction.stores import Store
+from asyncaction.tenancy import REFUSED_REASON, StoreScope, refusal_message, refused_uris
 from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,12 @@ def summarize_job(job: Obj) -> Obj:
     return summary
 
 
+def key_attempt_of(secret: Mapping[str, Any]) -> int | None:
+    """The attempt whose key a Secret holds (None: unknown, e.g. a random key of old)."""
+    value = ((secret.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_KEY_ATTEMPT)
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
 def summarize_secret(secret: Obj) -> Obj:
     """Metadata only: key material is never kept in the operator's memory."""
     meta = secret.get("metadata") or {}
@@ -230,6 +237,7 @@ class ActionController:
         metrics: Metrics,
         archive: Store | None = None,
         on_queue_changed: Any = None,
+        scopes: list[StoreScope] | None = None,
     ) -> None:
         self.kube = kube
         self.settings = settings
@@ -238,6 +246,11 @@ class ActionController:
         self.queue = queue
         self.metrics = metrics
         self.archive = archive
+        # None: no stores configured here, the hook alone checks S3 keys.
+        self.scopes = scopes
+        if not settings.master_keys_file:
+            raise MasterKeyError(f"{MASTER_KEYS_ENV} is not set: the operator cannot issue keys")
+        self.master_keys = MasterKeysFile(settings.master_keys_file)
         self.on_queue_changed = on_queue_changed or (lambda key: None)
         self._refusals: dict[str, int] = {}  # uid -> refused Job creations (403) in a row
         self.lifecycle = LifecycleSettings(
@@ -380,6 +393,9 @@ class ActionController:
             if queue is not None:
                 self.wake_granted(queue)  # a grant it held goes to the next in line
         decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
+        refusal = self._store_refusal(decision, spec, action["metadata"]["namespace"])
+        if refusal is not None:
+            decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
         log.debug("%s: %s", key, decision_summary(decision))
         if decision.status and not await self._write_status(action, decision.status):
             self.admissions.release(uid)
@@ -396,6 +412,15 @@ class ActionController:
         if decision.after:
             await self._write_status(action, decision.after, fresh=True)
         return decision.requeue_after
+
+    def _store_refusal(
+        self, decision: Decision, spec: Mapping[str, Any], namespace: str
+    ) -> str | None:
+        """Why a Job about to be created may not run: S3 keys outside its grants."""
+        if self.scopes is None or not any(isinstance(e, CreateJob) for e in decision.effects):
+            return None
+        refused = refused_uris(spec, namespace, self.scopes)
+        return refusal_message(refused) if refused else None
 
     async def _fail(
         self,
@@ -463,37 +488,72 @@ class ActionController:
         self.metrics.inc("asyncaction_api_writes_total", {"resource": path.rsplit("/", 2)[-2]})
 
     async def ensure_secret(self, action: Mapping[str, Any], attempt: int) -> Obj:
-        """The action's Secret (found by OWNER UID) holds the key for ``attempt`` before
+        """The action's Secret (found by OWNER UID) holds the key of ``attempt`` before
         that attempt's Job is created: the one place that writes key material.
 
-        A Secret of the same name owned by someone else (an earlier action of the same
-        name, not yet garbage-collected) is deleted, never adopted.
+        The key is derived from the master keys (``asyncaction.keys``); the Secret's
+        annotation says which attempt's key it holds, since the cache keeps no data. A
+        Secret of the same name owned by someone else (an earlier action of the same name,
+        not yet garbage-collected) is deleted, never adopted.
         """
-        found = self.secret_of(action)
-        if found is not None:
-            return found
         meta = action["metadata"]
         ns = meta["namespace"]
-        secret = build_secret(action, new_secret_key())
-        name = secret["metadata"]["name"]
+        found = self.secret_of(action)
+        if found is not None and key_attempt_of(found) == attempt:
+            return found
+        key = self.master_keys.current().issue(ns, meta["uid"], attempt)
+        wanted = build_secret(action, key, attempt=attempt)
+        name = wanted["metadata"]["name"]
+        path = paths.secret_path(ns, name)
         for _ in range(3):
+            if found is not None:
+                replaced = await self._replace_secret(path, found, wanted)
+                if replaced is not None:
+                    return replaced
+                found = None  # an immutable Secret of an earlier version: deleted
+                continue
             try:
-                created = await self.kube.create(paths.secret_path(ns), secret)
+                created = await self.kube.create(paths.secret_path(ns), wanted)
             except AlreadyExists:
                 try:
-                    existing = await self.kube.get(paths.secret_path(ns, name))
+                    existing = await self.kube.get(path)
                 except NotFound:
                     continue
                 if owned_by(existing, meta["uid"]):
-                    self.caches.secrets.put(existing)
-                    return existing
+                    if key_attempt_of(existing) == attempt:
+                        self.caches.secrets.put(existing)
+                        return existing
+                    found = existing
+                    continue
                 log.info("secret %s/%s belongs to an earlier action: replaced", ns, name)
-                await self._delete(paths.secret_path(ns, name))
+                await self._delete(path)
                 continue
             self.metrics.inc("asyncaction_api_writes_total", {"resource": "secrets"})
             self.caches.secrets.put(created)
             return created
-        raise ApiError(409, "Conflict", f"secret {ns}/{name} could not be created")
+        raise ApiError(409, "Conflict", f"secret {ns}/{name} could not be written")
+
+    async def _replace_secret(self, path: str, existing: Obj, wanted: Obj) -> Obj | None:
+        """Write ``wanted``'s key and annotation over ``existing``; None when the Secret
+        was immutable (written before keys were derived per attempt) and was deleted."""
+        version = existing["metadata"].get("resourceVersion")
+        body = {
+            "metadata": {
+                "resourceVersion": version,
+                "annotations": wanted["metadata"]["annotations"],
+            },
+            "data": wanted["data"],
+        }
+        try:
+            updated = await self.kube.patch(path, body)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            await self._delete(path)
+            return None
+        self.metrics.inc("asyncaction_api_writes_total", {"resource": "secrets"})
+        self.caches.secrets.put(updated)
+        return updated
 
     async def _create_job(
         self,

@@ -37,6 +37,7 @@ from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, 
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.settings import OperatorSettings
 from asyncaction.stores import Store, Stores
+from asyncaction.tenancy import StoreScope
 
 log = logging.getLogger(__name__)
 OWNED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
@@ -52,6 +53,13 @@ def archive_store(settings: OperatorSettings) -> Store | None:
             f"archive store {settings.archive_store!r} is not in {settings.archive_config}"
         )
     return store
+
+
+def store_scopes(settings: OperatorSettings) -> list[StoreScope] | None:
+    """What each namespace may name in S3 (``asyncaction.tenancy``); None without stores."""
+    if not settings.stores_config:
+        return None
+    return Stores.from_file(Path(settings.stores_config), expiry=0).scopes
 
 
 class Manager:
@@ -100,6 +108,7 @@ class Manager:
             self.metrics,
             archive_store(settings),
             on_queue_changed=self._counts_changed,
+            scopes=store_scopes(settings),
         )
         self.queues = QueueController(
             kube,

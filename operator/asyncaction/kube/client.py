@@ -42,6 +42,23 @@ def _decode(text: str) -> Any:
         return text
 
 
+async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The stream's lines, however long: aiohttp's own line reader refuses lines over
+    512 KiB (aiohttp 3.14), so one large object (an action with a big status, up to
+    etcd's 1.5 MiB) would end the watch."""
+    buffer = bytearray()
+    async for chunk in content.iter_any():
+        start = len(buffer)
+        buffer.extend(chunk)
+        end = buffer.find(b"\n", start)
+        while end >= 0:
+            yield bytes(buffer[:end])
+            del buffer[: end + 1]
+            end = buffer.find(b"\n")
+    if buffer:
+        yield bytes(buffer)
+
+
 @dataclass(frozen=True)
 class WatchEvent:
     type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
@@ -192,7 +209,7 @@ class KubeClient:
         ) as response:
             if response.status >= 400:
                 raise error_from_status(response.status, _decode(await response.text()))
-            async for line in response.content:
+            async for line in _lines(response.content):
                 if not line.strip():
                     continue
                 event = json.loads(line)

@@ -12,9 +12,12 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class EnsureSecret:
-    """The action's Secret exists and holds the key of ``attempt`` before its Job is made."""
+    """The per-action Secret holds the key of ``attempt`` (``asyncaction.keys``).
 
-    attempt: int = 0
+    Created, or updated when a new attempt starts, before that attempt's Job exists.
+    """
+
+    attempt: int
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The key signs every hook request of the action's job, so it lives only in this Secret:
 jobs get it through ``secretKeyRef``, never inline in the Job, where anyone allowed to
-read Jobs would see it. The Secret is immutable (the key never rotates during an action's
-life) and owned by the action, so it goes away with it.
+read Jobs would see it. The key is derived per attempt (``asyncaction.keys``): the
+operator writes the current attempt's key before creating that attempt's Job, so the
+Secret is not immutable. It is owned by the action, so it goes away with it.
 
 ``new_secret_key`` is the only impure function of the package; it is kept apart so the
 builders stay deterministic and testable.
@@ -14,7 +15,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from asyncaction.api.names import SECRET_KEY_FIELD
+from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, SECRET_KEY_FIELD
 from asyncaction.manifests.errors import ManifestError
 from asyncaction.manifests.naming import bounded_name
 from asyncaction.manifests.ownership import (
@@ -39,20 +40,28 @@ def new_secret_key() -> str:
     return secrets.token_urlsafe(SECRET_KEY_BYTES)
 
 
-def build_secret(action: Mapping[str, Any], secret_key: str) -> dict[str, Any]:
-    """The immutable Opaque Secret holding ``secret_key`` for ``action``."""
+def build_secret(
+    action: Mapping[str, Any], secret_key: str, *, attempt: int | None = None
+) -> dict[str, Any]:
+    """The Opaque Secret holding ``secret_key`` (the key of ``attempt``) for ``action``.
+
+    The attempt is recorded in an annotation, so the operator can tell whether the
+    Secret holds the current attempt's key without keeping key material in memory.
+    """
     if not secret_key:
         raise ManifestError("the job secret key is empty")
+    metadata: dict[str, Any] = {
+        "name": secret_name_for(action_name(action)),
+        "namespace": action_namespace(action),
+        "labels": action_labels(action),
+        "ownerReferences": [owner_reference(action)],
+    }
+    if attempt is not None:
+        metadata["annotations"] = {ANNOTATION_KEY_ATTEMPT: str(attempt)}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": secret_name_for(action_name(action)),
-            "namespace": action_namespace(action),
-            "labels": action_labels(action),
-            "ownerReferences": [owner_reference(action)],
-        },
+        "metadata": metadata,
         "type": "Opaque",
-        "immutable": True,
         "data": {SECRET_KEY_FIELD: base64.b64encode(secret_key.encode()).decode("ascii")},
     }

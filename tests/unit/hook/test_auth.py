@@ -1,30 +1,48 @@
+import uuid
+
 import pytest
 
-from asyncaction_hook.auth import MemoryReplayGuard, check_replay, verify
+from asyncaction_hook.auth import (
+    SignedHeaders,
+    WindowReplayGuard,
+    check_replay,
+    matching_attempt,
+    parse_headers,
+)
 from asyncaction_hook.errors import HookError
 from asyncaction_job.signing import headers_v1, headers_v2
 
 NOW = 1_800_000_000_000
 KEY = "k" * 43
+UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
 
 
-def check(headers: dict[str, str], body: bytes = b"{}", **over: object) -> tuple[str, int]:
+def parse(headers: dict[str, str], **over: object) -> SignedHeaders:
+    args: dict[str, object] = {
+        "now_ms": NOW,
+        "past_seconds": 300,
+        "future_seconds": 5,
+        "allow_v1": True,
+    }
+    args.update(over)
+    return parse_headers(headers, **args)  # type: ignore[arg-type]
+
+
+def check(headers: dict[str, str], body: bytes = b"{}", **over: object) -> tuple[int, int]:
+    signed = parse(headers)
     args: dict[str, object] = {
         "method": "POST",
         "path": "/hook/status",
         "body": body,
-        "secret": KEY,
-        "now_ms": NOW,
-        "window_seconds": 300,
-        "allow_v1": True,
+        "candidates": [(3, ("other-key", KEY))],
     }
     args.update(over)
-    return verify(headers, **args)  # type: ignore[arg-type]
+    return matching_attempt(signed, **args), signed.version  # type: ignore[arg-type]
 
 
 def test_v2_covers_method_path_and_body() -> None:
-    headers = headers_v2("id", KEY, "POST", "/hook/status", b"{}", NOW)
-    assert check(headers)[1] == 2
+    headers = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW)
+    assert check(headers) == (3, 2)
     for change in ({"body": b"{ }"}, {"path": "/status"}, {"method": "PUT"}):
         with pytest.raises(HookError) as caught:
             check(headers, **change)  # type: ignore[arg-type]
@@ -32,37 +50,87 @@ def test_v2_covers_method_path_and_body() -> None:
 
 
 def test_v1_signs_the_time_only_and_can_be_refused() -> None:
-    headers = headers_v1("id", KEY, NOW)
-    assert check(headers, body=b"anything")[1] == 1
+    headers = headers_v1(UID, KEY, NOW)
+    assert check(headers, body=b"anything") == (3, 1)
     with pytest.raises(HookError, match="version 1 is disabled"):
-        check(headers, allow_v1=False)
+        parse(headers, allow_v1=False)
 
 
-@pytest.mark.parametrize("skew", [-301_000, 301_000])
-def test_time_window(skew: int) -> None:
-    with pytest.raises(HookError, match="window"):
-        check(headers_v2("id", KEY, "POST", "/hook/status", b"{}", NOW + skew))
-    assert check(headers_v2("id", KEY, "POST", "/hook/status", b"{}", NOW + skew // 2))
-
-
-def test_wrong_key_and_missing_headers() -> None:
+def test_the_attempt_whose_key_signed_is_returned() -> None:
+    headers = headers_v2(UID, "next-attempt-key", "POST", "/hook/status", b"{}", NOW)
+    candidates = [(3, (KEY,)), (4, ("next-attempt-key",))]
+    assert check(headers, candidates=candidates) == (4, 2)
     with pytest.raises(HookError, match="bad signature"):
-        check(headers_v2("id", "other", "POST", "/hook/status", b"{}", NOW))
-    with pytest.raises(HookError, match="required"):
-        check({})
+        check(headers, candidates=[(3, (KEY,))])
+
+
+@pytest.mark.parametrize(
+    ("skew", "allowed"),
+    [(-301_000, False), (-299_000, True), (4_000, True), (6_000, False), (299_000, False)],
+)
+def test_time_window_is_the_past_window_and_a_small_future_skew(skew: int, allowed: bool) -> None:
+    headers = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW + skew)
+    if allowed:
+        assert check(headers) == (3, 2)
+    else:
+        with pytest.raises(HookError, match=r"too old|future"):
+            check(headers)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"X-Job-Id": "no-such-id"}, "UUID"),
+        ({"X-Job-Id": UID.upper()}, "UUID"),
+        ({"X-Job-Time": "١٨٠٠٠٠٠٠٠٠٠٠٠"}, "ASCII digits"),  # Arabic-Indic digits
+        ({"X-Job-Time": "²"}, "ASCII digits"),  # isdigit() but not int()
+        ({"X-Job-Time": "1" * 40}, "ASCII digits"),
+        ({"X-Job-Hash": "zz" * 32}, "64 hex"),
+        ({"X-Job-Hash": "ab"}, "64 hex"),
+        ({"X-Job-Time": ""}, "required"),
+        ({"X-Job-Id": ""}, "required"),
+    ],
+)
+def test_malformed_headers_are_refused_before_any_key_is_derived(
+    change: dict[str, str], message: str
+) -> None:
+    headers = {**headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW), **change}
+    with pytest.raises(HookError, match=message) as caught:
+        parse(headers)
+    assert caught.value.status == 401
+
+
+def signed(signature: str, time_ms: int, job_id: str = UID) -> SignedHeaders:
+    return SignedHeaders(job_id, str(time_ms), time_ms, signature, 2)
 
 
 def test_replays_are_refused_per_action() -> None:
-    guard = MemoryReplayGuard(ttl_seconds=600)
-    check_replay(guard, "a", "sig")
-    check_replay(guard, "b", "sig")
+    guard = WindowReplayGuard(past_seconds=300)
+    other = str(uuid.UUID(int=8))
+    check_replay(guard, signed("sig", NOW), NOW)
+    check_replay(guard, signed("sig", NOW, other), NOW)
     with pytest.raises(HookError) as caught:
-        check_replay(guard, "a", "sig")
+        check_replay(guard, signed("sig", NOW), NOW)
     assert caught.value.reason == "REPLAYED"
 
 
-def test_replay_memory_is_bounded() -> None:
-    guard = MemoryReplayGuard(ttl_seconds=600, max_entries=3)
-    for n in range(10):
-        assert guard.accept_once("a", str(n))
-    assert len(guard._seen) == 3
+def test_replay_memory_holds_the_whole_window_at_any_rate() -> None:
+    """The old memory kept 200,000 entries: at 3,000 reports/s, 65 s of a 300 s window."""
+    guard = WindowReplayGuard(past_seconds=300, future_seconds=5)
+    first = signed("first", NOW)
+    assert guard.accept_once(first.job_id, first.signature, NOW, NOW)
+    for n in range(250_000):  # a flood signed one second later, then time moves on
+        assert guard.accept_once(UID, f"s{n}", NOW + 1000, NOW + 1000)
+    late = NOW + 299_000  # still inside the window: the time check would let it through
+    assert not guard.accept_once(first.job_id, first.signature, NOW, late)
+    assert guard.size == 250_001
+
+
+def test_replay_memory_forgets_only_what_the_time_check_refuses() -> None:
+    guard = WindowReplayGuard(past_seconds=300, future_seconds=5)
+    for second in range(400):
+        t = NOW + second * 1000
+        assert guard.accept_once(UID, f"s{second}", t, t)
+    # kept: signatures the window still admits (at most ~301 s of them), nothing older
+    assert 300 <= guard.size <= 303
+    assert not guard.accept_once(UID, "s399", NOW + 399_000, NOW + 399_000)

@@ -152,3 +152,27 @@ def test_signing_clock_is_unique_across_threads() -> None:
     for thread in threads:
         thread.join()
     assert len(set(seen)) == 2000
+
+
+def test_a_421_naming_another_replica_is_followed(hook: FakeHook) -> None:
+    other = FakeHook(("127.0.0.1", 0), Handler)
+    other.answers, other.seen, other.signatures = [(200, {"ok": "other"})], [], []
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        moved = f"http://127.0.0.1:{other.server_address[1]}"
+        hook.answers = [(421, {"error": {"reason": "MISDIRECTED", "message": "m", "hook": moved}})]
+        client = JobClient("id", KEY, f"http://127.0.0.1:{hook.server_address[1]}")
+        assert client.report(progress=1) == {"ok": "other"}
+        assert client.hook == moved  # later calls go straight there
+        assert [s[1] for s in other.seen] == ["/status"]
+    finally:
+        other.shutdown()
+
+
+def test_a_421_without_a_replica_is_final(hook: FakeHook) -> None:
+    hook.answers = [(421, {"error": {"reason": "MISDIRECTED", "message": "m"}})]
+    client = JobClient("id", KEY, f"http://127.0.0.1:{hook.server_address[1]}")
+    with pytest.raises(HookError) as caught:
+        client.report(progress=1)
+    assert caught.value.status == 421

@@ -1,7 +1,9 @@
 from pathlib import Path
 
+import pytest
+
 from asyncaction_job.cli import main
-from asyncaction_job.entrypoint import plan_run
+from asyncaction_job.entrypoint import UnsafePath, inside, plan_run
 
 ACTION = {
     "arguments": [
@@ -50,3 +52,25 @@ def test_cli_without_job_environment(monkeypatch: object) -> None:
     mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
     mp.delenv("JOB_ID", raising=False)
     assert main(["report", "--progress", "3"]) == 2
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape.txt", "a/../../escape", "/etc/passwd", "a//b", "./a", "", "a\\..\\..\\b"]
+)
+def test_object_keys_leaving_the_work_directory_are_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(UnsafePath):
+        inside(tmp_path, key)
+
+
+def test_symlinks_out_of_the_work_directory_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "link").symlink_to(tmp_path)
+    assert inside(tmp_path / "work", "sub/dir/file.txt") == tmp_path / "work/sub/dir/file.txt"
+    with pytest.raises(UnsafePath):
+        inside(tmp_path / "work", "link/outside.txt")
+
+
+def test_argument_names_cannot_leave_the_work_directory(tmp_path: Path) -> None:
+    action = {"arguments": [{"type": "input", "name": "../../x", "value": "s3://b/k"}]}
+    with pytest.raises(UnsafePath):
+        plan_run(action, ["cat"], tmp_path)

@@ -32,12 +32,13 @@ def test_new_secret_keys_are_long_and_random() -> None:
     assert all(len(key) >= 43 for key in keys)
 
 
-def test_secret_is_an_immutable_opaque_secret_in_the_action_namespace() -> None:
+def test_secret_is_a_mutable_opaque_secret_in_the_action_namespace() -> None:
+    """Mutable: a new attempt's derived key replaces the last one (asyncaction.keys)."""
     secret = build_secret(make_action(), KEY)
     assert secret["apiVersion"] == "v1"
     assert secret["kind"] == "Secret"
     assert secret["type"] == "Opaque"
-    assert secret["immutable"] is True
+    assert "immutable" not in secret
     assert secret["metadata"]["name"] == "resize-job-secret"
     assert secret["metadata"]["namespace"] == "team-a"
 

@@ -58,8 +58,19 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
             await response.write(json.dumps(event).encode() + b"\n")
         return response
 
+    async def big_watch(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        huge = {"metadata": {"name": "big"}, "status": {"statusDetails": {"x": "y" * 1_200_000}}}
+        for event in ({"type": "ADDED", "object": huge}, {"type": "DELETED", "object": huge}):
+            line = json.dumps(event).encode() + b"\n"
+            for start in range(0, len(line), 64_000):  # in pieces, as a network delivers it
+                await response.write(line[start : start + 64_000])
+        return response
+
     app = web.Application()
     app.router.add_get("/flaky", flaky)
+    app.router.add_get("/big-watch", big_watch)
     app.router.add_patch("/conflict", conflict)
     app.router.add_get("/missing", missing)
     app.router.add_delete("/missing", missing)
@@ -141,3 +152,16 @@ async def test_watch_yields_events_then_raises_gone(
         with pytest.raises(Gone):
             await consume(kube)
     assert seen == [("ADDED", "a")]
+
+
+@pytest.mark.asyncio
+async def test_watch_reads_objects_larger_than_aiohttps_line_limit(
+    server: tuple[TestServer, dict[str, int]],
+) -> None:
+    srv, _ = server
+    async with client_for(srv) as kube:
+        seen = [
+            (event.type, len(event.object["status"]["statusDetails"]["x"]))
+            async for event in kube.watch("/big-watch")
+        ]
+    assert seen == [("ADDED", 1_200_000), ("DELETED", 1_200_000)]

@@ -1,0 +1,109 @@
+"""Bounds on what a job can make the hook write (pure).
+
+An action lives in etcd, whose objects are limited (1.5 MiB by default); past that every
+write to the action fails, the operator's included. So every part of the status a job
+feeds is bounded, and a report over a bound is refused with 413 and a message saying
+what to do instead, before anything is written:
+
+- ``statusDetails``: at most ``max_details_bytes`` of JSON;
+- ``result``: at most ``max_result_bytes`` (``reports.check_result_size``);
+- each log line at most ``max_log_line_chars``; the tail keeps ``log_tail_lines``;
+- at most ``max_pending_uploads`` uploads not yet verified, ``max_outputs`` outputs;
+- JSON nested at most ``max_json_depth`` levels (deeper is a 400, never a 500);
+- and, whatever the parts, the whole status at most ``max_status_bytes``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from asyncaction_hook.errors import HookError, bad_request, too_large
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_details_bytes: int = 32 * 1024
+    max_log_line_chars: int = 2000
+    log_tail_lines: int = 100
+    max_pending_uploads: int = 100
+    max_outputs: int = 1000
+    max_json_depth: int = 32
+    max_status_bytes: int = 512 * 1024
+
+
+def parse_json(body: bytes, max_depth: int) -> Any:
+    """The body as JSON: malformed or nested deeper than ``max_depth`` is a 400."""
+    try:
+        value = json.loads(body or b"null")
+    except RecursionError as exc:
+        raise bad_request(f"JSON nested deeper than {max_depth} levels") from exc
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise bad_request(f"malformed JSON: {exc}") from exc
+    if depth_exceeds(value, max_depth):
+        raise bad_request(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``max_depth`` (iterative)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_report(details: Any, logs: list[str] | None, limits: Limits) -> None:
+    """A report's own parts; raises 413 with what to do instead."""
+    if details is not None and json_size(details) > limits.max_details_bytes:
+        raise too_large(
+            f"statusDetails is larger than {limits.max_details_bytes} bytes: keep it to a "
+            "small summary, and upload bulky data as an output (PUT /upload/...)"
+        )
+    for line in logs or ():
+        if len(line) > limits.max_log_line_chars:
+            raise too_large(
+                f"a log line is longer than {limits.max_log_line_chars} characters: split "
+                "it, or upload the full log as an output (PUT /upload/...)"
+            )
+
+
+def check_uploads(status: Mapping[str, Any], limits: Limits) -> None:
+    """Room for one more pending upload and output; raises 413 otherwise."""
+    if len(status.get("pendingUploads") or ()) >= limits.max_pending_uploads:
+        raise too_large(
+            f"{limits.max_pending_uploads} uploads are not yet verified: finish (PUT) "
+            "the uploads already announced, then report, before announcing more"
+        )
+    if len(status.get("outputs") or ()) >= limits.max_outputs:
+        raise too_large(
+            f"the action has {limits.max_outputs} outputs already: put more files "
+            "in one archive, or use spec.outputs prefixes"
+        )
+
+
+def check_status_size(status: Mapping[str, Any], patch: Mapping[str, Any], limits: Limits) -> None:
+    """The status after ``patch`` (a merge patch of its top-level fields) must fit."""
+    merged = {**status, **patch}
+    if json_size(merged) > limits.max_status_bytes:
+        raise HookError(
+            413,
+            "TOO_LARGE",
+            f"the action's status would exceed {limits.max_status_bytes} bytes: report "
+            "less (smaller statusDetails, result and log lines), and upload bulky data",
+        )
