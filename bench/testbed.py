@@ -23,11 +23,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
 from asyncaction.api.names import API_VERSION
+from asyncaction.keys import MASTER_KEYS_ENV
 from asyncaction.kube import KubeClient, paths
 from asyncaction_testbed import procs
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from tests.support.kube import Kube
+from tests.support.procs import ensure_master_keys
 
 POD = {"spec": {"containers": [{"name": "m", "image": "x", "command": ["true"]}]}}
 _LINE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
@@ -89,6 +91,7 @@ class Bed:
         settings = {
             "ASYNCACTION_KUBECONFIG": str(self.kubeconfig),
             "ASYNCACTION_HOOK_URL": "http://127.0.0.1:9/none",
+            MASTER_KEYS_ENV: str(ensure_master_keys(self.state)),
             **env,
         }
         return procs.start(
