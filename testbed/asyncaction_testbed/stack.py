@@ -14,7 +14,9 @@ with a message saying why. ``ASYNCACTION_NODE=agent`` forces the node agent,
 ``ASYNCACTION_NODE=real`` makes falling back an error. On the real node, S3 and the hook
 listen on the node's bridge address so pods reach them; jobs name the hook by its
 Service, ``asyncaction-hook.asyncaction-system.svc.cluster.local``, which the node's
-DNS answers.
+DNS answers. There the operator and the hook run as Pods of the Helm chart
+(``release``: release ``asyncaction`` in ``asyncaction-system``, the project's image, the
+chart's ServiceAccounts and RBAC); on the node agent they stay host processes.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from asyncaction.keys import MASTER_KEYS_ENV
-from asyncaction_testbed import images, procs
+from asyncaction_testbed import images, procs, release
+from asyncaction_testbed.binaries import find_binaries
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from asyncaction_testbed.node import NodeUnavailable, RealNode, current_owner, unavailable_reason
@@ -107,7 +110,7 @@ class Stack:
     @property
     def job_hook_url(self) -> str:
         """The hook as jobs see it: its Service name on the real node, loopback otherwise."""
-        return hook_service_url(HOOK_PORT) if self.node_mode() == "real" else self.hook_url
+        return release.hook_service_url() if self.node_mode() == "real" else self.hook_url
 
     def control_plane(self) -> ControlPlane:
         return ControlPlane(self.state / "controlplane")
@@ -173,7 +176,10 @@ class Stack:
         install_crds(self.kubeconfig)
         self._write_config(s3)
         if mode == "real":
-            apply_manifests(self.kubeconfig, hook_service_manifests(NODE_IP, HOOK_PORT))
+            self._install_chart(s3)
+            say(f"ready: source {self.env_file} && kubectl -n {HOOK_NAMESPACE} get pods")
+            return
+        self._stop_workload_controllers()
         python = sys.executable
         kubeconfig = str(self.kubeconfig)
         commands = {
@@ -209,14 +215,73 @@ class Stack:
             "ASYNCACTION_BACKOFF_BASE_SECONDS": "2",
         }
         for name in SERVICES:
-            if name == "nodeagent" and mode == "real":
-                continue
             if procs.is_running(self.state, name):
                 continue
             say(name)
             procs.start(self.state, name, commands[name], env=env)
         wait_http(f"{self.hook_url}/readyz", 60, self.state / "logs" / "hook.log")
         say(f"ready: source {self.env_file} && kubectl get aa")
+
+    def _install_chart(self, s3: S3Server) -> None:
+        """Operator and hook as the chart's Pods; the host processes of an agent run stop."""
+        self._stop_services()
+        # the node agent's hand-written hook Service would block the chart's own
+        subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "-n",
+                HOOK_NAMESPACE,
+                "delete",
+                "service,endpoints",
+                HOOK_SERVICE,
+                "-l",
+                "app.kubernetes.io/managed-by!=Helm",
+                "--ignore-not-found",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        say("workload controllers (deployment, replicaset)")
+        release.start_workload_controllers(
+            self.state, find_binaries().kube_controller_manager, self.kubeconfig
+        )
+        stores = json.loads((self.state / "stores.json").read_text())
+        action = release.install(self.kubeconfig, release.build_values(stores))
+        say(f"helm chart {release.CHART.name}: release {release.RELEASE} {action}")
+        say("waiting for the operator and hook Pods")
+        release.wait_rollout(self.kubeconfig)
+        # this machine reaches the hook Pod through its Service's cluster IP (kube-proxy)
+        cluster_ip = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "-n",
+                HOOK_NAMESPACE,
+                "get",
+                "service",
+                HOOK_SERVICE,
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        env = self.env_file.read_text().replace(
+            f"ASYNCACTION_HOOK_URL={self.hook_url}",
+            f"ASYNCACTION_HOOK_URL=http://{cluster_ip}:8080",
+        )
+        self.env_file.write_text(env)
+
+    def _stop_workload_controllers(self) -> None:
+        if release.stop_workload_controllers(self.state):
+            say("stopped the workload controllers")
 
     def _master_keys(self) -> Path:
         """The master keys shared by the operator and the hook (kept across `make up`)."""
@@ -254,6 +319,7 @@ class Stack:
 
     def down(self) -> None:
         self._stop_services()
+        self._stop_workload_controllers()
         if self.node().stop():
             say("stopped the real node and restored the host (containers, iptables, bridge, ...)")
         self.s3().stop()
