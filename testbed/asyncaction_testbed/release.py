@@ -98,7 +98,7 @@ def _chart_yaml_version() -> str:
     return str(yaml.safe_load((CHART / "Chart.yaml").read_text())["version"])
 
 
-def wait_rollout(kubeconfig: Path, timeout: int = 300) -> None:
+def wait_rollout(kubeconfig: Path, timeout: int = 300, namespace: str = NAMESPACE) -> None:
     """Until the operator's and the hook's Deployments have their Pods ready."""
     for name in DEPLOYMENTS:
         subprocess.run(
@@ -107,7 +107,7 @@ def wait_rollout(kubeconfig: Path, timeout: int = 300) -> None:
                 "--kubeconfig",
                 str(kubeconfig),
                 "-n",
-                NAMESPACE,
+                namespace,
                 "rollout",
                 "status",
                 f"deployment/{name}",

@@ -45,7 +45,8 @@ class Bed:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     if EXISTING:
         pytest.skip("ASYNCACTION_TEST_KUBECONFIG is set: the real node runs on the local test bed")
-    from asyncaction_testbed import images
+    from asyncaction_testbed import images, release
+    from asyncaction_testbed.binaries import find_binaries
     from asyncaction_testbed.controlplane import ControlPlane
     from asyncaction_testbed.crds import install_crds
     from asyncaction_testbed.node import (
@@ -71,14 +72,18 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     plane = ControlPlane(state / "cp")
     plane.start()
     kubeconfig = plane.admin_kubeconfig
+    # the chart's Deployments need these controllers, as under `make up`
+    release.start_workload_controllers(state, find_binaries().kube_controller_manager, kubeconfig)
     node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})", tied=True)
     try:
         job, operator = images.build_python_image("job"), images.build_python_image("operator")
         node.start(kubeconfig, [job, operator])
     except NodeInUse as exc:
+        release.stop_workload_controllers(state)
         plane.stop()
         pytest.skip(str(exc))
     except BaseException:
+        release.stop_workload_controllers(state)
         plane.stop()
         raise
     s3 = S3Server(state / "s3", bind=NODE_IP)
@@ -110,6 +115,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
             stop_process(hook_proc)
         node.stop()
         s3.stop()
+        release.stop_workload_controllers(state)
         plane.stop()
 
 
@@ -332,6 +338,93 @@ def test_absent_image_shows_on_the_pod(bed: Bed, ns: str) -> None:
 
         assert wait_for(waiting_reason, 120, "the pod's waiting reason") == "ErrImageNeverPull"
         assert bed.kube.get_action(ns, "absent")["status"]["phase"] not in ("SUCCEEDED", "FAILED")
+
+
+def test_chart_installs_upgrades_runs_an_action_and_passes_helm_test(bed: Bed) -> None:
+    """The chart as `make up` installs it: operator and hook as Pods run an action end to end."""
+    from helm_python import Chart, Config
+
+    from asyncaction_testbed import release
+
+    chart_ns = f"rn-chart-{uuid.uuid4().hex[:6]}"
+    stores = bed.s3.stores_document()
+    # namespaced: the chart's operator leaves the other tests' namespaces to their operators
+    first = {
+        **release.build_values(stores),
+        "rbac": {"scope": "namespaced", "namespaces": [chart_ns]},
+    }
+    second = {
+        **first,
+        "operator": {"settings": {"backoffBaseSeconds": 3}},
+        "hook": {"extraArgs": ["--rate", "50"]},
+    }
+    helm = Config(kubeconfig_path=bed.kubeconfig, namespace=chart_ns)
+    try:
+        with Chart.load(release.CHART) as chart:
+            helm.install(chart, release.RELEASE, first, namespace=chart_ns, create_namespace=True)
+            release.wait_rollout(bed.kubeconfig, namespace=chart_ns)
+            assert_chart_pods_running(bed, chart_ns)
+            helm.upgrade(chart, release.RELEASE, second, namespace=chart_ns, reset_values=True)
+            assert helm.status(release.RELEASE)["revision"] == 2
+            release.wait_rollout(bed.kubeconfig, namespace=chart_ns)
+            hook = json.loads(
+                kubectl(
+                    bed, "-n", chart_ns, "get", "deployment", f"{release.RELEASE}-hook", "-o=json"
+                )
+            )
+            assert "--rate" in hook["spec"]["template"]["spec"]["containers"][0]["args"]
+            assert_chart_pods_running(bed, chart_ns)
+
+        body = job_action(bed, "reporter", ["python3", "-c", REPORTER], request={"who": "node"})
+        bed.kube.create_action(chart_ns, body)
+        done = bed.kube.wait_phase(chart_ns, "reporter", {"SUCCEEDED", "FAILED"}, timeout=240)
+        status = done["status"]
+        assert status["phase"] == "SUCCEEDED", status
+        assert status["result"] == {"greeting": "hello node"}
+        assert status["progress"] == 100
+        outputs = wait_for(
+            lambda: {
+                o["name"]: o
+                for o in bed.kube.get_action(chart_ns, "reporter")["status"].get("outputs", [])
+            },
+            60,
+            "the upload recorded",
+        )
+        operator = json.loads(
+            kubectl(
+                bed, "-n", chart_ns, "get", "deployment", f"{release.RELEASE}-operator", "-o=json"
+            )
+        )
+        operator_env = {
+            e["name"]: e.get("value")
+            for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        # the JOB_HOOK every job gets: the chart's hook Service, not the bed's host hook
+        assert operator_env["ASYNCACTION_HOOK_URL"] == (
+            f"http://{release.RELEASE}-hook.{chart_ns}.svc.cluster.local:8080"
+        )
+        key = outputs["notes"]["uri"].split(f"s3://{bed.s3.bucket}/", 1)[1]
+        body_read = bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read()
+        assert body_read == b"notes from node\n"
+
+        tested = helm.test(release.RELEASE, timeout=240)
+        assert tested["release"]["name"] == release.RELEASE
+    finally:
+        helm.uninstall(release.RELEASE, ignore_not_found=True, timeout=120)
+        helm.close()
+        bed.kube.core.delete_namespace(chart_ns)
+
+
+def assert_chart_pods_running(bed: Bed, namespace: str) -> None:
+    pods = bed.kube.core.list_namespaced_pod(
+        namespace, label_selector="app.kubernetes.io/name=asyncaction"
+    ).items
+    running = {
+        p.metadata.labels.get("app.kubernetes.io/component")
+        for p in pods
+        if p.status.phase == "Running" and not p.metadata.deletion_timestamp
+    }
+    assert {"operator", "hook"} <= running, [(p.metadata.name, p.status.phase) for p in pods]
 
 
 def test_zz_stopping_the_node_restores_the_host(bed: Bed) -> None:
