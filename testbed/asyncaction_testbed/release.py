@@ -88,6 +88,17 @@ def install(kubeconfig: Path, values: dict[str, Any], timeout: int = 120) -> str
         config.close()
 
 
+def uninstall(kubeconfig: Path, timeout: int = 120) -> None:
+    """Remove the release (its Pods cannot run without the real node)."""
+    from helm_python import Config
+
+    config = Config(kubeconfig_path=kubeconfig, namespace=NAMESPACE)
+    try:
+        config.uninstall(RELEASE, ignore_not_found=True, timeout=timeout)
+    finally:
+        config.close()
+
+
 def _chart_version(release: Any) -> str:
     return str(release["chart_version"])
 

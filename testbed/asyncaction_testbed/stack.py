@@ -11,10 +11,10 @@ Pods run on the machine's real node (``node/``: containerd, kubelet, kube-proxy,
 scheduler, dnsmasq) when the machine allows it (root, the node packages and binaries)
 and no other state directory or test session owns it; otherwise on the node agent,
 with a message saying why. ``ASYNCACTION_NODE=agent`` forces the node agent,
-``ASYNCACTION_NODE=real`` makes falling back an error. On the real node, S3 and the hook
-listen on the node's bridge address so pods reach them; jobs name the hook by its
-Service, ``asyncaction-hook.asyncaction-system.svc.cluster.local``, which the node's
-DNS answers. There the operator and the hook run as Pods of the Helm chart
+``ASYNCACTION_NODE=real`` makes falling back an error. On the real node, S3 listens on
+the node's bridge address so pods reach it; jobs name the hook by its Service,
+``asyncaction-hook.asyncaction-system.svc.cluster.local``, which the node's DNS answers.
+There the operator and the hook run as Pods of the Helm chart
 (``release``: release ``asyncaction`` in ``asyncaction-system``, the project's image, the
 chart's ServiceAccounts and RBAC); on the node agent they stay host processes.
 """
@@ -135,7 +135,10 @@ class Stack:
         if wanted == "real":
             raise SystemExit(f"error: ASYNCACTION_NODE=real, but {reason}")
         say(f"no real node: {reason}")
-        say("falling back to the node agent: pods run as host processes, images are ignored")
+        say(
+            "falling back to the node agent: pods, the operator and the hook run as host"
+            " processes, images are ignored (the Helm chart needs the real node)"
+        )
         return "agent"
 
     def _start_real_node(self) -> bool:
@@ -150,7 +153,10 @@ class Stack:
             if os.environ.get("ASYNCACTION_NODE") == "real":
                 raise SystemExit(f"error: the real node did not start: {exc}") from exc
             say(f"the real node did not start: {exc}")
-            say("falling back to the node agent: pods run as host processes, images are ignored")
+            say(
+                "falling back to the node agent: pods, the operator and the hook run as host"
+                " processes, images are ignored (the Helm chart needs the real node)"
+            )
             return False
         return True
 
@@ -166,6 +172,9 @@ class Stack:
         if mode != self.node_mode() and any(procs.is_running(self.state, n) for n in SERVICES):
             self._stop_services()  # they listen on the other mode's addresses
             self.s3().stop()
+        if mode == "agent" and self.node_mode() == "real":
+            release.uninstall(self.kubeconfig)
+            say("uninstalled the chart's release: operator and hook run as host processes")
         if mode == "agent" and self.node().stop():
             say("stopped this directory's real node (pods now run on the node agent)")
         self.mode_file.write_text(mode + "\n")
