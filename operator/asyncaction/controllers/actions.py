@@ -454,8 +454,7 @@ class ActionController:
         except ApiError:
             log.error("status patch of %s/%s refused: %s", meta["namespace"], meta["name"], body)
             raise
-        self.metrics.inc("asyncaction_api_writes_total", {"resource": "asyncactions/status"})
-        self.caches.actions.put(updated)
+        self._wrote(self.caches.actions, "asyncactions/status", updated)
         return True
 
     # -- effects -------------------------------------------------------------------------
@@ -482,6 +481,13 @@ class ActionController:
             await self._emit(action, effect)
         else:  # pragma: no cover - a new effect type without its executor
             raise TypeError(f"unknown effect {effect!r}")
+
+    def _wrote(self, cache: Informers, resource: str, obj: Obj) -> Obj:
+        """Count a write the API server accepted and put its answer in the cache, so the
+        next reconcile sees it before the watch echoes it."""
+        self.metrics.inc("asyncaction_api_writes_total", {"resource": resource})
+        cache.put(obj)
+        return obj
 
     async def _delete(self, path: str, *, propagation: str = "Background") -> None:
         await self.kube.delete(path, propagation=propagation)
@@ -528,9 +534,7 @@ class ActionController:
                 log.info("secret %s/%s belongs to an earlier action: replaced", ns, name)
                 await self._delete(path)
                 continue
-            self.metrics.inc("asyncaction_api_writes_total", {"resource": "secrets"})
-            self.caches.secrets.put(created)
-            return created
+            return self._wrote(self.caches.secrets, "secrets", created)
         raise ApiError(409, "Conflict", f"secret {ns}/{name} could not be written")
 
     async def _replace_secret(self, path: str, existing: Obj, wanted: Obj) -> Obj | None:
@@ -551,9 +555,7 @@ class ActionController:
                 raise
             await self._delete(path)
             return None
-        self.metrics.inc("asyncaction_api_writes_total", {"resource": "secrets"})
-        self.caches.secrets.put(updated)
-        return updated
+        return self._wrote(self.caches.secrets, "secrets", updated)
 
     async def _create_job(
         self,
@@ -592,8 +594,7 @@ class ActionController:
             self._refused(meta["uid"], exc)
             raise
         self._refusals.pop(meta["uid"], None)
-        self.metrics.inc("asyncaction_api_writes_total", {"resource": "jobs"})
-        self.caches.jobs.put(created)
+        self._wrote(self.caches.jobs, "jobs", created)
 
     def _refused(self, uid: str, exc: ApiError) -> None:
         """422 (an invalid pod template) is final; 403 (quota, a webhook) may clear up,
