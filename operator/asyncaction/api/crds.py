@@ -26,6 +26,10 @@ from asyncaction.api.names import (
     QUEUE_KIND,
     QUEUE_PLURAL,
     QUEUE_SINGULAR,
+    SCHEDULE_KIND,
+    SCHEDULE_PLURAL,
+    SCHEDULE_SHORT_NAMES,
+    SCHEDULE_SINGULAR,
     TEMPLATE_KIND,
     TEMPLATE_PLURAL,
     TEMPLATE_SINGULAR,
@@ -121,6 +125,19 @@ ACTION_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+SCHEDULE_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+    {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+    {"name": "Active", "type": "string", "jsonPath": ".status.active[*].name"},
+    {"name": "Last", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+    # A string: kubectl shows a future "date" column as <invalid>.
+    {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Zone", "type": "string", "jsonPath": ".spec.timeZone", "priority": 1},
+    {"name": "Policy", "type": "string", "jsonPath": ".spec.concurrencyPolicy", "priority": 1},
+]
+
+
 def build_crds() -> list[dict[str, Any]]:
     return [
         _crd(
@@ -163,6 +180,19 @@ def build_crds() -> list[dict[str, Any]]:
                 "A pod template and defaults that AsyncActions refer to by templateRef.",
             ),
             status=False,
+        ),
+        _crd(
+            SCHEDULE_KIND,
+            SCHEDULE_PLURAL,
+            SCHEDULE_SINGULAR,
+            _root(
+                models.ActionScheduleSpec,
+                models.ActionScheduleStatus,
+                True,
+                "Creates AsyncActions on a cron schedule, as a CronJob creates Jobs.",
+            ),
+            short_names=SCHEDULE_SHORT_NAMES,
+            columns=SCHEDULE_COLUMNS,
         ),
     ]
 

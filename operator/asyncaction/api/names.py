@@ -20,6 +20,11 @@ TEMPLATE_KIND = "ActionTemplate"
 TEMPLATE_PLURAL = "actiontemplates"
 TEMPLATE_SINGULAR = "actiontemplate"
 
+SCHEDULE_KIND = "ActionSchedule"
+SCHEDULE_PLURAL = "actionschedules"
+SCHEDULE_SINGULAR = "actionschedule"
+SCHEDULE_SHORT_NAMES = ["as"]
+
 DEFAULT_QUEUE = "default"
 
 # Labels put on every child object, so children can be found from the action and back.
@@ -44,3 +49,7 @@ ANNOTATION_ACTION_GENERATION = f"{GROUP}/action-generation"
 ANNOTATION_TEMPLATE_DEFAULTS = f"{GROUP}/template-defaults"
 # On the action's Secret: the attempt whose key it holds (the operator caches no key).
 ANNOTATION_KEY_ATTEMPT = f"{GROUP}/key-attempt"
+# On an action a schedule created: the schedule's name (label) and the slot it runs,
+# an RFC 3339 UTC instant (annotation), so a run is matched to its slot without parsing names.
+LABEL_SCHEDULE = f"{GROUP}/schedule"
+ANNOTATION_SCHEDULED_AT = f"{GROUP}/scheduled-at"

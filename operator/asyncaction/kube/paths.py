@@ -5,7 +5,13 @@
 
 from __future__ import annotations
 
-from asyncaction.api.names import ACTION_PLURAL, API_VERSION, QUEUE_PLURAL, TEMPLATE_PLURAL
+from asyncaction.api.names import (
+    ACTION_PLURAL,
+    API_VERSION,
+    QUEUE_PLURAL,
+    SCHEDULE_PLURAL,
+    TEMPLATE_PLURAL,
+)
 
 
 def _path(prefix: str, plural: str, ns: str | None, name: str | None, sub: str | None) -> str:
@@ -30,6 +36,10 @@ def action_path(ns: str | None = None, name: str | None = None, *, status: bool 
 
 def queue_path(ns: str | None = None, name: str | None = None, *, status: bool = False) -> str:
     return _custom(QUEUE_PLURAL, ns, name, status)
+
+
+def schedule_path(ns: str | None = None, name: str | None = None, *, status: bool = False) -> str:
+    return _custom(SCHEDULE_PLURAL, ns, name, status)
 
 
 def template_path(ns: str | None = None, name: str | None = None) -> str:
