@@ -6,15 +6,21 @@ attempt's key) and deletes the per-action Secrets, and lists/watches them by the
 managed-by label into its cache. The hook has no access to Secrets at all: it derives
 each job's key from the master key it shares with the operator (``asyncaction.keys``), so
 nothing a tenant writes to a Secret can change what it accepts. The operator writes
-nothing to an action but its status (no finalizer, no annotations), and elects a leader
-on a Lease.
+nothing to an action but its status (no finalizer, no annotations), except the actions
+an ActionSchedule creates, aborts (Replace) and prunes, and elects a leader on a Lease.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from asyncaction.api.names import ACTION_PLURAL, GROUP, QUEUE_PLURAL, TEMPLATE_PLURAL
+from asyncaction.api.names import (
+    ACTION_PLURAL,
+    GROUP,
+    QUEUE_PLURAL,
+    SCHEDULE_PLURAL,
+    TEMPLATE_PLURAL,
+)
 
 READ = ["get", "list", "watch"]
 
@@ -36,8 +42,15 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
     return _role(
         name,
         [
-            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL], READ),
-            _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
+            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL, SCHEDULE_PLURAL], READ),
+            _rule(
+                GROUP,
+                [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status", f"{SCHEDULE_PLURAL}/status"],
+                ["patch"],
+            ),
+            # An ActionSchedule's runs: created, aborted (spec.abort) on Replace, and
+            # deleted beyond the history limits.
+            _rule(GROUP, [ACTION_PLURAL], ["create", "patch", "delete"]),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
             _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),

@@ -32,6 +32,7 @@ from asyncaction.controllers.actions import (
 )
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.queues import QueueController
+from asyncaction.controllers.schedules import ScheduleController
 from asyncaction.kube import KubeClient, paths
 from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue
 from asyncaction.runtime.informer import Transform, strip_managed_fields
@@ -118,6 +119,9 @@ class Manager:
             self.metrics,
             self.actions.wake_granted,
         )
+        self.schedules = ScheduleController(
+            kube, ns, self.metrics, watch_timeout=settings.watch_server_timeout
+        )
         self.leader = LeaderElector(
             kube,
             settings.lease_home,
@@ -146,6 +150,7 @@ class Manager:
             await asyncio.sleep(period * (0.9 + random.random() / 5))  # noqa: S311 - jitter
             for key in self.caches.actions.all_keys():
                 self.action_queue.add(key)
+            self.schedules.resync()
 
     async def run(self) -> None:
         """Lead, sync, work; returns when the Lease is lost, raises when cancelled."""
@@ -153,9 +158,10 @@ class Manager:
         self.leading = True
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.leader.keep())]
         try:
-            for cache in self.caches.all():
+            caches = [*self.caches.all(), *self.schedules.caches()]
+            for cache in caches:
                 tasks += cache.tasks()
-            for cache in self.caches.all():
+            for cache in caches:
                 await cache.wait_synced()
             self.admissions.open = True
             for queue in self.admissions.queues():
@@ -167,6 +173,7 @@ class Manager:
                 asyncio.create_task(self.action_queue.run(self.actions.reconcile, workers)),
                 asyncio.create_task(self.status_queue.run(self.queues.reconcile, 1)),
                 asyncio.create_task(self._resync()),
+                asyncio.create_task(self.schedules.run()),
             ]
             await self.leader.lost.wait()
             log.error("leadership lost: stopping the controllers")

@@ -196,9 +196,7 @@ def test_invalid_schedule_is_reported_once() -> None:
     [ready] = decision.status["conditions"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSchedule")
     assert [n.reason for n in notices(decision)] == ["InvalidSchedule"]
-    again = decide(
-        schedule_view_from(schedule(decision.status, schedule="61 * * * *")), [], at(2)
-    )
+    again = decide(schedule_view_from(schedule(decision.status, schedule="61 * * * *")), [], at(2))
     assert notices(again) == []
     assert again.status["conditions"][0]["lastTransitionTime"] == ready["lastTransitionTime"]
 

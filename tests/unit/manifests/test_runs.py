@@ -1,0 +1,77 @@
+"""The run of a schedule's slot, and Events named by slot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from asyncaction.api.models import AsyncAction
+from asyncaction.controllers.schedules import run_view_from, summarize_run
+from asyncaction.manifests.runs import build_run, build_schedule_event
+
+SLOT = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+SCHEDULE = {
+    "metadata": {"name": "nightly", "namespace": "ns", "uid": "s-uid", "generation": 1},
+    "spec": {
+        "schedule": "* * * * *",
+        "actionTemplate": {
+            "metadata": {"labels": {"team": "a"}, "annotations": {"note": "x"}},
+            "spec": {"templateRef": "t", "request": {"n": 1}},
+        },
+    },
+}
+
+
+def test_run_is_owned_labelled_and_annotated_with_its_slot() -> None:
+    run = build_run(SCHEDULE, "nightly-1767225610", SLOT)
+    assert run["metadata"] == {
+        "name": "nightly-1767225610",
+        "namespace": "ns",
+        "labels": {"team": "a", "asyncaction.dev/schedule": "nightly"},
+        "annotations": {"note": "x", "asyncaction.dev/scheduled-at": "2026-01-01T00:00:10Z"},
+        "ownerReferences": [
+            {
+                "apiVersion": "asyncaction.dev/v1alpha1",
+                "kind": "ActionSchedule",
+                "name": "nightly",
+                "uid": "s-uid",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    assert run["spec"] == {"templateRef": "t", "request": {"n": 1}}
+    AsyncAction.model_validate(run)
+
+
+def test_summary_keeps_what_the_decision_reads() -> None:
+    run = build_run(SCHEDULE, "nightly-1767225610", SLOT)
+    run["metadata"].update(uid="r-uid", resourceVersion="7")
+    run["status"] = {"phase": "SUCCEEDED", "finishedAt": "2026-01-01T00:00:12Z", "progress": 100}
+    summary = summarize_run(run)
+    assert "labels" not in summary["metadata"]
+    assert summary["status"] == {"phase": "SUCCEEDED", "finishedAt": "2026-01-01T00:00:12Z"}
+    view = run_view_from(summary)
+    assert (view.name, view.uid, view.scheduled_at) == ("nightly-1767225610", "r-uid", SLOT)
+    assert view.phase is not None
+    assert view.phase.value == "SUCCEEDED"
+    assert view.finished_at == datetime(2026, 1, 1, 0, 0, 12, tzinfo=UTC)
+    assert not view.abort_requested
+    assert not view.active
+
+
+def test_events_of_one_slot_share_a_name() -> None:
+    now = datetime(2026, 1, 1, 0, 0, 11, tzinfo=UTC)
+    later = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    first = build_schedule_event(
+        SCHEDULE, type="Warning", reason="MissedSchedule", message="a", slot=SLOT, now=now
+    )
+    again = build_schedule_event(
+        SCHEDULE, type="Warning", reason="MissedSchedule", message="b", slot=SLOT, now=later
+    )
+    other = build_schedule_event(
+        SCHEDULE, type="Normal", reason="Created", message="a", slot=SLOT, now=now
+    )
+    assert first["metadata"]["name"] == again["metadata"]["name"]
+    assert first["metadata"]["name"] != other["metadata"]["name"]
+    assert first["involvedObject"]["kind"] == "ActionSchedule"
+    assert first["involvedObject"]["uid"] == "s-uid"
