@@ -24,7 +24,7 @@ from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
 from asyncaction.tenancy import key_allowed
 from asyncaction.timeutil import format_time, utcnow
-from asyncaction_hook import dataplane
+from asyncaction_hook import dataplane, tasks
 from asyncaction_hook.auth import ReplayGuard, check_replay, matching_attempt, parse_headers
 from asyncaction_hook.cache import Registry
 from asyncaction_hook.errors import (
@@ -423,6 +423,7 @@ def create_app(hook: Hook) -> web.Application:
     app.router.add_get(f"{base}/action", get_action)
     app.router.add_get(f"{base}/download/{{store}}/{{uuid}}/{{property}}/{{index}}", get_download)
     app.router.add_put(f"{base}/upload/{{store}}/{{uuid}}/{{property}}", put_upload)
+    tasks.register(app, base, hook.kube)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -67,6 +67,8 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
             _rule(GROUP, [ACTION_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
             _rule(GROUP, [TEMPLATE_PLURAL], ["get"]),
+            # The per-task records of actions with spec.tasks (asyncaction.taskbook).
+            _rule("", ["configmaps"], ["get", "create", "update"]),
         ],
     )
 

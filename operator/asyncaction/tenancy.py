@@ -106,6 +106,9 @@ def declared_uris(spec: Mapping[str, Any]) -> list[str]:
             uris.append(str(value.get("value", "")))
     uris.extend(str(uri) for uri in spec.get("inputs") or [])
     uris.extend(str(uri) for uri in spec.get("outputs") or [])
+    for task in spec.get("tasks") or []:  # each task's inputs, under the same grants
+        if isinstance(task, Mapping):
+            uris.extend(str(uri) for uri in task.get("inputs") or [])
     return uris
 
 

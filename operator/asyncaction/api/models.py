@@ -195,6 +195,32 @@ class ActionFields(Wire):
     ] = None
 
 
+class TaskSpec(Wire):
+    """One task of an action: what a pod leases from the hook with ``GET /task``."""
+
+    name: Annotated[
+        str | None,
+        described("unique name (default task-<index>)", pattern=r"^[A-Za-z0-9_.-]{1,128}$"),
+    ] = None
+    parameters: FreeForm | None = Field(
+        default=None, description="free-form input of the task, given to the pod that runs it"
+    )
+    inputs: Annotated[
+        list[S3Uri] | None,
+        described("s3:// URIs the task reads (checked against the namespace's grants)"),
+    ] = None
+
+
+class TaskRetryRequest(Wire):
+    """Re-queue failed tasks once per round: raise ``round`` to ask again."""
+
+    round: Annotated[int, described("a number above status.tasks.retryRound", ge=1)]
+    tasks: Annotated[
+        list[str] | None,
+        described("names or ids of the failed tasks to retry; absent: every failed task"),
+    ] = None
+
+
 class AsyncActionSpec(ActionFields):
     """``queue`` (default ``default``), ``priority`` (0) and ``backoffLimit`` (0) have no
     server-side defaults: an ActionTemplate may default them, and a value the API server
@@ -215,6 +241,36 @@ class AsyncActionSpec(ActionFields):
         ),
     ] = False
     abort: Annotated[bool, described("true aborts the action for good (phase ABORTED)")] = False
+    tasks: Annotated[
+        list[TaskSpec] | None,
+        described(
+            "the action is made of these tasks: its Job's pods lease them from the hook "
+            "(GET /task) until none is left",
+            max_length=20000,
+        ),
+    ] = None
+    parallelism: Annotated[
+        int | None, described("pods working on the tasks at once; default 1", ge=1, le=1000)
+    ] = None
+    excluded_tasks: Annotated[
+        list[str] | None,
+        described("names or ids of tasks never to run (a done task stays done)"),
+    ] = None
+    task_retry: Annotated[
+        TaskRetryRequest | None,
+        described(
+            "re-queue failed tasks; on a FAILED action (reason TasksFailed) this starts a "
+            "new attempt that runs only them"
+        ),
+    ] = None
+    task_lease_seconds: Annotated[
+        int | None,
+        described("how long a leased task stays with its pod without a renewal; default 60", ge=1),
+    ] = None
+    task_retry_limit: Annotated[
+        int | None,
+        described("tries of a task beyond its first (failures and lapsed leases); default 2", ge=0),
+    ] = None
 
 
 class ErrorInfo(Wire):
@@ -268,6 +324,36 @@ class Condition(Wire):
     ] = None
 
 
+class FailingTask(Wire):
+    """A task that failed for good (its tries spent)."""
+
+    id: Annotated[str, described("index in spec.tasks")]
+    name: Annotated[str, described("the task's name")]
+    tries: Annotated[int, described("leases it had", ge=0)] = 0
+    error: Annotated[str, described("the last error message")] = ""
+
+
+class TasksStatus(Wire):
+    """Bounded, however many tasks: the per-task record is in the action's task
+    ConfigMaps (``asyncaction tasks NAME``)."""
+
+    total: Annotated[int, described("tasks in spec.tasks", ge=0)] = 0
+    queued: Annotated[int, described("waiting for a pod", ge=0)] = 0
+    executing: Annotated[int, described("leased to a pod", ge=0)] = 0
+    done: Annotated[int, described("finished", ge=0)] = 0
+    failed: Annotated[int, described("failed with their tries spent", ge=0)] = 0
+    excluded: Annotated[int, described("excluded by spec.excludedTasks", ge=0)] = 0
+    ranges: Annotated[
+        dict[str, str] | None, described("state -> id ranges, e.g. done: 0-41,43 (cut at 1 KiB)")
+    ] = None
+    failing: Annotated[
+        list[FailingTask] | None, described("the first 20 failed tasks", max_length=20)
+    ] = None
+    retry_round: Annotated[
+        int | None, described("the last spec.taskRetry.round the hook applied", ge=0)
+    ] = None
+
+
 class AsyncActionStatus(Wire):
     """Observed state, written by the operator and the job hook only."""
 
@@ -300,6 +386,10 @@ class AsyncActionStatus(Wire):
     queue: Annotated[
         str | None,
         described(f"the queue the action waits or ran in (spec.queue, else {DEFAULT_QUEUE!r})"),
+    ] = None
+    tasks: Annotated[
+        TasksStatus | None,
+        described("with spec.tasks: counts and id ranges per state and the failing tasks"),
     ] = None
     attempts: Annotated[int | None, described("attempts started so far", ge=0)] = None
     failures: Annotated[int | None, described("attempts that failed so far", ge=0)] = None

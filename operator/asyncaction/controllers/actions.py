@@ -126,6 +126,7 @@ _ACTION_META = (
     "name",
     "namespace",
     "uid",
+    "labels",  # Kueue's queue-name and priority-class labels go on to the Job
     "generation",
     "resourceVersion",
     "creationTimestamp",

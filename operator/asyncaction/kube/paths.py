@@ -60,3 +60,7 @@ def event_path(ns: str) -> str:
 
 def job_path(ns: str | None = None, name: str | None = None) -> str:
     return _path("/apis/batch/v1", "jobs", ns, name, None)
+
+
+def configmap_path(ns: str | None = None, name: str | None = None) -> str:
+    return _path("/api/v1", "configmaps", ns, name, None)

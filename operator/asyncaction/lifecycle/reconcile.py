@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from asyncaction.api.phases import Phase
+from asyncaction.lifecycle import tasks
 from asyncaction.lifecycle.conditions import PHASE_REASON, conditions_for, matches
 from asyncaction.lifecycle.effects import (
     CreateJob,
@@ -329,6 +330,8 @@ def _decide(
     if phase is None:
         return _on_new(view, now, admitted, settings)
     if phase.is_terminal:
+        if tasks.retry_requested(view):  # the one way out of FAILED: lifecycle.tasks
+            return tasks.retry(view, now)
         return _terminal(view, job, now)
     if view.abort:
         return _transition(
@@ -483,6 +486,18 @@ def _active(
             )
         return _failure(
             view, None, now, settings, cause="JobDeleted", detail=f"job {view.job_name} was deleted"
+        )
+    if job.state is JobState.SUCCEEDED and view.has_tasks:
+        ended = tasks.outcome(view)  # the pods exit 0 once no task is left: read the tasks
+        if ended is None:
+            return Decision(requeue_after=later)
+        return _transition(
+            view,
+            ended[0],
+            now,
+            message=ended[1],
+            error_reason=tasks.TASKS_FAILED if ended[0] is P.FAILED else None,
+            extra={"progress": 100} if ended[0] is P.SUCCEEDED else None,
         )
     if job.state is JobState.SUCCEEDED:
         return _transition(

@@ -49,6 +49,11 @@ class ActionView:
     queue: str = DEFAULT_QUEUE
     status_queue: str | None = None
     message: str = ""  # status.message: what the last transition said
+    # With spec.tasks: status.tasks as the hook wrote it, and the spec.taskRetry round
+    # asked for (lifecycle.tasks).
+    has_tasks: bool = False
+    tasks_summary: Mapping[str, Any] | None = None
+    task_retry_round: int = 0
 
 
 def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView:
@@ -87,6 +92,9 @@ def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView
         queue=spec.get("queue") or DEFAULT_QUEUE,
         status_queue=status.get("queue"),
         message=str(status.get("message") or ""),
+        has_tasks=bool(spec.get("tasks")),
+        tasks_summary=status.get("tasks"),
+        task_retry_round=int((spec.get("taskRetry") or {}).get("round") or 0),
     )
 
 

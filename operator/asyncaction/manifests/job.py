@@ -101,6 +101,32 @@ def _wrap_command(container: dict[str, Any], entrypoint: Sequence[str]) -> None:
     container.pop("args", None)
 
 
+# Kueue (kueue.x-k8s.io) reads these labels of a Job: the LocalQueue it waits in, and
+# the WorkloadPriorityClass that orders it. An action's own labels are passed on, so a
+# cluster that governs batch work with Kueue governs actions too.
+KUEUE_LABELS = ("kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class")
+# Pod failures a Job of tasks survives (a killed pod is replaced; its task is leased
+# again): Kubernetes' own default.
+TASKS_JOB_BACKOFF_LIMIT = 6
+
+
+def kueue_labels(action: Mapping[str, Any]) -> dict[str, str]:
+    labels = (action.get("metadata") or {}).get("labels") or {}
+    return {key: str(labels[key]) for key in KUEUE_LABELS if labels.get(key)}
+
+
+def job_shape(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """One pod for a plain action; ``parallelism`` pods leasing tasks for an action of
+    tasks (no ``completions``: the work-queue pattern, each pod exits when no task is
+    left)."""
+    if not spec.get("tasks"):
+        return {"backoffLimit": 0, "completions": 1, "parallelism": 1}
+    return {
+        "backoffLimit": TASKS_JOB_BACKOFF_LIMIT,
+        "parallelism": int(spec.get("parallelism") or 1),
+    }
+
+
 def _check_job_name(job_name: str) -> None:
     # The Job controller copies the Job's name into its Pods' `job-name` label.
     if not job_name or len(job_name) > MAX_LABEL_VALUE_LENGTH:
@@ -136,7 +162,7 @@ def build_job(
         raise ManifestError("spec.template.spec.containers is empty")
     assert isinstance(pod_spec, dict)  # narrowed by the check above
 
-    labels = job_labels(action, attempt)
+    labels = {**kueue_labels(action), **job_labels(action, attempt)}
     pod_metadata = template.setdefault("metadata", {})
     pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **labels}
 
@@ -163,10 +189,5 @@ def build_job(
             "annotations": annotations,
             "ownerReferences": [owner_reference(action)],
         },
-        "spec": {
-            "backoffLimit": 0,
-            "completions": 1,
-            "parallelism": 1,
-            "template": template,
-        },
+        "spec": {**job_shape(action.get("spec") or {}), "template": template},
     }

@@ -1,0 +1,277 @@
+"""``GET /task`` and ``POST /task/{id}``: pods of an action lease its tasks one by one.
+
+The hook replica that serves an action (``asyncaction.sharding``) is the only writer of
+its task records, so it keeps them in memory (``Book``), loaded once from the action's
+task ConfigMaps, and writes a chunk back (resourceVersion precondition) before it
+answers: a lease, a completion or a failure is durable when the job hears of it. Every
+change also writes ``status.tasks`` (bounded summary) and ``status.progress`` through
+the hook's ``StatusWriter`` (fresh read, current attempt only). A lapsed lease is found
+when the next request comes; tasks are leased lowest id first.
+
+While other pods hold the last leases, ``GET /task`` answers 202 with ``retryAfter``
+rather than 204, so a waiting pod takes over a task whose pod died; 204 means every task
+is done, failed for good or excluded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from asyncaction.api.phases import Phase
+from asyncaction.kube import ApiError, Conflict, KubeClient, NotFound, paths
+from asyncaction.manifests.taskrecords import build_task_chunk, task_chunk_name
+from asyncaction.taskbook import (
+    MAX_ERROR,
+    MAX_RESULT,
+    ROUND_KEY,
+    TaskConflict,
+    TaskRecord,
+    TaskSettings,
+    TaskState,
+    chunk_count,
+    chunk_of,
+    decode_chunk,
+    encode_chunk,
+    excluded_ids,
+    expire,
+    next_lease,
+    pending_lease_ms,
+    progress,
+    report,
+    requested_round,
+    resolve,
+    retry,
+    summary,
+    task_name,
+)
+from asyncaction.tenancy import refused_uris
+from asyncaction_hook.errors import HookError, completed, not_found
+from asyncaction_hook.limits import parse_json
+
+TERMINAL = {p.value for p in Phase if p.is_terminal}
+
+
+class TaskReport(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    status: str = Field(pattern="^(executing|done|failed)$")
+    result: Any = None
+    error_message: str = Field(default="", alias="errorMessage", max_length=4096)
+
+
+@dataclass
+class Book:
+    """One action's task records and the resourceVersion of each chunk."""
+
+    records: dict[int, TaskRecord] = field(default_factory=dict)
+    versions: dict[int, str] = field(default_factory=dict)
+    applied_round: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    loaded: bool = False
+
+
+class TaskBooks:
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.books: dict[str, Book] = {}
+
+    async def _load(self, action: dict[str, Any], book: Book, total: int) -> None:
+        meta = action["metadata"]
+        book.records.clear()
+        book.versions.clear()
+        for chunk in range(chunk_count(total)):
+            path = paths.configmap_path(meta["namespace"], task_chunk_name(meta["name"], chunk))
+            try:
+                found = await self.kube.get(path)
+            except NotFound:
+                continue
+            owners = [r.get("uid") for r in found["metadata"].get("ownerReferences") or []]
+            if meta["uid"] not in owners:
+                raise HookError(409, "TASKS_TAKEN", f"{path} belongs to another object")
+            book.records.update(decode_chunk(found.get("data")))
+            book.versions[chunk] = found["metadata"]["resourceVersion"]
+            if chunk == 0:
+                annotations = found["metadata"].get("annotations") or {}
+                book.applied_round = int(annotations.get(ROUND_KEY) or 0)
+        book.loaded = True
+
+    async def _save(self, action: dict[str, Any], book: Book, chunks: set[int]) -> None:
+        meta = action["metadata"]
+        for chunk in sorted(chunks):
+            annotations = {ROUND_KEY: str(book.applied_round)} if chunk == 0 else {}
+            body = build_task_chunk(action, chunk, encode_chunk(book.records, chunk), annotations)
+            version = book.versions.get(chunk)
+            try:
+                if version is None:
+                    written = await self.kube.create(paths.configmap_path(meta["namespace"]), body)
+                else:
+                    body["metadata"]["resourceVersion"] = version
+                    written = await self.kube.request(
+                        "PUT",
+                        paths.configmap_path(meta["namespace"], body["metadata"]["name"]),
+                        body=body,
+                    )
+            except (Conflict, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.status not in (409,):
+                    raise
+                book.loaded = False  # someone else wrote: reload before the next decision
+                raise HookError(503, "TASKS_CHANGED", "the task records changed; retry") from exc
+            book.versions[chunk] = written["metadata"]["resourceVersion"]
+
+    async def open(self, action: dict[str, Any], now_ms: int) -> tuple[Book, bool]:
+        """The action's book, loaded, with retry requests and lapsed leases applied, and
+        whether that changed a record. The caller holds ``book.lock``."""
+        spec = action.get("spec") or {}
+        book = self.books.setdefault(action["metadata"]["uid"], Book())
+        total = len(spec.get("tasks") or [])
+        if not book.loaded:
+            await self._load(action, book, total)
+        changed_any = False
+        wanted = requested_round(spec)
+        if wanted > book.applied_round:
+            changed_any = True
+            names = (spec.get("taskRetry") or {}).get("tasks")
+            try:
+                ids = resolve(spec, [str(n) for n in names]) if names else None
+            except KeyError as exc:
+                ids = [i for i in range(total) if str(i) not in str(exc)]
+            changed = retry(book.records, ids)
+            book.applied_round = wanted
+            await self._save(action, book, {chunk_of(i) for i in changed} | {0})
+        lapsed = expire(book.records, TaskSettings.of(spec), now_ms)
+        if lapsed:
+            changed_any = True
+            await self._save(action, book, {chunk_of(i) for i in lapsed})
+        return book, changed_any
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _write_summary(hook: Any, uid: str, book: Book, attempt: int, now_ms: int) -> None:
+    async def tasks_status(fresh: dict[str, Any]) -> dict[str, Any]:
+        doc = summary(fresh.get("spec") or {}, book.records, now_ms, book.applied_round)
+        return {"tasks": doc, "progress": progress(doc)}
+
+    await hook.writer.apply(uid, None, extra=tasks_status, attempt=attempt)
+
+
+def _books(request: web.Request) -> TaskBooks:
+    books: TaskBooks = request.app["task_books"]
+    return books
+
+
+async def get_task(request: web.Request) -> web.Response:
+    hook = request.app["hook"]
+    caller = await hook.authenticate(request)
+    action = await hook.action(caller.uid)
+    phase = (action.get("status") or {}).get("phase")
+    if phase in TERMINAL:
+        raise completed(phase)
+    spec = await hook.spec_of(action)
+    tasks = spec.get("tasks") or []
+    if not tasks:
+        return web.Response(status=204)
+    now_ms = _now_ms()
+    books = _books(request)
+    book = books.books.setdefault(caller.uid, Book())
+    async with book.lock:
+        book, changed = await books.open(action, now_ms)
+        excluded = excluded_ids(spec)
+        settings = TaskSettings.of(spec)
+        while True:
+            lease = next_lease(book.records, len(tasks), excluded, settings, now_ms)
+            if lease is None:
+                break
+            task = tasks[lease.index]
+            refused = refused_uris(
+                {"tasks": [task]}, action["metadata"]["namespace"], hook.stores.scopes
+            )
+            if not refused:
+                break
+            book.records[lease.index] = TaskRecord(
+                TaskState.FAILED, lease.record.tries, 0, refused[0][:MAX_ERROR], None
+            )
+            await books._save(action, book, {chunk_of(lease.index)})
+            changed = True
+        if lease is not None:
+            await books._save(action, book, {chunk_of(lease.index)})
+        if lease is not None or changed:
+            await _write_summary(hook, caller.uid, book, caller.attempt, now_ms)
+        wait_ms = pending_lease_ms(book.records, excluded, now_ms)
+    if lease is None:
+        if wait_ms > 0:
+            retry_after = max(0.2, min(5.0, wait_ms / 1000))
+            return web.json_response({"retryAfter": retry_after}, status=202)
+        return web.Response(status=204)
+    task = tasks[lease.index]
+    return web.json_response(
+        {
+            "id": str(lease.index),
+            "name": task_name(task, lease.index),
+            "parameters": task.get("parameters") or {},
+            "inputs": task.get("inputs") or [],
+            "leaseSeconds": settings.lease_seconds,
+            "try": lease.record.tries,
+        }
+    )
+
+
+async def post_task(request: web.Request) -> web.Response:
+    hook = request.app["hook"]
+    caller = await hook.authenticate(request)
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit():
+        raise not_found("task ids are decimal integers")
+    try:
+        body = TaskReport.model_validate(parse_json(caller.body, 16) or {})
+    except ValueError as exc:
+        raise HookError(422, "INVALID", str(exc).splitlines()[0]) from exc
+    if body.result is not None and len(json.dumps(body.result)) > MAX_RESULT:
+        raise HookError(413, "TOO_LARGE", f"a task result is at most {MAX_RESULT} bytes")
+    action = await hook.action(caller.uid)
+    phase = (action.get("status") or {}).get("phase")
+    if phase in TERMINAL:
+        raise completed(phase)
+    spec = await hook.spec_of(action)
+    index = int(raw)
+    if index >= len(spec.get("tasks") or []):
+        raise not_found(f"no task {index}")
+    now_ms = _now_ms()
+    books = _books(request)
+    book = books.books.setdefault(caller.uid, Book())
+    async with book.lock:
+        book, _ = await books.open(action, now_ms)
+        if index in excluded_ids(spec):
+            raise HookError(409, "TASK_EXCLUDED", f"task {index} was excluded: stop it")
+        try:
+            record = report(
+                book.records,
+                index,
+                body.status,
+                TaskSettings.of(spec),
+                now_ms,
+                result=body.result,
+                error=body.error_message,
+            )
+        except TaskConflict as exc:
+            raise HookError(409, "TASK_NOT_LEASED", str(exc)) from exc
+        await books._save(action, book, {chunk_of(index)})
+        if body.status != "executing":
+            await _write_summary(hook, caller.uid, book, caller.attempt, now_ms)
+    return web.json_response({"id": raw, "state": record.state.value, "tries": record.tries})
+
+
+def register(app: web.Application, base: str, kube: KubeClient) -> None:
+    """Add the task routes to the hook's app (called by ``app.create_app``)."""
+    app["task_books"] = TaskBooks(kube)
+    app.router.add_get(f"{base}/task", get_task)
+    app.router.add_post(f"{base}/task/{{id}}", post_task)
