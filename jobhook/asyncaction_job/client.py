@@ -24,11 +24,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asyncaction_job.signing import headers_v2, signing_clock
+from asyncaction_job.tasks import Task, lease_tasks
 
 CHUNK = 1024 * 1024
 
@@ -150,6 +152,10 @@ class JobClient:
         answer: dict[str, Any] = self.call("GET", "/action")
         return answer
 
+    def tasks(self) -> Iterator[Task]:
+        """``for task in client.tasks(): ...``: see ``asyncaction_job.tasks``."""
+        return lease_tasks(self)
+
     def locate(self, name: str, index: int = 0, store: str = "default") -> dict[str, Any]:
         answer: dict[str, Any] = self.call("GET", f"/download/{store}/{self.job_id}/{name}/{index}")
         return answer
@@ -269,6 +275,10 @@ def fail(message: str) -> Any:
 
 def action() -> dict[str, Any]:
     return default().action()
+
+
+def tasks() -> Iterator[Task]:
+    return default().tasks()
 
 
 def download(name: str, dest: str | os.PathLike[str], index: int = 0) -> Path:
