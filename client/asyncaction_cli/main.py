@@ -25,6 +25,7 @@ from asyncaction.api.names import LABEL_ATTEMPT
 from asyncaction.api.phases import Phase
 from asyncaction.timeutil import utcnow
 from asyncaction_cli import render, s3
+from asyncaction_cli import tasks as task_commands
 from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
 from asyncaction_client.model import (
     PHASES,
@@ -324,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     location.add_argument(
         "--context", help="kubeconfig context, only to find the default namespace"
     )
+    task_commands.add_parser(command, _common(output=["table", "json", "name"]))
     archive_list = archived.add_parser(
         "list",
         help="List archived records.",
@@ -814,6 +816,12 @@ def cmd_archive(io: Output, args: argparse.Namespace) -> int:
     return EXIT_SUCCEEDED
 
 
+def cmd_tasks(io: Output, args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        io.data(task_commands.run(client, args, io.say))
+    return EXIT_SUCCEEDED
+
+
 COMMANDS: dict[str, Callable[[Output, argparse.Namespace], int]] = {
     "submit": cmd_submit,
     "list": cmd_list,
@@ -828,6 +836,7 @@ COMMANDS: dict[str, Callable[[Output, argparse.Namespace], int]] = {
     "abort": _change("abort"),
     "rerun": cmd_rerun,
     "archive": cmd_archive,
+    "tasks": cmd_tasks,
 }
 
 
