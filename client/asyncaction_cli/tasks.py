@@ -46,10 +46,15 @@ def add_parser(
         "(tasks NAME | tasks retry NAME [--failed|TASK...] | tasks exclude NAME TASK...).",
         common,
     )
+    parser.usage = (
+        "asyncaction tasks NAME [--state STATE] [-o FORMAT]\n"
+        "       asyncaction tasks retry NAME [--failed | TASK ...]\n"
+        "       asyncaction tasks exclude NAME TASK ..."
+    )
     parser.add_argument(
         "words",
         nargs="+",
-        metavar="[retry|exclude] NAME [TASK ...]",
+        metavar="WORD",
         help="the action, then for retry/exclude the task names or ids",
     )
     parser.add_argument(
