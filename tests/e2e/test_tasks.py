@@ -146,9 +146,7 @@ def test_twenty_tasks_over_three_pods(
     assert done["status"]["attempts"] == 2
     assert done["status"]["tasks"]["done"] == 19
     assert done["status"]["tasks"]["retryRound"] == 1
-    second = [t for t in (line.split() for line in task_log.read_text().splitlines())][
-        len(tries) :
-    ]
+    second = [line.split() for line in task_log.read_text().splitlines()][len(tries) :]
     assert [(name, attempt) for name, _, _, attempt in second] == [("t12", "2")]
     listed = json.loads(run_cli(admin_kubeconfig, namespace, "tasks", "twenty", "-o", "json"))
     states = {row["name"]: row["state"] for row in listed}
