@@ -199,7 +199,7 @@ def slots_ahead(lead: float, count: int, spacing: int) -> list[datetime]:
 def test_restart_across_missed_slots_catches_up_once_within_the_deadline(
     kube: Kube, namespace: str, admin_kubeconfig: Path, crds: Any, node_agent: Any
 ) -> None:
-    slots = slots_ahead(15, 3, 2)
+    slots = slots_ahead(25, 3, 2)
     create_schedule(
         kube, namespace, "catchup", schedule=cron_for(slots), startingDeadlineSeconds=3600
     )
