@@ -106,7 +106,7 @@ def test_twenty_tasks_over_three_pods(
                 "template": worker(task_log),
                 "tasks": tasks,
                 "parallelism": 3,
-                "taskLeaseSeconds": 3,
+                "taskLeaseSeconds": 5,
                 "taskRetryLimit": 1,
                 "suspend": True,  # held until t7 is excluded
             },
