@@ -9,6 +9,7 @@ Progress moves task by task. A 10,000-task action keeps its status under 16 KiB 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -65,20 +66,25 @@ class ProgressLog:
         self.stream = watch.Watch()
 
         def follow() -> None:
-            for event in self.stream.stream(
-                kube.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                ACTION_PLURAL,
-                field_selector=f"metadata.name={name}",
-                timeout_seconds=600,
-            ):
-                value = (event["object"].get("status") or {}).get("progress")
-                if value is not None and (not self.values or self.values[-1] != value):
-                    self.values.append(value)
+            with contextlib.suppress(Exception):  # ends when the test stops the stream
+                self._follow()
 
+        self.kube, self.namespace, self.name = kube, namespace, name
         threading.Thread(target=follow, daemon=True).start()
+
+    def _follow(self) -> None:
+        for event in self.stream.stream(
+            self.kube.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            ACTION_PLURAL,
+            field_selector=f"metadata.name={self.name}",
+            timeout_seconds=600,
+        ):
+            value = (event["object"].get("status") or {}).get("progress")
+            if value is not None and (not self.values or self.values[-1] != value):
+                self.values.append(value)
 
     def stop(self) -> None:
         self.stream.stop()

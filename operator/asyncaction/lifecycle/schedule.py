@@ -153,7 +153,8 @@ def _ready(view: ScheduleView, ok: bool, reason: str, message: str, now: datetim
         "type": "Ready",
         "status": status,
         "reason": reason,
-        "message": message,
+        # never empty: the API server 1.20 refuses an empty condition message as null
+        "message": message or reason,
         "lastTransitionTime": when,
     }
     if view.generation is not None:
@@ -218,7 +219,7 @@ def decide(view: ScheduleView, runs: Sequence[RunView], now: datetime) -> Schedu
         status["conditions"] = _ready(view, True, "Suspended", "creates no action", now)
         return ScheduleDecision(status, effects)
     status["nextScheduleTime"] = format_time(next_slot) if next_slot else None
-    status["conditions"] = _ready(view, True, "Scheduled", "", now)
+    status["conditions"] = _ready(view, True, "Scheduled", "runs are created on schedule", now)
 
     # lastScheduleTime is written only after its run was created, so a slot at or before
     # it is never due again, even when its run was deleted by hand.

@@ -242,3 +242,10 @@ def test_fall_back_hour_runs_each_slot_once(step: float) -> None:
         "2026-11-01T05:30:00Z",  # 01:30 EDT, the first pass only
         "2026-11-02T06:30:00Z",  # 01:30 EST
     ]
+
+
+def test_condition_messages_are_never_empty() -> None:
+    # The API server 1.20 stores "" as null and then refuses the status as invalid.
+    for obj in (schedule(), schedule(suspend=True), schedule(schedule="nope")):
+        decision = decide(schedule_view_from(obj), [], at(1))
+        assert all(c["message"] for c in decision.status["conditions"])
