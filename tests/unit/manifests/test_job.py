@@ -223,3 +223,23 @@ def test_long_action_name_gives_valid_labels(pod_template: Manifest) -> None:
 )
 def test_uses_data_plane(spec: Manifest, expected: bool) -> None:
     assert uses_data_plane(spec) is expected
+
+
+def test_tasks_run_parallel_pods_and_kueue_labels_reach_job_and_pods(
+    pod_template: Manifest,
+) -> None:
+    action = make_action(spec={"tasks": [{"name": "a"}, {"name": "b"}], "parallelism": 4})
+    action["metadata"]["labels"] = {
+        "kueue.x-k8s.io/queue-name": "team-a-queue",
+        "kueue.x-k8s.io/priority-class": "batch-high",
+        "unrelated": "x",
+    }
+    job = job_for(action, pod_template)
+    assert {k: v for k, v in job["spec"].items() if k != "template"} == {
+        "backoffLimit": 6,
+        "parallelism": 4,
+    }
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        assert labels["kueue.x-k8s.io/queue-name"] == "team-a-queue"
+        assert labels["kueue.x-k8s.io/priority-class"] == "batch-high"
+        assert "unrelated" not in labels
