@@ -124,6 +124,8 @@ class Manager:
             settings.lease_name,
             lease_seconds=settings.lease_seconds,
             renew_seconds=settings.lease_renew_seconds,
+            renew_deadline=settings.lease_renew_deadline_seconds,
+            retry_seconds=settings.lease_renew_seconds,
         )
         self.synced = asyncio.Event()
         self.leading = False
