@@ -73,7 +73,10 @@ async def serve(settings: OperatorSettings, probes: str | None) -> int:
     """Run kopf with the handlers until a signal or the ``Lifeline`` stops it."""
     import asyncaction.handlers  # noqa: F401 - registers the handlers with kopf
 
-    lifeline = Lifeline(stop_flag=asyncio.Event())
+    # A leader that lost its Lease must be gone before a standby may take it over: its
+    # graceful stop gets half the margin between the renew deadline and the Lease.
+    margin = settings.lease_seconds - settings.lease_renew_deadline_seconds
+    lifeline = Lifeline(stop_flag=asyncio.Event(), grace_seconds=min(5.0, max(0.5, margin / 2)))
     await kopf.operator(
         standalone=True,
         clusterwide=not settings.namespaces,

@@ -52,6 +52,10 @@ def default_identity() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
+class LeaseRefused(RuntimeError):
+    """The API server refuses this replica the Lease for good: retrying cannot help."""
+
+
 @dataclass(frozen=True)
 class Observation:
     """The Lease record as this replica last saw it change, and when (monotonic)."""
@@ -163,7 +167,8 @@ class LeaderElector:
         return self._won(updated, sent_at)
 
     async def acquire(self) -> None:
-        """Wait until this candidate leads."""
+        """Wait until this candidate leads. Raises ``LeaseRefused`` when the API server
+        refuses the Lease for good (RBAC, or its namespace does not exist)."""
         while True:
             try:
                 async with asyncio.timeout(self.renew_deadline):
@@ -175,7 +180,15 @@ class LeaderElector:
                     return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # any failure: try again later
+            except ApiError as exc:
+                if exc.status in (401, 403, 404):  # 404 here: the create's namespace
+                    raise LeaseRefused(
+                        f"lease {self.namespace}/{self.name}: {exc} (does the operator's role"
+                        " grant get, create and patch on leases in that namespace?"
+                        " ASYNCACTION_LEASE_NAMESPACE names it)"
+                    ) from exc
+                log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
+            except Exception as exc:  # any other failure: try again later
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc or repr(exc))
             await asyncio.sleep(self.retry_seconds)
 

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from asyncaction.kube import AlreadyExists, Conflict, KubeClient, NotFound
-from asyncaction.runtime.leader import LeaderElector, Observation, may_take
+from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound
+from asyncaction.runtime.leader import LeaderElector, LeaseRefused, Observation, may_take
 
 
 class Clock:
@@ -202,3 +202,12 @@ async def test_a_healthy_leader_keeps_renewing() -> None:
     assert api.version >= 3
     keeper.cancel()
     await asyncio.gather(keeper, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_a_lease_the_role_does_not_grant_is_refused_not_awaited_forever() -> None:
+    api = LeaseApi()
+    api.fail_with = ApiError(403, "Forbidden", 'leases "lease" is forbidden')
+    a = LeaderElector(api, "ns", "lease", identity="a")  # type: ignore[arg-type]
+    with pytest.raises(LeaseRefused, match="lease ns/lease: 403 Forbidden"):
+        await asyncio.wait_for(a.acquire(), 10)
