@@ -136,9 +136,9 @@ def test_the_suffix_depends_on_the_message_and_the_uid() -> None:
 def test_a_long_name_is_cut_to_exactly_253_and_never_ends_in_a_separator() -> None:
     suffix = expected_suffix(ACTION_UID, NOW, "R", "m")
     room = 253 - len(suffix) - 1
-    name = build_event(make_action(name="a" * 300), type="Normal", reason="R", message="m", now=NOW)[
-        "metadata"
-    ]["name"]
+    name = build_event(
+        make_action(name="a" * 300), type="Normal", reason="R", message="m", now=NOW
+    )["metadata"]["name"]
     assert name == "a" * room + "." + suffix and len(name) == 253
     cut_at_dash = "a" * (room - 2) + "-.b" + "c" * 50
     name = build_event(

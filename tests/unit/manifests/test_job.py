@@ -248,7 +248,9 @@ def test_attempt_zero_is_built_and_a_negative_one_refused(
         job_for(action, pod_template, attempt=-1)
 
 
-def test_a_template_without_metadata_gets_the_labels(action: Manifest, pod_template: Manifest) -> None:
+def test_a_template_without_metadata_gets_the_labels(
+    action: Manifest, pod_template: Manifest
+) -> None:
     del pod_template["metadata"]
     job = job_for(action, pod_template)
     assert job["spec"]["template"]["metadata"] == {"labels": job["metadata"]["labels"]}
