@@ -37,7 +37,9 @@ NO_TESTS_CODES = frozenset({5, 33})
 SKIPPED_CODES = frozenset({34})
 
 LOGGER_NAMES = frozenset({"log", "logger", "_log", "_logger", "LOG", "logging"})
-LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log"})
+LOG_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+)
 MESSAGE_NAMES = frozenset({"message", "detail", "why", "note", "msg"})
 
 
@@ -84,7 +86,7 @@ def _names_human_text(parent: ast.AST, child: ast.AST) -> bool:
         targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
         return any(isinstance(t, ast.Name) and t.id in MESSAGE_NAMES for t in targets)
     if isinstance(parent, ast.Dict) and child in parent.values:
-        key = parent.keys[parent.values.index(child)]  # type: ignore[arg-type]
+        key = parent.keys[parent.values.index(child)]
         return isinstance(key, ast.Constant) and key.value in MESSAGE_NAMES
     return False
 
@@ -203,11 +205,17 @@ def read_mutants(mutants_dir: Path, relative: Path) -> list[Mutant]:
         mangled = key.rsplit(".", 1)[1]
         mutant = functions[mangled]
         original = functions[mangled.partition("__mutmut_")[0] + "__mutmut_orig"]
-        found = list(changes(_comparable(original), _comparable(mutant)))
+        found = _differences(original, mutant)
         message_only = bool(found) and all(is_message_change(c) for c in found)
-        before = [line.replace(original.name, _plain(original.name)) for line in _source(lines, original)]
-        after = [line.replace(mutant.name, _plain(original.name)) for line in _source(lines, mutant)]
-        diff = "\n".join(unified_diff(before, after, str(relative), str(relative), n=1, lineterm=""))
+        before = [
+            line.replace(original.name, _plain(original.name)) for line in _source(lines, original)
+        ]
+        after = [
+            line.replace(mutant.name, _plain(original.name)) for line in _source(lines, mutant)
+        ]
+        diff = "\n".join(
+            unified_diff(before, after, str(relative), str(relative), n=1, lineterm="")
+        )
         result.append(Mutant(key, status_of(exit_code), message_only, diff))
     return result
 
@@ -223,6 +231,13 @@ def _plain(generated: str) -> str:
     return stem.rpartition("ǁ")[2] if "ǁ" in stem else stem.removeprefix("x_")
 
 
-def _comparable(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
-    """The parts of a function a mutant can change: its body and its arguments' defaults."""
-    return ast.Tuple(elts=[ast.Module(body=function.body, type_ignores=[]), function.args])
+def _differences(
+    original: ast.FunctionDef | ast.AsyncFunctionDef, mutant: ast.FunctionDef | ast.AsyncFunctionDef
+) -> list[Change]:
+    """What a mutant changed in a function: its body or its arguments' defaults (the
+    generated names differ by construction and are left out)."""
+    bodies = changes(
+        ast.Module(body=original.body, type_ignores=[]),
+        ast.Module(body=mutant.body, type_ignores=[]),
+    )
+    return [*bodies, *changes(original.args, mutant.args)]

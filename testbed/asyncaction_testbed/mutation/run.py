@@ -48,10 +48,12 @@ class ModuleSpec:
 
     @property
     def package_path(self) -> str:
-        """The path inside the flat copy: ``operator/asyncaction/keys.py`` → ``asyncaction/keys.py``."""
+        """Its path in the flat copy (``operator/asyncaction/keys.py``: ``asyncaction/keys.py``)."""
         root, _, rest = self.path.partition("/")
         if root not in SOURCE_ROOTS or not rest.endswith(".py"):
-            raise MutationConfigError(f"module.path {self.path!r}: not a .py file under {SOURCE_ROOTS}")
+            raise MutationConfigError(
+                f"module.path {self.path!r}: not a .py file under {SOURCE_ROOTS}"
+            )
         return rest
 
 
@@ -91,7 +93,9 @@ def load_specs(repo: Path) -> list[ModuleSpec]:
     for entry in data.get("module", []):
         path, tests = entry.get("path"), entry.get("tests")
         if not isinstance(path, str) or not isinstance(tests, list) or not tests:
-            raise MutationConfigError(f"{CONFIG}: every [[module]] needs a path and a list of tests")
+            raise MutationConfigError(
+                f"{CONFIG}: every [[module]] needs a path and a list of tests"
+            )
         if not (repo / path).is_file():
             raise MutationConfigError(f"{CONFIG}: module.path {path}: no such file")
         spec = ModuleSpec(path, tuple(tests), float(entry.get("threshold", default)))
@@ -135,7 +139,9 @@ def prepare(repo: Path, spec: ModuleSpec) -> Path:
     shutil.copytree(repo / "tests", work / "tests", ignore=ignore)
     pyproject = (repo / "pyproject.toml").read_text("utf-8")
     if "[tool.mutmut]" in pyproject:
-        raise MutationConfigError("pyproject.toml has a [tool.mutmut] table: keep it in tests/mutation.toml")
+        raise MutationConfigError(
+            "pyproject.toml has a [tool.mutmut] table: keep it in tests/mutation.toml"
+        )
     (work / "pyproject.toml").write_text(pyproject + _mutmut_table(spec, packages), "utf-8")
     return work
 
@@ -233,9 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     print(summary_table(scores))
     (repo / SCRATCH / "scores.json").write_text(
         json.dumps(
-            {s.spec.path: {"score": round(s.percent, 1), "killed": s.killed,
-                           "behaviour": len(s.behaviour), "mutants": len(s.mutants)}
-             for s in scores},
+            {
+                s.spec.path: {
+                    "score": round(s.percent, 1),
+                    "killed": s.killed,
+                    "behaviour": len(s.behaviour),
+                    "mutants": len(s.mutants),
+                }
+                for s in scores
+            },
             indent=2,
         ),
         "utf-8",

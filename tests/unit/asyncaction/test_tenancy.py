@@ -112,9 +112,10 @@ def test_every_uri_carrying_field_is_declared_in_order() -> None:
 def test_stdout_and_stderr_uris_are_checked_like_every_other() -> None:
     """A job writing its stdout into another namespace's area, or its stderr into the
     archive, is refused before any Job exists."""
+    only = "namespace team-a may use only p/actions/team-a/ in data"
     assert refused_uris(SERVED_SPEC, "team-a", [STORE]) == [
-        "s3://data/p/actions/team-b/stdout: namespace team-a may use only p/actions/team-a/ in data",
-        "s3://data/p/archive/stderr: namespace team-a may use only p/actions/team-a/ in data",
+        f"s3://data/p/actions/team-b/stdout: {only}",
+        f"s3://data/p/archive/stderr: {only}",
     ]
     for stream in ("stdin", "stdout", "stderr"):
         spec = {stream: {"type": "uri", "value": "s3://data/p/actions/team-b/x"}}

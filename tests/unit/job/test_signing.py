@@ -28,7 +28,11 @@ JOB_ID = "0b6a1f2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 @pytest.mark.parametrize("case", VECTORS["signatureV2"])
 def test_v2_headers_are_exactly_the_four_the_hook_reads(case: dict[str, Any]) -> None:
     headers = headers_v2(
-        JOB_ID, case["secret"], case["method"], case["path"], case["body"].encode(),
+        JOB_ID,
+        case["secret"],
+        case["method"],
+        case["path"],
+        case["body"].encode(),
         int(case["time"]),
     )
     assert headers == {
@@ -42,7 +46,11 @@ def test_v2_headers_are_exactly_the_four_the_hook_reads(case: dict[str, Any]) ->
 @pytest.mark.parametrize("case", VECTORS["signatureV1"])
 def test_v1_headers_are_the_seed_clients_three(case: dict[str, Any]) -> None:
     headers = headers_v1(JOB_ID, case["secret"], int(case["time"]))
-    assert headers == {"X-Job-Id": JOB_ID, "X-Job-Time": case["time"], "X-Job-Hash": case["signature"]}
+    assert headers == {
+        "X-Job-Id": JOB_ID,
+        "X-Job-Time": case["time"],
+        "X-Job-Hash": case["signature"],
+    }
 
 
 def test_the_clock_follows_the_wall_and_never_repeats_a_millisecond() -> None:

@@ -96,7 +96,11 @@ def test_a_new_action_reads_as_the_defaults() -> None:
     [
         ({"spec": {"suspend": True}}, "suspend", True),
         ({"spec": {"abort": True}}, "abort", True),
-        ({"status": {"finishedAt": "2026-11-29T10:09:00Z"}}, "finished_at", at("2026-11-29T10:09:00")),
+        (
+            {"status": {"finishedAt": "2026-11-29T10:09:00Z"}},
+            "finished_at",
+            at("2026-11-29T10:09:00"),
+        ),
         ({"status": {"phase": "SUCCEEDED"}}, "phase", Phase.SUCCEEDED),
         ({"status": {"phase": "Bogus"}}, "phase", None),
         ({"status": {"phase": 3}}, "phase", None),

@@ -139,7 +139,8 @@ def test_a_long_name_is_cut_to_exactly_253_and_never_ends_in_a_separator() -> No
     name = build_event(
         make_action(name="a" * 300), type="Normal", reason="R", message="m", now=NOW
     )["metadata"]["name"]
-    assert name == "a" * room + "." + suffix and len(name) == 253
+    assert name == "a" * room + "." + suffix
+    assert len(name) == 253
     cut_at_dash = "a" * (room - 2) + "-.b" + "c" * 50
     name = build_event(
         make_action(name=cut_at_dash), type="Normal", reason="R", message="m", now=NOW

@@ -288,5 +288,5 @@ def test_an_unnamed_container_without_command_is_named_in_the_error(
     main = pod_template["spec"]["containers"][0]
     del main["command"], main["name"]
     action = make_action(spec={"inputs": ["s3://bucket/in/"]})
-    with pytest.raises(ManifestError, match="^container 'the first container' has no command"):
+    with pytest.raises(ManifestError, match=r"^container 'the first container' has no command"):
         job_for(action, pod_template)
