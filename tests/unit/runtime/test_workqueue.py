@@ -174,7 +174,7 @@ async def test_the_ready_queue_keeps_the_order_keys_became_due() -> None:
 @pytest.mark.asyncio
 async def test_workers_count_forget_on_success_and_requeue_after_the_delay_asked() -> None:
     queue = WorkQueue(rate_limiter=RateLimiter(base=0.001, cap=0.001))
-    answers: dict[str, list[float | None | Exception]] = {
+    answers: dict[str, list[float | Exception | None]] = {
         "fails-once": [RuntimeError("transient"), None],
         "again": [0.001, None],
     }
