@@ -1,9 +1,12 @@
 """Views parsed from objects as the API server serves them (tests/unit/lifecycle/served/).
 
-The served/ files are written by hand in the exact shape kube-apiserver 1.3x returns for
-an AsyncAction, a batch/v1 Job and a v1 Pod (metadata with managedFields, ownerReferences,
-the Job controller's conditions and labels, the kubelet's container states), so a field
-the parser drops, misnames or misreads shows here, not in a cluster.
+Two sets: served/testbed/ was captured from the test bed's kube-apiserver 1.20 with the
+real Job controller (tests/support/capture_served.py; the Pods' status comes from the
+node agent there); served/*.json are written by hand in the shape a current
+kube-apiserver (1.3x) serves, for the cases the test bed cannot produce on demand
+(a Job being deleted, SuccessCriteriaMet/FailureTarget conditions, a pod waiting on an
+image pull or unschedulable, an OOMKilled container). A field the parser drops,
+misnames or misreads shows here, not in a cluster.
 """
 
 from __future__ import annotations
@@ -238,3 +241,72 @@ def test_pod_initializing_is_no_reason_and_a_scheduled_pod_is_none() -> None:
     # the first pod with a reason speaks
     both = [served("pod-container-creating"), served("pod-unschedulable")]
     assert job_view_from(served("job-pending"), both).waiting_reason == "ContainerCreating"
+
+
+# --- captured from the test bed (tests/support/capture_served.py) ----------------------
+
+CAPTURED = SERVED / "testbed"
+
+
+def captured(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((CAPTURED / f"{name}.json").read_text())
+    return data
+
+
+def test_captured_jobs_parse_as_the_job_controller_left_them() -> None:
+    """kube-apiserver and the Job controller 1.20 wrote these (Pods: the node agent)."""
+    for prefix, state, code, message in (
+        ("succeeded", JobState.SUCCEEDED, 0, None),
+        ("failed", JobState.FAILED, 3, "exit code 3 (Error)"),
+        ("running", JobState.RUNNING, None, None),
+    ):
+        job = captured(f"{prefix}-job")
+        view = job_view_from(job, [captured(f"{prefix}-pod0")])
+        created = datetime.fromisoformat(
+            job["metadata"]["creationTimestamp"].replace("Z", "+00:00")
+        )
+        assert view == JobView(
+            name=job["metadata"]["name"],
+            state=state,
+            exit_code=code,
+            message=message,
+            created_at=created if state is JobState.RUNNING else None,
+        ), prefix
+
+
+def test_captured_actions_parse_with_their_status() -> None:
+    failed = captured("failed-action")
+    view = action_view_from(failed, has_handler=True)
+    status = failed["status"]
+    assert (view.phase, view.attempts, view.failures) == (Phase.FAILED, 1, 1)
+    assert (view.job_name, view.queue, view.status_queue) == (
+        status["jobName"],
+        "default",
+        "default",
+    )
+    assert view.error == {"reason": "BackoffLimitExceeded", "message": status["message"]}
+    assert view.message == "attempt 1 of 1 failed: exit code 3 (Error)"
+    assert view.finished_at is not None
+    assert view.started_at is not None
+    assert view.conditions == tuple(status["conditions"])
+    assert view.observed_generation == view.generation == 1
+    assert action_view_from(captured("aborted-action"), has_handler=True).phase is Phase.ABORTED
+
+
+def test_what_the_operator_wrote_is_stable_when_read_back() -> None:
+    """Reconciling the captured objects again asks for no write: they converged."""
+    from asyncaction.lifecycle import LifecycleSettings, reconcile
+
+    settings = LifecycleSettings()
+    for prefix in ("succeeded", "failed"):
+        action = action_view_from(captured(f"{prefix}-action"), has_handler=True)
+        job = job_view_from(captured(f"{prefix}-job"), [captured(f"{prefix}-pod0")])
+        now = action.finished_at
+        assert now is not None
+        decision = reconcile(action, job, now=now, admitted=False, settings=settings)
+        assert (decision.status, decision.effects, decision.after) == ({}, (), {}), prefix
+    running = action_view_from(captured("running-action"), has_handler=True)
+    job = job_view_from(captured("running-job"), [captured("running-pod0")])
+    assert running.phase is Phase.RUNNING
+    decision = reconcile(running, job, now=running.started_at, admitted=False, settings=settings)  # type: ignore[arg-type]
+    assert (decision.status, decision.effects) == ({}, ())
