@@ -310,3 +310,10 @@ def test_what_the_operator_wrote_is_stable_when_read_back() -> None:
     assert running.phase is Phase.RUNNING
     decision = reconcile(running, job, now=running.started_at, admitted=False, settings=settings)  # type: ignore[arg-type]
     assert (decision.status, decision.effects) == ({}, ())
+
+
+def test_the_schedulers_own_reason_is_kept_and_a_job_without_name_reads_empty() -> None:
+    gated = served("pod-unschedulable")
+    gated["status"]["conditions"][0]["reason"] = "SchedulingGated"
+    assert job_view_from(served("job-pending"), [gated]).waiting_reason == "SchedulingGated"
+    assert job_view_from({}, []) == JobView(name="", state=JobState.PENDING)
