@@ -526,3 +526,55 @@ def test_job_names(name: str, uid: str, attempt: int, expected: str) -> None:
 def test_retry_delay_doubles_from_the_base_up_to_the_cap() -> None:
     settings = LifecycleSettings(backoff_base_seconds=10, backoff_max_seconds=60, poll_seconds=1)
     assert [retry_delay(n, settings) for n in range(6)] == [10, 10, 20, 40, 60, 60]
+
+
+# --- edges ---------------------------------------------------------------------------------
+
+
+def test_a_deleted_job_with_retries_left_is_retried_after_the_backoff() -> None:
+    v = running(backoff_limit=1)
+    message = f"attempt 1 of 2 failed: job {CURRENT} was deleted; retrying in 10s"
+    assert decide(v, None) == Decision(
+        status=status(
+            P.QUEUED,
+            message,
+            v=v,
+            failures=1,
+            nextAttemptAt=at(10),
+            jobName=CURRENT,
+            queue="default",
+        ),
+        effects=(Emit("Warning", "Retrying", message),),
+        requeue_after=10.0,
+    )
+
+
+def test_a_pending_pod_far_from_its_start_timeout_is_polled() -> None:
+    v = running(start_timeout_seconds=600)
+    pending = job(JobState.PENDING, created_at=NOW - timedelta(seconds=10))
+    assert decide(v, pending) == Decision(requeue_after=30)
+
+
+def test_a_start_time_of_now_is_due() -> None:
+    assert decide(view(start_at=NOW)).status["phase"] == "QUEUED"
+    assert decide(view(start_at=NOW), admitted=True).status["phase"] == "STARTING"
+    assert decide(paused(start_at=NOW)).status["phase"] == "QUEUED"
+
+
+def test_paused_seconds_are_kept_to_the_millisecond() -> None:
+    v = running(phase=P.PAUSED, paused_at=NOW - timedelta(microseconds=1400))
+    assert decide(v).status["pausedSeconds"] == 0.001
+
+
+def test_an_unchanged_condition_keeps_its_transition_time_through_reconcile() -> None:
+    before = NOW - timedelta(minutes=5)
+    previous = tuple(conditions_for(P.STARTING, now=before, observed_generation=1))
+    v = running(phase=P.STARTING, conditions=previous)
+    written = decide(v, job(JobState.RUNNING)).status["conditions"]
+    assert {c["lastTransitionTime"] for c in written} == {"2026-11-23T11:55:00Z"}
+    stale = finished(P.SUCCEEDED, generation=2)
+    stale = replace(
+        stale, conditions=tuple(conditions_for(P.SUCCEEDED, now=before, observed_generation=1))
+    )
+    written = decide(stale).status["conditions"]
+    assert {c["lastTransitionTime"] for c in written} == {"2026-11-23T11:55:00Z"}
