@@ -222,3 +222,28 @@ def test_many_withdrawn_entries_are_compacted_without_losing_the_waiting() -> No
     expected = sorted(waiting, key=lambda u: (-(int(u[1:]) % 3), u))
     assert admissions.fill(QUEUES[0]) == expected
     assert admissions.waiting_count(QUEUES[0]) == 0
+
+
+def test_a_withdrawn_grant_frees_its_slot_for_the_next() -> None:
+    """A granted action suspended before it started must not keep the slot."""
+    admissions = Admissions(default_max_concurrent=1)
+    admissions.open = True
+    admissions.observe(queued("a", priority=1))
+    admissions.observe(queued("b"))
+    assert admissions.fill(QUEUES[0]) == ["a"]
+    assert admissions.active_count(QUEUES[0]) == 1
+    admissions.withdraw("a")
+    assert admissions.active_count(QUEUES[0]) == 0
+    assert admissions.fill(QUEUES[0]) == ["b"]
+    assert admissions.request("a") is False  # it asks again: back in the heap, no grant
+
+
+def test_a_grant_given_back_frees_its_slot() -> None:
+    admissions = Admissions(default_max_concurrent=1)
+    admissions.open = True
+    admissions.observe(queued("a"))
+    assert admissions.fill(QUEUES[0]) == ["a"]
+    assert admissions.request("a") is True
+    admissions.release("a")
+    assert (admissions.active_count(QUEUES[0]), admissions.request("a")) == (0, False)
+    assert admissions.fill(QUEUES[0]) == ["a"]
