@@ -165,7 +165,7 @@ def test_parsed_headers_carry_every_field_and_a_lower_case_signature() -> None:
 def test_each_missing_header_is_a_401(missing: str) -> None:
     headers = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW)
     del headers[missing]
-    with pytest.raises(HookError) as caught:
+    with pytest.raises(HookError, match="required") as caught:
         parse(headers)
     assert (caught.value.status, caught.value.reason) == (401, "UNAUTHORIZED")
 
@@ -200,3 +200,13 @@ def test_a_signature_is_remembered_until_the_window_has_passed_its_second() -> N
     # a signature of another second is kept apart
     assert guard.accept_once(UID, "s", NOW + 1000, NOW + 12_000)
     assert guard.size == 2
+
+
+def test_each_signature_of_an_action_is_its_own_in_the_replay_memory() -> None:
+    """Two requests of one action signed in the same second are both new."""
+    guard = WindowReplayGuard(past_seconds=300)
+    check_replay(guard, signed("a" * 64, NOW), NOW)
+    check_replay(guard, signed("b" * 64, NOW), NOW)
+    with pytest.raises(HookError) as caught:
+        check_replay(guard, signed("b" * 64, NOW), NOW + 1)
+    assert (caught.value.status, caught.value.reason) == (401, "REPLAYED")

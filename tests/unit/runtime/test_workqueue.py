@@ -220,3 +220,36 @@ async def test_a_cancelled_worker_lets_go_of_its_key_and_keeps_its_change() -> N
     await asyncio.gather(task, return_exceptions=True)
     assert queue._processing == set()  # the worker let go of its key
     assert len(queue) == 1  # and the change made meanwhile is not lost
+
+
+@pytest.mark.asyncio
+async def test_keys_due_at_the_same_time_keep_the_order_they_were_added() -> None:
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    for key in ("b", "c", "a"):
+        queue.add_after(key, 2)
+    clock.now = 2
+    queue._pop_due()
+    assert [await queue._get() for _ in range(3)] == ["b", "c", "a"]
+
+
+@pytest.mark.asyncio
+async def test_run_names_its_tasks_and_leaves_none_behind() -> None:
+    """Named tasks show in asyncio's debug output; a stopped queue leaves nothing running."""
+    assert WorkQueue().name == "queue"
+    queue = WorkQueue(name="actions")
+    started = asyncio.Event()
+
+    async def process(key: str) -> float | None:
+        started.set()
+        return None
+
+    before = asyncio.all_tasks()
+    task = asyncio.create_task(queue.run(process, workers=2))
+    queue.add("k")
+    await started.wait()
+    names = {t.get_name() for t in asyncio.all_tasks() - before} - {task.get_name()}
+    assert names == {"actions-timers", "actions-worker-0", "actions-worker-1"}
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert asyncio.all_tasks() - before == set()
