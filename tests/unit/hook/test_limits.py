@@ -122,3 +122,10 @@ def test_the_last_free_upload_and_output_slots_can_be_used() -> None:
     assert "2 uploads are not yet verified" in error.message
     error = refused(check_uploads, {"outputs": [{}, {}, {}]}, LIMITS)
     assert "3 outputs already" in error.message
+
+
+def test_a_scalar_before_a_deep_container_does_not_end_the_check() -> None:
+    """The check walks the last child first: a scalar there must not stop it."""
+    assert depth_exceeds([[[[[]]]], 1], 4)
+    assert depth_exceeds({"deep": [[[[]]]], "z": "scalar"}, 4)
+    assert refused(parse_json, b"[[[[[]]]], 1]", 4).status == 400

@@ -158,3 +158,25 @@ def test_the_public_view_names_exactly_what_a_job_may_see() -> None:
     assert public_view({"metadata": {}}) == dict.fromkeys(
         ("id", "name", "namespace", "phase", "progress", "attempts")
     )
+
+
+def test_a_conditions_transition_time_survives_a_report_that_keeps_its_status() -> None:
+    before = datetime(2026, 11, 29, 10, 5, tzinfo=UTC)
+    starting = conditions_for(Phase.STARTING, message="attempt 1", now=before)
+    patch = patch_for({"status": "RUNNING"}, current("STARTING", conditions=starting))
+    assert {c["lastTransitionTime"] for c in patch["conditions"]} == {"2026-11-29T10:05:00Z"}
+
+
+def test_a_report_after_the_end_names_the_phase() -> None:
+    with pytest.raises(HookError, match="already FAILED"):
+        patch_for({"progress": 1}, current("FAILED"))
+
+
+def test_later_fields_given_by_their_wire_names_win_when_coalescing() -> None:
+    first = Report.model_validate({"statusDetails": {"a": 1}, "errorMessage": "old"})
+    later = Report.model_validate({"statusDetails": {"b": 2}, "errorMessage": "new"})
+    merged = first.merged_with(later)
+    assert (merged.status_details, merged.error_message) == ({"b": 2}, "new")
+    assert public_view({}) == dict.fromkeys(
+        ("id", "name", "namespace", "phase", "progress", "attempts")
+    )
