@@ -51,6 +51,7 @@ from asyncaction.lifecycle import (
     JobView,
     LifecycleSettings,
     action_view_from,
+    admission_view_from,
     failure_decision,
     is_eligible,
     job_view_from,
@@ -61,7 +62,7 @@ from asyncaction.manifests import (
     attempt_defaults,
     pod_template_for,
     recorded_defaults,
-    resolve_spec,
+    resolve_spec_shared,
     secret_name_for,
 )
 from asyncaction.manifests.templates import ATTEMPT_FIELDS
@@ -189,7 +190,7 @@ class ActionController:
     def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
         """The action's spec with its template's defaults: those its current attempt
         recorded on its Job while one runs (a template edit waits for the next attempt),
-        the live template's otherwise."""
+        the live template's otherwise. For reading only: it shares the cached values."""
         template_spec = self.template_spec_of(action)
         status = action.get("status") or {}
         if status.get("phase") in ACTIVE_VALUES and status.get("jobName"):
@@ -198,7 +199,7 @@ class ActionController:
             if recorded is not None and owned_by(job or {}, action["metadata"]["uid"]):
                 rest = {k: v for k, v in (template_spec or {}).items() if k not in ATTEMPT_FIELDS}
                 template_spec = {**rest, **recorded}
-        return resolve_spec(action.get("spec") or {}, template_spec)
+        return resolve_spec_shared(action.get("spec") or {}, template_spec)
 
     def pods_live(self, uid: str) -> bool:
         """Some Pod of the action still runs, may start, or terminates."""
@@ -207,7 +208,7 @@ class ActionController:
     def member(self, action: Mapping[str, Any]) -> Member:
         spec = self.resolved_spec(action)
         meta = action["metadata"]
-        view = action_view_from(
+        view = admission_view_from(
             {**action, "spec": spec}, has_handler=pod_template_for(spec) is not None
         )
         # While its attempt holds a slot, an action counts in the queue it was admitted

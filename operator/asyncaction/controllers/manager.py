@@ -33,7 +33,7 @@ from asyncaction.controllers.caches import (
 )
 from asyncaction.controllers.queues import QueueController
 from asyncaction.kube import KubeClient, paths
-from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue
+from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue, heap
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.settings import OperatorSettings
 from asyncaction.stores import Store, Stores
@@ -145,11 +145,16 @@ class Manager:
         while True:
             period = self.settings.resync_seconds
             await asyncio.sleep(period * (0.9 + random.random() / 5))  # noqa: S311 - jitter
-            self.actions.repair()
-            for count, key in enumerate(self.caches.actions.all_keys(), 1):
-                self.action_queue.add(key)
-                if count % RESYNC_BATCH == 0:
-                    await asyncio.sleep(0)  # 100,000 keys must not hold the loop at once
+            await self.resync_once()
+
+    async def resync_once(self) -> None:
+        """Repair admission from the cache, then queue every action once."""
+        self.actions.repair()
+        for count, key in enumerate(self.caches.actions.all_keys(), 1):
+            self.action_queue.add(key)
+            if count % RESYNC_BATCH == 0:
+                await asyncio.sleep(0)  # 100,000 keys must not hold the loop at once
+        heap.settle()  # what a period of changes left in the heap: out of full collections
 
     async def run(self) -> None:
         """Lead, sync, work; returns when the Lease is lost, raises when cancelled."""
@@ -157,6 +162,8 @@ class Manager:
         self.leading = True
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.leader.keep())]
         try:
+            heap.settle()  # the modules and settings loaded so far stay for good
+            tasks.append(asyncio.create_task(heap.settle_until(self.synced)))
             for cache in self.caches.all():
                 tasks += cache.tasks()
             for cache in self.caches.all():

@@ -35,6 +35,7 @@ from asyncaction.lifecycle.views import (
     JobState,
     JobView,
     action_view_from,
+    admission_view_from,
     job_view_from,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "action_view_from",
     "active_seconds",
     "admission_order",
+    "admission_view_from",
     "can_transition",
     "conditions_for",
     "failure_decision",
