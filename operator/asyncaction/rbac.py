@@ -8,6 +8,11 @@ each job's key from the master key it shares with the operator (``asyncaction.ke
 nothing a tenant writes to a Secret can change what it accepts. The operator writes
 nothing to an action but its status (no finalizer, no annotations), except the actions
 an ActionSchedule creates, aborts (Replace) and prunes, and elects a leader on a Lease.
+It holds ``update`` on ``asyncactions/finalizers`` only because the owner
+references of its Jobs and Secrets set ``blockOwnerDeletion``, which the
+OwnerReferencesPermissionEnforcement admission plugin allows only to who may update the
+owner's finalizers (the same for the runs an ActionSchedule owns, and for the task
+ConfigMaps the hook writes for an action); neither ever writes one.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
             # An ActionSchedule's runs: created, aborted (spec.abort) on Replace, and
             # deleted beyond the history limits.
             _rule(GROUP, [ACTION_PLURAL], ["create", "patch", "delete"]),
+            # Jobs and Secrets name their action as owner with blockOwnerDeletion, runs
+            # their schedule: under the OwnerReferencesPermissionEnforcement admission
+            # plugin (OpenShift, hardened clusters) that needs update on the owner's
+            # finalizers.
+            _rule(
+                GROUP, [f"{ACTION_PLURAL}/finalizers", f"{SCHEDULE_PLURAL}/finalizers"], ["update"]
+            ),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
             _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),
@@ -67,8 +79,10 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
             _rule(GROUP, [ACTION_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
             _rule(GROUP, [TEMPLATE_PLURAL], ["get"]),
-            # The per-task records of actions with spec.tasks (asyncaction.taskbook).
+            # The per-task records of actions with spec.tasks (asyncaction.taskbook), owned
+            # by their action with blockOwnerDeletion (hence the finalizers rule).
             _rule("", ["configmaps"], ["get", "create", "update"]),
+            _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
         ],
     )
 
