@@ -3,6 +3,11 @@ naming the variable, with a non-zero exit code (no cluster needed: nothing reach
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from asyncaction.main import main, parse_args
@@ -26,10 +31,21 @@ def test_invalid_settings_exit_2_naming_each_variable(
     assert "ASYNCACTION_POLL_SECONDS='30s': expected a number of seconds" in caplog.text
 
 
-def test_a_missing_master_keys_file_exits_1_naming_the_setting(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("ASYNCACTION_MASTER_KEYS_FILE", "/nonexistent/master-keys")
-    assert main(["-n", "a", "--liveness", ""]) == 1
-    assert "ASYNCACTION_MASTER_KEYS_FILE=/nonexistent/master-keys" in caplog.text
-    assert "cannot read the master keys file" in caplog.text
+def test_a_missing_master_keys_file_exits_1_naming_the_setting(tmp_path: Path) -> None:
+    """Run as users do, in a process of its own: kopf installs signal handlers that
+    must not outlive the operator inside the test runner's process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCACTION_")}
+    env["ASYNCACTION_MASTER_KEYS_FILE"] = "/nonexistent/master-keys"
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncaction.main", "-n", "a", "--liveness", ""],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "ASYNCACTION_MASTER_KEYS_FILE=/nonexistent/master-keys" in output
+    assert "cannot read the master keys file" in output
