@@ -22,13 +22,31 @@ def test_the_operator_caches_secrets_and_can_replace_an_attempts_key() -> None:
 
 def test_the_operator_may_set_block_owner_deletion_on_its_actions() -> None:
     """OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs update on the owner's
-    finalizers; nothing else of the action is writable beyond its status."""
+    finalizers (actions own Jobs and Secrets, schedules own their runs)."""
     rules = build_operator_role()["rules"]
     finalizers = [r for r in rules if "asyncactions/finalizers" in r["resources"]]
     assert finalizers == [
         {
             "apiGroups": ["asyncaction.dev"],
-            "resources": ["asyncactions/finalizers"],
+            "resources": ["asyncactions/finalizers", "actionschedules/finalizers"],
             "verbs": ["update"],
         }
     ]
+
+
+def test_the_operator_writes_actions_only_for_schedules() -> None:
+    """Runs are created, aborted (Replace) and pruned; schedules get only their status."""
+    rules = build_operator_role()["rules"]
+    actions = {v for r in rules if "asyncactions" in r["resources"] for v in r["verbs"]}
+    assert actions == {"get", "list", "watch", "create", "patch", "delete"}
+    schedules = {v for r in rules if "actionschedules" in r["resources"] for v in r["verbs"]}
+    assert schedules == {"get", "list", "watch"}
+    status = {v for r in rules if "actionschedules/status" in r["resources"] for v in r["verbs"]}
+    assert status == {"patch"}
+
+
+def test_the_hook_writes_task_records_and_owns_them_by_the_action() -> None:
+    rules = build_hook_role()["rules"]
+    configmaps = {v for r in rules if "configmaps" in r["resources"] for v in r["verbs"]}
+    assert configmaps == {"get", "create", "update"}
+    assert "asyncactions/finalizers" in resources(build_hook_role())
