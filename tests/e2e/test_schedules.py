@@ -231,6 +231,12 @@ def test_restart_across_missed_slots_catches_up_once_within_the_deadline(
         assert "3 slots were missed" in missed.message
         assert "(2 skipped)" in missed.message
         name = f"catchup-{int(slots[-1].timestamp())}"
+        # The Warning is posted just before the run is created: wait for the run itself.
+        wait_for(
+            lambda: name in {a["metadata"]["name"] for a in kube.list_actions(namespace)},
+            60,
+            f"{name} to be created",
+        )
         kube.wait_phase(namespace, name, "SUCCEEDED", 60)
         status = get_schedule(kube, namespace, "catchup")["status"]
         assert status["lastScheduleTime"] == slots[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
