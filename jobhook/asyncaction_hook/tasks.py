@@ -164,6 +164,19 @@ async def _write_summary(hook: Any, uid: str, book: Book, attempt: int, now_ms: 
     await hook.writer.apply(uid, None, extra=tasks_status, attempt=attempt)
 
 
+def check_current(action: dict[str, Any], attempt: int) -> None:
+    """Only the pods of the attempt that runs now take or report tasks: a pod left over
+    from a failed attempt must not lease the tasks a retry re-queued."""
+    status = action.get("status") or {}
+    current = status.get("attempts")
+    if attempt == (current or 0) + 1:
+        raise HookError(503, "NOT_READY", "the new attempt is not recorded yet; retry")
+    if attempt != current or status.get("phase") not in ("STARTING", "RUNNING"):
+        raise HookError(
+            409, "STALE_ATTEMPT", f"attempt {attempt} is not the running attempt ({current})"
+        )
+
+
 def _books(request: web.Request) -> TaskBooks:
     books: TaskBooks = request.app["task_books"]
     return books
@@ -176,6 +189,7 @@ async def get_task(request: web.Request) -> web.Response:
     phase = (action.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)
+    check_current(action, caller.attempt)
     spec = await hook.spec_of(action)
     tasks = spec.get("tasks") or []
     if not tasks:
@@ -241,6 +255,7 @@ async def post_task(request: web.Request) -> web.Response:
     phase = (action.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)
+    check_current(action, caller.attempt)
     spec = await hook.spec_of(action)
     index = int(raw)
     if index >= len(spec.get("tasks") or []):
