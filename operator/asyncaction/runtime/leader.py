@@ -44,6 +44,32 @@ def default_identity() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
+def build_lease(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The Lease object a candidate creates (pure: the schema tests build it too)."""
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def lease_spec(
+    identity: str, seconds: int, now: datetime, *, transitions: int | None
+) -> dict[str, Any]:
+    """The spec a candidate writes: renewed now; acquired now too when ``transitions``
+    (the count after this acquisition) is given."""
+    spec: dict[str, Any] = {
+        "holderIdentity": identity,
+        "leaseDurationSeconds": seconds,
+        "renewTime": _micro_time(now),
+    }
+    if transitions is not None:
+        spec["acquireTime"] = _micro_time(now)
+        spec["leaseTransitions"] = transitions
+    return spec
+
+
 def lease_expired(spec: dict[str, Any], now: datetime) -> bool:
     """Free (no holder) or not renewed within its duration."""
     if not spec.get("holderIdentity"):
@@ -67,15 +93,8 @@ class LeaderElector:
     _transitions: int = 0
 
     def _body(self, now: datetime, *, acquire: bool) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": self.lease_seconds,
-            "renewTime": _micro_time(now),
-        }
-        if acquire:
-            spec["acquireTime"] = _micro_time(now)
-            spec["leaseTransitions"] = self._transitions
-        return spec
+        transitions = self._transitions if acquire else None
+        return lease_spec(self.identity, self.lease_seconds, now, transitions=transitions)
 
     async def try_acquire_or_renew(self) -> bool:
         """One round: True when this candidate holds the Lease afterwards."""
@@ -84,12 +103,7 @@ class LeaderElector:
         try:
             lease = await self.kube.get(path)
         except NotFound:
-            body = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
-                "spec": self._body(now, acquire=True),
-            }
+            body = build_lease(self.namespace, self.name, self._body(now, acquire=True))
             try:
                 created = await self.kube.create(lease_path(self.namespace), body)
             except AlreadyExists:

@@ -91,5 +91,5 @@ def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Pa
     argv = images.mmdebstrap_argv(tmp_path / "out.tar", node_image.PACKAGES)
     assert "--include=nodejs,ca-certificates" in argv
     assert images.base_key(node_image.PACKAGES) != images.base_key()
-    assert node_image.JOB_NODE_IMAGE == f"docker.io/asyncaction/job-node:{images.VERSION}"
+    assert f"docker.io/asyncaction/job-node:{images.VERSION}" == node_image.JOB_NODE_IMAGE
     assert node_image.NODE_ENV["HOME"] == "/tmp"
