@@ -22,6 +22,7 @@ from kubernetes_validate.utils import all_versions, major_minor
 
 from asyncaction.manifests import build_event, build_job, build_secret
 from asyncaction.runtime.leader import build_lease, lease_spec
+from asyncaction_testbed.release import namespace_manifest
 from tests.support.chart import NAMESPACED_VALUES, render
 from tests.support.podsecurity import pod_specs, restricted_violations
 from tests.unit.manifests.samples import make_action, make_pod_template
@@ -85,6 +86,7 @@ def operator_objects() -> list[dict[str, Any]]:
 
 def produced() -> list[tuple[str, dict[str, Any]]]:
     objects = [("operator", o) for o in operator_objects()]
+    objects.append(("release namespace", namespace_manifest()))
     for label, values in RENDERINGS.items():
         objects += [(label, o) for o in render(copy.deepcopy(values), tests=True)]
     return objects
@@ -145,6 +147,13 @@ def test_chart_pods_meet_pod_security_restricted(label: str) -> None:
     assert {where: restricted_violations(spec) for where, spec in pods} == {
         where: [] for where, _ in pods
     }
+
+
+def test_the_release_namespace_enforces_restricted() -> None:
+    labels = namespace_manifest()["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "latest"
 
 
 def test_the_restricted_check_finds_each_kind_of_breach() -> None:
