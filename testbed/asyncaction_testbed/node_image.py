@@ -93,3 +93,11 @@ def build_node_image(cache: Path) -> BuiltImage:
     )
     meta.write_text(json.dumps({**vars(built), "archive": str(archive)}))
     return built
+
+
+def build_job_node_image(cache: Path | None = None) -> BuiltImage:
+    """``build_node_image`` under the images cache's lock (for callers outside build_all)."""
+    from asyncaction_testbed.images import cache_lock, images_cache
+
+    with cache_lock(cache or images_cache()) as locked:
+        return build_node_image(locked)
