@@ -465,6 +465,7 @@ def describe(images: Mapping[str, BuiltImage]) -> list[dict[str, Any]]:
             "digest": image.digest,
             "compressed_mb": round(image.compressed_bytes / 1e6, 1),
             "uncompressed_mb": round(image.uncompressed_bytes / 1e6, 1),
+            "archive": str(image.archive),  # for `skopeo copy oci-archive:...` (docs/jobs.md)
         }
         for image in images.values()
     ]
