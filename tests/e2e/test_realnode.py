@@ -308,6 +308,49 @@ def test_action_in_a_container_reports_through_the_service_and_uploads(bed: Bed,
     assert bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read() == expected
 
 
+NODE_UPLOADER = """
+import { action, report, upload, succeed } from "@asyncaction/job";
+import { writeFile } from "node:fs/promises";
+const { request } = await action();
+await report({ progress: 50, details: { at: 50 }, logs: ["writing notes"] });
+await writeFile("/tmp/notes.txt", `notes from ${request.who}\\n`);
+const first = await upload("notes", "/tmp/notes.txt");
+const again = await upload("notes", "/tmp/notes.txt");
+await succeed({ first, again, node: process.version });
+"""
+
+
+def test_node_job_reports_and_uploads_through_the_service(bed: Bed, ns: str) -> None:
+    """The Node client in the job-node image (Debian's Node.js 18): signed reports, and an
+    upload with the md5 challenge to the presigned URL; the same content again is not
+    sent (the hook answers done)."""
+    from asyncaction_testbed.node_image import JOB_NODE_IMAGE
+
+    body = job_action(bed, "node-up", ["node", "--input-type=module", "-e", NODE_UPLOADER])
+    body["spec"]["request"] = {"who": "node"}
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = JOB_NODE_IMAGE
+    with run_operator(bed.kubeconfig, ns, bed.job_hook):
+        bed.kube.create_action(ns, body)
+        done = bed.kube.wait_phase(ns, "node-up", {"SUCCEEDED", "FAILED"}, timeout=180)
+        status = done["status"]
+        assert status["phase"] == "SUCCEEDED", status
+        assert status["result"]["first"] is True
+        assert status["result"]["again"] is False
+        assert status["result"]["node"].startswith("v18.")
+        outputs = wait_for(
+            lambda: {
+                o["name"]: o
+                for o in bed.kube.get_action(ns, "node-up")["status"].get("outputs", [])
+            },
+            60,
+            "the upload recorded",
+        )
+    expected = b"notes from node\n"
+    assert outputs["notes"]["md5"] == hashlib.md5(expected).hexdigest()
+    key = outputs["notes"]["uri"].split(f"s3://{bed.s3.bucket}/", 1)[1]
+    assert bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read() == expected
+
+
 def test_failing_container_is_retried_and_fails_with_its_exit_code(bed: Bed, ns: str) -> None:
     body = job_action(bed, "failing", ["sh", "-c", "echo broken >&2; exit 3"], backoffLimit=1)
     with run_operator(bed.kubeconfig, ns, bed.job_hook):
