@@ -317,7 +317,10 @@ export class JobClient {
     const counts = { done: 0, failed: 0 };
     for (let task = await this.nextTask(); task; task = await this.nextTask()) {
       const every = Math.max(1, Number(task.leaseSeconds ?? 60)) * 500;
-      const renewal = setInterval(() => this.renewTask(task.id).catch(() => {}), every);
+      const renewal = setInterval(() => {
+        // A missed renewal is retried at the next tick; the lease outlasts two of them.
+        this.renewTask(task.id).catch((exc) => console.warn(`renewing task ${task.id}: ${exc.message}`));
+      }, every);
       let outcome;
       try {
         outcome = { result: (await handler(task)) ?? {} };
