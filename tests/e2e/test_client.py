@@ -113,7 +113,8 @@ async def test_async_client_does_what_the_sync_client_does(
         assert reasons, "the operator records events about the action"
         again = await client.rerun("held", generate_name="held-again-")
         assert again["metadata"]["name"].startswith("held-again-")
-        assert again["spec"]["suspend"] is True  # the same spec
+        assert again["spec"]["template"] == done["spec"]["template"]  # the same spec
+        assert "suspend" not in again["spec"]  # the rerun starts at once
         listed = await client.list(all_namespaces=True, label_selector=None)
         assert {"held", again["metadata"]["name"]} <= {
             a["metadata"]["name"] for a in listed if a["metadata"]["namespace"] == namespace

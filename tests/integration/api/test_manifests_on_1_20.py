@@ -29,14 +29,17 @@ pytestmark = pytest.mark.cluster
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
 
+def api_get(kube: Kube, path: str) -> dict[str, Any]:
+    method, url, headers, *_ = kube.api.param_serialize("GET", path, auth_settings=["BearerToken"])
+    response = kube.api.call_api(method, url, header_params=headers)
+    response.read()
+    document: dict[str, Any] = json.loads(response.data)
+    return document
+
+
 @cache
 def openapi(kubeconfig: Path) -> dict[str, Any]:
-    kube = Kube.from_kubeconfig(kubeconfig)
-    response = kube.api.call_api(
-        "/openapi/v2", "GET", auth_settings=["BearerToken"], _preload_content=False
-    )
-    document: dict[str, Any] = json.loads(response[0].data)
-    return document
+    return api_get(Kube.from_kubeconfig(kubeconfig), "/openapi/v2")
 
 
 def strict(definitions: dict[str, Any]) -> dict[str, Any]:
@@ -89,9 +92,7 @@ def chart_on_this_server(
 def test_every_manifest_is_valid_on_1_20(
     admin_kubeconfig: Path, kube: Kube, namespace: str, values: dict[str, Any]
 ) -> None:
-    version = kube.api.call_api(
-        "/version", "GET", auth_settings=["BearerToken"], response_type="object"
-    )[0]
+    version = api_get(kube, "/version")
     assert (version["major"], version["minor"].rstrip("+")) == ("1", "20")
     document = openapi(admin_kubeconfig)
     produced = chart_on_this_server(admin_kubeconfig, values, namespace) + [
