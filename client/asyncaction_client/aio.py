@@ -382,8 +382,16 @@ class AsyncClient:
     ) -> Action:
         ns = namespace or self.namespace
         try:
+            # A merge patch: kubernetes_asyncio otherwise sends a JSON patch content type,
+            # which the API server refuses for this body (400).
             patched: Action = await self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, ACTION_PLURAL, name, {"spec": dict(spec)}
+                GROUP,
+                VERSION,
+                ns,
+                ACTION_PLURAL,
+                name,
+                {"spec": dict(spec)},
+                _content_type="application/merge-patch+json",
             )
         except ApiException as exc:
             if exc.status == 404:

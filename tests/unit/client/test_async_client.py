@@ -52,8 +52,16 @@ async def api_server() -> AsyncIterator[TestServer]:
         body = {"kind": "Status", "code": 403, "message": "forbidden here", "reason": "Forbidden"}
         return web.json_response(body, status=403)
 
+    async def patch(request: web.Request) -> web.Response:
+        # The API server takes a merge patch of a spec; a JSON patch must be a list (400).
+        if request.content_type != "application/merge-patch+json":
+            body = {"kind": "Status", "code": 400, "message": "cannot unmarshal object"}
+            return web.json_response(body, status=400)
+        return web.json_response({**action("RUNNING"), "spec": (await request.json())["spec"]})
+
     app = web.Application()
     app.router.add_get(PATH, actions)
+    app.router.add_patch(PATH + "/big", patch)
     app.router.add_get(PATH + "/secret", missing)
     async with TestServer(app) as server:
         yield server
@@ -125,3 +133,10 @@ def test_async_client_offers_every_operation_of_the_sync_client() -> None:
         for param, spec in signature.parameters.items():
             other = async_ops[name].parameters[param]
             assert (other.kind, other.default) == (spec.kind, spec.default), (name, param)
+
+
+@pytest.mark.asyncio
+async def test_async_spec_changes_are_merge_patches(api_server: TestServer) -> None:
+    async with client_for(api_server) as client:
+        assert (await client.abort("big"))["spec"] == {"abort": True}
+        assert (await client.pause("big"))["spec"] == {"suspend": True}
