@@ -114,7 +114,7 @@ async def test_async_client_does_what_the_sync_client_does(
         again = await client.rerun("held", generate_name="held-again-")
         assert again["metadata"]["name"].startswith("held-again-")
         assert again["spec"]["template"] == done["spec"]["template"]  # the same spec
-        assert "suspend" not in again["spec"]  # the rerun starts at once
+        assert again["spec"]["suspend"] is False  # the rerun starts at once (CRD default)
         listed = await client.list(all_namespaces=True, label_selector=None)
         assert {"held", again["metadata"]["name"]} <= {
             a["metadata"]["name"] for a in listed if a["metadata"]["namespace"] == namespace
