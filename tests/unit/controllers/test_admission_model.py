@@ -285,3 +285,17 @@ def test_a_granted_action_observed_no_longer_eligible_gives_its_slot_back() -> N
     assert admissions.observe(suspended) == set()  # same queue and phase: no count changed
     assert admissions.active_count(QUEUES[0]) == 0
     assert admissions.fill(QUEUES[0]) == ["b"]
+
+
+def test_a_queue_nobody_is_in_any_more_is_forgotten() -> None:
+    """Queue names ever seen must not keep memory: an emptied queue's state goes."""
+    admissions = Admissions()
+    admissions.open = True
+    admissions.observe(queued("a"))
+    admissions.observe(Member("b", QUEUES[1], 0, T0, Phase.RUNNING))
+    assert set(admissions.queues()) == {QUEUES[0], QUEUES[1]}
+    assert admissions.fill(QUEUES[0]) == ["a"]
+    admissions.forget("b")
+    assert admissions.queues() == [QUEUES[0]]  # "a" still holds its grant
+    admissions.forget("a")
+    assert admissions.queues() == []
