@@ -24,7 +24,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, DEFAULT_QUEUE, LABEL_ACTION_UID
+from asyncaction.api.names import (
+    ANNOTATION_KEY_ATTEMPT,
+    DEFAULT_QUEUE,
+    LABEL_ACTION_UID,
+    LABEL_HOOK_SHARD,
+)
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
 from asyncaction.archive import archive_document, archive_key
 from asyncaction.controllers.admission import Admissions, Member
@@ -60,7 +65,7 @@ from asyncaction.manifests import (
 from asyncaction.manifests.templates import ATTEMPT_FIELDS
 from asyncaction.runtime import Informers, Metrics, WorkQueue, object_key
 from asyncaction.settings import OperatorSettings
-from asyncaction.sharding import hook_url_for
+from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store
 from asyncaction.tenancy import REFUSED_REASON, StoreScope, refusal_message, refused_uris
 from asyncaction.timeutil import utcnow
@@ -568,6 +573,7 @@ class ActionController:
             raise ManifestError("the action has no pod template")
         meta = action["metadata"]
         ns = meta["namespace"]
+        await self._label_hook_shard(action)
         secret = self.secret_of(action) or await self.ensure_secret(action, effect.attempt)
         job = build_job(
             {**action, "spec": spec},
@@ -595,6 +601,19 @@ class ActionController:
             raise
         self._refusals.pop(meta["uid"], None)
         self._wrote(self.caches.jobs, "jobs", created)
+
+    async def _label_hook_shard(self, action: Mapping[str, Any]) -> None:
+        """With several hook replicas, each watches only its shard's actions (a label
+        selector on the server): the label is written before the Job that reports."""
+        if self.settings.hook_shards <= 1:
+            return
+        meta = action["metadata"]
+        shard = str(shard_of(meta["uid"], self.settings.hook_shards))
+        if (meta.get("labels") or {}).get(LABEL_HOOK_SHARD) == shard:
+            return  # (the cached summary keeps no labels: written once per attempt)
+        path = paths.action_path(meta["namespace"], meta["name"])
+        body = {"metadata": {"labels": {LABEL_HOOK_SHARD: shard}}}
+        self._wrote(self.caches.actions, "asyncactions", await self.kube.patch(path, body))
 
     def _refused(self, uid: str, exc: ApiError) -> None:
         """422 (an invalid pod template) is final; 403 (quota, a webhook) may clear up,
