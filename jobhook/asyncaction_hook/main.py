@@ -104,6 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="number of hook replicas; the operator's ASYNCACTION_HOOK_SHARDS",
     )
     p.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=0.0,
+        help="after SIGTERM, keep serving this long before closing (endpoint propagation)",
+    )
+    p.add_argument(
         "--reuse-port",
         action="store_true",
         help="share the port with another process (a successor started beside this one)",
@@ -191,7 +197,7 @@ async def serve(args: argparse.Namespace) -> None:
     cache.start()
     # Listen at once: a request that arrives before the first sync, or before this
     # process holds its shard, is held (bounded) rather than refused.
-    runner = web.AppRunner(create_app(hook), access_log=None)
+    runner = web.AppRunner(create_app(hook), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port).start()
     log = logging.getLogger(__name__)
@@ -208,13 +214,18 @@ async def serve(args: argparse.Namespace) -> None:
         waiters.append(asyncio.create_task(fence.lost.wait()))
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and args.drain_seconds:
+            # Keep answering while the Service stops routing here (endpoints propagate).
+            await asyncio.sleep(args.drain_seconds)
     finally:
+        # Stop listening and finish the requests in flight (each was accepted while this
+        # process held the shard), then hand the shard over with what was accepted.
+        await runner.cleanup()
         if fence is not None:
-            await fence.release()  # first: a successor takes over while we drain
+            await fence.release()
         for task in [*tasks, *waiters]:
             task.cancel()
         await coalescer.close()
-        await runner.cleanup()
         await cache.stop()
         await kube.close()
     if fence is not None and fence.lost.is_set():
