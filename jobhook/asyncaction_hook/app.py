@@ -311,7 +311,9 @@ def create_app(hook: Hook) -> web.Application:
         # stale after its sync, or the shard Lease was lost.
         stale = hook.cache.synced and not hook.cache.ready
         lost = hook.fence is not None and hook.fence.lost.is_set()
-        ready = not stale and not lost
+        # without a shard Lease, the start fence refuses what holding cannot fix
+        fenced = hook.fence is None and hook.clock_ms() < hook.fenced_until_ms
+        ready = not stale and not lost and not fenced
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
