@@ -9,7 +9,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,9 @@ class Hook:
     store_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # uid -> (attempt, [(key, relative name)]): an attempt's input prefixes, listed once
     listings: dict[str, tuple[int, list[tuple[str, str]]]] = field(default_factory=dict)
+    # uid -> (attempt, its accepted keys): derived once per attempt
+    derived: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    _keys_of: MasterKeys | None = None
 
     def misdirected(self, uid: str) -> HookError:
         """421, naming the replica that serves ``uid`` now when the URL template is known:
@@ -95,19 +98,30 @@ class Hook:
         a previous process (its replay memory is gone)."""
         return self.started_ms + int(self.settings.max_future_seconds * 1000)
 
-    def candidate_keys(self, action: dict[str, Any]) -> list[tuple[int, tuple[str, ...]]]:
+    def candidate_keys(self, action: dict[str, Any]) -> Iterator[tuple[int, tuple[str, ...]]]:
         """The keys that may sign for ``action``: its current attempt's, then the next's.
 
         The next attempt's key is tried too because the operator writes the new attempt
         to the action before creating its Job, and this cache may see the Job's first
         report before that write; the write path then binds the report to the attempt
-        the API server has (``StatusWriter.apply``).
+        the API server has (``StatusWriter.apply``). Lazy, and remembered per action
+        and attempt (until the action ends or the master keys change): a report derives
+        nothing in the common case.
         """
         meta = action["metadata"]
         keys = self.master_keys()
+        if keys is not self._keys_of:
+            self._keys_of, self.derived = keys, {}
         current = _attempt_of(action)
-        attempts = [a for a in (current, current + 1) if a >= 1]
-        return [(a, keys.accepted(meta["namespace"], meta["uid"], a)) for a in attempts]
+        for attempt in (current, current + 1):
+            if attempt < 1:
+                continue
+            derived = self.derived.get(meta["uid"])
+            if derived is None or derived[0] != attempt:
+                derived = (attempt, keys.accepted(meta["namespace"], meta["uid"], attempt))
+                if attempt == current:
+                    self.derived[meta["uid"]] = derived
+            yield derived
 
     async def _held_until_synced(self, deadline: float) -> None:
         """A request that arrives before the first sync waits for it (bounded)."""
@@ -263,6 +277,7 @@ class Hook:
         self.budgets.forget(uid)
         self.coalescer.forget(uid)
         self.listings.pop(uid, None)
+        self.derived.pop(uid, None)
 
     def on_action(self, event: str, new: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
         """Informer handler: per-uid state goes with the action's end or deletion."""

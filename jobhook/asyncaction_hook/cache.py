@@ -155,6 +155,7 @@ class ActionCache:
             informer.page_size = page_size
         self.actions.add_index(UID_INDEX, _uid_of)
         self._tasks: list[asyncio.Task[None]] = []
+        self._synced = False
 
     def _health(self, ok: bool) -> None:
         if ok:
@@ -176,7 +177,10 @@ class ActionCache:
 
     @property
     def synced(self) -> bool:
-        return self.actions.is_synced and self.templates.is_synced
+        """Both caches listed once (it stays true: a relist keeps serving the old view)."""
+        if not self._synced:
+            self._synced = self.actions.is_synced and self.templates.is_synced
+        return self._synced
 
     @property
     def ready(self) -> bool:

@@ -77,6 +77,7 @@ def per_uid_entries(hook: Hook) -> dict[str, int]:
         "budgets": len(hook.budgets.actions),
         "coalescer": hook.coalescer.tracked,
         "listings": len(hook.listings),
+        "keys": len(hook.derived),
     }
 
 

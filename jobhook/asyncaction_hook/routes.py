@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from asyncaction.api.phases import Phase
 from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
+from asyncaction_hook.cache import TERMINAL
 from asyncaction_hook.errors import HookError, bad_request, completed, forbidden, not_found
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
 from asyncaction_hook.reports import Report, check_result_size, public_view
@@ -45,8 +46,10 @@ async def post_status(request: web.Request) -> web.Response:
     check_report(report.status_details, report.logs, limits)
     cached = await hook.action(caller.uid)
     phase = (cached.get("status") or {}).get("phase")
-    if phase in {p.value for p in Phase if p.is_terminal}:
+    if phase in TERMINAL:
         raise completed(phase)
+    if caller.attempt == (cached.get("status") or {}).get("attempts"):
+        check_running(cached, caller.attempt)  # a stopped attempt reports nothing
     if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
         earlier = hook.coalescer.take(caller.uid, caller.attempt)
         merged = earlier.merged_with(report) if earlier else report
@@ -143,9 +146,10 @@ async def put_upload(request: web.Request) -> web.Response:
     metadata = body.get("metadata") or {}
     action = await hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
-    if phase in {p.value for p in Phase if p.is_terminal}:
+    if phase in TERMINAL:
         raise completed(phase)
-    check_running(action, caller.attempt)  # no URL for a stopped attempt
+    if caller.attempt == (action.get("status") or {}).get("attempts"):
+        check_running(action, caller.attempt)  # no URL for a stopped attempt
     spec = hook.spec_of(action)
     meta = action["metadata"]
     target, _own = dataplane.upload_target(

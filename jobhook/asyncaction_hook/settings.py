@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from asyncaction_hook.limits import Limits
@@ -48,7 +49,7 @@ class HookSettings:
     # that serves the action, so jobs survive a change of the shard count.
     hook_url: str = ""
 
-    @property
+    @functools.cached_property
     def limits(self) -> Limits:
         return Limits(
             max_details_bytes=self.max_details_bytes,

@@ -280,10 +280,9 @@ def test_replays_are_refused_across_replicas_and_restarts(
     stores_config: Path,
     tmp_path: Path,
 ) -> None:
+    from asyncaction.api.names import LABEL_HOOK_SHARD
     from asyncaction.sharding import shard_of
     from tests.support.procs import start_hook, stop_process
-
-    from asyncaction.api.names import LABEL_HOOK_SHARD
 
     _, hook = sleeping_action
     owner = shard_of(hook.uid, 2)

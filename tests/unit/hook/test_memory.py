@@ -29,6 +29,7 @@ from asyncaction_hook.uploads import sweep_once
 from asyncaction_hook.writer import Coalescer, StatusWriter
 
 N = 10_000
+KEYS = MasterKeys((b"k" * 48,))
 
 
 class MemoryApi:
@@ -103,7 +104,7 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
         coalescer,
         Stores({}),
         guard,
-        lambda: MasterKeys((b"k" * 48,)),
+        lambda: KEYS,
         budgets,
     )
     cache.add_handler(hook.on_action)
@@ -120,9 +121,11 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
             budgets.charge(f"ns{n % 7}", uid)
             coalescer.submit(uid, Report(progress=n % 100), 1)
             hook.listings[uid] = (1, [("k", "k")])
+            for _ in hook.candidate_keys(cache.action(uid) or {}):  # keys derived once
+                break
             assert guard.accept_once(uid, f"sig-{n}", now_ms, now_ms)
         kept = per_uid_entries(hook)
-        assert (kept["budgets"], kept["listings"]) == (N, N)
+        assert (kept["budgets"], kept["listings"], kept["keys"]) == (N, N, N)
         assert kept["coalescer"] >= N  # a pending report (and its timer) or a flush time
         for n, uid in enumerate(uids):  # half finish, half are deleted
             if n % 2:
@@ -130,7 +133,7 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
             else:
                 api.emit("DELETED", action(uid, "RUNNING", n))
         await drain(api)
-        assert per_uid_entries(hook) == {"budgets": 0, "coalescer": 0, "listings": 0}
+        assert per_uid_entries(hook) == {"budgets": 0, "coalescer": 0, "listings": 0, "keys": 0}
         assert len(cache.actions) == N // 2  # the finished ones, as summaries
         # the replay memory forgets once the window has passed, without any request
         assert guard.size == N
