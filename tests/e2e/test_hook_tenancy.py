@@ -309,3 +309,63 @@ def test_seed_style_jobs_report_through_a_hook_restart(
     assert not refused, refused
     for name in uids:
         assert kube.get_action(ns, name)["status"]["phase"] == "SUCCEEDED"
+
+
+def test_each_hook_shard_watches_only_the_actions_labelled_for_it(
+    kube: Kube, namespaces: list[str], admin_kubeconfig: Path, stores_config: Path, tmp_path: Path
+) -> None:
+    from asyncaction.api.names import LABEL_HOOK_SHARD
+    from asyncaction.sharding import shard_of
+
+    ns = namespaces[0]
+    uids = {f"s{n}": running_action(kube, ns, f"s{n}") for n in range(8)}
+    for name, uid in uids.items():  # as the operator labels them for two shards
+        labels = {LABEL_HOOK_SHARD: str(shard_of(uid, 2))}
+        kube.patch_action(ns, name, {"metadata": {"labels": labels}})
+    mine = {name for name, uid in uids.items() if shard_of(uid, 2) == 0}
+    assert 0 < len(mine) < len(uids)  # uids are random; 8 of them split (1 - 2**-7)
+    proc, hook = start_hook(
+        admin_kubeconfig, stores_config, tmp_path / "hook.log", "--shard=0", "--shards=2"
+    )
+    try:
+        for name in mine:
+            wait_synced(hook, uids[name], key_of(ns, uids[name]))
+        metrics = requests.get(hook + "/metrics", timeout=10).text
+        assert f"asyncaction_hook_cached_actions {len(mine)}\n" in metrics
+        other = next(name for name in uids if name not in mine)
+        answer = signed_post(hook, uids[other], key_of(ns, uids[other]), {"progress": 1})
+        assert answer == 421
+    finally:
+        stop_process(proc)
+
+
+@pytest.mark.usefixtures("node_agent")
+def test_the_operator_labels_an_action_with_its_hook_shard_before_its_job(
+    kube: Kube, namespace: str, admin_kubeconfig: Path, crds: Any
+) -> None:
+    from asyncaction.api.names import LABEL_HOOK_SHARD
+    from asyncaction.sharding import shard_of
+    from tests.conftest import run_operator
+
+    hook = "http://127.0.0.1:9/hook-{shard}"
+    with run_operator(admin_kubeconfig, namespace, hook, ASYNCACTION_HOOK_SHARDS="2"):
+        created = kube.create_action(
+            namespace,
+            {
+                "metadata": {"name": "sharded"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [{"name": "m", "image": "x", "command": ["sleep", "30"]}]
+                        }
+                    }
+                },
+            },
+        )
+        uid = created["metadata"]["uid"]
+        wait_for(lambda: kube.jobs_of(namespace, uid), 60, "the action's Job")
+        labels = kube.get_action(namespace, "sharded")["metadata"].get("labels") or {}
+        assert labels.get(LABEL_HOOK_SHARD) == str(shard_of(uid, 2))
+        job = kube.jobs_of(namespace, uid)[0]
+        env = {e.name: e.value for e in job.spec.template.spec.containers[0].env or []}
+        assert env.get("JOB_HOOK") == hook.replace("{shard}", labels[LABEL_HOOK_SHARD])
