@@ -25,6 +25,7 @@ downloads cost no API read.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, cast
@@ -32,23 +33,35 @@ from typing import Any, cast
 from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.kube import ApiError, Gone, KubeClient, paths
 from asyncaction.kube.client import WatchEvent
-from asyncaction.runtime.informer import Handler, Informers, Obj
+from asyncaction.runtime.informer import Handler, Informers, Obj, object_key
 
 # The parts of the spec the hook reads (``GET /action`` reads ``request`` fresh).
 SPEC_FIELDS = ("template", "templateRef", "arguments", "inputs", "outputs")
 STREAMS = ("stdin", "stdout", "stderr")
 STATUS_FIELDS = ("phase", "attempts", "outputs", "pendingUploads")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
-UID_INDEX = "uid"
 
 
 def summarize_action(action: Obj) -> Obj:
     """The few fields of an action the hook reads; ``template`` becomes a presence flag
     (the pod template is the operator's business, the hook only needs to know the action
-    carries one instead of a ``templateRef``)."""
+    carries one instead of a ``templateRef``). A finished action keeps only its phase:
+    the hook answers its late reports 409 and serves it nothing else. Empty parts are
+    left out and repeated strings interned: at 100,000 actions every byte counts."""
     meta = action.get("metadata") or {}
-    spec = action.get("spec") or {}
     status = action.get("status") or {}
+    summary: Obj = {
+        "metadata": {
+            key: sys.intern(meta[key]) if key == "namespace" else meta[key]
+            for key in ("name", "namespace", "uid", "resourceVersion")
+            if key in meta
+        }
+    }
+    phase = status.get("phase")
+    if phase in TERMINAL:
+        summary["status"] = {"phase": sys.intern(phase)}
+        return summary
+    spec = action.get("spec") or {}
     summary_spec: dict[str, Any] = {}
     for name in SPEC_FIELDS:
         value = spec.get(name)
@@ -58,13 +71,14 @@ def summarize_action(action: Obj) -> Obj:
         value = spec.get(name)
         if isinstance(value, dict) and value.get("type") == "uri":
             summary_spec[name] = value
-    return {
-        "metadata": {
-            key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion") if key in meta
-        },
-        "spec": summary_spec,
-        "status": {key: status[key] for key in STATUS_FIELDS if status.get(key) is not None},
-    }
+    if summary_spec:
+        summary["spec"] = summary_spec
+    summary_status = {key: status[key] for key in STATUS_FIELDS if status.get(key) is not None}
+    if isinstance(summary_status.get("phase"), str):
+        summary_status["phase"] = sys.intern(summary_status["phase"])
+    if summary_status:
+        summary["status"] = summary_status
+    return summary
 
 
 def summarize_template(template: Obj) -> Obj:
@@ -153,7 +167,9 @@ class ActionCache:
         )
         for informer in self.actions.members.values():
             informer.page_size = page_size
-        self.actions.add_index(UID_INDEX, _uid_of)
+        # uid -> informer key, kept by a handler (a plain dict: an index keeps a set per uid)
+        self._keys: dict[str, str] = {}
+        self.actions.add_handler(self._track_uid)
         self._tasks: list[asyncio.Task[None]] = []
         self._synced = False
 
@@ -163,6 +179,16 @@ class ActionCache:
         elif self.stale_since is None:
             self.errors += 1
             self.stale_since = time.monotonic()
+
+    def _track_uid(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        """uid -> key; an object re-created under its name (a new uid) replaces the old."""
+        for uid in _uid_of(old or {}):
+            if event == "DELETED" or uid not in _uid_of(new or {}):
+                self._keys.pop(uid, None)
+        if new is not None and event != "DELETED":
+            for uid in _uid_of(new):
+                if uid not in self._keys:
+                    self._keys[uid] = object_key(new)
 
     def add_handler(self, handler: Handler) -> None:
         self.actions.add_handler(handler)
@@ -198,8 +224,11 @@ class ActionCache:
         return True
 
     def action(self, uid: str) -> Obj | None:
-        found = self.actions.by_index(UID_INDEX, uid)
-        return found[0] if found else None
+        key = self._keys.get(uid)
+        found = self.actions.get(key) if key is not None else None
+        if found is not None and (found.get("metadata") or {}).get("uid") != uid:
+            return None  # re-created under the same name: another action now
+        return found
 
     def template(self, namespace: str, name: str) -> Obj | None:
         return self.templates.get(f"{namespace}/{name}")

@@ -76,7 +76,6 @@ def test_a_waiting_action_is_a_few_fields() -> None:
     assert summarize_action(action) == {
         "metadata": {"name": "w", "namespace": "ns", "uid": "u", "resourceVersion": "1"},
         "spec": {"templateRef": "t"},
-        "status": {},
     }
 
 
@@ -94,3 +93,32 @@ def test_a_template_summary_keeps_its_defaults_without_the_pod_template() -> Non
 def test_each_replica_selects_its_shard_on_the_server() -> None:
     assert shard_selector(0, 1) is None
     assert shard_selector(2, 4) == "asyncaction.dev/hook-shard=2"
+
+
+def test_a_finished_action_keeps_only_its_phase() -> None:
+    action = whole_action()
+    action["status"]["phase"] = "SUCCEEDED"
+    assert summarize_action(action) == {
+        "metadata": {
+            "name": "a",
+            "namespace": "ns",
+            "uid": "0b7e1c1e-6a1e-4c54-a1d5-7b0d2c9f3a11",
+            "resourceVersion": "42",
+        },
+        "status": {"phase": "SUCCEEDED"},
+    }
+
+
+def test_lookups_by_uid_follow_deletes_and_re_creations() -> None:
+    from asyncaction_hook.cache import ActionCache
+
+    cache = ActionCache(None)  # type: ignore[arg-type]  # no API: objects are put directly
+    first = whole_action()
+    cache.put(first)
+    uid = first["metadata"]["uid"]
+    assert cache.action(uid) is not None
+    second = whole_action()  # the same name, re-created behind a watch gap: a new uid
+    second["metadata"].update(uid="11111111-2222-3333-4444-555555555555", resourceVersion="50")
+    cache.put(second)
+    assert cache.action(uid) is None
+    assert cache.action("11111111-2222-3333-4444-555555555555") is not None
