@@ -127,10 +127,10 @@ class _WatchHealth:
             async for event in self.kube.watch(path, **kwargs):
                 self.on_change(True)
                 yield event
-        except Gone:
-            raise
-        except (ApiError, OSError, TimeoutError, ValueError):
-            self.on_change(False)
+        except (Gone, asyncio.CancelledError):
+            raise  # a 410 relists at once (the view stays current); a stop is no failure
+        except Exception:
+            self.on_change(False)  # any failure of the watch: the view may be stale
             raise
 
 
