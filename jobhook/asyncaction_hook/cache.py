@@ -45,8 +45,9 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
 def summarize_action(action: Obj) -> Obj:
     """The few fields of an action the hook reads; ``template`` becomes a presence flag
     (the pod template is the operator's business, the hook only needs to know the action
-    carries one instead of a ``templateRef``). A finished action keeps only its phase:
-    the hook answers its late reports 409 and serves it nothing else. Empty parts are
+    carries one instead of a ``templateRef``). A finished action keeps only its phase
+    (the hook answers its late reports 409 and serves it nothing else) and its pending
+    uploads until the sweep has recorded or expired them. Empty parts are
     left out and repeated strings interned: at 100,000 actions every byte counts."""
     meta = action.get("metadata") or {}
     status = action.get("status") or {}
@@ -60,6 +61,8 @@ def summarize_action(action: Obj) -> Obj:
     phase = status.get("phase")
     if phase in TERMINAL:
         summary["status"] = {"phase": sys.intern(phase)}
+        if status.get("pendingUploads"):  # a job may upload and end without reporting:
+            summary["status"]["pendingUploads"] = status["pendingUploads"]  # the sweep
         return summary
     spec = action.get("spec") or {}
     summary_spec: dict[str, Any] = {}

@@ -95,9 +95,14 @@ def test_each_replica_selects_its_shard_on_the_server() -> None:
     assert shard_selector(2, 4) == "asyncaction.dev/hook-shard=2"
 
 
-def test_a_finished_action_keeps_only_its_phase() -> None:
+def test_a_finished_action_keeps_only_its_phase_and_pending_uploads() -> None:
     action = whole_action()
     action["status"]["phase"] = "SUCCEEDED"
+    assert summarize_action(action)["status"] == {
+        "phase": "SUCCEEDED",
+        "pendingUploads": [{"name": "p", "uri": "s3://b/p", "md5": "m"}],
+    }
+    del action["status"]["pendingUploads"]
     assert summarize_action(action) == {
         "metadata": {
             "name": "a",
