@@ -369,3 +369,53 @@ def test_the_operator_labels_an_action_with_its_hook_shard_before_its_job(
         job = kube.jobs_of(namespace, uid)[0]
         env = {e.name: e.value for e in job.spec.template.spec.containers[0].env or []}
         assert env.get("JOB_HOOK") == hook.replace("{shard}", labels[LABEL_HOOK_SHARD])
+
+
+@pytest.mark.s3
+def test_uploads_and_downloads_read_nothing_from_the_api_and_inputs_are_listed_once(
+    kube: Kube,
+    namespaces: list[str],
+    admin_kubeconfig: Path,
+    stores_config: Path,
+    s3: Any,
+    tmp_path: Path,
+) -> None:
+    from tests.e2e.test_hook_security import hook_api_requests
+
+    ns = namespaces[0]
+    prefix = f"actions/{ns}/inputs/"
+    for n in range(3):
+        s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}f{n}.txt", Body=f"in {n}".encode())
+    uid = running_action(
+        kube,
+        ns,
+        "staged",
+        template={"spec": {}},
+        inputs=[f"s3://{s3.bucket}/{prefix}"],
+    )
+    key = key_of(ns, uid)
+    proc, hook = start_hook(admin_kubeconfig, stores_config, tmp_path / "hook.log")
+    try:
+        wait_synced(hook, uid, key)
+
+        def signed(method: str, route: str, payload: bytes = b"") -> requests.Response:
+            headers = headers_v2(uid, key, method, route, payload, signing_clock())
+            headers["Content-Type"] = "application/json"
+            return requests.request(method, hook + route, data=payload, headers=headers, timeout=20)
+
+        before = hook_api_requests(hook)
+        names = [signed("GET", f"/download/default/{uid}/inputs/{n}").json() for n in range(3)]
+        assert [answer["Map"]["key"] for answer in names] == ["f0.txt", "f1.txt", "f2.txt"]
+        upload = json.dumps({"hash": "0" * 32, "metadata": {}}).encode()
+        put = signed("PUT", f"/upload/default/{uid}/notes", upload)
+        assert put.status_code == 200, put.text
+        assert put.json()["done"] is False
+        spent = hook_api_requests(hook)
+        assert spent.get("GET", 0) == before.get("GET", 0)  # no API read for any of them
+        assert spent.get("PATCH", 0) == before.get("PATCH", 0) + 1  # the pending upload
+        # the attempt's inputs were listed once: an object added since is not listed
+        s3.client().put_object(Bucket=s3.bucket, Key=f"{prefix}f3.txt", Body=b"late")
+        assert signed("GET", f"/download/default/{uid}/inputs/3").status_code == 404
+        assert signed("GET", f"/download/default/{uid}/inputs/2").status_code == 200
+    finally:
+        stop_process(proc)
