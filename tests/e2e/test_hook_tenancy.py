@@ -369,6 +369,16 @@ def test_the_operator_labels_an_action_with_its_hook_shard_before_its_job(
         job = kube.jobs_of(namespace, uid)[0]
         env = {e.name: e.value for e in job.spec.template.spec.containers[0].env or []}
         assert env.get("JOB_HOOK") == hook.replace("{shard}", labels[LABEL_HOOK_SHARD])
+        # a label that no longer matches (the shard count changed) is written again
+        kube.patch_action(namespace, "sharded", {"metadata": {"labels": {LABEL_HOOK_SHARD: "9"}}})
+        wait_for(
+            lambda: (
+                kube.get_action(namespace, "sharded")["metadata"]["labels"][LABEL_HOOK_SHARD]
+                == str(shard_of(uid, 2))
+            ),
+            60,
+            "the operator to label the running action again",
+        )
 
 
 @pytest.mark.s3

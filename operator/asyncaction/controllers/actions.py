@@ -150,11 +150,11 @@ def summarize_action(action: Obj) -> Obj:
     if status.get("phase") in TERMINAL_VALUES:
         for field in (*_BUILD_FIELDS, *_STREAMS):
             spec.pop(field, None)
-    return {
-        "metadata": {key: meta[key] for key in _ACTION_META if key in meta},
-        "spec": spec,
-        "status": status,
-    }
+    summary_meta = {key: meta[key] for key in _ACTION_META if key in meta}
+    shard = (meta.get("labels") or {}).get(LABEL_HOOK_SHARD)
+    if shard is not None:  # the only label the controller reads (_label_hook_shard)
+        summary_meta["labels"] = {LABEL_HOOK_SHARD: shard}
+    return {"metadata": summary_meta, "spec": spec, "status": status}
 
 
 def summarize_pod(pod: Obj) -> Obj:
@@ -397,6 +397,8 @@ class ActionController:
             queue = self.admissions.queue_of(uid)
             if queue is not None:
                 self.wake_granted(queue)  # a grant it held goes to the next in line
+        if action.get("status", {}).get("phase") in ACTIVE_VALUES:
+            await self._label_hook_shard(action)  # after a change of the hook shard count
         decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
         refusal = self._store_refusal(decision, spec, action["metadata"]["namespace"])
         if refusal is not None:
@@ -604,13 +606,14 @@ class ActionController:
 
     async def _label_hook_shard(self, action: Mapping[str, Any]) -> None:
         """With several hook replicas, each watches only its shard's actions (a label
-        selector on the server): the label is written before the Job that reports."""
+        selector on the server): the label is written before the Job that reports, and
+        again on a running action after the number of shards changed."""
         if self.settings.hook_shards <= 1:
             return
         meta = action["metadata"]
         shard = str(shard_of(meta["uid"], self.settings.hook_shards))
         if (meta.get("labels") or {}).get(LABEL_HOOK_SHARD) == shard:
-            return  # (the cached summary keeps no labels: written once per attempt)
+            return
         path = paths.action_path(meta["namespace"], meta["name"])
         body = {"metadata": {"labels": {LABEL_HOOK_SHARD: shard}}}
         self._wrote(self.caches.actions, "asyncactions", await self.kube.patch(path, body))
