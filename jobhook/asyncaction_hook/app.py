@@ -9,7 +9,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,12 @@ class Caller:
     attempt: int  # the attempt whose key signed the request
 
 
+@dataclass
+class _Slot:
+    semaphore: asyncio.Semaphore
+    users: int = 0  # running or waiting
+
+
 def _attempt_of(action: dict[str, Any]) -> int:
     attempts = (action.get("status") or {}).get("attempts")
     return attempts if isinstance(attempts, int) and attempts >= 0 else 0
@@ -71,7 +77,7 @@ class Hook:
     fence: ShardFence | None = None
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    store_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    store_slots: dict[str, _Slot] = field(default_factory=dict)
     # uid -> (attempt, [(key, relative name)]): an attempt's input prefixes, listed once
     listings: dict[str, tuple[int, list[tuple[str, str]]]] = field(default_factory=dict)
     # uid -> (attempt, its accepted keys): derived once per attempt
@@ -208,13 +214,24 @@ class Hook:
             raise not_found(f"no store named {name!r}")
         return store
 
-    def s3_slot(self, namespace: str) -> asyncio.Semaphore:
+    @contextlib.asynccontextmanager
+    async def s3_slot(self, namespace: str) -> AsyncIterator[None]:
         """At most ``s3_per_namespace`` S3 calls of one namespace at once: one tenant
-        cannot occupy every worker of the shared pool."""
+        cannot occupy every worker of the shared pool. A namespace's entry lives only
+        while it has calls running or waiting."""
         slot = self.store_slots.get(namespace)
         if slot is None:
-            slot = self.store_slots[namespace] = asyncio.Semaphore(self.settings.s3_per_namespace)
-        return slot
+            slot = self.store_slots[namespace] = _Slot(
+                asyncio.Semaphore(self.settings.s3_per_namespace)
+            )
+        slot.users += 1
+        try:
+            async with slot.semaphore:
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self.store_slots[namespace]
 
     def check_reachable(self, store: Store, key: str, action: dict[str, Any]) -> None:
         """403 unless the action's namespace may use ``key`` (``asyncaction.tenancy``)."""

@@ -89,3 +89,34 @@ def test_refilled_and_finished_buckets_are_dropped() -> None:
     assert fair.prune() == 99 + 3
     assert fair.actions == {}
     assert fair.namespaces == {}
+
+
+@pytest.mark.asyncio
+async def test_s3_calls_of_one_namespace_are_bounded_and_leave_nothing_behind() -> None:
+    import asyncio
+
+    from asyncaction_hook.app import Hook
+    from asyncaction_hook.settings import HookSettings
+
+    hook = Hook.__new__(Hook)  # only the slots are used here
+    hook.settings = HookSettings(s3_per_namespace=2)
+    hook.store_slots = {}
+    running: list[str] = []
+    most = {"a": 0, "b": 0}
+    release = asyncio.Event()
+
+    async def call(namespace: str) -> None:
+        async with hook.s3_slot(namespace):
+            running.append(namespace)
+            most[namespace] = max(most[namespace], running.count(namespace))
+            await release.wait()
+            running.remove(namespace)
+
+    tasks = [asyncio.create_task(call("a")) for _ in range(5)]
+    tasks.append(asyncio.create_task(call("b")))
+    await asyncio.sleep(0.01)
+    assert sorted(running) == ["a", "a", "b"]  # tenant b is not queued behind tenant a
+    release.set()
+    await asyncio.gather(*tasks)
+    assert most == {"a": 2, "b": 1}
+    assert hook.store_slots == {}
