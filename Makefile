@@ -26,10 +26,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with dev tools
 
-# Host tools the tests run: Lua 5.1 (Argo CD's dialect) and 5.4 run the chart's health check.
-TOOLS := lua5.1 lua5.4
+# Host tools the tests run: Lua 5.1 (Argo CD's dialect) and 5.4 run the chart's health check;
+# Node.js (Debian's nodejs, command node) runs the Node job client's tests; skopeo and
+# docker-registry check the registry step of docs/jobs.md.
+TOOLS := lua5.1 lua5.4 skopeo docker-registry
 tools: ## Install the host tools the tests use (apt-get: root or sudo)
-	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null || echo $$t; done; \
+	  command -v node >/dev/null || echo nodejs); \
 	if [ -n "$$missing" ]; then sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	  $$sudo apt-get install -y -q --no-install-recommends $$missing; fi

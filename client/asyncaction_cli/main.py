@@ -21,11 +21,9 @@ from typing import Any, NoReturn, TextIO
 
 import yaml
 
-from asyncaction.api.names import LABEL_ATTEMPT
-from asyncaction.api.phases import Phase
-from asyncaction.timeutil import utcnow
 from asyncaction_cli import render, s3
 from asyncaction_cli import tasks as task_commands
+from asyncaction_client.contract import LABEL_ATTEMPT, Phase, utcnow
 from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
 from asyncaction_client.model import (
     PHASES,
@@ -70,9 +68,12 @@ class UsageError(Exception):
     """Bad input found after parsing (a file that is not YAML, a malformed --request)."""
 
 
-def exit_code_for(actions: Sequence[Action]) -> int:
-    """0 when all SUCCEEDED, else the code of the first (in the order asked) that did not."""
+def exit_code_for(actions: Sequence[Action | WaitTimeout]) -> int:
+    """0 when all SUCCEEDED, else the code of the first (in the order asked) that did not;
+    a wait that ran out of time counts as EXIT_WAIT_TIMEOUT in its place."""
     for action in actions:
+        if isinstance(action, WaitTimeout):
+            return EXIT_WAIT_TIMEOUT
         code = PHASE_EXIT.get((action.get("status") or {}).get("phase") or "", EXIT_ERROR)
         if code != EXIT_SUCCEEDED:
             return code
@@ -389,23 +390,28 @@ def seconds(text: str | None) -> float | None:
 
 
 def print_actions(
-    io: Output, actions: Sequence[Action], fmt: str, *, namespaces: bool = False
+    io: Output,
+    actions: Sequence[Action],
+    fmt: str,
+    *,
+    namespaces: bool = False,
+    listing: bool = False,
 ) -> None:
+    """``actions`` in format ``fmt``. As kubectl: json and yaml print one object bare when
+    one was asked for by name, else a ``List`` with ``items``; ``listing`` (the list
+    command) always prints a List, so ``jq '.items[]'`` works whatever matched."""
     if fmt in ("table", "wide"):
         if not actions:
             io.say("No actions found.")
             return
         io.data(render.actions_table(actions, utcnow(), wide=fmt == "wide", namespaces=namespaces))
-    elif fmt == "json":
-        io.data(
-            render.as_json(
-                actions[0]
-                if len(actions) == 1
-                else {"apiVersion": "v1", "kind": "List", "items": list(actions)}
-            )
+    elif fmt in ("json", "yaml"):
+        document: Mapping[str, Any] = (
+            actions[0]
+            if len(actions) == 1 and not listing
+            else {"apiVersion": "v1", "kind": "List", "items": list(actions)}
         )
-    elif fmt == "yaml":
-        io.data(render.as_yaml(list(actions)))
+        io.data(render.as_json(document) if fmt == "json" else render.as_yaml([document]))
     elif fmt == "name":
         io.data("".join(render.resource_name(a) + "\n" for a in actions))
     elif fmt == "result":
@@ -463,10 +469,13 @@ class ProgressBar:
 
 def wait_for(
     io: Output, client: Client, targets: Sequence[tuple[str, str]], timeout: float | None
-) -> list[Action]:
-    """Wait for each (namespace, name) in turn within one shared deadline."""
+) -> list[Action | WaitTimeout]:
+    """Wait for each (namespace, name) in turn within one shared deadline; each outcome,
+    or the WaitTimeout of one still running at the deadline, in the order asked. An action
+    that finished before the deadline is reported even when waiting for the ones before
+    it used up the time (its wait then only reads it)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    finished = []
+    outcomes: list[Action | WaitTimeout] = []
     for namespace, name in targets:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         bar = ProgressBar(io) if io.live else None
@@ -477,12 +486,19 @@ def wait_for(
         except WaitTimeout as exc:
             if bar:
                 bar.done()
-            raise WaitTimeout(name, timeout or 0.0, exc.action) from None
+            timed_out = WaitTimeout(name, timeout or 0.0, exc.action)
+            io.say(f"error: {timed_out}")
+            outcomes.append(timed_out)
+            continue
         if bar:
             bar.done()
         io.say(render.outcome_line(action))
-        finished.append(action)
-    return finished
+        outcomes.append(action)
+    return outcomes
+
+
+def finished_only(outcomes: Sequence[Action | WaitTimeout]) -> list[Action]:
+    return [o for o in outcomes if not isinstance(o, WaitTimeout)]
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -526,11 +542,11 @@ def finish(io: Output, client: Client, actions: list[Action], args: argparse.Nam
     if not getattr(args, "wait", False):
         print_actions(io, actions, "name" if args.output == "table" else args.output)
         return EXIT_SUCCEEDED
-    final = wait_for(
+    outcomes = wait_for(
         io, client, [(namespace_of(a), name_of(a)) for a in actions], seconds(args.timeout)
     )
-    print_actions(io, final, args.output)
-    return exit_code_for(final)
+    print_actions(io, finished_only(outcomes), args.output)
+    return exit_code_for(outcomes)
 
 
 def cmd_list(io: Output, args: argparse.Namespace) -> int:
@@ -550,7 +566,7 @@ def cmd_list(io: Output, args: argparse.Namespace) -> int:
         actions = client.list(
             all_namespaces=args.all_namespaces, label_selector=args.selector, filters=filters
         )
-    print_actions(io, actions, args.output, namespaces=args.all_namespaces)
+    print_actions(io, actions, args.output, namespaces=args.all_namespaces, listing=True)
     return EXIT_SUCCEEDED
 
 
@@ -660,11 +676,11 @@ def _created(action: Mapping[str, Any]) -> str:
 
 def cmd_wait(io: Output, args: argparse.Namespace) -> int:
     with connect(args) as client:
-        final = wait_for(
+        outcomes = wait_for(
             io, client, [(client.namespace, name) for name in args.names], seconds(args.timeout)
         )
-    print_actions(io, final, args.output)
-    return exit_code_for(final)
+    print_actions(io, finished_only(outcomes), args.output)
+    return exit_code_for(outcomes)
 
 
 def cmd_logs(io: Output, args: argparse.Namespace) -> int:

@@ -36,8 +36,14 @@ of `wait` are drawn only when stdout and stderr are terminals.
 """
     + "".join(f"| {code} | {meaning} |\n" for code, meaning in EXIT_CODES.items())
     + """
-`wait` with several names waits for all of them and exits with the code of the first
-(in the order given) that did not succeed.
+`wait` with several names waits for all of them within one `--timeout` and exits with
+the code of the first (in the order given) that did not succeed, a wait that ran out of
+time counting as 6 in its place; every action that finished before the deadline is
+reported, whichever order they finished in.
+
+As kubectl: `list -o json|yaml` always prints a `List` with `items` (so
+`jq '.items[]'` works however many matched); `get NAME -o json|yaml` prints the object
+itself, and a `List` for several names.
 """
 )
 

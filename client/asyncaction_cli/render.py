@@ -10,8 +10,7 @@ from typing import Any
 
 import yaml
 
-from asyncaction.api.names import ACTION_PLURAL, GROUP
-from asyncaction.timeutil import parse_time
+from asyncaction_client.contract import ACTION_PLURAL, GROUP, parse_time
 from asyncaction_client.model import effective_queue, name_of, namespace_of
 
 NONE = "<none>"

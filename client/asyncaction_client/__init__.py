@@ -4,6 +4,8 @@
 (``kubernetes_asyncio``); both read kubeconfig contexts, exec credential plugins and OIDC
 as kubectl does. ``wait`` returns the action's ``status.result`` or raises
 ``ActionFailed`` (FAILED, ABORTED, TIMEOUT) or ``WaitTimeout`` (the wait's own limit).
+Both clients raise the same classes, all ``ClientError``: ``ApiError`` when the API server
+refuses a request, ``ActionNotFound`` for a missing action.
 
 The two clients are imported on first use: a program (or the CLI) that needs one of
 them does not pay for importing the other's HTTP stack.
@@ -14,15 +16,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from asyncaction_client.errors import ActionFailed, ActionNotFound, ClientError, WaitTimeout
+from asyncaction_client.errors import (
+    ActionFailed,
+    ActionNotFound,
+    ApiError,
+    ClientError,
+    WaitTimeout,
+)
 from asyncaction_client.model import Action, Filters, build_action, parse_duration
 
 if TYPE_CHECKING:
     from asyncaction_client.aio import AsyncClient
-    from asyncaction_client.sync import ApiError, Client
+    from asyncaction_client.sync import Client
 
-LAZY = {"AsyncClient": "asyncaction_client.aio", "Client": "asyncaction_client.sync",
-        "ApiError": "asyncaction_client.sync"}  # fmt: skip
+LAZY = {"AsyncClient": "asyncaction_client.aio", "Client": "asyncaction_client.sync"}
 
 __all__ = [
     "Action",

@@ -13,6 +13,7 @@ call inside the loop).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import os
@@ -25,14 +26,22 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.rest import ApiException
 
-from asyncaction.api.names import ACTION_PLURAL, GROUP, VERSION
-from asyncaction.timeutil import utcnow
+from asyncaction_client import errors
 from asyncaction_client.connection import (
     context_namespace,
+    first_path,
     in_cluster_namespace,
     kubeconfig_paths,
 )
-from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout, short_reason
+from asyncaction_client.contract import (
+    ACTION_PLURAL,
+    GROUP,
+    LABEL_ACTION_UID,
+    LABEL_ATTEMPT,
+    VERSION,
+    utcnow,
+)
+from asyncaction_client.errors import ActionNotFound, ApiError, WaitTimeout, short_reason
 from asyncaction_client.model import (
     Action,
     Filters,
@@ -43,6 +52,7 @@ from asyncaction_client.model import (
     is_finished,
     name_of,
     namespace_of,
+    rerun_of,
     result_or_raise,
     select,
 )
@@ -52,29 +62,39 @@ WATCH_SECONDS = 60
 RETRYABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
-class ApiError(ClientError):
-    """The API server refused a request (status and message as it sent them)."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
-
-
 def api_error(exc: ApiException) -> ApiError:
-    try:
-        message = json.loads(exc.body or "{}").get("message") or exc.reason
-    except (ValueError, AttributeError):
-        message = exc.reason
-    return ApiError(int(exc.status or 0), f"{message} ({exc.status})")
+    return errors.api_error(exc.status, exc.body, exc.reason)
+
+
+async def response_lines(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The stream's lines, however long. aiohttp's ``readline`` refuses lines over 512 KiB
+    (aiohttp 3.14), and one watch event carries a whole action: a big status (up to
+    etcd's 1.5 MiB object) would end every ``wait()`` on it."""
+    buffer = bytearray()
+    async for chunk in content.iter_any():
+        start = len(buffer)
+        buffer.extend(chunk)
+        end = buffer.find(b"\n", start)
+        while end >= 0:
+            yield bytes(buffer[:end])
+            del buffer[: end + 1]
+            end = buffer.find(b"\n")
+    if buffer:
+        yield bytes(buffer)
 
 
 class AsyncClient:
     """AsyncActions of one cluster, for asyncio programs. Build it with ``connect``."""
 
-    def __init__(self, api_client: k8s.ApiClient, namespace: str) -> None:
+    def __init__(
+        self, api_client: k8s.ApiClient, namespace: str, kubeconfig_file: str | None = None
+    ) -> None:
         self.api = api_client
         self.namespace = namespace
+        self.kubeconfig_file = kubeconfig_file
         self.custom = k8s.CustomObjectsApi(api_client)
+        self.core = k8s.CoreV1Api(api_client)
+        self.batch = k8s.BatchV1Api(api_client)
 
     @classmethod
     async def connect(
@@ -92,7 +112,7 @@ class AsyncClient:
         api = await k8s_config.new_client_from_config(config_file=paths, context=context)
         contexts, active = k8s_config.list_kube_config_contexts(config_file=paths)
         found = context_namespace(contexts, active, context)
-        return cls(api, namespace or found or "default")
+        return cls(api, namespace or found or "default", first_path(paths))
 
     async def close(self) -> None:
         await self.api.close()
@@ -148,18 +168,39 @@ class AsyncClient:
             raise api_error(exc) from None
         return action
 
+    async def _list_raw(
+        self,
+        namespace: str | None,
+        all_namespaces: bool,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        if all_namespaces:
+            listed: dict[str, Any] = await self.custom.list_cluster_custom_object(
+                GROUP, VERSION, ACTION_PLURAL, **kwargs
+            )
+        else:
+            listed = await self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace or self.namespace, ACTION_PLURAL, **kwargs
+            )
+        return listed
+
     async def list(
         self,
         namespace: str | None = None,
         *,
+        all_namespaces: bool = False,
         label_selector: str | None = None,
         filters: Filters | None = None,
-    ) -> list[Action]:
-        kwargs = {"label_selector": label_selector} if label_selector else {}
+    ) -> builtins.list[Action]:
+        """Actions oldest first; the label selector runs on the server, ``filters`` here."""
         try:
-            listed = await self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace or self.namespace, ACTION_PLURAL, **kwargs
-            )
+            listed = await self._list_raw(namespace, all_namespaces, label_selector)
         except ApiException as exc:
             raise api_error(exc) from None
         return select(listed.get("items") or [], filters or Filters(), utcnow())
@@ -169,29 +210,49 @@ class AsyncClient:
         name: str | None = None,
         namespace: str | None = None,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the same call as the sync client
     ) -> AsyncIterator[Action]:
         """Every matching action as listed, then each change, until ``timeout``; survives
-        watch timeouts, 410 Gone and API server restarts (re-watch, re-list, backoff)."""
+        watch timeouts, 410 Gone and API server restarts (re-watch, re-list, backoff). A
+        deleted action is yielded once more with ``metadata.deletionTimestamp`` set."""
         deadline = None if timeout is None else time.monotonic() + timeout
         field = f"metadata.name={name}" if name else None
-        async for kind, action in self._events(namespace or self.namespace, field, deadline):
+        ns = namespace or self.namespace
+        async for kind, action in self._events(ns, all_namespaces, field, label_selector, deadline):
             if kind == "MISSING":
                 continue
+            if kind == "DELETED":
+                meta = action.setdefault("metadata", {})
+                meta.setdefault("deletionTimestamp", utcnow().isoformat())
             yield action
 
     async def _events(
-        self, namespace: str, field_selector: str | None, deadline: float | None
+        self,
+        namespace: str,
+        all_namespaces: bool,
+        field_selector: str | None,
+        label_selector: str | None,
+        deadline: float | None,
     ) -> AsyncIterator[tuple[str, Action]]:
-        selector = {"field_selector": field_selector} if field_selector else {}
+        selector: dict[str, str] = {}
+        if field_selector:
+            selector["field_selector"] = field_selector
+        if label_selector:
+            selector["label_selector"] = label_selector
         version: str | None = None
         failures = 0
-        while deadline is None or time.monotonic() < deadline:
+        listed_once = False
+        # The first list runs even when the deadline has passed: a wait with no time left
+        # still reports an action that had already finished.
+        while not listed_once or deadline is None or time.monotonic() < deadline:
             try:
                 if version is None:
-                    listed = await self.custom.list_namespaced_custom_object(
-                        GROUP, VERSION, namespace, ACTION_PLURAL, **selector
+                    listed = await self._list_raw(
+                        namespace, all_namespaces, label_selector, field_selector
                     )
+                    listed_once = True
                     version = listed["metadata"]["resourceVersion"]
                     failures = 0
                     log.info(
@@ -203,22 +264,28 @@ class AsyncClient:
                         yield "LISTED", item
                     if field_selector and not listed.get("items"):
                         yield "MISSING", {}
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
                 seconds = WATCH_SECONDS
                 if deadline is not None:
                     seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
-                response = await self.custom.list_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    ACTION_PLURAL,
-                    watch=True,
-                    resource_version=version,
-                    timeout_seconds=seconds,
-                    allow_watch_bookmarks=True,
-                    _preload_content=False,
-                    _request_timeout=seconds + 30,
+                watch: dict[str, Any] = {
+                    "watch": True,
+                    "resource_version": version,
+                    "timeout_seconds": seconds,
+                    "allow_watch_bookmarks": True,
+                    "_preload_content": False,
+                    "_request_timeout": seconds + 30,
                     **selector,
-                )
+                }
+                if all_namespaces:
+                    response = await self.custom.list_cluster_custom_object(
+                        GROUP, VERSION, ACTION_PLURAL, **watch
+                    )
+                else:
+                    response = await self.custom.list_namespaced_custom_object(
+                        GROUP, VERSION, namespace, ACTION_PLURAL, **watch
+                    )
                 if response.status != 200:
                     # kubernetes_asyncio does not raise for an unread response. A restarting
                     # API server answers 404 (plain text) until it serves the CRDs again.
@@ -229,10 +296,9 @@ class AsyncClient:
                     log.info("reconnected; watching from version %s", version)
                 failures = 0  # only once the server answered: backoff grows while it is down
                 try:
-                    while True:
-                        line = await response.content.readline()
-                        if not line:
-                            break
+                    async for line in response_lines(response.content):
+                        if not line.strip():
+                            continue
                         step = interpret(json.loads(line), version)
                         if step.relist:
                             version = None
@@ -277,7 +343,8 @@ class AsyncClient:
         ns = namespace or self.namespace
         deadline = None if timeout is None else time.monotonic() + timeout
         last: Action | None = None
-        async for kind, action in self._events(ns, f"metadata.name={name}", deadline):
+        field = f"metadata.name={name}"
+        async for kind, action in self._events(ns, False, field, None, deadline):
             if kind in ("MISSING", "DELETED"):
                 raise ActionNotFound(ns, name)
             last = action
@@ -315,8 +382,16 @@ class AsyncClient:
     ) -> Action:
         ns = namespace or self.namespace
         try:
+            # A merge patch: kubernetes_asyncio otherwise sends a JSON patch content type,
+            # which the API server refuses for this body (400).
             patched: Action = await self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, ns, ACTION_PLURAL, name, {"spec": dict(spec)}
+                GROUP,
+                VERSION,
+                ns,
+                ACTION_PLURAL,
+                name,
+                {"spec": dict(spec)},
+                _content_type="application/merge-patch+json",
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -324,5 +399,83 @@ class AsyncClient:
             raise api_error(exc) from None
         return patched
 
+    async def pause(self, name: str, namespace: str | None = None) -> Action:
+        return await self.patch_spec(name, {"suspend": True}, namespace)
+
+    async def resume(self, name: str, namespace: str | None = None) -> Action:
+        return await self.patch_spec(name, {"suspend": False}, namespace)
+
     async def abort(self, name: str, namespace: str | None = None) -> Action:
         return await self.patch_spec(name, {"abort": True}, namespace)
+
+    async def rerun(
+        self, name: str, namespace: str | None = None, *, generate_name: str | None = None
+    ) -> Action:
+        """A new action with the same spec; the old one stays as the record of its run."""
+        old = await self.get(name, namespace)
+        return await self.submit(rerun_of(old, generate_name), namespace=namespace_of(old))
+
+    # -- what happened --------------------------------------------------------------------
+
+    async def events(self, action: Mapping[str, Any]) -> builtins.list[Any]:
+        """Events about the action, oldest first (CoreV1Event objects)."""
+        meta = action["metadata"]
+        try:
+            listed = await self.core.list_namespaced_event(
+                meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}"
+            )
+        except ApiException as exc:
+            raise api_error(exc) from None
+        return sorted(
+            listed.items,
+            key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp),
+        )
+
+    async def jobs(self, action: Mapping[str, Any]) -> builtins.list[Any]:
+        """The action's Jobs, one per attempt, by attempt."""
+        meta = action["metadata"]
+        try:
+            listed = await self.batch.list_namespaced_job(
+                meta["namespace"], label_selector=f"{LABEL_ACTION_UID}={meta['uid']}"
+            )
+        except ApiException as exc:
+            raise api_error(exc) from None
+        return sorted(
+            listed.items, key=lambda j: int((j.metadata.labels or {}).get(LABEL_ATTEMPT, 0))
+        )
+
+    async def pods(
+        self, action: Mapping[str, Any], attempt: int | None = None
+    ) -> builtins.list[Any]:
+        """Pods of one attempt (the current one when None), newest last."""
+        meta = action["metadata"]
+        status = action.get("status") or {}
+        number = attempt if attempt is not None else int(status.get("attempts") or 0)
+        selector = f"{LABEL_ACTION_UID}={meta['uid']},{LABEL_ATTEMPT}={number}"
+        try:
+            listed = await self.core.list_namespaced_pod(meta["namespace"], label_selector=selector)
+        except ApiException as exc:
+            raise api_error(exc) from None
+        return sorted(listed.items, key=lambda p: str(p.metadata.creation_timestamp))
+
+    async def pod_log(
+        self, pod: Any, *, follow: bool = False, tail: int | None = None
+    ) -> AsyncIterator[str]:
+        """Lines of the pod's first container, from the API server (which asks the node)."""
+        kwargs: dict[str, Any] = {"follow": follow, "_preload_content": False}
+        if tail is not None:
+            kwargs["tail_lines"] = tail
+        container = pod.spec.containers[0].name
+        try:
+            response = await self.core.read_namespaced_pod_log(
+                pod.metadata.name, pod.metadata.namespace, container=container, **kwargs
+            )
+        except ApiException as exc:
+            raise api_error(exc) from None
+        try:
+            if response.status != 200:
+                raise errors.api_error(response.status, await response.text(), response.reason)
+            async for line in response_lines(response.content):
+                yield line.decode("utf-8", errors="replace")
+        finally:
+            response.release()

@@ -1,12 +1,34 @@
-"""What the client raises: an action that did not succeed, a wait that ran out of time."""
+"""What the client raises: an action that did not succeed, a wait that ran out of time, a
+request the API server refused. ``Client`` and ``AsyncClient`` raise the same classes, so
+one ``except asyncaction_client.ApiError`` serves programs using either."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
 class ClientError(Exception):
     """Base class of everything the asyncaction client raises on purpose."""
+
+
+class ApiError(ClientError):
+    """The API server refused a request (status and message as it sent them)."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+def api_error(status: int | None, body: object, reason: object) -> ApiError:
+    """An ApiError from what either Kubernetes library's ApiException carries: the
+    Status object's message when the body holds one, else the HTTP reason."""
+    try:
+        text = body.decode() if isinstance(body, bytes) else body
+        message = json.loads(text or "{}").get("message") or reason  # type: ignore[arg-type]
+    except (ValueError, AttributeError, TypeError):
+        message = reason
+    return ApiError(int(status or 0), f"{message} ({status})")
 
 
 class ActionFailed(ClientError):

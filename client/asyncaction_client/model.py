@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asyncaction.api.names import ACTION_KIND, API_VERSION
-from asyncaction.api.phases import TERMINAL_PHASES, Phase
-from asyncaction.timeutil import parse_time
+from asyncaction_client.contract import ACTION_KIND, API_VERSION, TERMINAL_PHASES, Phase, parse_time
 from asyncaction_client.errors import ActionFailed
 
 Action = dict[str, Any]

@@ -25,21 +25,22 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from asyncaction.api.names import (
-    ACTION_PLURAL,
-    GROUP,
-    LABEL_ACTION_UID,
-    LABEL_ATTEMPT,
-    VERSION,
-)
-from asyncaction.timeutil import utcnow
+from asyncaction_client import errors
 from asyncaction_client.connection import (
     context_namespace,
     first_path,
     in_cluster_namespace,
     kubeconfig_paths,
 )
-from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout, short_reason
+from asyncaction_client.contract import (
+    ACTION_PLURAL,
+    GROUP,
+    LABEL_ACTION_UID,
+    LABEL_ATTEMPT,
+    VERSION,
+    utcnow,
+)
+from asyncaction_client.errors import ActionNotFound, ApiError, WaitTimeout, short_reason
 from asyncaction_client.model import (
     Action,
     Filters,
@@ -64,20 +65,8 @@ CONNECTED: dict[str, Any] = {
 RETRYABLE = (urllib3.exceptions.HTTPError, OSError)
 
 
-class ApiError(ClientError):
-    """The API server refused a request (status and message as it sent them)."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
-
-
 def api_error(exc: ApiException) -> ApiError:
-    try:
-        message = json.loads(exc.body or "{}").get("message") or exc.reason
-    except (ValueError, AttributeError):
-        message = exc.reason
-    return ApiError(int(exc.status or 0), f"{message} ({exc.status})")
+    return errors.api_error(exc.status, exc.body, exc.reason)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -243,12 +232,16 @@ class Client:
     ) -> Iterator[tuple[str, Action]]:
         version: str | None = None
         failures = 0
-        while deadline is None or time.monotonic() < deadline:
+        listed_once = False
+        # The first list runs even when the deadline has passed: a wait with no time left
+        # still reports an action that had already finished.
+        while not listed_once or deadline is None or time.monotonic() < deadline:
             try:
                 if version is None:
                     listed = self._list_raw(
                         namespace, all_namespaces, label_selector, field_selector
                     )
+                    listed_once = True
                     version = listed["metadata"]["resourceVersion"]
                     failures = 0
                     log.info(
@@ -260,6 +253,8 @@ class Client:
                         yield "LISTED", item
                     if field_selector and not listed.get("items"):
                         yield "MISSING", {}
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
                 seconds = WATCH_SECONDS
                 if deadline is not None:
                     seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))

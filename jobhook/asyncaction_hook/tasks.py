@@ -19,7 +19,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +54,9 @@ from asyncaction.taskbook import (
 from asyncaction.tenancy import refused_uris
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import parse_json
+
+if TYPE_CHECKING:
+    from asyncaction_hook.app import Hook
 
 TERMINAL = {p.value for p in Phase if p.is_terminal}
 
@@ -156,7 +159,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _write_summary(hook: Any, uid: str, book: Book, attempt: int, now_ms: int) -> None:
+async def _write_summary(hook: Hook, uid: str, book: Book, attempt: int, now_ms: int) -> None:
     async def tasks_status(fresh: dict[str, Any]) -> dict[str, Any]:
         doc = summary(fresh.get("spec") or {}, book.records, now_ms, book.applied_round)
         return {"tasks": doc, "progress": progress(doc)}
@@ -183,14 +186,14 @@ def _books(request: web.Request) -> TaskBooks:
 
 
 async def get_task(request: web.Request) -> web.Response:
-    hook = request.app["hook"]
+    hook: Hook = request.app["hook"]
     caller = await hook.authenticate(request)
     action = await hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)
     check_current(action, caller.attempt)
-    spec = await hook.spec_of(action)
+    spec = hook.spec_of(action)  # the resolved spec, from the hook's caches
     tasks = spec.get("tasks") or []
     if not tasks:
         return web.Response(status=204)
@@ -240,7 +243,7 @@ async def get_task(request: web.Request) -> web.Response:
 
 
 async def post_task(request: web.Request) -> web.Response:
-    hook = request.app["hook"]
+    hook: Hook = request.app["hook"]
     caller = await hook.authenticate(request)
     raw = request.match_info["id"]
     if not raw.isascii() or not raw.isdigit():
@@ -256,7 +259,7 @@ async def post_task(request: web.Request) -> web.Response:
     if phase in TERMINAL:
         raise completed(phase)
     check_current(action, caller.attempt)
-    spec = await hook.spec_of(action)
+    spec = hook.spec_of(action)  # the resolved spec, from the hook's caches
     index = int(raw)
     if index >= len(spec.get("tasks") or []):
         raise not_found(f"no task {index}")

@@ -5,6 +5,8 @@
   dependencies on Debian's Python.
 * ``docker.io/asyncaction/job-python:<version>``: Debian's Python with the stdlib job
   client ``asyncaction_job`` and its ``asyncaction-job`` script.
+* ``docker.io/asyncaction/job-node:<version>``: Debian's Node.js with the Node job client
+  ``@asyncaction/job`` (``clients/node``); built by ``asyncaction_testbed.node_image``.
 * ``docker.io/asyncaction/pause:1.20``: the sandbox's process, a static ``pause``.
 
 The base layer is a Debian root filesystem from ``mmdebstrap`` (``--variant=essential``
@@ -105,14 +107,14 @@ def source_files(root: Path) -> list[Path]:
     return files
 
 
-def base_key() -> str:
+def base_key(packages: tuple[str, ...] = BASE_PACKAGES) -> str:
     recipe = json.dumps(
-        [RECIPE_VERSION, SUITE, BASE_PACKAGES, MIRRORS, DPKG_EXCLUDES, PURGED_PACKAGES, NONROOT_UID]
+        [RECIPE_VERSION, SUITE, packages, MIRRORS, DPKG_EXCLUDES, PURGED_PACKAGES, NONROOT_UID]
     )
     return content_key([recipe.encode()])
 
 
-def mmdebstrap_argv(out: Path) -> list[str]:
+def mmdebstrap_argv(out: Path, packages: tuple[str, ...] = BASE_PACKAGES) -> list[str]:
     """A Debian root filesystem with Python, docs stripped and the nonroot user added."""
     user = (
         f'echo "nonroot:x:{NONROOT_UID}:{NONROOT_UID}:nonroot:/tmp:/usr/sbin/nologin"'
@@ -123,7 +125,7 @@ def mmdebstrap_argv(out: Path) -> list[str]:
         "mmdebstrap",
         "--variant=essential",
         "--mode=root",
-        f"--include={','.join(BASE_PACKAGES)}",
+        f"--include={','.join(packages)}",
         *[f"--dpkgopt=path-exclude={p}" for p in DPKG_EXCLUDES],
         f"--customize-hook={user}",
         # Perl comes only with usrmerge (a one-time migration, done by then): a third of
@@ -136,9 +138,9 @@ def mmdebstrap_argv(out: Path) -> list[str]:
     ]
 
 
-def base_layer(cache: Path) -> oci.Layer:
-    """The Debian + Python layer, built once per recipe."""
-    key = base_key()
+def base_layer(cache: Path, packages: tuple[str, ...] = BASE_PACKAGES) -> oci.Layer:
+    """The Debian layer with ``packages`` (Python by default), built once per recipe."""
+    key = base_key(packages)
     meta = cache / f"base-{key}.json"
     if meta.exists():
         layer = _load_layer(meta)
@@ -148,9 +150,9 @@ def base_layer(cache: Path) -> oci.Layer:
         raise RuntimeError("mmdebstrap is missing: run `make node-setup` (installs it)")
     with tempfile.TemporaryDirectory(dir=cache, prefix="base-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
-        say(f"building the Debian base layer ({', '.join(BASE_PACKAGES)}) with mmdebstrap")
+        say(f"building the Debian base layer ({', '.join(packages)}) with mmdebstrap")
         subprocess.run(
-            mmdebstrap_argv(rootfs),
+            mmdebstrap_argv(rootfs, packages),
             check=True,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -463,6 +465,7 @@ def describe(images: Mapping[str, BuiltImage]) -> list[dict[str, Any]]:
             "digest": image.digest,
             "compressed_mb": round(image.compressed_bytes / 1e6, 1),
             "uncompressed_mb": round(image.uncompressed_bytes / 1e6, 1),
+            "archive": str(image.archive),  # for `skopeo copy oci-archive:...` (docs/jobs.md)
         }
         for image in images.values()
     ]
@@ -492,15 +495,21 @@ def build_pause_image(pause_binary: Path, cache: Path | None = None) -> BuiltIma
 
 
 def build_all(cache: Path | None = None) -> dict[str, BuiltImage]:
-    """Both Python images, then drop whatever older builds left in the cache."""
+    """The Python images and the Node job image, then drop what older builds left behind."""
     cache = cache or images_cache()
     with cache_lock(cache):
         return _build_all(cache)
 
 
 def _build_all(cache: Path) -> dict[str, BuiltImage]:
+    from asyncaction_testbed import node_image
+
     built = {name: _build_python_image(name, cache) for name in RECIPES}
-    metas = [cache / f"base-{base_key()}.json"]
+    built["job-node"] = node_image.build_node_image(cache)
+    metas = [
+        cache / f"base-{base_key()}.json",
+        cache / f"base-{base_key(node_image.PACKAGES)}.json",
+    ]
     metas += [
         image.archive.with_name(image.archive.name.replace(".oci.tar", ".json"))
         for image in built.values()

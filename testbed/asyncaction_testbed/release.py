@@ -37,6 +37,41 @@ def build_values(stores: dict[str, Any], *, backoff_base_seconds: int = 2) -> di
     }
 
 
+# Pod Security admission (Kubernetes 1.23+): the release's namespace admits only pods
+# that meet the restricted profile, which the chart's pods do (tests/unit/manifests).
+POD_SECURITY_LABELS = {
+    f"pod-security.kubernetes.io/{mode}{suffix}": value
+    for mode in ("enforce", "audit", "warn")
+    for suffix, value in (("", "restricted"), ("-version", "latest"))
+}
+
+
+def namespace_manifest(name: str = NAMESPACE) -> dict[str, Any]:
+    """The release's namespace, labelled for Pod Security ``restricted``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": dict(POD_SECURITY_LABELS)},
+    }
+
+
+def ensure_namespace(kubeconfig: Path) -> None:
+    """Create the namespace with its Pod Security labels, or set them on it."""
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    body = namespace_manifest()
+    try:
+        api.create_namespace(body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        api.patch_namespace(NAMESPACE, {"metadata": {"labels": body["metadata"]["labels"]}})
+    finally:
+        api.api_client.close()
+
+
 def hook_service_url(port: int = 8080) -> str:
     """JOB_HOOK as the chart sets it: the hook Service's cluster DNS name."""
     return f"http://{RELEASE}-hook.{NAMESPACE}.svc.cluster.local:{port}"
@@ -55,6 +90,7 @@ def install(kubeconfig: Path, values: dict[str, Any], timeout: int = 120) -> str
     """Install or upgrade the release (or keep it); returns what it did."""
     from helm_python import Chart, Config, HelmNotFoundError
 
+    ensure_namespace(kubeconfig)
     config = Config(kubeconfig_path=kubeconfig, namespace=NAMESPACE)
     try:
         with Chart.load(CHART) as chart:

@@ -316,6 +316,43 @@ def test_list_filters(kube: Kube, admin_kubeconfig: Path, namespace: str) -> Non
     ]
 
 
+@pytest.mark.usefixtures("crds")
+def test_list_prints_a_list_whatever_matched(
+    kube: Kube, admin_kubeconfig: Path, namespace: str
+) -> None:
+    """Scripts run ``jq '.items[]'`` on ``list -o json``: one match is still a List."""
+    kube.create_action(namespace, action_manifest("only", ["true"]))
+    for fmt, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        for selector in ("", "nobody=here"):
+            got = run_cli(admin_kubeconfig, "list", "-n", namespace, "-o", fmt, "-l", selector)
+            assert got.returncode == EXIT_SUCCEEDED, got.stderr
+            document = load(got.stdout)
+            assert (document["apiVersion"], document["kind"]) == ("v1", "List"), got.stdout
+            names = [item["metadata"]["name"] for item in document["items"]]
+            assert names == ([] if selector else ["only"])
+
+
+@pytest.mark.usefixtures("crds")
+def test_wait_reports_each_outcome_reached_before_its_deadline(
+    kube: Kube, admin_kubeconfig: Path, namespace: str
+) -> None:
+    """``wait slow done --timeout 2s``: waiting for ``slow`` uses up the time, yet ``done``
+    had SUCCEEDED all along and is reported; the exit code is the wait's timeout (no
+    operator runs here: the phases are set as the operator would have)."""
+    for name, phase in (("slow", "RUNNING"), ("done", "SUCCEEDED")):
+        kube.create_action(namespace, action_manifest(name, ["true"]))
+        set_status(kube, namespace, name, {"phase": phase, "result": {"who": name}})
+    got = run_cli(
+        admin_kubeconfig, "wait", "-n", namespace, "slow", "done", "--timeout", "2s", "-o", "json"
+    )
+    assert got.returncode == EXIT_WAIT_TIMEOUT, got.stderr
+    assert got.stderr.splitlines() == [
+        "error: timed out after 2s waiting for slow (RUNNING)",
+        "done SUCCEEDED",
+    ]
+    assert json.loads(got.stdout)["status"]["result"] == {"who": "done"}
+
+
 @pytest.mark.usefixtures("hooked_operator")
 def test_get_describe_watch_and_logs(kube: Kube, admin_kubeconfig: Path, namespace: str) -> None:
     watcher = subprocess.Popen(

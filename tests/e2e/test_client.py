@@ -11,6 +11,7 @@ import pytest
 from asyncaction_client import (
     ActionFailed,
     ActionNotFound,
+    ApiError,
     AsyncClient,
     Client,
     WaitTimeout,
@@ -85,6 +86,44 @@ async def test_async_submit_and_wait(admin_kubeconfig: Path, namespace: str) -> 
             await client.wait("abad", timeout=120)
         with pytest.raises(ActionNotFound):
             await client.get("nope")
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("hooked_operator")
+async def test_async_client_does_what_the_sync_client_does(
+    admin_kubeconfig: Path, namespace: str
+) -> None:
+    """pause, resume, rerun, events, jobs, pods and their errors, through AsyncClient."""
+    async with await AsyncClient.connect(
+        kubeconfig=admin_kubeconfig, namespace=namespace
+    ) as client:
+        assert client.kubeconfig_file == str(admin_kubeconfig)
+        await client.submit(action_manifest("held", ["true"], suspend=True))
+        assert (await client.resume("held"))["spec"]["suspend"] is False
+        assert (await client.pause("held"))["spec"]["suspend"] is True
+        await client.resume("held")
+        done = await client.wait_finished("held", timeout=120)
+        assert done["status"]["phase"] == "SUCCEEDED"
+        jobs = await client.jobs(done)
+        assert [j.metadata.labels["asyncaction.dev/attempt"] for j in jobs] == ["1"]
+        pods = await client.pods(done)
+        assert len(pods) == 1
+        assert pods[0].metadata.labels["asyncaction.dev/attempt"] == "1"
+        reasons = [e.reason for e in await client.events(done)]
+        assert reasons, "the operator records events about the action"
+        again = await client.rerun("held", generate_name="held-again-")
+        assert again["metadata"]["name"].startswith("held-again-")
+        assert again["spec"]["template"] == done["spec"]["template"]  # the same spec
+        assert again["spec"]["suspend"] is False  # the rerun starts at once (CRD default)
+        listed = await client.list(all_namespaces=True, label_selector=None)
+        assert {"held", again["metadata"]["name"]} <= {
+            a["metadata"]["name"] for a in listed if a["metadata"]["namespace"] == namespace
+        }
+        with pytest.raises(ApiError) as refused:
+            await client.patch_spec("held", {"priority": "high"})
+        assert refused.value.status == 422
+        with pytest.raises(ActionNotFound):
+            await client.abort("nope")
 
 
 @pytest.mark.usefixtures("crds")

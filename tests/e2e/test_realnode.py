@@ -58,6 +58,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         unavailable_reason,
     )
     from asyncaction_testbed.node.config import NODE_IP
+    from asyncaction_testbed.node_image import build_job_node_image
     from asyncaction_testbed.s3server import S3Server
     from asyncaction_testbed.stack import apply_manifests, hook_service_manifests
 
@@ -77,7 +78,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})", tied=True)
     try:
         job, operator = images.build_python_image("job"), images.build_python_image("operator")
-        node.start(kubeconfig, [job, operator])
+        job_node = build_job_node_image()
+        node.start(kubeconfig, [job, operator, job_node])
     except NodeInUse as exc:
         release.stop_workload_controllers(state)
         plane.stop()
@@ -91,7 +93,10 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     try:
         s3.start()
         stores = state / "stores.json"
-        stores.write_text(json.dumps(s3.stores_document()))
+        document = s3.stores_document()
+        # as `make up` grants it: the examples' data under demo/ for namespace default
+        document["stores"]["default"]["grants"] = {"default": ["actions/default/", "demo/"]}
+        stores.write_text(json.dumps(document))
         install_crds(kubeconfig)
         hook_proc, url = start_hook(
             kubeconfig, stores, state / "hook.log", "--coalesce-window", "0.5", host=NODE_IP
@@ -303,6 +308,49 @@ def test_action_in_a_container_reports_through_the_service_and_uploads(bed: Bed,
     assert bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read() == expected
 
 
+NODE_UPLOADER = """
+import { action, report, upload, succeed } from "@asyncaction/job";
+import { writeFile } from "node:fs/promises";
+const { request } = await action();
+await report({ progress: 50, details: { at: 50 }, logs: ["writing notes"] });
+await writeFile("/tmp/notes.txt", `notes from ${request.who}\\n`);
+const first = await upload("notes", "/tmp/notes.txt");
+const again = await upload("notes", "/tmp/notes.txt");
+await succeed({ first, again, node: process.version });
+"""
+
+
+def test_node_job_reports_and_uploads_through_the_service(bed: Bed, ns: str) -> None:
+    """The Node client in the job-node image (Debian's Node.js 18): signed reports, and an
+    upload with the md5 challenge to the presigned URL; the same content again is not
+    sent (the hook answers done)."""
+    from asyncaction_testbed.node_image import JOB_NODE_IMAGE
+
+    body = job_action(bed, "node-up", ["node", "--input-type=module", "-e", NODE_UPLOADER])
+    body["spec"]["request"] = {"who": "node"}
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = JOB_NODE_IMAGE
+    with run_operator(bed.kubeconfig, ns, bed.job_hook):
+        bed.kube.create_action(ns, body)
+        done = bed.kube.wait_phase(ns, "node-up", {"SUCCEEDED", "FAILED"}, timeout=180)
+        status = done["status"]
+        assert status["phase"] == "SUCCEEDED", status
+        assert status["result"]["first"] is True
+        assert status["result"]["again"] is False
+        assert status["result"]["node"].startswith("v18.")
+        outputs = wait_for(
+            lambda: {
+                o["name"]: o
+                for o in bed.kube.get_action(ns, "node-up")["status"].get("outputs", [])
+            },
+            60,
+            "the upload recorded",
+        )
+    expected = b"notes from node\n"
+    assert outputs["notes"]["md5"] == hashlib.md5(expected).hexdigest()
+    key = outputs["notes"]["uri"].split(f"s3://{bed.s3.bucket}/", 1)[1]
+    assert bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read() == expected
+
+
 def test_failing_container_is_retried_and_fails_with_its_exit_code(bed: Bed, ns: str) -> None:
     body = job_action(bed, "failing", ["sh", "-c", "echo broken >&2; exit 3"], backoffLimit=1)
     with run_operator(bed.kubeconfig, ns, bed.job_hook):
@@ -425,6 +473,59 @@ def assert_chart_pods_running(bed: Bed, namespace: str) -> None:
         if p.status.phase == "Running" and not p.metadata.deletion_timestamp
     }
     assert {"operator", "hook"} <= running, [(p.metadata.name, p.status.phase) for p in pods]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+WORDS = "the quick brown fox jumps over the lazy dog and the dog sleeps\n" * 20
+
+
+def test_every_example_runs_as_written_with_its_documented_outcome(bed: Bed) -> None:
+    """``kubectl apply -f examples/X.yaml``, unchanged (so in namespace default, whose
+    store grants demo/ as under `make up`): each names the job image the node has, and
+    ends as its comment says. wordcount reads s3://asyncaction/demo/input.txt, which
+    ``make demo`` (and this test) uploads first."""
+    ns = "default"
+    wait_for(
+        lambda: any(sa.secrets for sa in bed.kube.core.list_namespaced_service_account(ns).items),
+        60,
+        "the default ServiceAccount's token in default",
+    )
+    s3 = bed.s3.client()
+    s3.put_object(Bucket=bed.s3.bucket, Key="demo/input.txt", Body=WORDS.encode())
+    files = sorted(EXAMPLES.glob("*.yaml"))
+    names = [path.stem for path in files]
+    assert set(names) >= {"hello", "hello-node", "progress", "wordcount", "failing"}
+    stores = str(bed.state / "stores.json")  # as `make up` configures the operator
+    terminal = {"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"}
+    try:
+        with run_operator(bed.kubeconfig, ns, bed.job_hook, ASYNCACTION_STORES_CONFIG=stores):
+            for path in files:
+                kubectl(bed, "apply", "-f", str(path))
+            final = {
+                name: bed.kube.wait_phase(ns, name, terminal, timeout=240)["status"]
+                for name in names
+            }
+    finally:
+        kubectl(bed, "delete", "-n", ns, "asyncactions", "--all", "--wait=false")
+    errors = {name: status["error"] for name, status in final.items() if status.get("error")}
+    assert list(errors) == ["failing"], errors
+    phases = {name: status["phase"] for name, status in final.items()}
+    assert phases == {name: "FAILED" if name == "failing" else "SUCCEEDED" for name in names}, final
+    assert final["hello"]["result"] == {"greeting": "hello world"}
+    assert final["progress"]["result"] == {"steps": 10}
+    assert final["progress"]["progress"] == 100
+    node = final["hello-node"]
+    assert node["result"]["greeting"] == "hello node"
+    assert node["result"]["node"].startswith("v18."), node["result"]  # Debian's Node.js
+    assert node["progress"] == 100
+    assert any("greeting node from v18." in line for line in node.get("logTail") or []), node
+    assert final["failing"]["error"]["reason"] == "BackoffLimitExceeded"
+    assert "exit code 3" in final["failing"]["error"]["message"]
+    outputs = {o["name"]: o for o in final["wordcount"].get("outputs", [])}
+    assert outputs["counts"]["uri"] == f"s3://{bed.s3.bucket}/demo/counts.json"
+    counts = json.loads(s3.get_object(Bucket=bed.s3.bucket, Key="demo/counts.json")["Body"].read())
+    assert counts["words"] == len(WORDS.split())
+    assert counts["top"][0] == ["the", 60]
 
 
 def test_zz_stopping_the_node_restores_the_host(bed: Bed) -> None:

@@ -52,6 +52,32 @@ def default_identity() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
+def build_lease(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The Lease object a candidate creates (pure: the schema tests build it too)."""
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def lease_spec(
+    identity: str, seconds: int, now: datetime, *, transitions: int | None
+) -> dict[str, Any]:
+    """The spec a candidate writes: renewed now; acquired now too when ``transitions``
+    (the count after this acquisition) is given."""
+    spec: dict[str, Any] = {
+        "holderIdentity": identity,
+        "leaseDurationSeconds": seconds,
+        "renewTime": _micro_time(now),
+    }
+    if transitions is not None:
+        spec["acquireTime"] = _micro_time(now)
+        spec["leaseTransitions"] = transitions
+    return spec
+
+
 class LeaseRefused(RuntimeError):
     """The API server refuses this replica the Lease for good: retrying cannot help."""
 
@@ -101,15 +127,8 @@ class LeaderElector:
             )
 
     def _spec(self, now: datetime, *, acquire: bool) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "holderIdentity": self.identity,
-            "leaseDurationSeconds": self.lease_seconds,
-            "renewTime": _micro_time(now),
-        }
-        if acquire:
-            spec["acquireTime"] = _micro_time(now)
-            spec["leaseTransitions"] = self._transitions
-        return spec
+        transitions = self._transitions if acquire else None
+        return lease_spec(self.identity, self.lease_seconds, now, transitions=transitions)
 
     def _observe(self, lease: dict[str, Any], now: float) -> Observation:
         """Record ``lease``; the observation time moves only when the record changed."""
@@ -138,12 +157,7 @@ class LeaderElector:
             lease = await self.kube.get(path, **options)
         except NotFound:
             sent_at = self.clock()
-            body = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": self.name, "namespace": self.namespace},
-                "spec": self._spec(utcnow(), acquire=True),
-            }
+            body = build_lease(self.namespace, self.name, self._spec(utcnow(), acquire=True))
             try:
                 created = await self.kube.create(lease_path(self.namespace), body, **options)
             except AlreadyExists:

@@ -3,12 +3,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from asyncaction_cli.main import (
     EXIT_ABORTED,
     EXIT_FAILED,
     EXIT_SUCCEEDED,
     EXIT_TIMEOUT,
+    EXIT_WAIT_TIMEOUT,
     Output,
     build_parser,
     exit_code_for,
@@ -16,6 +18,7 @@ from asyncaction_cli.main import (
 )
 from asyncaction_cli.reference import main as reference_main
 from asyncaction_cli.reference import render
+from asyncaction_client import WaitTimeout
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -86,3 +89,30 @@ def test_check_reports_drift(tmp_path: Path) -> None:
     assert reference_main(["check", str(path)]) == 0
     path.write_text(path.read_text().replace("Submit", "Send"))
     assert reference_main(["check", str(path)]) == 1
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_a_listing_is_always_a_list_in_json_and_yaml(count: int) -> None:
+    actions = [action(f"a{i}", "SUCCEEDED") for i in range(count)]
+    for fmt, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        output, out, _ = buffers()
+        print_actions(output, actions, fmt, listing=True)
+        document = load(out.getvalue())
+        assert document == {"apiVersion": "v1", "kind": "List", "items": actions}
+
+
+def test_one_action_asked_by_name_prints_bare_as_kubectl_does() -> None:
+    for fmt, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        output, out, _ = buffers()
+        print_actions(output, [action("a", "SUCCEEDED")], fmt)
+        assert load(out.getvalue()) == action("a", "SUCCEEDED")
+        output, out, _ = buffers()
+        print_actions(output, [action("a", "SUCCEEDED"), action("b", "FAILED")], fmt)
+        assert [i["metadata"]["name"] for i in load(out.getvalue())["items"]] == ["a", "b"]
+
+
+def test_a_wait_that_ran_out_of_time_counts_in_its_place() -> None:
+    late = WaitTimeout("b", 2.0, None)
+    assert exit_code_for([action("a", "SUCCEEDED"), late]) == EXIT_WAIT_TIMEOUT
+    assert exit_code_for([action("a", "FAILED"), late]) == EXIT_FAILED
+    assert exit_code_for([late, action("a", "FAILED")]) == EXIT_WAIT_TIMEOUT

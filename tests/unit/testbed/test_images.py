@@ -73,3 +73,23 @@ def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
     assert base_blob.exists()
     assert archive.exists()
     assert job_meta.exists()
+
+
+def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Path) -> None:
+    from asyncaction_testbed import node_image
+
+    root = images.project_root() / "clients" / "node"
+    assert [p.relative_to(root).as_posix() for p in node_image.package_files(root)] == [
+        "package.json",
+        "index.js",
+        "index.d.ts",
+        "signing.js",
+        "signing.d.ts",
+        "README.md",
+        "LICENSE",
+    ]
+    argv = images.mmdebstrap_argv(tmp_path / "out.tar", node_image.PACKAGES)
+    assert "--include=nodejs,ca-certificates" in argv
+    assert images.base_key(node_image.PACKAGES) != images.base_key()
+    assert f"docker.io/asyncaction/job-node:{images.VERSION}" == node_image.JOB_NODE_IMAGE
+    assert node_image.NODE_ENV["HOME"] == "/tmp"

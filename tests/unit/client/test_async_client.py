@@ -1,0 +1,142 @@
+"""The async client against a small real HTTP server playing the API server's list and
+watch of AsyncActions, and its surface compared with the sync client's."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from kubernetes_asyncio import client as k8s
+
+import asyncaction_client
+from asyncaction_client import ActionNotFound, ApiError, AsyncClient, Client, ClientError
+from asyncaction_client.aio import api_error as async_api_error
+from asyncaction_client.sync import api_error as sync_api_error
+
+PATH = "/apis/asyncaction.dev/v1alpha1/namespaces/ns/asyncactions"
+
+
+def action(phase: str, details: str = "") -> dict[str, Any]:
+    return {
+        "apiVersion": "asyncaction.dev/v1alpha1",
+        "kind": "AsyncAction",
+        "metadata": {"name": "big", "namespace": "ns", "resourceVersion": "7"},
+        "status": {"phase": phase, "result": {"x": details}},
+    }
+
+
+@pytest_asyncio.fixture
+async def api_server() -> AsyncIterator[TestServer]:
+    """LIST answers RUNNING; the WATCH then sends one MODIFIED event of 1.2 MB (an action
+    with a big result), in pieces as a network delivers it."""
+
+    async def actions(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch", "").lower() != "true":
+            listed = {"kind": "AsyncActionList", "metadata": {"resourceVersion": "7"}}
+            return web.json_response({**listed, "items": [action("RUNNING")]})
+        response = web.StreamResponse()
+        await response.prepare(request)
+        event = {"type": "MODIFIED", "object": action("SUCCEEDED", "y" * 1_200_000)}
+        line = json.dumps(event).encode() + b"\n"
+        for start in range(0, len(line), 64_000):
+            await response.write(line[start : start + 64_000])
+        return response
+
+    async def missing(request: web.Request) -> web.Response:
+        body = {"kind": "Status", "code": 403, "message": "forbidden here", "reason": "Forbidden"}
+        return web.json_response(body, status=403)
+
+    async def patch(request: web.Request) -> web.Response:
+        # The API server takes a merge patch of a spec; a JSON patch must be a list (400).
+        if request.content_type != "application/merge-patch+json":
+            body = {"kind": "Status", "code": 400, "message": "cannot unmarshal object"}
+            return web.json_response(body, status=400)
+        return web.json_response({**action("RUNNING"), "spec": (await request.json())["spec"]})
+
+    app = web.Application()
+    app.router.add_get(PATH, actions)
+    app.router.add_patch(PATH + "/big", patch)
+    app.router.add_get(PATH + "/secret", missing)
+    async with TestServer(app) as server:
+        yield server
+
+
+def client_for(server: TestServer) -> AsyncClient:
+    config = k8s.Configuration(host=str(server.make_url("")).rstrip("/"))
+    return AsyncClient(k8s.ApiClient(config), "ns")
+
+
+@pytest.mark.asyncio
+async def test_wait_reads_a_watch_event_larger_than_aiohttps_line_limit(
+    api_server: TestServer,
+) -> None:
+    async with client_for(api_server) as client:
+        result = await client.wait("big", timeout=30)
+    assert result == {"x": "y" * 1_200_000}
+
+
+@pytest.mark.asyncio
+async def test_async_refusals_are_the_one_api_error_class(api_server: TestServer) -> None:
+    async with client_for(api_server) as client:
+        with pytest.raises(asyncaction_client.ApiError) as caught:
+            await client.get("secret")
+    assert (caught.value.status, str(caught.value)) == (403, "forbidden here (403)")
+    assert isinstance(caught.value, ClientError)
+
+
+def test_both_clients_raise_the_same_classes() -> None:
+    from kubernetes.client.rest import ApiException as SyncApiException
+    from kubernetes_asyncio.client.rest import ApiException as AsyncApiException
+
+    body = json.dumps({"message": "no"})
+    made = [
+        sync_api_error(SyncApiException(status=409, reason="Conflict")),
+        async_api_error(AsyncApiException(status=409, reason="Conflict")),
+    ]
+    made[0] = sync_api_error(_with_body(SyncApiException(status=409, reason="Conflict"), body))
+    made[1] = async_api_error(_with_body(AsyncApiException(status=409, reason="Conflict"), body))
+    for error in made:
+        assert type(error) is ApiError
+        assert (error.status, str(error)) == (409, "no (409)")
+    assert asyncaction_client.ApiError is ApiError
+    assert issubclass(ActionNotFound, ClientError)
+
+
+def _with_body(exc: Any, body: str) -> Any:
+    exc.body = body
+    return exc
+
+
+def public_methods(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(member)
+        for name, member in vars(cls).items()
+        if callable(member) and not name.startswith("_")
+    }
+
+
+def test_async_client_offers_every_operation_of_the_sync_client() -> None:
+    sync_ops = public_methods(Client)
+    async_ops = public_methods(AsyncClient)
+    missing = sorted(set(sync_ops) - set(async_ops))
+    assert missing == []
+    for name, signature in sync_ops.items():
+        if name == "close":
+            continue
+        assert list(async_ops[name].parameters) == list(signature.parameters), name
+        for param, spec in signature.parameters.items():
+            other = async_ops[name].parameters[param]
+            assert (other.kind, other.default) == (spec.kind, spec.default), (name, param)
+
+
+@pytest.mark.asyncio
+async def test_async_spec_changes_are_merge_patches(api_server: TestServer) -> None:
+    async with client_for(api_server) as client:
+        assert (await client.abort("big"))["spec"] == {"abort": True}
+        assert (await client.pause("big"))["spec"] == {"suspend": True}
