@@ -46,18 +46,23 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
     return _role(
         name,
         [
-            # The per-task records of actions with spec.tasks (asyncaction.taskbook), owned
-            # by their action with blockOwnerDeletion (hence the finalizers rule).
-            _rule("", ["configmaps"], ["get", "create", "update"]),
-            _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
-            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL], READ),
-            # patch on actions: only the hook-shard label, when the hook runs as shards
-            _rule(GROUP, [ACTION_PLURAL], ["patch"]),
-            _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
-            # Jobs and Secrets name their action as owner with blockOwnerDeletion: under
-            # the OwnerReferencesPermissionEnforcement admission plugin (OpenShift,
-            # hardened clusters) setting it needs update on the owner's finalizers.
-            _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
+            _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL, SCHEDULE_PLURAL], READ),
+            _rule(
+                GROUP,
+                [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status", f"{SCHEDULE_PLURAL}/status"],
+                ["patch"],
+            ),
+            # An ActionSchedule's runs: created, aborted (spec.abort) on Replace, and
+            # deleted beyond the history limits; patch also sets the hook-shard label
+            # when the hook runs as shards.
+            _rule(GROUP, [ACTION_PLURAL], ["create", "patch", "delete"]),
+            # Jobs and Secrets name their action as owner with blockOwnerDeletion, runs
+            # their schedule: under the OwnerReferencesPermissionEnforcement admission
+            # plugin (OpenShift, hardened clusters) that needs update on the owner's
+            # finalizers.
+            _rule(
+                GROUP, [f"{ACTION_PLURAL}/finalizers", f"{SCHEDULE_PLURAL}/finalizers"], ["update"]
+            ),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
             _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),
