@@ -19,6 +19,8 @@ ACTION_KIND = "AsyncAction"
 ACTION_PLURAL = "asyncactions"
 LABEL_ACTION_UID = f"{GROUP}/action-uid"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
+#: The label of an action's task-record ConfigMaps (``asyncaction.manifests.taskrecords``).
+LABEL_TASK_CHUNK = f"{GROUP}/task-chunk"
 
 
 class Phase(StrEnum):

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from asyncaction.api.phases import Phase
 from asyncaction.kube import ApiError, Conflict, KubeClient, NotFound, paths
 from asyncaction.manifests.taskrecords import build_task_chunk, task_chunk_name
-from asyncaction.taskbook import (
+from asyncaction.tenancy import refused_uris
+from asyncaction_client.taskbook import (
     MAX_ERROR,
     MAX_RESULT,
     ROUND_KEY,
@@ -51,7 +52,6 @@ from asyncaction.taskbook import (
     summary,
     task_name,
 )
-from asyncaction.tenancy import refused_uris
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import parse_json
 

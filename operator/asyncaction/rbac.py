@@ -23,6 +23,7 @@ from asyncaction.api.names import (
     ACTION_PLURAL,
     GROUP,
     QUEUE_PLURAL,
+    SCHEDULE_PLURAL,
     TEMPLATE_PLURAL,
 )
 
@@ -78,8 +79,8 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
         [
             _rule(GROUP, [ACTION_PLURAL, TEMPLATE_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
-            # The per-task records of actions with spec.tasks (asyncaction.taskbook), owned
-            # by their action with blockOwnerDeletion (hence the finalizers rule).
+            # The per-task records of actions with spec.tasks (asyncaction_client.taskbook),
+            # owned by their action with blockOwnerDeletion (hence the finalizers rule).
             _rule("", ["configmaps"], ["get", "create", "update"]),
             _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
             # one Lease per shard: one process serves a shard at a time (replay safety)

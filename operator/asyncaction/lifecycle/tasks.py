@@ -1,7 +1,7 @@
 """How an action made of tasks ends, and how its failed tasks run again (pure).
 
 The hook keeps the tasks' states and writes the bounded summary ``status.tasks``
-(``asyncaction.taskbook``). Its pods exit 0 once every task is settled, so the Job's
+(``asyncaction_client.taskbook``). Its pods exit 0 once every task is settled, so the Job's
 success alone says nothing: ``outcome`` reads the summary. It fails the action (reason
 ``TasksFailed``) when a task spent its tries, succeeds it when every non-excluded task is
 done, and waits while the summary still shows work (the watch of the action brings the

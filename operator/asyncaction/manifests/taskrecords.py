@@ -1,4 +1,4 @@
-"""The ConfigMaps that hold an action's per-task records (see ``asyncaction.taskbook``).
+"""The ConfigMaps that hold an action's per-task records (see ``asyncaction_client.taskbook``).
 
 Named ``<action>-tasks-<chunk>``, owned by the action (garbage-collected with it) and
 labelled like its other children, so ``asyncaction tasks`` lists them by the action's uid.

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from asyncaction.api.models import AsyncActionSpec, TasksStatus
-from asyncaction.taskbook import (
+from asyncaction_client.taskbook import (
     TaskConflict,
     TaskRecord,
     TaskSettings,
