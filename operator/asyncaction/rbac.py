@@ -38,6 +38,8 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
         [
             _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
+            # retention Delete: a finished action whose TTL work is done is deleted
+            _rule(GROUP, [ACTION_PLURAL], ["delete"]),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
             _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),

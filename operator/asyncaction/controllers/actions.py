@@ -190,7 +190,8 @@ class ActionController:
     def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
         """The action's spec with its template's defaults: those its current attempt
         recorded on its Job while one runs (a template edit waits for the next attempt),
-        the live template's otherwise. For reading only: it shares the cached values."""
+        the live template's otherwise; ``retention`` defaults to its ActionQueue's. For
+        reading only: it shares the cached values."""
         template_spec = self.template_spec_of(action)
         status = action.get("status") or {}
         if status.get("phase") in ACTIVE_VALUES and status.get("jobName"):
@@ -199,7 +200,15 @@ class ActionController:
             if recorded is not None and owned_by(job or {}, action["metadata"]["uid"]):
                 rest = {k: v for k, v in (template_spec or {}).items() if k not in ATTEMPT_FIELDS}
                 template_spec = {**rest, **recorded}
-        return resolve_spec_shared(action.get("spec") or {}, template_spec)
+        spec = resolve_spec_shared(action.get("spec") or {}, template_spec)
+        if spec.get("retention") is None:
+            queue = self.caches.queues.get(
+                f"{action['metadata']['namespace']}/{spec.get('queue') or DEFAULT_QUEUE}"
+            )
+            retention = ((queue or {}).get("spec") or {}).get("retention")
+            if retention is not None:
+                spec["retention"] = retention  # the queue's default
+        return spec
 
     def pods_live(self, uid: str) -> bool:
         """Some Pod of the action still runs, may start, or terminates."""

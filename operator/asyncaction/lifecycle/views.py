@@ -49,6 +49,7 @@ class ActionView:
     queue: str = DEFAULT_QUEUE
     status_queue: str | None = None
     message: str = ""  # status.message: what the last transition said
+    delete_when_done: bool = False  # retention Delete (the action's, else its queue's)
 
 
 def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView:
@@ -87,6 +88,7 @@ def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView
         queue=spec.get("queue") or DEFAULT_QUEUE,
         status_queue=status.get("queue"),
         message=str(status.get("message") or ""),
+        delete_when_done=spec.get("retention") == "Delete",
     )
 
 
