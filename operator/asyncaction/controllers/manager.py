@@ -125,6 +125,8 @@ class Manager:
             settings.lease_name,
             lease_seconds=settings.lease_seconds,
             renew_seconds=settings.lease_renew_seconds,
+            renew_deadline=settings.lease_renew_deadline_seconds,
+            retry_seconds=settings.lease_renew_seconds,
         )
         self.synced = asyncio.Event()
         self.leading = False
@@ -166,8 +168,19 @@ class Manager:
             tasks.append(asyncio.create_task(heap.settle_until(self.synced)))
             for cache in self.caches.all():
                 tasks += cache.tasks()
-            for cache in self.caches.all():
-                await cache.wait_synced()
+            # A cache the API server refuses raises; a Lease lost while syncing returns.
+            syncing: asyncio.Future[object] = asyncio.ensure_future(
+                asyncio.gather(*(cache.wait_synced() for cache in self.caches.all()))
+            )
+            losing: asyncio.Future[object] = asyncio.ensure_future(self.leader.lost.wait())
+            await asyncio.wait([syncing, losing], return_when=asyncio.FIRST_COMPLETED)
+            losing.cancel()
+            if not syncing.done():
+                syncing.cancel()
+                log.error("leadership lost while syncing: stopping the controllers")
+                self.leading = False
+                return
+            syncing.result()
             self.admissions.open = True
             for queue in self.admissions.queues():
                 self.actions.wake_granted(queue)
