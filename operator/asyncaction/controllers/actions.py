@@ -224,10 +224,12 @@ class ActionController:
         # to (status.queue), not the one spec.queue names now.
         holding = view.phase in ACTIVE_PHASES
         lingering = not holding and self.pods_live(meta["uid"])
-        queue = (view.status_queue if holding or lingering else None) or view.queue
+        queue = (meta["namespace"], (view.status_queue if holding else None) or view.queue)
+        if lingering:  # Pods of an ended attempt: still the queue that admitted it
+            queue = self.admissions.queue_of(meta["uid"]) or queue
         return Member(
             uid=meta["uid"],
-            queue=(meta["namespace"], queue or DEFAULT_QUEUE),
+            queue=queue,
             priority=int(spec.get("priority") or 0),
             created_at=view.created_at or utcnow(),
             phase=view.phase,

@@ -29,7 +29,7 @@ from asyncaction.lifecycle import (
 )
 from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import Emit, RemoveChildren
-from asyncaction.lifecycle.reconcile import active_seconds
+from asyncaction.lifecycle.reconcile import PREVIOUS_ATTEMPT_REPORTS, active_seconds
 from asyncaction.lifecycle.views import ActionView, JobView
 from tests.unit.lifecycle.helpers import NOW, SETTINGS, job, later, running, view
 
@@ -361,6 +361,8 @@ def test_queued_and_admitted_starts_the_next_attempt() -> None:
             jobName=name,
             nextAttemptAt=None,
             queue="default",
+            # a new attempt starts clean (issue 13): the last one's reports go
+            **dict.fromkeys(PREVIOUS_ATTEMPT_REPORTS),
         ),
         effects=(EnsureSecret(2), CreateJob(2, name)),
         requeue_after=30,
@@ -481,8 +483,11 @@ def test_a_running_job_moves_starting_to_running() -> None:
 
 
 def test_the_queue_is_recorded_only_when_it_changed_or_the_phase_did() -> None:
+    waiting = running(phase=P.QUEUED, queue="batch", status_queue="default")
+    assert decide(waiting).status == {"queue": "batch"}
+    # Issue 13: a running attempt keeps counting against the queue that admitted it.
     assert decide(running(queue="batch", status_queue="default"), job(JobState.RUNNING)) == (
-        Decision(status={"queue": "batch"}, requeue_after=30)
+        Decision(requeue_after=30)
     )
 
 
