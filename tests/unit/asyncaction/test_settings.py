@@ -86,3 +86,14 @@ def test_sharded_hooks_need_the_shard_in_the_url() -> None:
     assert "ASYNCACTION_HOOK_URL must contain '{shard}'" in refusal(
         {"ASYNCACTION_HOOK_SHARDS": "2"}
     )
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md stays true: each variable the operator reads has its row."""
+    from pathlib import Path
+
+    from asyncaction.settings import env_name
+
+    doc = (Path(__file__).parents[3] / "docs" / "configuration.md").read_text()
+    missing = [env_name(n) for n in OperatorSettings.model_fields if f"`{env_name(n)}`" not in doc]
+    assert missing == []
