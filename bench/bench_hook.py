@@ -1,12 +1,13 @@
 """Throughput and latency of the job hook for signed progress reports.
 
-Starts a private control plane and SeaweedFS and the hook as a process; creates an
-action directly (no operator needed), marks it RUNNING in attempt 1, derives that
+Starts a private control plane and SeaweedFS and the hook as a process; creates A
+actions directly (no operator needed), marks them RUNNING in attempt 1, derives each
 attempt's key from the bench's master keys file (``asyncaction.keys``), then sends N
-version-2 signed progress reports from T threads and prints requests/s, latency
-percentiles and how many status patches the coalescer wrote.
+version-2 signed progress reports from T threads (each thread cycles over the actions)
+and prints requests/s, latency percentiles and how many status patches the coalescer
+wrote (so reports per write).
 
-    .venv/bin/python bench/bench_hook.py [N] [THREADS]   (default 2000 4)
+    .venv/bin/python bench/bench_hook.py [N] [THREADS] [ACTIONS]   (default 2000 4 1)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tests.support.kube import Kube
 from tests.support.procs import ensure_master_keys, start_hook, stop_process
 
 
-def main(n: int, threads: int) -> None:
+def main(n: int, threads: int, actions: int) -> None:
     state = Path(tempfile.mkdtemp(prefix="aa-bench-hook-"))
     plane, s3 = ControlPlane(state / "cp"), S3Server(state / "s3")
     plane.start()
@@ -40,23 +41,26 @@ def main(n: int, threads: int) -> None:
     try:
         install_crds(plane.admin_kubeconfig)
         kube = Kube.from_kubeconfig(plane.admin_kubeconfig)
-        created = kube.create_action(
-            "default",
-            {
-                "metadata": {"name": "bench"},
-                "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "x"}]}}},
-            },
-        )
-        uid = created["metadata"]["uid"]
-        key = load_master_keys(ensure_master_keys(state)).issue("default", uid, 1)
-        kube.custom.patch_namespaced_custom_object_status(
-            "asyncaction.dev",
-            "v1alpha1",
-            "default",
-            "asyncactions",
-            "bench",
-            {"status": {"phase": "RUNNING", "attempts": 1}},
-        )
+        keys = load_master_keys(ensure_master_keys(state))
+        targets: list[tuple[str, str]] = []
+        for a in range(actions):
+            created = kube.create_action(
+                "default",
+                {
+                    "metadata": {"name": f"bench-{a}"},
+                    "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "x"}]}}},
+                },
+            )
+            uid = created["metadata"]["uid"]
+            kube.custom.patch_namespaced_custom_object_status(
+                "asyncaction.dev",
+                "v1alpha1",
+                "default",
+                "asyncactions",
+                f"bench-{a}",
+                {"status": {"phase": "RUNNING", "attempts": 1}},
+            )
+            targets.append((uid, keys.issue("default", uid, 1)))
         stores = state / "stores.json"
         stores.write_text(json.dumps(s3.stores_document()))
         hook, url = start_hook(
@@ -69,13 +73,20 @@ def main(n: int, threads: int) -> None:
             "100000",
             "--burst",
             "100000",
+            "--namespace-rate",
+            "100000",
+            "--namespace-burst",
+            "100000",
         )
-        before = kube.get_action("default", "bench")["metadata"]["resourceVersion"]
+        before = kube.custom.list_namespaced_custom_object(
+            "asyncaction.dev", "v1alpha1", "default", "asyncactions"
+        )["metadata"]["resourceVersion"]  # after every set-up write
         latencies: list[float] = []
         lock = threading.Lock()
 
         def worker(count: int, offset: int) -> None:
             for i in range(count):
+                uid, key = targets[(offset + i) % len(targets)]
                 body = json.dumps(
                     {"progress": (offset + i) % 100, "statusDetails": {"n": offset + i}}
                 ).encode()
@@ -102,7 +113,6 @@ def main(n: int, threads: int) -> None:
             thread.join()
         elapsed = time.perf_counter() - started
         time.sleep(1.5)
-        after = kube.get_action("default", "bench")["metadata"]["resourceVersion"]
         from kubernetes import watch
 
         patches = sum(
@@ -128,8 +138,8 @@ def main(n: int, threads: int) -> None:
             f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
         )
         print(
-            f"status patches written: {patches} (coalesce window 1.0 s; resourceVersion "
-            f"{before} -> {after})"
+            f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s;"
+            f" {len(latencies) / max(1, patches):.1f} reports per write)"
         )
     finally:
         if hook is not None:
@@ -139,5 +149,5 @@ def main(n: int, threads: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    main(*(args + [2000, 4][len(args) :]))
+    args = [int(a) for a in sys.argv[1:4]]
+    main(*(args + [2000, 4, 1][len(args) :]))

@@ -4,41 +4,37 @@ parse, and hand over to reports/dataplane (pure) and the writer (I/O).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
-from asyncaction.api.phases import Phase
 from asyncaction.keys import MasterKeys
-from asyncaction.kube import ApiError, KubeClient, paths
+from asyncaction.kube import ApiError, KubeClient
 from asyncaction.manifests import resolve_spec
 from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
 from asyncaction.tenancy import key_allowed
-from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
 from asyncaction_hook.auth import ReplayGuard, check_replay, matching_attempt, parse_headers
-from asyncaction_hook.cache import Registry
+from asyncaction_hook.budgets import Budgets
+from asyncaction_hook.cache import ActionCache, is_terminal
 from asyncaction_hook.errors import (
     HookError,
-    bad_request,
-    completed,
     forbidden,
     not_found,
-    rate_limited,
     too_large,
+    unavailable,
 )
-from asyncaction_hook.limits import check_report, check_uploads, parse_json
-from asyncaction_hook.metrics import render
-from asyncaction_hook.reports import Report, check_result_size, public_view
+from asyncaction_hook.fence import ShardFence
+from asyncaction_hook.metrics import render, render_state
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -50,26 +46,16 @@ HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 @dataclass
 class Caller:
     uid: str
+    namespace: str
     version: int
     body: bytes
     attempt: int  # the attempt whose key signed the request
 
 
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved; ``take`` is False when empty."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.last = burst, time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+@dataclass
+class _Slot:
+    semaphore: asyncio.Semaphore
+    users: int = 0  # running or waiting
 
 
 def _attempt_of(action: dict[str, Any]) -> int:
@@ -81,34 +67,22 @@ def _attempt_of(action: dict[str, Any]) -> int:
 class Hook:
     settings: HookSettings
     kube: KubeClient
-    registry: Registry
+    cache: ActionCache
     writer: StatusWriter
     coalescer: Coalescer
     stores: Stores
     guard: ReplayGuard
     master_keys: Callable[[], MasterKeys]
+    budgets: Budgets
+    fence: ShardFence | None = None
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
-    _global: TokenBucket | None = None
-
-    def _rate(self, uid: str) -> None:
-        now = time.monotonic()
-        tokens, last = self._buckets.get(uid, (float(self.settings.rate_burst), now))
-        tokens = min(
-            self.settings.rate_burst, tokens + (now - last) * self.settings.rate_per_second
-        )
-        if tokens < 1:
-            raise rate_limited()
-        self._buckets[uid] = (tokens - 1, now)
-
-    def _global_rate(self) -> None:
-        if self._global is None:
-            self._global = TokenBucket(
-                self.settings.global_rate_per_second, self.settings.global_rate_burst
-            )
-        if not self._global.take():
-            raise HookError(429, "RATE_LIMITED", "the hook is busy; retry with backoff")
+    store_slots: dict[str, _Slot] = field(default_factory=dict)
+    # uid -> (attempt, [(key, relative name)]): an attempt's input prefixes, listed once
+    listings: dict[str, tuple[int, list[tuple[str, str]]]] = field(default_factory=dict)
+    # uid -> (attempt, its accepted keys): derived once per attempt
+    derived: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    _keys_of: MasterKeys | None = None
 
     def misdirected(self, uid: str) -> HookError:
         """421, naming the replica that serves ``uid`` now when the URL template is known:
@@ -126,61 +100,111 @@ class Hook:
 
     @property
     def fenced_until_ms(self) -> int:
-        """Requests signed before this could have been accepted by a previous process."""
+        """Without a shard Lease: requests signed before this could have been accepted by
+        a previous process (its replay memory is gone)."""
         return self.started_ms + int(self.settings.max_future_seconds * 1000)
 
-    def candidate_keys(self, action: dict[str, Any]) -> list[tuple[int, tuple[str, ...]]]:
+    def candidate_keys(self, action: dict[str, Any]) -> Iterator[tuple[int, tuple[str, ...]]]:
         """The keys that may sign for ``action``: its current attempt's, then the next's.
 
         The next attempt's key is tried too because the operator writes the new attempt
         to the action before creating its Job, and this cache may see the Job's first
         report before that write; the write path then binds the report to the attempt
-        the API server has (``StatusWriter.apply``).
+        the API server has (``StatusWriter.apply``). Lazy, and remembered per action
+        and attempt (until the action ends or the master keys change): a report derives
+        nothing in the common case.
         """
         meta = action["metadata"]
         keys = self.master_keys()
+        if keys is not self._keys_of:
+            self._keys_of, self.derived = keys, {}
         current = _attempt_of(action)
-        attempts = [a for a in (current, current + 1) if a >= 1]
-        return [(a, keys.accepted(meta["namespace"], meta["uid"], a)) for a in attempts]
+        for attempt in (current, current + 1):
+            if attempt < 1:
+                continue
+            derived = self.derived.get(meta["uid"])
+            if derived is None or derived[0] != attempt:
+                derived = (attempt, keys.accepted(meta["namespace"], meta["uid"], attempt))
+                if attempt == current:
+                    self.derived[meta["uid"]] = derived
+            yield derived
+
+    async def _held_until_synced(self, deadline: float) -> None:
+        """A request that arrives before the first sync waits for it (bounded)."""
+        if self.cache.synced:
+            return
+        if not await self.cache.wait_synced(max(0.0, deadline - time.monotonic())):
+            raise unavailable("NOT_READY", "the hook is loading its cache; retry", 2)
+
+    async def _check_fence(self, uid: str, time_ms: int, deadline: float) -> None:
+        """Another process of this shard may have accepted what this one has not seen:
+        wait (bounded) until this process holds the shard, then refuse only what the
+        previous holder could have accepted (``fence``)."""
+        if self.fence is None:
+            if time_ms < self.fenced_until_ms:
+                raise unavailable("RESTARTED", "the hook restarted; sign the request again")
+            return
+        if not self.fence.holding.is_set() and not self.fence.lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.fence.holding.wait(), max(0.0, deadline - time.monotonic())
+                )
+        reason = self.fence.refuses(uid, time_ms)
+        if reason is not None:
+            raise unavailable("RESTARTED", f"{reason}; sign the request again", 2)
 
     async def authenticate(self, request: web.Request) -> Caller:
-        """Cheapest checks first: nothing is read or derived for a request that fails early."""
-        self._global_rate()
+        """Cheapest checks first: nothing is read or derived for a request that fails
+        early, and every failure draws on the unauthenticated budget alone."""
         now_ms = self.clock_ms()
-        signed = parse_headers(
-            request.headers,
-            now_ms=now_ms,
-            past_seconds=self.settings.time_window_seconds,
-            future_seconds=self.settings.max_future_seconds,
-            allow_v1=self.settings.allow_v1,
-        )
+        deadline = time.monotonic() + self.settings.hold_seconds
+        try:
+            signed = parse_headers(
+                request.headers,
+                now_ms=now_ms,
+                past_seconds=self.settings.time_window_seconds,
+                future_seconds=self.settings.max_future_seconds,
+                allow_v1=self.settings.allow_v1,
+            )
+        except HookError as exc:
+            raise self.budgets.refused(exc) from None
         length = request.content_length
         if length is not None and length > self.settings.max_body_bytes:
-            raise too_large(f"body over {self.settings.max_body_bytes} bytes")
-        action = self.registry.cached_action(signed.job_id)
+            raise self.budgets.refused(too_large(f"body over {self.settings.max_body_bytes} bytes"))
+        await self._held_until_synced(deadline)
+        action = self.cache.action(signed.job_id)
         if action is None:
-            if not self.registry.ready:
-                raise HookError(503, "NOT_READY", "the hook is catching up; retry")
-            raise not_found("unknown job id")
+            if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
+                raise self.budgets.refused(self.misdirected(signed.job_id))
+            if not self.cache.ready:
+                raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
+            raise self.budgets.refused(not_found("unknown job id"))
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
-        attempt = matching_attempt(
-            signed,
-            method=request.method,
-            path=request.raw_path.split("?", 1)[0],
-            body=body,
-            candidates=self.candidate_keys(action),
-        )
+        try:
+            attempt = matching_attempt(
+                signed,
+                method=request.method,
+                path=request.raw_path.split("?", 1)[0],
+                body=body,
+                candidates=self.candidate_keys(action),
+            )
+        except HookError as exc:
+            raise self.budgets.refused(exc) from None
         if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
             raise self.misdirected(signed.job_id)
-        if signed.time_ms < self.fenced_until_ms:
-            # Signed before this process could vouch for it: its replay memory is empty.
-            raise HookError(503, "RESTARTED", "the hook restarted; sign the request again")
-        check_replay(self.guard, signed, now_ms)
-        self._rate(signed.job_id)
-        return Caller(signed.job_id, signed.version, body, attempt)
+        await self._check_fence(signed.job_id, signed.time_ms, deadline)
+        try:
+            check_replay(self.guard, signed, self.clock_ms())
+        except HookError as exc:
+            raise self.budgets.refused(exc) from None
+        if self.fence is not None:
+            self.fence.accepted.record(signed.job_id, signed.time_ms)
+        namespace = action["metadata"]["namespace"]
+        self.budgets.charge(namespace, signed.job_id)
+        return Caller(signed.job_id, namespace, signed.version, body, attempt)
 
     def store(self, caller: Caller, name: str, uuid: str) -> Store:
         if uuid != caller.uid:
@@ -189,6 +213,25 @@ class Hook:
         if store is None:
             raise not_found(f"no store named {name!r}")
         return store
+
+    @contextlib.asynccontextmanager
+    async def s3_slot(self, namespace: str) -> AsyncIterator[None]:
+        """At most ``s3_per_namespace`` S3 calls of one namespace at once: one tenant
+        cannot occupy every worker of the shared pool. A namespace's entry lives only
+        while it has calls running or waiting."""
+        slot = self.store_slots.get(namespace)
+        if slot is None:
+            slot = self.store_slots[namespace] = _Slot(
+                asyncio.Semaphore(self.settings.s3_per_namespace)
+            )
+        slot.users += 1
+        try:
+            async with slot.semaphore:
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self.store_slots[namespace]
 
     def check_reachable(self, store: Store, key: str, action: dict[str, Any]) -> None:
         """403 unless the action's namespace may use ``key`` (``asyncaction.tenancy``)."""
@@ -200,22 +243,45 @@ class Hook:
                 f"{meta['namespace']} may use in store {store.name}"
             )
 
-    async def spec_of(self, action: dict[str, Any]) -> dict[str, Any]:
+    def spec_of(self, action: dict[str, Any]) -> dict[str, Any]:
+        """The action's spec with its template's defaults, from the cache; 503 when the
+        template cannot be read (never a spec without the defaults it should have)."""
         spec = action.get("spec") or {}
         template = None
         if not spec.get("template") and spec.get("templateRef"):
-            try:
-                template = (
-                    await self.kube.get(
-                        paths.template_path(action["metadata"]["namespace"], spec["templateRef"])
-                    )
-                ).get("spec")
-            except ApiError:
-                template = None
+            namespace = action["metadata"]["namespace"]
+            found = self.cache.template(namespace, spec["templateRef"])
+            if found is None:
+                raise unavailable(
+                    "TEMPLATE_UNAVAILABLE",
+                    f"ActionTemplate {namespace}/{spec['templateRef']} cannot be read now; retry",
+                    5,
+                )
+            template = found.get("spec")
         return resolve_spec(spec, template)
 
+    async def input_listing(
+        self, caller: Caller, store: Store, action: dict[str, Any], spec: dict[str, Any]
+    ) -> list[tuple[str, str]]:
+        """The objects under the action's input prefixes, listed once per attempt (a job
+        staging n files asks n times; the prefixes are the attempt's inputs)."""
+        kept = self.listings.get(caller.uid)
+        if kept is not None and kept[0] == caller.attempt:
+            return kept[1]
+        listed: list[tuple[str, str]] = []
+        for prefix in dataplane.input_prefixes(spec):
+            if prefix.bucket != store.bucket:
+                raise forbidden(f"bucket {prefix.bucket} is not in store {store.name}")
+            self.check_reachable(store, prefix.key, action)
+            async with self.s3_slot(caller.namespace):
+                objects = await store.list(prefix.key)
+            for obj in objects:
+                listed.append((obj.key, obj.key[len(prefix.key) :].lstrip("/")))
+        self.listings[caller.uid] = (caller.attempt, listed)
+        return listed
+
     async def action(self, uid: str) -> dict[str, Any]:
-        action = self.registry.cached_action(uid)
+        action = self.cache.action(uid)
         if action is None:
             raise not_found("no action with this id")
         return action
@@ -223,180 +289,22 @@ class Hook:
     async def verify_pending(self, action: dict[str, Any]) -> dict[str, Any]:
         return await verify_pending(self.stores, action)
 
+    def forget(self, uid: str) -> None:
+        """Drop what is kept for ``uid`` (it finished or disappeared)."""
+        self.budgets.forget(uid)
+        self.coalescer.forget(uid)
+        self.listings.pop(uid, None)
+        self.derived.pop(uid, None)
 
-def _invalid(exc: ValidationError) -> HookError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return HookError(422, "INVALID", f"{where}: {first.get('msg')}")
-
-
-async def post_status(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
-    limits = hook.settings.limits
-    caller = await hook.authenticate(request)
-    try:
-        report = Report.model_validate(parse_json(caller.body, limits.max_json_depth) or {})
-    except ValidationError as exc:
-        raise _invalid(exc) from exc
-    check_result_size(report, hook.settings.max_result_bytes)
-    check_report(report.status_details, report.logs, limits)
-    cached = await hook.action(caller.uid)
-    phase = (cached.get("status") or {}).get("phase")
-    if phase in {p.value for p in Phase if p.is_terminal}:
-        raise completed(phase)
-    if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
-        earlier = hook.coalescer.take(caller.uid, caller.attempt)
-        merged = earlier.merged_with(report) if earlier else report
-        patched = await hook.writer.apply(
-            caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
-        )
-        return web.json_response(public_view(patched))
-    hook.coalescer.submit(caller.uid, report, caller.attempt)
-    view = public_view(cached)
-    if report.progress is not None:
-        view["progress"] = report.progress
-    return web.json_response(view)
-
-
-async def get_action(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
-    caller = await hook.authenticate(request)
-    action = await hook.action(caller.uid)
-    spec = await hook.spec_of(action)
-    meta = action["metadata"]
-    return web.json_response(
-        {
-            "id": meta["uid"],
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "request": spec.get("request") or {},
-            "arguments": spec.get("arguments") or [],
-            "attempt": (action.get("status") or {}).get("attempts", 0),
-            "inputs": spec.get("inputs") or [],
-            "outputs": spec.get("outputs") or [],
-            "stdin": spec.get("stdin"),
-            "stdout": spec.get("stdout"),
-            "stderr": spec.get("stderr"),
-        }
-    )
-
-
-async def get_download(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
-    caller = await hook.authenticate(request)
-    info = request.match_info
-    store = hook.store(caller, info["store"], info["uuid"])
-    if not info["index"].isascii() or not info["index"].isdigit():
-        raise bad_request("index must be a non-negative integer")
-    index = int(info["index"])
-    action = await hook.action(caller.uid)
-    spec = await hook.spec_of(action)
-    prop = info["property"]
-    relative = None
-    if prop == "inputs":
-        listed = []
-        for prefix in dataplane.input_prefixes(spec):
-            if prefix.bucket != store.bucket:
-                raise forbidden(f"bucket {prefix.bucket} is not in store {store.name}")
-            hook.check_reachable(store, prefix.key, action)
-            for obj in await store.list(prefix.key):
-                listed.append((obj.key, obj.key[len(prefix.key) :].lstrip("/")))
-        if index >= len(listed):
-            raise not_found(f"no input object {index}")
-        ref = dataplane.S3Ref(store.bucket, listed[index][0])
-        relative = listed[index][1]
-    else:
-        declared = dataplane.declared_input(spec, prop)
-        if declared is not None and index != 0:
-            raise not_found(f"{prop} has one object")
-        ref = declared or dataplane.recorded_output(
-            (action.get("status") or {}).get("outputs") or [], prop, index
-        )
-    if ref.bucket != store.bucket:
-        raise forbidden(f"bucket {ref.bucket} is not in store {store.name}")
-    hook.check_reachable(store, ref.key, action)
-    found = await store.head(ref.key)
-    if found is None:
-        raise not_found(f"{ref.uri} does not exist")
-    return web.json_response(
-        {
-            "Location": store.presign_get(ref.key),
-            "Map": {
-                "hash": found.md5,
-                "size": found.size,
-                "key": relative or ref.key.rsplit("/", 1)[-1],
-                "uri": ref.uri,
-            },
-        }
-    )
-
-
-async def put_upload(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
-    caller = await hook.authenticate(request)
-    info = request.match_info
-    store = hook.store(caller, info["store"], info["uuid"])
-    body = parse_json(caller.body, hook.settings.max_json_depth)
-    if not isinstance(body, dict) or not HEX32.match(str(body.get("hash", ""))):
-        raise HookError(422, "INVALID", "hash (md5 hex) is required")
-    md5 = str(body["hash"])
-    metadata = body.get("metadata") or {}
-    action = await hook.action(caller.uid)
-    phase = (action.get("status") or {}).get("phase")
-    if phase in {p.value for p in Phase if p.is_terminal}:
-        raise completed(phase)
-    spec = await hook.spec_of(action)
-    meta = action["metadata"]
-    target, _own = dataplane.upload_target(
-        spec,
-        prop=info["property"],
-        md5=md5,
-        metadata=metadata if isinstance(metadata, dict) else {},
-        store_bucket=store.bucket,
-        store_prefix=store.prefix,
-        namespace=meta["namespace"],
-        uid=caller.uid,
-    )
-    if target.bucket != store.bucket:
-        raise forbidden(f"bucket {target.bucket} is not in store {store.name}")
-    hook.check_reachable(store, target.key, action)
-    existing = await store.head(target.key)
-    name = info["property"]
-    if existing is not None and existing.md5 == md5:
-        record = {"name": name, "uri": target.uri, "size": existing.size, "md5": md5}
-
-        async def add_output(fresh: dict[str, Any]) -> dict[str, Any]:
-            outputs = list((fresh.get("status") or {}).get("outputs") or [])
-            if record in outputs:
-                return {}
-            check_uploads({"outputs": outputs}, hook.settings.limits)
-            return {"outputs": [*outputs, record]}
-
-        await hook.writer.apply(caller.uid, None, extra=add_output, attempt=caller.attempt)
-        return web.json_response({"done": True})
-    url, headers = store.presign_put(target.key, md5 if caller.version == 2 else None)
-    entry = {
-        "name": name,
-        "uri": target.uri,
-        "md5": md5,
-        "expiresAt": format_time(utcnow() + timedelta(seconds=store.expiry)),
-    }
-
-    challenge = str(body.get("challenge") or "")[:64]
-    if challenge:  # optional; sent empty, the status write was refused (422, then 503)
-        entry["challenge"] = challenge
-
-    async def add_pending(fresh: dict[str, Any]) -> dict[str, Any]:
-        check_uploads(fresh.get("status") or {}, hook.settings.limits)
-        pending = [
-            p
-            for p in (fresh.get("status") or {}).get("pendingUploads") or []
-            if p.get("uri") != entry["uri"]
-        ]
-        return {"pendingUploads": [*pending, entry]}
-
-    await hook.writer.apply(caller.uid, None, extra=add_pending, attempt=caller.attempt)
-    return web.json_response({"done": False, "method": "PUT", "url": url, "headers": headers})
+    def on_action(self, event: str, new: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
+        """Informer handler: per-uid state goes with the action's end or deletion."""
+        gone = old if event == "DELETED" else new
+        if gone is None:
+            return
+        if event == "DELETED" or is_terminal(new):
+            uid = gone["metadata"].get("uid")
+            if uid:
+                self.forget(str(uid))
 
 
 @web.middleware
@@ -416,6 +324,8 @@ async def errors(
 
 
 def create_app(hook: Hook) -> web.Application:
+    from asyncaction_hook.routes import get_action, get_download, post_status, put_upload
+
     app = web.Application(middlewares=[errors], client_max_size=hook.settings.max_body_bytes + 1)
     app["hook"] = hook
     base = hook.settings.base_path.rstrip("/")
@@ -428,13 +338,19 @@ def create_app(hook: Hook) -> web.Application:
         return web.json_response({"ok": True})
 
     async def readyz(_: web.Request) -> web.Response:
-        # Not ready while a cache is stale, nor while the restart fence refuses requests.
-        ready = hook.registry.ready and hook.clock_ms() >= hook.fenced_until_ms
+        # Ready while starting (requests are held for the first sync and the shard Lease,
+        # and a shard has no other pod to send them to); not ready once the cache went
+        # stale after its sync, or the shard Lease was lost.
+        stale = hook.cache.synced and not hook.cache.ready
+        lost = hook.fence is not None and hook.fence.lost.is_set()
+        # without a shard Lease, the start fence refuses what holding cannot fix
+        fenced = hook.fence is None and hook.clock_ms() < hook.fenced_until_ms
+        ready = not stale and not lost and not fenced
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         spent = getattr(hook.kube, "requests", None) or {}
-        text = render({"asyncaction_hook_api_requests_total": dict(spent)})
+        text = render({"asyncaction_hook_api_requests_total": dict(spent)}) + render_state(hook)
         return web.Response(text=text, content_type="text/plain")
 
     app.router.add_get("/healthz", healthz)

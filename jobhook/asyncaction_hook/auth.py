@@ -154,6 +154,11 @@ class WindowReplayGuard:
         for bucket in [b for b in self._buckets if b < oldest]:
             self.size -= len(self._buckets.pop(bucket))
 
+    def expire(self, now_ms: int) -> None:
+        """Forget the seconds the time check refuses anyway (the sweep calls this, so the
+        memory shrinks even when no request arrives)."""
+        self._expire(now_ms)
+
     def accept_once(self, job_id: str, signature: str, time_ms: int, now_ms: int) -> bool:
         self._expire(now_ms)
         seen = self._buckets.setdefault(time_ms // self.bucket_ms, set())

@@ -1,141 +1,203 @@
-"""Watch-fed cache of actions by uid: the hook's only source for authenticating requests.
+"""The hook's view of actions and templates, built on the operator's runtime informer.
 
 The hook reads no Secret: a job's key is derived (``asyncaction.keys``) from the action's
-namespace, uid and current attempt, all of which this cache holds. An id the cache does
-not know is answered from the cache alone (404 while it is current, 503 "retry" while it
-is being relisted), never by an API call, so requests with made-up ids cost the API
-server nothing. Only writes of authenticated reports read the action fresh.
+namespace, uid and current attempt, all of which this cache holds. It is the runtime's
+``asyncaction.runtime.informer.Informers`` (paginated LIST, WATCH resumed from the last
+resourceVersion, relist after an error or 410), so the hook has no watch loop of its own.
 
-The loop heals: any error (API, network, a payload it cannot parse, one of its own
-bugs) marks the cache stale, and it lists again with capped exponential backoff;
-``/readyz`` answers 503 while any cache is stale or not yet listed.
+What it keeps is a summary (``summarize_action``): what authentication (uid, namespace,
+attempt), status writes (phase, resourceVersion), tenancy and the data plane (the S3
+parts of the spec, recorded outputs, pending uploads) need. No managedFields, no
+``request`` payload, no ``logTail``, ``statusDetails`` or ``result``: at 100,000 actions
+whole objects cost gigabytes, these summaries a few hundred bytes each.
+
+Shards: with several hook replicas the operator labels each action with its shard
+(``asyncaction.api.names.LABEL_HOOK_SHARD``) before its Job exists, and each replica
+selects only its own shard's actions on the server, so a replica caches, sweeps and
+holds state for its shard alone.
+
+An id the cache does not know is answered from the cache alone (404 once it is synced
+and fresh, held then 503 while it is not), never by an API call, so requests with
+made-up ids cost the API server nothing. Templates are cached the same way: uploads and
+downloads cost no API read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import random
+import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, cast
 
+from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.kube import ApiError, Gone, KubeClient, paths
+from asyncaction.kube.client import WatchEvent
+from asyncaction.runtime.informer import Handler, Informers, Obj, object_key
 
-log = logging.getLogger(__name__)
-
-
-class Backoff:
-    """Capped exponential delays with jitter; ``reset`` after a success."""
-
-    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
-        self.base, self.cap, self.failures = base, cap, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.base * 2**self.failures)
-        self.failures += 1
-        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
-
-    def reset(self) -> None:
-        self.failures = 0
+# The parts of the spec the hook reads (``GET /action`` reads ``request`` fresh).
+SPEC_FIELDS = ("template", "templateRef", "arguments", "inputs", "outputs")
+STREAMS = ("stdin", "stdout", "stderr")
+STATUS_FIELDS = ("phase", "attempts", "outputs", "pendingUploads")
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
 
 
-class WatchedMap:
-    """uid -> value, kept by a list+watch loop on one collection."""
+def summarize_action(action: Obj) -> Obj:
+    """The few fields of an action the hook reads; ``template`` becomes a presence flag
+    (the pod template is the operator's business, the hook only needs to know the action
+    carries one instead of a ``templateRef``). A finished action keeps only its phase
+    (the hook answers its late reports 409 and serves it nothing else) and its pending
+    uploads until the sweep has recorded or expired them. Empty parts are
+    left out and repeated strings interned: at 100,000 actions every byte counts."""
+    meta = action.get("metadata") or {}
+    status = action.get("status") or {}
+    summary: Obj = {
+        "metadata": {
+            key: sys.intern(meta[key]) if key == "namespace" else meta[key]
+            for key in ("name", "namespace", "uid", "resourceVersion")
+            if key in meta
+        }
+    }
+    phase = status.get("phase")
+    if phase in TERMINAL:
+        summary["status"] = {"phase": sys.intern(phase)}
+        if status.get("pendingUploads"):  # a job may upload and end without reporting:
+            summary["status"]["pendingUploads"] = status["pendingUploads"]  # the sweep
+        return summary
+    spec = action.get("spec") or {}
+    summary_spec: dict[str, Any] = {}
+    for name in SPEC_FIELDS:
+        value = spec.get(name)
+        if value:
+            summary_spec[name] = True if name == "template" else value
+    for name in STREAMS:
+        value = spec.get(name)
+        if isinstance(value, dict) and value.get("type") == "uri":
+            summary_spec[name] = value
+    if summary_spec:
+        summary["spec"] = summary_spec
+    summary_status = {key: status[key] for key in STATUS_FIELDS if status.get(key) is not None}
+    if isinstance(summary_status.get("phase"), str):
+        summary_status["phase"] = sys.intern(summary_status["phase"])
+    if summary_status:
+        summary["status"] = summary_status
+    return summary
+
+
+def summarize_template(template: Obj) -> Obj:
+    meta = template.get("metadata") or {}
+    spec = dict(template.get("spec") or {})
+    spec.pop("template", None)  # the pod template: the operator's part
+    return {
+        "metadata": {
+            key: meta[key] for key in ("name", "namespace", "resourceVersion") if key in meta
+        },
+        "spec": spec,
+    }
+
+
+def _uid_of(obj: Mapping[str, Any]) -> list[str]:
+    uid = (obj.get("metadata") or {}).get("uid")
+    return [str(uid)] if uid else []
+
+
+def shard_selector(shard: int, shards: int) -> str | None:
+    """The server-side label selector of one replica (None: one replica sees all)."""
+    return f"{LABEL_HOOK_SHARD}={shard}" if shards > 1 else None
+
+
+class _WatchHealth:
+    """Passes the informer's requests through and records whether they succeed: the
+    informer relists on its own, but the hook must also know when its view is stale (an
+    unknown id is then "retry", not "no such action")."""
+
+    def __init__(self, kube: KubeClient, on_change: Callable[[bool], None]) -> None:
+        self.kube = kube
+        self.on_change = on_change
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            answer = await self.kube.request(method, path, **kwargs)
+        except ApiError:
+            self.on_change(False)
+            raise
+        if method == "GET" and not (answer.get("metadata") or {}).get("continue"):
+            self.on_change(True)  # a whole LIST is in: the view is current again
+        return answer
+
+    async def watch(self, path: str, **kwargs: Any) -> AsyncIterator[WatchEvent]:
+        try:
+            async for event in self.kube.watch(path, **kwargs):
+                self.on_change(True)
+                yield event
+        except (Gone, asyncio.CancelledError):
+            raise  # a 410 relists at once (the view stays current); a stop is no failure
+        except Exception:
+            self.on_change(False)  # any failure of the watch: the view may be stale
+            raise
+
+
+class ActionCache:
+    """uid -> action summary for this replica's shard, plus the templates it resolves."""
 
     def __init__(
         self,
         kube: KubeClient,
-        path: str,
-        key: Callable[[dict[str, Any]], str | None],
-        value: Callable[[dict[str, Any]], Any],
-        label_selector: str | None = None,
-        backoff: Backoff | None = None,
+        *,
+        shard: int = 0,
+        shards: int = 1,
+        namespaces: tuple[str, ...] = (),
+        page_size: int = 500,
     ) -> None:
-        self.kube, self.path, self.key, self.value = kube, path, key, value
-        self.label_selector = label_selector
-        self.backoff = backoff or Backoff()
-        self.items: dict[str, Any] = {}
-        self.synced = asyncio.Event()  # listed at least once
-        self.fresh = False  # listed, and no error since
-        self.errors = 0  # for tests and metrics
-        self.lists = 0
-        self.stale_since: float | None = time.monotonic()
-
-    def put(self, obj: dict[str, Any], deleted: bool = False) -> None:
-        key = self.key(obj)
-        if key is None:
-            return
-        if deleted:
-            self.items.pop(key, None)
-        else:
-            self.items[key] = self.value(obj)
-
-    async def _list(self) -> str | None:
-        listing = await self.kube.list(self.path, label_selector=self.label_selector)
-        items: dict[str, Any] = {}
-        for obj in listing.get("items", []):
-            key = self.key(obj)
-            if key is not None:
-                items[key] = self.value(obj)
-        self.items = items
-        self.lists += 1
-        self.fresh, self.stale_since = True, None
-        self.synced.set()
-        version = listing.get("metadata", {}).get("resourceVersion")
-        return str(version) if version else None
-
-    async def run(self) -> None:
-        while True:
-            try:
-                version = await self._list()
-                self.backoff.reset()
-                while True:
-                    async for event in self.kube.watch(
-                        self.path, label_selector=self.label_selector, resource_version=version
-                    ):
-                        if not isinstance(event.object, dict):
-                            raise ValueError(f"watch event without an object: {event.type}")
-                        version = event.object.get("metadata", {}).get("resourceVersion", version)
-                        if event.type != "BOOKMARK":
-                            self.put(event.object, deleted=event.type == "DELETED")
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                continue  # the watch expired: list again at once, the cache stays usable
-            except Exception as exc:
-                self.errors += 1
-                self.fresh = False
-                if self.stale_since is None:
-                    self.stale_since = time.monotonic()
-                delay = self.backoff.next()
-                level = logging.WARNING if isinstance(exc, ApiError | OSError) else logging.ERROR
-                log.log(
-                    level,
-                    "watch of %s failed (%s: %s); relisting in %.1fs",
-                    self.path,
-                    type(exc).__name__,
-                    str(exc)[:300],
-                    delay,
-                )
-                await asyncio.sleep(delay)
-
-
-def _action_key(obj: dict[str, Any]) -> str | None:
-    uid = obj.get("metadata", {}).get("uid")
-    return str(uid) if uid else None
-
-
-class Registry:
-    """The hook's view of actions."""
-
-    def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
-        self.actions = WatchedMap(kube, paths.action_path(), _action_key, lambda obj: obj)
+        self.stale_since: float | None = None
+        self.errors = 0
+        tracked = cast(KubeClient, _WatchHealth(kube, self._health))
+        self.actions = Informers(
+            tracked,
+            paths.action_path,
+            namespaces,
+            label_selector=shard_selector(shard, shards),
+            transform=summarize_action,
+            name="hook-actions",
+        )
+        self.templates = Informers(
+            tracked,
+            paths.template_path,
+            namespaces,
+            transform=summarize_template,
+            name="hook-templates",
+        )
+        for informer in self.actions.members.values():
+            informer.page_size = page_size
+        # uid -> informer key, kept by a handler (a plain dict: an index keeps a set per uid)
+        self._keys: dict[str, str] = {}
+        self.actions.add_handler(self._track_uid)
         self._tasks: list[asyncio.Task[None]] = []
+        self._synced = False
+
+    def _health(self, ok: bool) -> None:
+        if ok:
+            self.stale_since = None
+        elif self.stale_since is None:
+            self.errors += 1
+            self.stale_since = time.monotonic()
+
+    def _track_uid(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        """uid -> key; an object re-created under its name (a new uid) replaces the old."""
+        for uid in _uid_of(old or {}):
+            if event == "DELETED" or uid not in _uid_of(new or {}):
+                self._keys.pop(uid, None)
+        if new is not None and event != "DELETED":
+            for uid in _uid_of(new):
+                if uid not in self._keys:
+                    self._keys[uid] = object_key(new)
+
+    def add_handler(self, handler: Handler) -> None:
+        self.actions.add_handler(handler)
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self.actions.run())]
+        self._tasks = [*self.actions.tasks(), *self.templates.tasks()]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -143,16 +205,52 @@ class Registry:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     @property
+    def synced(self) -> bool:
+        """Both caches listed once (it stays true: a relist keeps serving the old view)."""
+        if not self._synced:
+            self._synced = self.actions.is_synced and self.templates.is_synced
+        return self._synced
+
+    @property
     def ready(self) -> bool:
-        return self.actions.synced.is_set() and self.actions.fresh
+        """Synced, and no list or watch failed since the last event."""
+        return self.synced and self.stale_since is None
 
-    def cached_action(self, uid: str) -> dict[str, Any] | None:
-        found = self.actions.items.get(uid)
-        return found if isinstance(found, dict) else None
+    async def wait_synced(self, within: float) -> bool:
+        """Wait up to ``within`` seconds for the first sync (requests are held meanwhile)."""
+        if not self.synced:
+            waiting = asyncio.gather(self.actions.wait_synced(), self.templates.wait_synced())
+            try:
+                await asyncio.wait_for(waiting, within)
+            except TimeoutError:
+                return False
+        return True
 
-    async def fresh_action(self, uid: str) -> dict[str, Any] | None:
+    def action(self, uid: str) -> Obj | None:
+        key = self._keys.get(uid)
+        found = self.actions.get(key) if key is not None else None
+        if found is not None and (found.get("metadata") or {}).get("uid") != uid:
+            return None  # re-created under the same name: another action now
+        return found
+
+    def template(self, namespace: str, name: str) -> Obj | None:
+        return self.templates.get(f"{namespace}/{name}")
+
+    def uids(self) -> list[str]:
+        return [
+            uid
+            for informer in self.actions.members.values()
+            for obj in informer.items.values()
+            for uid in _uid_of(obj)
+        ]
+
+    def put(self, obj: Obj) -> None:
+        """A write's answer: cached before its watch event arrives."""
+        self.actions.put(obj)
+
+    async def fresh_action(self, uid: str) -> Obj | None:
         """The action as the API server has it now (for writes); only for known uids."""
-        cached = self.cached_action(uid)
+        cached = self.action(uid)
         if cached is None:
             return None
         meta = cached["metadata"]
@@ -164,5 +262,9 @@ class Registry:
             raise
         if obj["metadata"].get("uid") != uid:
             return None
-        self.actions.put(obj)
+        self.put(obj)
         return obj
+
+
+def is_terminal(action: Mapping[str, Any] | None) -> bool:
+    return ((action or {}).get("status") or {}).get("phase") in TERMINAL

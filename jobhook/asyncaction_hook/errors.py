@@ -11,17 +11,25 @@ from aiohttp import web
 
 class HookError(Exception):
     def __init__(
-        self, status: int, reason: str, message: str, extra: dict[str, str] | None = None
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        extra: dict[str, str] | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.message = message
         self.extra = extra or {}  # more fields of the error object (421: "hook")
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
 
     def response(self) -> web.Response:
         error = {"reason": self.reason, "message": self.message, **self.extra}
-        return web.json_response({"error": error}, status=self.status)
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return web.json_response({"error": error}, status=self.status, headers=headers)
 
 
 def bad_request(message: str) -> HookError:
@@ -48,5 +56,6 @@ def too_large(message: str) -> HookError:
     return HookError(413, "TOO_LARGE", message)
 
 
-def rate_limited() -> HookError:
-    return HookError(429, "RATE_LIMITED", "too many requests for this action; slow down")
+def unavailable(reason: str, message: str, retry_after: int = 1) -> HookError:
+    """503 with Retry-After: nothing is wrong with the request, ask again shortly."""
+    return HookError(503, reason, message, retry_after=retry_after)

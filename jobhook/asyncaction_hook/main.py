@@ -16,7 +16,9 @@ from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
-from asyncaction_hook.cache import Registry
+from asyncaction_hook.budgets import Budgets, Rate
+from asyncaction_hook.cache import ActionCache
+from asyncaction_hook.fence import ShardFence
 from asyncaction_hook.metrics import CountingKubeClient
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
@@ -59,8 +61,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--presign-expiry", type=int, default=defaults.presign_expiry_seconds)
     p.add_argument("--rate", type=float, default=defaults.rate_per_second)
     p.add_argument("--burst", type=int, default=defaults.rate_burst)
-    p.add_argument("--global-rate", type=float, default=defaults.global_rate_per_second)
+    p.add_argument(
+        "--namespace-rate",
+        type=float,
+        default=defaults.namespace_rate_per_second,
+        help="authenticated requests a second of one namespace's jobs together",
+    )
+    p.add_argument("--namespace-burst", type=int, default=defaults.namespace_rate_burst)
+    p.add_argument(
+        "--global-rate",
+        type=float,
+        default=defaults.global_rate_per_second,
+        help="requests a second that fail authentication, all together (their own budget)",
+    )
     p.add_argument("--global-burst", type=int, default=defaults.global_rate_burst)
+    p.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=defaults.hold_seconds,
+        help="how long a request waits for the first cache sync and the shard Lease",
+    )
+    p.add_argument("--s3-per-namespace", type=int, default=defaults.s3_per_namespace)
+    p.add_argument(
+        "--shard-lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", ""),
+        help="namespace of the shard Leases (one process per shard at a time); empty: no "
+        "Lease, requests signed before start + --max-future are refused instead",
+    )
+    p.add_argument("--shard-lease-name", default="asyncaction-hook", help="Lease name prefix")
+    p.add_argument("--shard-lease-seconds", type=int, default=15)
     p.add_argument("--shard", type=int, default=0, help="this replica's shard (0-based)")
     p.add_argument(
         "--hook-url",
@@ -73,6 +102,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1,
         help="number of hook replicas; the operator's ASYNCACTION_HOOK_SHARDS",
+    )
+    p.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=0.0,
+        help="after SIGTERM, keep serving this long before closing (endpoint propagation)",
+    )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with another process (a successor started beside this one)",
     )
     p.add_argument(
         "--sweep-interval",
@@ -106,17 +146,29 @@ async def serve(args: argparse.Namespace) -> None:
         presign_expiry_seconds=args.presign_expiry,
         rate_per_second=args.rate,
         rate_burst=args.burst,
+        namespace_rate_per_second=args.namespace_rate,
+        namespace_rate_burst=args.namespace_burst,
         global_rate_per_second=args.global_rate,
         global_rate_burst=args.global_burst,
+        hold_seconds=args.hold_seconds,
+        s3_per_namespace=args.s3_per_namespace,
         shard=args.shard,
         shards=args.shards,
         hook_url=args.hook_url,
     )
     master_keys = MasterKeysFile(args.master_keys_file)
     kube = await CountingKubeClient.from_kubeconfig(args.kubeconfig)
-    registry = Registry(kube)
-    registry.start()
-    writer = StatusWriter(kube, registry, settings.limits)
+    cache = ActionCache(kube, shard=settings.shard, shards=settings.shards)
+    fence = None
+    if args.shard_lease_namespace:
+        fence = ShardFence(
+            kube,
+            args.shard_lease_namespace,
+            f"{args.shard_lease_name}-shard-{settings.shard}",
+            future_ms=int(settings.max_future_seconds * 1000),
+            duration_s=args.shard_lease_seconds,
+        )
+    writer = StatusWriter(kube, cache, settings.limits)
     stores = Stores.from_file(args.stores_config, settings.presign_expiry_seconds)
     coalescer = Coalescer(
         writer,
@@ -124,33 +176,73 @@ async def serve(args: argparse.Namespace) -> None:
         extra=functools.partial(verify_pending, stores),
         keep_lines=settings.log_tail_lines,
     )
+    budgets = Budgets(
+        unauthenticated=Rate(settings.global_rate_per_second, settings.global_rate_burst),
+        namespace=Rate(settings.namespace_rate_per_second, settings.namespace_rate_burst),
+        action=Rate(settings.rate_per_second, settings.rate_burst),
+    )
     hook = Hook(
         settings,
         kube,
-        registry,
+        cache,
         writer,
         coalescer,
         stores,
         WindowReplayGuard(settings.time_window_seconds, settings.max_future_seconds),
         master_keys.current,
+        budgets,
+        fence,
     )
-    sweeper = asyncio.create_task(sweep_forever(hook, args.sweep_interval))
-    runner = web.AppRunner(create_app(hook), access_log=None)
+    cache.add_handler(hook.on_action)
+    cache.start()
+    # Listen at once: a request that arrives before the first sync, or before this
+    # process holds its shard, is held (bounded) rather than refused.
+    runner = web.AppRunner(create_app(hook), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
-    await web.TCPSite(runner, args.host, args.port).start()
-    logging.getLogger(__name__).info("job hook listening on %s:%s", args.host, args.port)
+    await web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port).start()
+    log = logging.getLogger(__name__)
+    log.info("job hook listening on %s:%s", args.host, args.port)
+    tasks = [asyncio.create_task(sweep_forever(hook, args.sweep_interval))]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    waiters: list[asyncio.Task[bool]] = [asyncio.create_task(stop.wait())]
+    if fence is not None:
+        await _acquire_or_stop(fence, stop)
+        tasks.append(asyncio.create_task(fence.keep()))
+        waiters.append(asyncio.create_task(fence.lost.wait()))
     try:
-        await stop.wait()
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and args.drain_seconds:
+            # Keep answering while the Service stops routing here (endpoints propagate).
+            await asyncio.sleep(args.drain_seconds)
     finally:
-        sweeper.cancel()
-        await coalescer.close()
+        # Stop listening and finish the requests in flight (each was accepted while this
+        # process held the shard), then hand the shard over with what was accepted.
         await runner.cleanup()
-        await registry.stop()
+        if fence is not None:
+            await fence.release()
+        for task in [*tasks, *waiters]:
+            task.cancel()
+        await coalescer.close()
+        await cache.stop()
         await kube.close()
+    if fence is not None and fence.lost.is_set():
+        log.error("the shard Lease was lost; exiting so that a new process takes over")
+        raise SystemExit(1)
+
+
+async def _acquire_or_stop(fence: ShardFence, stop: asyncio.Event) -> None:
+    """Wait for the shard Lease, unless asked to stop meanwhile."""
+    acquiring = asyncio.ensure_future(fence.acquire())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([acquiring, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not acquiring.done():
+        acquiring.cancel()
+    else:
+        acquiring.result()
+        stopping.cancel()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncaction.kube import KubeClient
 from asyncaction.kube.client import WatchEvent
+
+if TYPE_CHECKING:
+    from asyncaction_hook.app import Hook
 
 
 class CountingKubeClient(KubeClient):
@@ -72,4 +75,33 @@ def render(counters: Mapping[str, Mapping[str, int]]) -> str:
         lines.append(f"# TYPE {metric} counter")
         for label, value in sorted(by_label.items()):
             lines.append(f'{metric}{{verb="{label}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def per_uid_entries(hook: Hook) -> dict[str, int]:
+    """How many entries each per-action map holds: they must follow the running
+    actions, not every action ever seen (a test drives 10,000 actions through them)."""
+    return {
+        "budgets": len(hook.budgets.actions),
+        "coalescer": hook.coalescer.tracked,
+        "listings": len(hook.listings),
+        "keys": len(hook.derived),
+    }
+
+
+def render_state(hook: Hook) -> str:
+    """Gauges of the hook's memory: cached actions, per-uid entries, replay entries."""
+    lines = [
+        "# TYPE asyncaction_hook_cached_actions gauge",
+        f"asyncaction_hook_cached_actions {len(hook.cache.actions)}",
+        "# TYPE asyncaction_hook_per_uid_entries gauge",
+    ]
+    for name, count in sorted(per_uid_entries(hook).items()):
+        lines.append(f'asyncaction_hook_per_uid_entries{{map="{name}"}} {count}')
+    size = getattr(hook.guard, "size", None)
+    if isinstance(size, int):
+        lines += [
+            "# TYPE asyncaction_hook_replay_entries gauge",
+            f"asyncaction_hook_replay_entries {size}",
+        ]
     return "\n".join(lines) + "\n"

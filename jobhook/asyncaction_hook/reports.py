@@ -57,12 +57,13 @@ class Report(BaseModel):
         return self.status in (Phase.SUCCEEDED, Phase.FAILED)
 
     def merged_with(self, later: Report) -> Report:
-        """Coalescing: the later report wins field by field; log lines accumulate."""
-        values = self.model_dump(by_alias=True, exclude_none=True)
-        values.update(later.model_dump(by_alias=True, exclude_none=True))
+        """Coalescing: the later report wins field by field; log lines accumulate.
+        (Both are valid reports, so the merge copies without validating again: this runs
+        for every coalesced report.)"""
+        update = {name: value for name, value in later if value is not None}
         if self.logs and later.logs:
-            values["logs"] = [*self.logs, *later.logs]
-        return Report.model_validate(values)
+            update["logs"] = [*self.logs, *later.logs]
+        return self.model_copy(update=update)
 
 
 def check_result_size(report: Report, max_bytes: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from asyncaction_hook.limits import Limits
@@ -26,19 +27,29 @@ class HookSettings:
     max_json_depth: int = Limits.max_json_depth
     max_status_bytes: int = Limits.max_status_bytes
     presign_expiry_seconds: int = 300
+    # Per action, drawn by authenticated requests only.
     rate_per_second: float = 200.0
     rate_burst: int = 400
-    # All requests together, before any authentication: a flood of made-up requests
-    # costs a token each and nothing more.
+    # Per namespace, drawn by authenticated requests only: one tenant's jobs cannot
+    # starve another's.
+    namespace_rate_per_second: float = 2000.0
+    namespace_rate_burst: int = 2000
+    # Every request that fails authentication, together (its own budget: a flood of
+    # made-up or badly signed requests never takes an authenticated job's token).
     global_rate_per_second: float = 5000.0
     global_rate_burst: int = 5000
+    # How long a request that arrives before the first cache sync, or before this
+    # process holds its shard, waits before it is answered 503.
+    hold_seconds: float = 8.0
+    # S3 calls of one namespace in flight at once.
+    s3_per_namespace: int = 4
     shard: int = 0
     shards: int = 1
     # The operator's ASYNCACTION_HOOK_URL (with "{shard}"): a 421 then names the replica
     # that serves the action, so jobs survive a change of the shard count.
     hook_url: str = ""
 
-    @property
+    @functools.cached_property
     def limits(self) -> Limits:
         return Limits(
             max_details_bytes=self.max_details_bytes,

@@ -3,16 +3,24 @@
 Version 1 clients (the seed's) send no Content-MD5, so S3 cannot refuse a wrong body;
 the hook checks the stored object's md5 before recording it in ``status.outputs``.
 Checked on every report the job sends, on its terminal report, and by a periodic
-sweep (a job may upload and exit without another report).
+sweep (a job may upload and exit without another report). A pending upload whose
+``expiresAt`` (the presigned URL's expiry) has passed without S3 holding its md5 can no
+longer arrive: it is dropped, so nothing is swept for an action's whole life.
+
+The sweep also does the hook's housekeeping: it runs over this shard's cached actions
+only (the cache holds no other), and drops what per-uid state outlived its use (refilled
+buckets, old flush times, replay seconds past the window, listings of vanished actions).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from asyncaction.stores import Stores
+from asyncaction.timeutil import parse_time, utcnow
 from asyncaction_hook.dataplane import parse_uri
 
 if TYPE_CHECKING:
@@ -29,6 +37,7 @@ async def verify_pending(stores: Stores, action: dict[str, Any]) -> dict[str, An
         return {}
     outputs = list(status.get("outputs") or [])
     remaining = []
+    now = utcnow()
     for entry in pending:
         ref = parse_uri(entry["uri"])
         store = next((s for s in stores.by_name.values() if s.bucket == ref.bucket), None)
@@ -42,21 +51,46 @@ async def verify_pending(stores: Stores, action: dict[str, Any]) -> dict[str, An
             }
             if record not in outputs:
                 outputs.append(record)
-        else:
+        elif not _expired(entry, now):
             remaining.append(entry)
     if len(remaining) == len(pending):
         return {}
     return {"outputs": outputs, "pendingUploads": remaining or None}
 
 
-async def sweep_forever(hook: Hook, interval: float) -> None:
-    """Every ``interval`` seconds, verify the pending uploads of every action."""
-    while True:
-        await asyncio.sleep(interval)
-        for uid, action in list(hook.registry.actions.items.items()):
+def _expired(entry: dict[str, Any], now: datetime) -> bool:
+    try:
+        expires = parse_time(entry.get("expiresAt"))
+    except ValueError:
+        return False
+    return expires is not None and expires < now
+
+
+async def sweep_once(hook: Hook) -> None:
+    """Verify (or expire) this shard's pending uploads, then drop stale per-uid state."""
+    for informer in hook.cache.actions.members.values():
+        for action in list(informer.items.values()):
             if not (action.get("status") or {}).get("pendingUploads"):
                 continue
+            uid = action["metadata"]["uid"]
             try:
-                await hook.writer.apply(uid, None, extra=hook.verify_pending)
+                await hook.writer.apply(uid, None, extra=hook.verify_pending, cached=True)
             except Exception:
                 log.exception("sweep of pending uploads of %s failed", uid)
+    hook.budgets.prune()
+    hook.coalescer.prune()
+    expire = getattr(hook.guard, "expire", None)
+    if callable(expire):
+        expire(hook.clock_ms())
+    for uid in [u for u in hook.listings if hook.cache.action(u) is None]:
+        del hook.listings[uid]
+
+
+async def sweep_forever(hook: Hook, interval: float) -> None:
+    """Every ``interval`` seconds, ``sweep_once``."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sweep_once(hook)
+        except Exception:
+            log.exception("sweep failed")

@@ -23,8 +23,8 @@ from typing import Any
 
 from asyncaction.kube import Conflict, KubeClient, paths
 from asyncaction.timeutil import utcnow
-from asyncaction_hook.cache import Registry
-from asyncaction_hook.errors import HookError, not_found
+from asyncaction_hook.cache import TERMINAL, ActionCache
+from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import Limits, check_status_size
 from asyncaction_hook.reports import Report, status_patch
 
@@ -33,9 +33,9 @@ Extra = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class StatusWriter:
-    def __init__(self, kube: KubeClient, registry: Registry, limits: Limits) -> None:
+    def __init__(self, kube: KubeClient, cache: ActionCache, limits: Limits) -> None:
         self.kube = kube
-        self.registry = registry
+        self.cache = cache
         self.limits = limits
         self.patches = 0  # for tests and metrics
 
@@ -45,18 +45,26 @@ class StatusWriter:
         report: Report | None,
         extra: Extra | None = None,
         attempt: int | None = None,
+        cached: bool = False,
     ) -> dict[str, Any]:
         """Write ``report`` (and whatever ``extra`` adds) to the action; returns it patched.
 
         ``attempt`` is the attempt whose key signed the request: the write is refused
-        unless it is the action's current attempt as the API server has it, so a job of
-        an earlier attempt cannot report into the next one (even through a lagging cache).
+        unless it is the action's current attempt as the API server has it and that
+        attempt runs, so a job of an earlier or a stopped attempt cannot write (even
+        through a lagging cache). ``cached``: the first try patches from the cached
+        summary (an upload's write reads nothing); the resourceVersion precondition
+        catches a stale cache, and the retry reads fresh.
         """
-        for _ in range(10):
-            action = await self.registry.fresh_action(uid)
+        for tries in range(10):
+            action = self.cache.action(uid) if cached and tries == 0 else None
+            if action is None:
+                action = await self.cache.fresh_action(uid)
             if action is None:
                 raise not_found("no action with this id")
             check_attempt(action, attempt)
+            if attempt is not None:
+                check_running(action, attempt)
             status = action.get("status") or {}
             patch = (
                 status_patch(
@@ -79,7 +87,7 @@ class StatusWriter:
             except Conflict:
                 continue
             self.patches += 1
-            self.registry.actions.put(patched)
+            self.cache.put(patched)
             return patched
         raise HookError(503, "BUSY", "the action kept changing; retry")
 
@@ -94,6 +102,21 @@ def check_attempt(action: Mapping[str, Any], attempt: int | None) -> None:
             401,
             "STALE_ATTEMPT",
             f"signed with the key of attempt {attempt}, but attempt {current} is current",
+        )
+
+
+RUNNING_PHASES = frozenset({"STARTING", "RUNNING"})
+
+
+def check_running(action: Mapping[str, Any], attempt: int | None) -> None:
+    """409 unless an attempt of the action runs now: a stopped attempt (backing off,
+    paused, aborted) writes nothing, uploads included."""
+    phase = (action.get("status") or {}).get("phase")
+    if phase in TERMINAL:
+        raise completed(str(phase))
+    if phase not in RUNNING_PHASES:
+        raise HookError(
+            409, "NOT_RUNNING", f"attempt {attempt} of this action is not running ({phase})"
         )
 
 
@@ -156,6 +179,27 @@ class Coalescer:
             log.info("dropped coalesced report for %s: %s", uid, exc.message)
         except Exception:
             log.exception("could not write coalesced report for %s", uid)
+
+    def forget(self, uid: str) -> None:
+        """The action finished or disappeared: nothing of it is kept or written."""
+        timer = self._timers.pop(uid, None)
+        if timer is not None:
+            timer.cancel()
+        self._pending.pop(uid, None)
+        self._last_flush.pop(uid, None)
+
+    def prune(self) -> int:
+        """Forget flush times older than the window (they no longer delay a write)."""
+        horizon = time.monotonic() - self.window
+        old = [uid for uid, at in self._last_flush.items() if at < horizon]
+        for uid in old:
+            del self._last_flush[uid]
+        return len(old)
+
+    @property
+    def tracked(self) -> int:
+        """Entries kept per uid, all maps together (for tests and metrics)."""
+        return len(self._pending) + len(self._last_flush) + len(self._timers)
 
     async def close(self) -> None:
         for timer in self._timers.values():

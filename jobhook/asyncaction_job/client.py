@@ -8,9 +8,10 @@
 
 Requests are signed with version 2 (method, path and body covered). Connection errors,
 5xx and 429 are retried with capped exponential backoff and jitter, each retry freshly
-signed; a 421 naming another hook replica (``error.hook``, after the number of replicas
-changed) is followed; other 4xx raise ``HookError`` at once. Uploads to S3 are retried
-the same way.
+signed; a 429 or 503 with ``Retry-After`` waits at least that long (capped at
+``Retry.max_retry_after``) before the next try; a 421 naming another hook replica
+(``error.hook``, after the number of replicas changed) is followed; other 4xx raise
+``HookError`` at once. Uploads to S3 are retried the same way.
 """
 
 from __future__ import annotations
@@ -49,11 +50,23 @@ class Retry:
     attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 10.0
+    max_retry_after: float = 60.0
 
-    def delay(self, attempt: int) -> float:
-        return float(
-            min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
-        )
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        backoff = min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
+        if retry_after is None:
+            return float(backoff)
+        # the hook's own estimate, plus a little jitter so that waiting jobs spread out
+        wait = min(self.max_retry_after, retry_after)
+        return float(max(backoff, wait + random.random() * min(1.0, wait / 4)))
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds only; an HTTP date, as the
+    hook never sends one, is ignored)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 def file_digests(path: str | os.PathLike[str]) -> tuple[str, str, int]:
@@ -95,6 +108,7 @@ class JobClient:
     def call(self, method: str, route: str, payload: Any = None) -> Any:
         body = b"" if payload is None else json.dumps(payload).encode()
         for attempt in range(self.retry.attempts):
+            wait: float | None = None
             url = self.hook + route
             path = urllib.parse.urlsplit(url).path
             headers = headers_v2(self.job_id, self.secret, method, path, body, signing_clock())
@@ -118,11 +132,13 @@ class JobClient:
                     continue
                 if exc.code < 500 and exc.code != 429:
                     raise error from None
+                if exc.code in (429, 503):
+                    wait = retry_after(exc.headers.get("Retry-After"))
                 last = error
             except (urllib.error.URLError, OSError) as exc:
                 last = HookError(0, "UNREACHABLE", f"{url}: {exc}")
             if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt))
+                time.sleep(self.retry.delay(attempt, wait))
         raise last
 
     def report(

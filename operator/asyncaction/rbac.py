@@ -6,11 +6,14 @@ attempt's key) and deletes the per-action Secrets, and lists/watches them by the
 managed-by label into its cache. The hook has no access to Secrets at all: it derives
 each job's key from the master key it shares with the operator (``asyncaction.keys``), so
 nothing a tenant writes to a Secret can change what it accepts. The operator writes
-nothing to an action but its status (no finalizer, no annotations), and elects a leader
-on a Lease. It holds ``update`` on ``asyncactions/finalizers`` only because the owner
-references of its Jobs and Secrets set ``blockOwnerDeletion``, which the
-OwnerReferencesPermissionEnforcement admission plugin allows only to who may update the
-owner's finalizers; the operator never writes one.
+nothing to an action but its status and, with a sharded hook, one label naming the
+hook shard (no finalizer, no annotations), and elects a leader on a Lease. It holds
+``update`` on ``asyncactions/finalizers`` only because the owner references of its Jobs
+and Secrets set ``blockOwnerDeletion``, which the OwnerReferencesPermissionEnforcement
+admission plugin allows only to who may update the owner's finalizers; the operator
+never writes one. The hook reads actions and templates through watches, writes action
+status, and holds one Lease per shard so that two of its processes never serve one
+shard at once.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
         name,
         [
             _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL], READ),
+            # patch on actions: only the hook-shard label, when the hook runs as shards
+            _rule(GROUP, [ACTION_PLURAL], ["patch"]),
             _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
             # retention Delete: a finished action whose TTL work is done is deleted
             _rule(GROUP, [ACTION_PLURAL], ["delete"]),
@@ -60,9 +65,10 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
     return _role(
         name,
         [
-            _rule(GROUP, [ACTION_PLURAL], READ),
+            _rule(GROUP, [ACTION_PLURAL, TEMPLATE_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
-            _rule(GROUP, [TEMPLATE_PLURAL], ["get"]),
+            # one Lease per shard: one process serves a shard at a time (replay safety)
+            _rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"]),
         ],
     )
 

@@ -280,11 +280,17 @@ def test_replays_are_refused_across_replicas_and_restarts(
     stores_config: Path,
     tmp_path: Path,
 ) -> None:
+    from asyncaction.api.names import LABEL_HOOK_SHARD
     from asyncaction.sharding import shard_of
     from tests.support.procs import start_hook, stop_process
 
     _, hook = sleeping_action
     owner = shard_of(hook.uid, 2)
+    # what the operator writes when it runs with ASYNCACTION_HOOK_SHARDS=2: each replica
+    # watches only the actions labelled with its shard
+    kube.patch_action(
+        namespace, "sleeper", {"metadata": {"labels": {LABEL_HOOK_SHARD: str(owner)}}}
+    )
 
     def replica(shard: int) -> tuple[Any, str]:
         return start_hook(

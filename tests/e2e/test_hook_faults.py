@@ -254,11 +254,18 @@ def test_running_jobs_survive_a_change_of_the_shard_count(
     tmp_path: Path,
 ) -> None:
     """A job given replica k's URL under the old count is sent on to its new replica."""
+    from asyncaction.api.names import LABEL_HOOK_SHARD
     from asyncaction.sharding import shard_of
     from asyncaction_job.client import JobClient
     from asyncaction_testbed.procs import free_port as port_if_free
 
-    _, signer = sleeping_action
+    action, signer = sleeping_action
+    # what the operator writes on a running action once ASYNCACTION_HOOK_SHARDS is 2
+    Kube.from_kubeconfig(admin_kubeconfig).patch_action(
+        action["metadata"]["namespace"],
+        action["metadata"]["name"],
+        {"metadata": {"labels": {LABEL_HOOK_SHARD: str(shard_of(signer.uid, 2))}}},
+    )
     while True:  # two free ports differing only in the last digit: a {shard} template
         base = free_port() // 10
         ports = [base * 10, base * 10 + 1]

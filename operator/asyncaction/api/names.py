@@ -28,6 +28,9 @@ LABEL_ACTION_UID = f"{GROUP}/action-uid"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "asyncaction-operator"
+# Put on an action (not a child) by the operator before its first Job when the hook runs
+# as several shards: each hook replica watches only the actions labelled with its shard.
+LABEL_HOOK_SHARD = f"{GROUP}/hook-shard"
 
 # Key of the per-action secret inside its Secret object.
 SECRET_KEY_FIELD = "secretKey"  # noqa: S105 - a key name, not a secret

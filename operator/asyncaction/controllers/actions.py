@@ -278,6 +278,8 @@ class ActionController:
         view = action_view_from({**action, "spec": spec}, has_handler=pod_template is not None)
         now = utcnow()
         admitted = self._admit(uid, view)
+        if action.get("status", {}).get("phase") in ACTIVE_VALUES:
+            await self.executor.label_hook_shard(action)  # the hook shard count changed
         decision = reconcile(
             view, self.job_of(action), now=now, admitted=admitted, settings=self.lifecycle
         )

@@ -30,7 +30,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
@@ -72,13 +72,12 @@ class QueueState:
     waiting: dict[str, Entry] = field(default_factory=dict)
     heap: list[Entry] = field(default_factory=list)
     phases: Counter[str] = field(default_factory=Counter)
-    size: int = 0  # members observed in this queue
 
     def free(self) -> int | None:
         return free_slots(self.limits.max_concurrent, len(self.active | self.granted))
 
     def empty(self) -> bool:
-        return self.size <= 0 and not (self.active or self.granted or self.waiting)
+        return not (self.active or self.granted or self.waiting or self.phases)
 
 
 class Admissions:
@@ -102,6 +101,10 @@ class Admissions:
     def observe(self, member: Member) -> set[QueueKey]:
         """Record an action's (new) summary; the queues whose counts changed."""
         old = self._members.get(member.uid)
+        if old is not None and old.holds_slot and member.holds_slot:
+            # The attempt counts against the queue it was admitted to until it ends,
+            # whatever an edit of spec.queue says meanwhile.
+            member = replace(member, queue=old.queue)
         changed: set[QueueKey] = set()
         if (
             old is None
@@ -113,7 +116,6 @@ class Admissions:
                 self._drop(old)
                 changed.add(old.queue)
             state = self._state(member.queue)
-            state.size += 1
             if member.phase is not None:
                 state.phases[member.phase.value] += 1
             if member.holds_slot:
@@ -139,7 +141,6 @@ class Admissions:
 
     def _drop(self, member: Member) -> None:
         state = self._state(member.queue)
-        state.size -= 1
         if member.phase is not None:
             state.phases[member.phase.value] -= 1
             if state.phases[member.phase.value] <= 0:

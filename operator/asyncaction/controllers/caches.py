@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID
+from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID, LABEL_HOOK_SHARD
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.runtime import Informers, object_key
 
@@ -122,11 +122,11 @@ def summarize_action(action: Obj) -> Obj:
     if status.get("phase") in TERMINAL_VALUES:
         for name in (*_BUILD_FIELDS, *_STREAMS):
             spec.pop(name, None)
-    return {
-        "metadata": {key: meta[key] for key in _ACTION_META if key in meta},
-        "spec": spec,
-        "status": status,
-    }
+    summary_meta = {key: meta[key] for key in _ACTION_META if key in meta}
+    shard = (meta.get("labels") or {}).get(LABEL_HOOK_SHARD)
+    if shard is not None:  # the only label the controller reads (label_hook_shard)
+        summary_meta["labels"] = {LABEL_HOOK_SHARD: shard}
+    return {"metadata": summary_meta, "spec": spec, "status": status}
 
 
 _POD_META = ("name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp")

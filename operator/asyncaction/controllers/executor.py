@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
+from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.archive import archive_document, archive_key
 from asyncaction.controllers.caches import (
     BY_ACTION_UID,
@@ -44,7 +45,7 @@ from asyncaction.lifecycle import (
 from asyncaction.manifests import ManifestError, build_event, build_job, build_secret
 from asyncaction.runtime import Informers, Metrics
 from asyncaction.runtime.result import TerminalError
-from asyncaction.sharding import hook_url_for
+from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store
 from asyncaction.timeutil import utcnow
 
@@ -312,6 +313,21 @@ class EffectExecutor:
         self.caches.accept(self.caches.secrets, updated, update=False)
         return updated
 
+    async def label_hook_shard(self, action: Mapping[str, Any]) -> None:
+        """With several hook replicas, each watches only its shard's actions (a label
+        selector on the server): the label is written before the Job that reports, and
+        again on a running action after the number of shards changed."""
+        if self.settings.hook_shards <= 1:
+            return
+        meta = action["metadata"]
+        shard = str(shard_of(meta["uid"], self.settings.hook_shards))
+        if (meta.get("labels") or {}).get(LABEL_HOOK_SHARD) == shard:
+            return
+        path = paths.action_path(meta["namespace"], meta["name"])
+        updated = await self.kube.patch(path, {"metadata": {"labels": {LABEL_HOOK_SHARD: shard}}})
+        self._count("asyncactions")
+        self.caches.accept(self.caches.actions, updated, update=True)
+
     async def create_job(self, effect: CreateJob, target: Target) -> None:
         """Create the attempt's Job; adopt it when this action owns it already."""
         if target.pod_template is None:
@@ -319,6 +335,7 @@ class EffectExecutor:
         action = target.action
         meta = action["metadata"]
         ns = meta["namespace"]
+        await self.label_hook_shard(action)
         secret = self.secret_of(action) or await self.ensure_secret(action, effect.attempt)
         hook_url = hook_url_for(self.settings.hook_url, meta["uid"], self.settings.hook_shards)
         try:

@@ -347,12 +347,12 @@ def _with_queue(view: ActionView, decision: Decision) -> Decision:
     if view.phase is not None and view.phase.is_terminal:
         return decision
     target = decision.status.get("phase")
-    admitted = view.phase in (P.STARTING, P.RUNNING) and view.status_queue is not None
-    keep = admitted and (target is None or target in _KEEPS_ADMITTED_QUEUE)
-    queue = view.status_queue if keep and view.status_queue is not None else view.queue
-    if view.status_queue == queue and target is None:
+    running = view.phase in (P.STARTING, P.RUNNING) and view.status_queue is not None
+    if running and (target is None or target in _KEEPS_ADMITTED_QUEUE):
         return decision
-    return replace(decision, status={**decision.status, "queue": queue})
+    if view.status_queue == view.queue and target is None:
+        return decision
+    return replace(decision, status={**decision.status, "queue": view.queue})
 
 
 # Phases an admitted attempt moves to while still counting in its queue, or as its end.

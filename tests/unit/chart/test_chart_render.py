@@ -437,3 +437,33 @@ def test_hook_command_line_is_what_the_hook_parses() -> None:
     assert parsed.port == 8080
     assert str(parsed.stores_config) == "/etc/asyncaction/stores/stores.yaml"
     assert parsed.rate == 50
+
+
+def hook_deployment(values: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        o for o in render(values) if o["kind"] == "Deployment" and "hook" in o["metadata"]["name"]
+    )
+
+
+def test_the_hook_hands_its_shard_over_in_a_rollout_and_can_refuse_signature_v1() -> None:
+    deployment = hook_deployment({})
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    hook = pod["containers"][0]
+    assert pod["terminationGracePeriodSeconds"] == 23
+    assert "--shard-lease-name=asyncaction-hook" in hook["args"]
+    assert "--drain-seconds=3" in hook["args"]
+    assert "--no-allow-v1" not in hook["args"]
+    assert {"--global-rate=5000", "--namespace-rate=2000", "--rate=200", "--burst=400"} <= set(
+        hook["args"]
+    )
+    namespace_env = next(e for e in hook["env"] if e["name"] == "POD_NAMESPACE")
+    assert namespace_env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    strict = hook_deployment({"hook": {"allowSignatureV1": False}})
+    assert "--no-allow-v1" in strict["spec"]["template"]["spec"]["containers"][0]["args"]
+    hook_rules = grants(build_rbac_rules()["hook"]["clusterRules"])
+    assert ("coordination.k8s.io", "leases", "update") in hook_rules
+    assert ("asyncaction.dev", "actiontemplates", "watch") in hook_rules

@@ -9,8 +9,9 @@ from scratch. Through the public methods only, so a rewrite of the heap keeps th
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
 from asyncaction.controllers.admission import Admissions, Member, QueueLimits
+from asyncaction.lifecycle.admission import admission_order
 
 T0 = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 QUEUES = [("ns", "a"), ("ns", "b"), ("other", "a")]
@@ -32,6 +34,7 @@ members = st.builds(
     created_at=st.integers(0, 3).map(lambda s: T0 + timedelta(seconds=s)),
     phase=st.sampled_from(PHASES),
     eligible=st.booleans(),
+    lingering=st.booleans(),
 )
 limits = st.one_of(
     st.none(),
@@ -41,8 +44,13 @@ limits = st.one_of(
 )
 
 
-def entry(m: Member) -> tuple[int, float, str]:
-    return (-m.priority, m.created_at.timestamp(), m.uid)
+def entry(m: Member) -> object:
+    return admission_order(m.priority, m.created_at, m.uid)
+
+
+def holds(m: Member) -> bool:
+    """A slot is held while the attempt runs, or while its Pods linger after it."""
+    return m.phase in ACTIVE_PHASES or m.lingering
 
 
 @dataclass
@@ -51,11 +59,11 @@ class Model:
     open: bool = False
     members: dict[str, Member] = field(default_factory=dict)
     limits: dict[tuple[str, str], QueueLimits] = field(default_factory=dict)
-    waiting: dict[str, tuple[int, float, str]] = field(default_factory=dict)
+    waiting: dict[str, Any] = field(default_factory=dict)
     granted: set[str] = field(default_factory=set)
 
     def active(self, queue: tuple[str, str]) -> set[str]:
-        return {u for u, m in self.members.items() if m.queue == queue and m.phase in ACTIVE_PHASES}
+        return {u for u, m in self.members.items() if m.queue == queue and holds(m)}
 
     def holding(self, queue: tuple[str, str]) -> set[str]:
         mine = {u for u in self.granted if self.members[u].queue == queue}
@@ -63,10 +71,14 @@ class Model:
 
     def observe(self, m: Member) -> None:
         old = self.members.get(m.uid)
-        if old is not None and (old.queue != m.queue or old.phase != m.phase):
+        if old is not None and holds(old) and holds(m):
+            m = replace(m, queue=old.queue)  # an attempt counts where it was admitted
+        if old is not None and (
+            old.queue != m.queue or old.phase != m.phase or holds(old) != holds(m)
+        ):
             self.waiting.pop(m.uid, None)
             self.granted.discard(m.uid)
-        if m.phase in ACTIVE_PHASES:
+        if holds(m):
             self.granted.discard(m.uid)
         self.members[m.uid] = m
         if m.eligible:
@@ -119,7 +131,9 @@ class AdmissionMachine(RuleBasedStateMachine):
         m = self.model.members.get(uid)
         expected = False
         if m is not None:
-            expected = uid in self.model.granted or uid in self.model.active(m.queue)
+            # a lingering attempt's Pods hold its slot, but that is no grant for a new one
+            running = uid in self.model.active(m.queue) and m.phase in ACTIVE_PHASES
+            expected = uid in self.model.granted or running
             if not expected:
                 self.model.push(m)
         assert self.real.request(uid) is expected
@@ -142,6 +156,16 @@ class AdmissionMachine(RuleBasedStateMachine):
         self.model.waiting.pop(uid, None)
         self.model.granted.discard(uid)
         assert self.real.forget(uid) == (gone.queue if gone else None)
+
+    @rule(keep=st.sets(st.sampled_from(UIDS)))
+    def retain(self, keep: set[str]) -> None:
+        gone = [u for u in self.model.members if u not in keep]
+        queues = {self.model.members[u].queue for u in gone}
+        for uid in gone:
+            self.model.members.pop(uid)
+            self.model.waiting.pop(uid, None)
+            self.model.granted.discard(uid)
+        assert self.real.retain(keep) == queues
 
     @rule(queue=st.sampled_from(QUEUES), lim=limits)
     def set_limits(self, queue: tuple[str, str], lim: QueueLimits | None) -> None:
@@ -172,7 +196,8 @@ class AdmissionMachine(RuleBasedStateMachine):
         for uid in UIDS:
             m = self.model.members.get(uid)
             assert self.real.queue_of(uid) == (m.queue if m else None)
-        assert set(self.real.queues()) >= {m.queue for m in self.model.members.values()}
+        busy = {m.queue for m in self.model.members.values() if m.phase or holds(m)}
+        assert set(self.real.queues()) >= busy
 
 
 TestAdmissionModel = AdmissionMachine.TestCase
@@ -260,3 +285,17 @@ def test_a_granted_action_observed_no_longer_eligible_gives_its_slot_back() -> N
     assert admissions.observe(suspended) == set()  # same queue and phase: no count changed
     assert admissions.active_count(QUEUES[0]) == 0
     assert admissions.fill(QUEUES[0]) == ["b"]
+
+
+def test_a_queue_nobody_is_in_any_more_is_forgotten() -> None:
+    """Queue names ever seen must not keep memory: an emptied queue's state goes."""
+    admissions = Admissions()
+    admissions.open = True
+    admissions.observe(queued("a"))
+    admissions.observe(Member("b", QUEUES[1], 0, T0, Phase.RUNNING))
+    assert set(admissions.queues()) == {QUEUES[0], QUEUES[1]}
+    assert admissions.fill(QUEUES[0]) == ["a"]
+    admissions.forget("b")
+    assert admissions.queues() == [QUEUES[0]]  # "a" still holds its grant
+    admissions.forget("a")
+    assert admissions.queues() == []

@@ -34,11 +34,14 @@ class Handler(BaseHTTPRequestHandler):
         replayed = expected in self.server.signatures
         self.server.signatures.append(expected)
         status, answer = self.server.answers.pop(0) if self.server.answers else (200, {})
+        extra_headers = answer.pop("_headers", {})
         if replayed:  # what the real hook answers to a signature it has seen
             status, answer = 401, {"error": {"reason": "REPLAYED", "message": "replay"}}
         data = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in extra_headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -176,3 +179,30 @@ def test_a_421_without_a_replica_is_final(hook: FakeHook) -> None:
     with pytest.raises(HookError) as caught:
         client.report(progress=1)
     assert caught.value.status == 421
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured_on_429_and_503(
+    hook: FakeHook, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncaction_job.client as client_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    hook.answers = [
+        (status, {"_headers": {"Retry-After": "7"}, "error": {"reason": "R", "message": "m"}}),
+        (200, {"id": "job-1"}),
+    ]
+    job = JobClient("job-1", KEY, f"http://127.0.0.1:{hook.server_port}", retry=Retry(5, 0.01))
+    assert job.action() == {"id": "job-1"}
+    assert len(slept) == 1
+    assert 7 <= slept[0] <= 8.75  # the hook's wait plus at most a quarter of it as jitter
+
+
+def test_retry_after_is_capped_and_dates_are_ignored() -> None:
+    from asyncaction_job.client import retry_after
+
+    assert retry_after("3") == 3.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert retry_after(None) is None
+    assert Retry(max_retry_after=5).delay(0, 3600) <= 6.0

@@ -46,10 +46,12 @@ def test_signature_v2(case: dict[str, Any]) -> None:
 
 
 def test_vectors_cover_the_edges() -> None:
-    """Empty and non-empty bodies, several methods, a lower-case method, attempts > 1."""
+    """Empty, non-empty and non-ASCII bodies, several methods, a lower-case method, attempts > 1."""
     v2 = VECTORS["signatureV2"]
     assert any(c["body"] == "" and c["bodySha256"] == "" for c in v2)
     assert any(c["body"] for c in v2)
+    # a body is hashed as its UTF-8 bytes, never re-encoded as latin-1 like the message
+    assert any(any(ord(ch) > 127 for ch in c["body"]) for c in v2)
     assert {c["method"].upper() for c in v2} >= {"GET", "PUT", "POST", "DELETE"}
     assert any(c["method"] != c["method"].upper() for c in v2)
     assert any(c["attempt"] > 1 for c in VECTORS["keyDerivation"])

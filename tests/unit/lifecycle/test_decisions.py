@@ -29,7 +29,7 @@ from asyncaction.lifecycle import (
 )
 from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import Emit, RemoveChildren
-from asyncaction.lifecycle.reconcile import PREVIOUS_ATTEMPT_REPORTS, active_seconds
+from asyncaction.lifecycle.reconcile import active_seconds
 from asyncaction.lifecycle.views import ActionView, JobView
 from tests.unit.lifecycle.helpers import NOW, SETTINGS, job, later, running, view
 
@@ -212,7 +212,7 @@ def test_abort_while_running_stops_the_job() -> None:
     v = running()
     message = "aborted by spec.abort"
     assert decide(replace(v, abort=True), job(JobState.RUNNING)) == Decision(
-        status=status(P.ABORTED, message, error="Aborted", v=v, queue="default"),
+        status=status(P.ABORTED, message, error="Aborted", v=v),
         effects=(DeleteJob(CURRENT), Emit("Warning", "Aborted", message)),
     )
 
@@ -231,7 +231,7 @@ def test_the_deadline_fires_exactly_when_active_time_reaches_it() -> None:
     v = running(active_deadline_seconds=5, started_at=NOW - timedelta(seconds=5))
     message = "active for more than activeDeadlineSeconds=5"
     assert decide(v, job(JobState.RUNNING)) == Decision(
-        status=status(P.TIMEOUT, message, error="DeadlineExceeded", v=v, queue="default"),
+        status=status(P.TIMEOUT, message, error="DeadlineExceeded", v=v),
         effects=(DeleteJob(CURRENT), Emit("Warning", "TimedOut", message)),
     )
     v = running(active_deadline_seconds=6, started_at=NOW - timedelta(seconds=5))
@@ -361,8 +361,12 @@ def test_queued_and_admitted_starts_the_next_attempt() -> None:
             jobName=name,
             nextAttemptAt=None,
             queue="default",
-            # a new attempt starts clean (issue 13): the last one's reports go
-            **dict.fromkeys(PREVIOUS_ATTEMPT_REPORTS),
+            # what attempt 1 reported is not attempt 2's answer
+            result=None,
+            statusDetails=None,
+            progress=None,
+            logTail=None,
+            lastReportAt=None,
         ),
         effects=(EnsureSecret(2), CreateJob(2, name)),
         requeue_after=30,
@@ -384,7 +388,7 @@ def test_a_deleted_job_fails_the_attempt() -> None:
     v = running()
     message = f"attempt 1 of 1 failed: job {CURRENT} was deleted"
     expected = Decision(
-        status=status(P.FAILED, message, error="JobDeleted", v=v, failures=1, queue="default"),
+        status=status(P.FAILED, message, error="JobDeleted", v=v, failures=1),
         effects=(Emit("Warning", "Failed", message),),
     )
     assert decide(v, None) == expected
@@ -394,7 +398,7 @@ def test_a_deleted_job_fails_the_attempt() -> None:
 def test_a_succeeded_job_succeeds_the_action() -> None:
     v = running()
     assert decide(v, job(JobState.SUCCEEDED)) == Decision(
-        status=status(P.SUCCEEDED, "the job completed", v=v, progress=100, queue="default"),
+        status=status(P.SUCCEEDED, "the job completed", v=v, progress=100),
         effects=(Emit("Normal", "Succeeded", "the job completed"),),
     )
 
@@ -421,9 +425,7 @@ def test_the_last_failure_fails_the_action_for_its_backoff_limit() -> None:
     v = running(backoff_limit=1, failures=1, attempts=2)
     message = "attempt 2 of 2 failed: the job failed"
     assert decide(v, job(JobState.FAILED)) == Decision(
-        status=status(
-            P.FAILED, message, error="BackoffLimitExceeded", v=v, failures=2, queue="default"
-        ),
+        status=status(P.FAILED, message, error="BackoffLimitExceeded", v=v, failures=2),
         effects=(Emit("Warning", "Failed", message),),
     )
 
@@ -447,9 +449,7 @@ def test_a_reported_failure_retries_and_stops_the_job_still_running() -> None:
     last = replace(v, backoff_limit=0, error={"reason": "JobReportedFailure"})
     message = "attempt 1 of 1 failed: the job reported a failure"
     assert decide(last, job(JobState.SUCCEEDED)) == Decision(
-        status=status(
-            P.FAILED, message, error="JobReportedFailure", v=last, failures=1, queue="default"
-        ),
+        status=status(P.FAILED, message, error="JobReportedFailure", v=last, failures=1),
         effects=(Emit("Warning", "Failed", message),),
     )
 
@@ -461,9 +461,7 @@ def test_a_pod_that_never_starts_fails_the_attempt_at_the_start_timeout() -> Non
     )
     message = "attempt 1 of 1 failed: the pod did not start within 120s (ErrImagePull)"
     assert decide(v, stuck) == Decision(
-        status=status(
-            P.FAILED, message, error="BackoffLimitExceeded", v=v, failures=1, queue="default"
-        ),
+        status=status(P.FAILED, message, error="BackoffLimitExceeded", v=v, failures=1),
         effects=(DeleteJob(CURRENT), Emit("Warning", "Failed", message)),
     )
     unknown = replace(stuck, waiting_reason=None)
@@ -477,18 +475,22 @@ def test_a_running_job_moves_starting_to_running() -> None:
     v = running(phase=P.STARTING, active_deadline_seconds=25)
     message = f"job {CURRENT} is running"
     assert decide(v, job(JobState.RUNNING)) == Decision(
-        status=status(P.RUNNING, message, v=v, queue="default"), requeue_after=20.0
+        status=status(P.RUNNING, message, v=v), requeue_after=20.0
     )
     assert decide(running(), job(JobState.RUNNING)) == Decision(requeue_after=30)
 
 
-def test_the_queue_is_recorded_only_when_it_changed_or_the_phase_did() -> None:
-    waiting = running(phase=P.QUEUED, queue="batch", status_queue="default")
-    assert decide(waiting).status == {"queue": "batch"}
-    # Issue 13: a running attempt keeps counting against the queue that admitted it.
-    assert decide(running(queue="batch", status_queue="default"), job(JobState.RUNNING)) == (
-        Decision(requeue_after=30)
-    )
+def test_the_queue_is_recorded_while_waiting_and_kept_once_admitted() -> None:
+    """An edit of spec.queue applies from the next attempt: a running attempt counts
+    against the queue it was admitted to, and ends there."""
+    edited = running(queue="batch", status_queue="default")
+    assert decide(edited, job(JobState.RUNNING)) == Decision(requeue_after=30)
+    assert "queue" not in decide(edited, job(JobState.SUCCEEDED)).status
+    waiting = view(phase=P.QUEUED, queue="batch", status_queue="default")
+    assert decide(waiting) == Decision(status={"queue": "batch"})
+    # a retry goes back to waiting: the edited queue is recorded with it
+    retried = replace(edited, backoff_limit=1)
+    assert decide(retried, job(JobState.FAILED)).status["queue"] == "batch"
 
 
 # --- outside reconcile -------------------------------------------------------------------
@@ -583,3 +585,34 @@ def test_an_unchanged_condition_keeps_its_transition_time_through_reconcile() ->
     )
     written = decide(stale).status["conditions"]
     assert {c["lastTransitionTime"] for c in written} == {"2026-11-23T11:55:00Z"}
+
+
+def test_a_refused_attempt_counts_against_the_backoff_then_fails_with_its_reason() -> None:
+    from asyncaction.lifecycle import refused_attempt
+
+    v = running(phase=P.STARTING, backoff_limit=1)
+    message = "attempt 1 of 2 failed: quota exceeded; retrying in 10s"
+    assert refused_attempt(v, "Forbidden", "quota exceeded", now=NOW, settings=SETTINGS) == (
+        Decision(
+            status=status(
+                P.QUEUED,
+                message,
+                v=v,
+                failures=1,
+                nextAttemptAt=at(10),
+                jobName=CURRENT,
+                queue="default",
+            ),
+            effects=(Emit("Warning", "Retrying", message),),
+            requeue_after=10.0,
+        )
+    )
+    last = replace(v, backoff_limit=0)
+    message = "attempt 1 of 1 failed: quota exceeded"
+    assert refused_attempt(last, "Forbidden", "quota exceeded", now=NOW, settings=SETTINGS) == (
+        Decision(
+            status=status(P.FAILED, message, error="Forbidden", v=last, failures=1),
+            effects=(Emit("Warning", "Failed", message),),
+        )
+    )
+    assert refused_attempt(finished(), "Forbidden", "x", now=NOW, settings=SETTINGS) == Decision()

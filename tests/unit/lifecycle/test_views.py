@@ -317,3 +317,35 @@ def test_the_schedulers_own_reason_is_kept_and_a_job_without_name_reads_empty() 
     gated["status"]["conditions"][0]["reason"] = "SchedulingGated"
     assert job_view_from(served("job-pending"), [gated]).waiting_reason == "SchedulingGated"
     assert job_view_from({}, []) == JobView(name="", state=JobState.PENDING)
+
+
+def test_the_admission_view_reads_what_admission_needs_and_nothing_else() -> None:
+    from asyncaction.lifecycle import admission_view_from
+
+    obj = served("action-running")
+    assert admission_view_from(obj, has_handler=True) == ActionView(
+        name="resize",
+        namespace="team-a",
+        uid="7f3c2a10-5b8e-4d61-9a2f-0c4e8b1d6a93",
+        generation=0,
+        created_at=at("2026-11-29T10:00:00"),
+        has_handler=True,
+        start_at=at("2026-11-29T10:01:00"),
+        phase=Phase.RUNNING,
+        next_attempt_at=at("2026-11-29T10:05:00"),
+        queue="batch",
+        status_queue="batch",
+    )
+    obj["spec"] |= {"suspend": True, "abort": True, "queue": None}
+    obj["status"]["phase"] = "Bogus"
+    view = admission_view_from(obj, has_handler=False)
+    assert (view.suspend, view.abort, view.queue, view.phase, view.has_handler) == (
+        True,
+        True,
+        "default",
+        None,
+        False,
+    )
+    assert admission_view_from({}, has_handler=True) == ActionView(
+        name="", namespace="", uid="", generation=0, created_at=None, has_handler=True
+    )

@@ -1,0 +1,209 @@
+"""The hook's routes (contract, section 2). Handlers stay thin: they authenticate
+(``app.Hook.authenticate``), parse, and hand over to reports/dataplane (pure) and the
+writer (I/O). Uploads and downloads read only the cache (no API read); S3 calls of one
+namespace are bounded (``Hook.s3_slot``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from asyncaction.api.phases import Phase
+from asyncaction.timeutil import format_time, utcnow
+from asyncaction_hook import dataplane
+from asyncaction_hook.cache import TERMINAL
+from asyncaction_hook.errors import HookError, bad_request, completed, forbidden, not_found
+from asyncaction_hook.limits import check_report, check_uploads, parse_json
+from asyncaction_hook.reports import Report, check_result_size, public_view
+from asyncaction_hook.writer import check_running
+
+if TYPE_CHECKING:
+    from asyncaction_hook.app import Hook
+
+HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
+
+
+def _invalid(exc: ValidationError) -> HookError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return HookError(422, "INVALID", f"{where}: {first.get('msg')}")
+
+
+async def post_status(request: web.Request) -> web.Response:
+    hook: Hook = request.app["hook"]
+    limits = hook.settings.limits
+    caller = await hook.authenticate(request)
+    try:
+        report = Report.model_validate(parse_json(caller.body, limits.max_json_depth) or {})
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    check_result_size(report, hook.settings.max_result_bytes)
+    check_report(report.status_details, report.logs, limits)
+    cached = await hook.action(caller.uid)
+    phase = (cached.get("status") or {}).get("phase")
+    if phase in TERMINAL:
+        raise completed(phase)
+    if caller.attempt == (cached.get("status") or {}).get("attempts"):
+        check_running(cached, caller.attempt)  # a stopped attempt reports nothing
+    if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
+        earlier = hook.coalescer.take(caller.uid, caller.attempt)
+        merged = earlier.merged_with(report) if earlier else report
+        patched = await hook.writer.apply(
+            caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
+        )
+        return web.json_response(public_view(patched))
+    hook.coalescer.submit(caller.uid, report, caller.attempt)
+    view = public_view(cached)
+    if report.progress is not None:
+        view["progress"] = report.progress
+    return web.json_response(view)
+
+
+async def get_action(request: web.Request) -> web.Response:
+    hook: Hook = request.app["hook"]
+    caller = await hook.authenticate(request)
+    action = await hook.cache.fresh_action(caller.uid)  # the request payload is not cached
+    if action is None:
+        raise not_found("no action with this id")
+    spec = hook.spec_of(action)
+    meta = action["metadata"]
+    return web.json_response(
+        {
+            "id": meta["uid"],
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "request": spec.get("request") or {},
+            "arguments": spec.get("arguments") or [],
+            "attempt": (action.get("status") or {}).get("attempts", 0),
+            "inputs": spec.get("inputs") or [],
+            "outputs": spec.get("outputs") or [],
+            "stdin": spec.get("stdin"),
+            "stdout": spec.get("stdout"),
+            "stderr": spec.get("stderr"),
+        }
+    )
+
+
+async def get_download(request: web.Request) -> web.Response:
+    hook: Hook = request.app["hook"]
+    caller = await hook.authenticate(request)
+    info = request.match_info
+    store = hook.store(caller, info["store"], info["uuid"])
+    if not info["index"].isascii() or not info["index"].isdigit():
+        raise bad_request("index must be a non-negative integer")
+    index = int(info["index"])
+    action = await hook.action(caller.uid)
+    spec = hook.spec_of(action)
+    prop = info["property"]
+    relative = None
+    if prop == "inputs":
+        listed = await hook.input_listing(caller, store, action, spec)
+        if index >= len(listed):
+            raise not_found(f"no input object {index}")
+        ref = dataplane.S3Ref(store.bucket, listed[index][0])
+        relative = listed[index][1]
+    else:
+        declared = dataplane.declared_input(spec, prop)
+        if declared is not None and index != 0:
+            raise not_found(f"{prop} has one object")
+        ref = declared or dataplane.recorded_output(
+            (action.get("status") or {}).get("outputs") or [], prop, index
+        )
+    if ref.bucket != store.bucket:
+        raise forbidden(f"bucket {ref.bucket} is not in store {store.name}")
+    hook.check_reachable(store, ref.key, action)
+    async with hook.s3_slot(caller.namespace):
+        found = await store.head(ref.key)
+    if found is None:
+        raise not_found(f"{ref.uri} does not exist")
+    return web.json_response(
+        {
+            "Location": store.presign_get(ref.key),
+            "Map": {
+                "hash": found.md5,
+                "size": found.size,
+                "key": relative or ref.key.rsplit("/", 1)[-1],
+                "uri": ref.uri,
+            },
+        }
+    )
+
+
+async def put_upload(request: web.Request) -> web.Response:
+    hook: Hook = request.app["hook"]
+    caller = await hook.authenticate(request)
+    info = request.match_info
+    store = hook.store(caller, info["store"], info["uuid"])
+    body = parse_json(caller.body, hook.settings.max_json_depth)
+    if not isinstance(body, dict) or not HEX32.match(str(body.get("hash", ""))):
+        raise HookError(422, "INVALID", "hash (md5 hex) is required")
+    md5 = str(body["hash"])
+    metadata = body.get("metadata") or {}
+    action = await hook.action(caller.uid)
+    phase = (action.get("status") or {}).get("phase")
+    if phase in TERMINAL:
+        raise completed(phase)
+    if caller.attempt == (action.get("status") or {}).get("attempts"):
+        check_running(action, caller.attempt)  # no URL for a stopped attempt
+    spec = hook.spec_of(action)
+    meta = action["metadata"]
+    target, _own = dataplane.upload_target(
+        spec,
+        prop=info["property"],
+        md5=md5,
+        metadata=metadata if isinstance(metadata, dict) else {},
+        store_bucket=store.bucket,
+        store_prefix=store.prefix,
+        namespace=meta["namespace"],
+        uid=caller.uid,
+    )
+    if target.bucket != store.bucket:
+        raise forbidden(f"bucket {target.bucket} is not in store {store.name}")
+    hook.check_reachable(store, target.key, action)
+    async with hook.s3_slot(caller.namespace):
+        existing = await store.head(target.key)
+    name = info["property"]
+    if existing is not None and existing.md5 == md5:
+        record = {"name": name, "uri": target.uri, "size": existing.size, "md5": md5}
+
+        async def add_output(fresh: dict[str, Any]) -> dict[str, Any]:
+            outputs = list((fresh.get("status") or {}).get("outputs") or [])
+            if record in outputs:
+                return {}
+            check_uploads({"outputs": outputs}, hook.settings.limits)
+            return {"outputs": [*outputs, record]}
+
+        await hook.writer.apply(
+            caller.uid, None, extra=add_output, attempt=caller.attempt, cached=True
+        )
+        return web.json_response({"done": True})
+    url, headers = store.presign_put(target.key, md5 if caller.version == 2 else None)
+    entry = {
+        "name": name,
+        "uri": target.uri,
+        "md5": md5,
+        "expiresAt": format_time(utcnow() + timedelta(seconds=store.expiry)),
+    }
+
+    challenge = str(body.get("challenge") or "")[:64]
+    if challenge:  # optional; sent empty, the status write was refused (422, then 503)
+        entry["challenge"] = challenge
+
+    async def add_pending(fresh: dict[str, Any]) -> dict[str, Any]:
+        check_uploads(fresh.get("status") or {}, hook.settings.limits)
+        pending = [
+            p
+            for p in (fresh.get("status") or {}).get("pendingUploads") or []
+            if p.get("uri") != entry["uri"]
+        ]
+        return {"pendingUploads": [*pending, entry]}
+
+    await hook.writer.apply(
+        caller.uid, None, extra=add_pending, attempt=caller.attempt, cached=True
+    )
+    return web.json_response({"done": False, "method": "PUT", "url": url, "headers": headers})

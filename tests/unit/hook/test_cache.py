@@ -1,0 +1,129 @@
+"""The hook's cache keeps summaries: what auth, status writes and the data plane read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncaction_hook.cache import shard_selector, summarize_action, summarize_template
+
+
+def whole_action() -> dict[str, Any]:
+    return {
+        "apiVersion": "asyncaction.dev/v1alpha1",
+        "kind": "AsyncAction",
+        "metadata": {
+            "name": "a",
+            "namespace": "ns",
+            "uid": "0b7e1c1e-6a1e-4c54-a1d5-7b0d2c9f3a11",
+            "resourceVersion": "42",
+            "labels": {"x": "y"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}" * 100},
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}] * 5,
+        },
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "m", "image": "x" * 1000}]}},
+            "request": {"payload": "p" * 10_000},
+            "arguments": [{"type": "input", "name": "in", "value": "s3://b/k"}],
+            "inputs": ["s3://b/in/"],
+            "outputs": ["s3://b/out/"],
+            "stdin": {"type": "uri", "value": "s3://b/stdin"},
+            "stdout": {"type": "inline"},
+            "queue": "q",
+        },
+        "status": {
+            "phase": "RUNNING",
+            "attempts": 2,
+            "outputs": [{"name": "o", "uri": "s3://b/o", "size": 1, "md5": "m"}],
+            "pendingUploads": [{"name": "p", "uri": "s3://b/p", "md5": "m"}],
+            "logTail": ["line"] * 100,
+            "statusDetails": {"d": "x" * 30_000},
+            "result": {"r": "x" * 60_000},
+            "conditions": [{"type": "Ready"}],
+            "progress": 50,
+        },
+    }
+
+
+def test_an_action_summary_keeps_only_what_the_hook_reads() -> None:
+    assert summarize_action(whole_action()) == {
+        "metadata": {
+            "name": "a",
+            "namespace": "ns",
+            "uid": "0b7e1c1e-6a1e-4c54-a1d5-7b0d2c9f3a11",
+            "resourceVersion": "42",
+        },
+        "spec": {
+            "template": True,
+            "arguments": [{"type": "input", "name": "in", "value": "s3://b/k"}],
+            "inputs": ["s3://b/in/"],
+            "outputs": ["s3://b/out/"],
+            "stdin": {"type": "uri", "value": "s3://b/stdin"},
+        },
+        "status": {
+            "phase": "RUNNING",
+            "attempts": 2,
+            "outputs": [{"name": "o", "uri": "s3://b/o", "size": 1, "md5": "m"}],
+            "pendingUploads": [{"name": "p", "uri": "s3://b/p", "md5": "m"}],
+        },
+    }
+
+
+def test_a_waiting_action_is_a_few_fields() -> None:
+    action = {
+        "metadata": {"name": "w", "namespace": "ns", "uid": "u", "resourceVersion": "1"},
+        "spec": {"templateRef": "t", "request": {"n": 1}},
+    }
+    assert summarize_action(action) == {
+        "metadata": {"name": "w", "namespace": "ns", "uid": "u", "resourceVersion": "1"},
+        "spec": {"templateRef": "t"},
+    }
+
+
+def test_a_template_summary_keeps_its_defaults_without_the_pod_template() -> None:
+    template = {
+        "metadata": {"name": "t", "namespace": "ns", "resourceVersion": "3", "uid": "x"},
+        "spec": {"template": {"spec": {}}, "inputs": ["s3://b/i/"], "backoffLimit": 2},
+    }
+    assert summarize_template(template) == {
+        "metadata": {"name": "t", "namespace": "ns", "resourceVersion": "3"},
+        "spec": {"inputs": ["s3://b/i/"], "backoffLimit": 2},
+    }
+
+
+def test_each_replica_selects_its_shard_on_the_server() -> None:
+    assert shard_selector(0, 1) is None
+    assert shard_selector(2, 4) == "asyncaction.dev/hook-shard=2"
+
+
+def test_a_finished_action_keeps_only_its_phase_and_pending_uploads() -> None:
+    action = whole_action()
+    action["status"]["phase"] = "SUCCEEDED"
+    assert summarize_action(action)["status"] == {
+        "phase": "SUCCEEDED",
+        "pendingUploads": [{"name": "p", "uri": "s3://b/p", "md5": "m"}],
+    }
+    del action["status"]["pendingUploads"]
+    assert summarize_action(action) == {
+        "metadata": {
+            "name": "a",
+            "namespace": "ns",
+            "uid": "0b7e1c1e-6a1e-4c54-a1d5-7b0d2c9f3a11",
+            "resourceVersion": "42",
+        },
+        "status": {"phase": "SUCCEEDED"},
+    }
+
+
+def test_lookups_by_uid_follow_deletes_and_re_creations() -> None:
+    from asyncaction_hook.cache import ActionCache
+
+    cache = ActionCache(None)  # type: ignore[arg-type]  # no API: objects are put directly
+    first = whole_action()
+    cache.put(first)
+    uid = first["metadata"]["uid"]
+    assert cache.action(uid) is not None
+    second = whole_action()  # the same name, re-created behind a watch gap: a new uid
+    second["metadata"].update(uid="11111111-2222-3333-4444-555555555555", resourceVersion="50")
+    cache.put(second)
+    assert cache.action(uid) is None
+    assert cache.action("11111111-2222-3333-4444-555555555555") is not None
