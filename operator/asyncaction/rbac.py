@@ -54,8 +54,9 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
                 ["patch"],
             ),
             # An ActionSchedule's runs: created, aborted (spec.abort) on Replace, and
-            # deleted beyond the history limits; patch also sets the hook-shard label
-            # when the hook runs as shards.
+            # deleted beyond the history limits (and, with retention Delete, a finished
+            # action whose TTL work is done); patch also sets the hook-shard label when
+            # the hook runs as shards.
             _rule(GROUP, [ACTION_PLURAL], ["create", "patch", "delete"]),
             # Jobs and Secrets name their action as owner with blockOwnerDeletion, runs
             # their schedule: under the OwnerReferencesPermissionEnforcement admission

@@ -262,3 +262,26 @@ def test_kubectl_wait_understands_the_conditions(
         )
         assert done.returncode == 0, done.stderr
         assert "condition met" in done.stdout
+
+
+@pytest.mark.usefixtures("operator")
+def test_retention_delete_removes_the_action_after_its_ttl_work(kube: Kube, namespace: str) -> None:
+    """Issue 13: a finished action asked to be deleted goes once its Job and Secret are
+    removed; one without retention (Keep) stays."""
+    kube.create_action(
+        namespace, action("gone", "true", ttlSecondsAfterFinished=1, retention="Delete")
+    )
+    kept = kube.create_action(namespace, action("kept", "true", ttlSecondsAfterFinished=1))
+
+    def deleted() -> bool:
+        return "gone" not in {a["metadata"]["name"] for a in kube.list_actions(namespace)}
+
+    wait_for(deleted, 60, "the action with retention Delete to be deleted")
+    removed = wait_for(
+        lambda: (kube.get_action(namespace, "kept").get("status") or {}).get("childrenRemovedAt"),
+        60,
+        "the kept action's children to be removed",
+    )
+    assert removed
+    assert kube.get_action(namespace, "kept")["status"]["phase"] == "SUCCEEDED"
+    assert not kube.jobs_of(namespace, kept["metadata"]["uid"])

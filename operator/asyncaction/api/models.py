@@ -129,6 +129,13 @@ class Stream(Wire):
         return self
 
 
+class Retention(StrEnum):
+    """What the operator does with a finished action once its TTL work is done."""
+
+    KEEP = "Keep"
+    DELETE = "Delete"
+
+
 class ActionFields(Wire):
     """Fields an ActionTemplate may default, shared with the AsyncAction spec."""
 
@@ -191,6 +198,14 @@ class ActionFields(Wire):
             "seconds an attempt's pod may take to start (scheduling, image pull, "
             "configuration) before the attempt fails with the pod's reason; default 600",
             ge=1,
+        ),
+    ] = None
+    retention: Annotated[
+        Retention | None,
+        described(
+            "what becomes of the action once its ttlSecondsAfterFinished work is done "
+            "(Job and Secret removed, record archived): Keep (default) or Delete; "
+            "unset: its ActionQueue's retention"
         ),
     ] = None
 
@@ -424,13 +439,17 @@ class AsyncActionStatus(Wire):
 
 
 class ActionQueueSpec(Wire):
-    """Admission limits of one queue."""
+    """Admission limits of one queue, and the retention default of its actions."""
 
     max_concurrent: Annotated[
         int | None,
         described("actions in STARTING or RUNNING at once; unset: the operator's default", ge=1),
     ] = None
     suspend: Annotated[bool, described("true: admit nothing (running actions go on)")] = False
+    retention: Annotated[
+        Retention | None,
+        described("retention of the queue's actions that set none: Keep (default) or Delete"),
+    ] = None
 
 
 class ActionQueueStatus(Wire):

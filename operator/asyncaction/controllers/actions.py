@@ -190,7 +190,8 @@ class ActionController:
     def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
         """The action's spec with its template's defaults: those its current attempt
         recorded on its Job while one runs (a template edit waits for the next attempt),
-        the live template's otherwise. For reading only: it shares the cached values."""
+        the live template's otherwise; ``retention`` defaults to its ActionQueue's. For
+        reading only: it shares the cached values."""
         template_spec = self.template_spec_of(action)
         status = action.get("status") or {}
         if status.get("phase") in ACTIVE_VALUES and status.get("jobName"):
@@ -199,7 +200,15 @@ class ActionController:
             if recorded is not None and owned_by(job or {}, action["metadata"]["uid"]):
                 rest = {k: v for k, v in (template_spec or {}).items() if k not in ATTEMPT_FIELDS}
                 template_spec = {**rest, **recorded}
-        return resolve_spec_shared(action.get("spec") or {}, template_spec)
+        spec = resolve_spec_shared(action.get("spec") or {}, template_spec)
+        if spec.get("retention") is None:
+            queue = self.caches.queues.get(
+                f"{action['metadata']['namespace']}/{spec.get('queue') or DEFAULT_QUEUE}"
+            )
+            retention = ((queue or {}).get("spec") or {}).get("retention")
+            if retention is not None:
+                spec["retention"] = retention  # the queue's default
+        return spec
 
     def pods_live(self, uid: str) -> bool:
         """Some Pod of the action still runs, may start, or terminates."""
@@ -215,10 +224,12 @@ class ActionController:
         # to (status.queue), not the one spec.queue names now.
         holding = view.phase in ACTIVE_PHASES
         lingering = not holding and self.pods_live(meta["uid"])
-        queue = (view.status_queue if holding or lingering else None) or view.queue
+        queue = (meta["namespace"], (view.status_queue if holding else None) or view.queue)
+        if lingering:  # Pods of an ended attempt: still the queue that admitted it
+            queue = self.admissions.queue_of(meta["uid"]) or queue
         return Member(
             uid=meta["uid"],
-            queue=(meta["namespace"], queue or DEFAULT_QUEUE),
+            queue=queue,
             priority=int(spec.get("priority") or 0),
             created_at=view.created_at or utcnow(),
             phase=view.phase,

@@ -33,7 +33,15 @@ from asyncaction.controllers.caches import (
 )
 from asyncaction.keys import MasterKeysFile
 from asyncaction.kube import AlreadyExists, ApiError, Conflict, NotFound, paths
-from asyncaction.lifecycle import CreateJob, DeleteJob, Effect, Emit, EnsureSecret, RemoveChildren
+from asyncaction.lifecycle import (
+    CreateJob,
+    DeleteAction,
+    DeleteJob,
+    Effect,
+    Emit,
+    EnsureSecret,
+    RemoveChildren,
+)
 from asyncaction.manifests import ManifestError, build_event, build_job, build_secret
 from asyncaction.runtime import Informers, Metrics
 from asyncaction.runtime.result import TerminalError
@@ -149,6 +157,9 @@ class EffectExecutor:
                 await self._delete(path, propagation="Foreground")
             case RemoveChildren():
                 await self.remove_children(target.action)
+            case DeleteAction():
+                meta = target.action["metadata"]
+                await self._delete(paths.action_path(meta["namespace"], meta["name"]))
             case Emit():
                 await self.emit(target.action, effect)
             case _:

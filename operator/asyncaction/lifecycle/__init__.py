@@ -13,6 +13,7 @@ from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import (
     CreateJob,
     Decision,
+    DeleteAction,
     DeleteJob,
     Effect,
     Emit,
@@ -46,6 +47,7 @@ __all__ = [
     "Candidate",
     "CreateJob",
     "Decision",
+    "DeleteAction",
     "DeleteJob",
     "Effect",
     "Emit",

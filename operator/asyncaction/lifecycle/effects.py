@@ -37,13 +37,19 @@ class RemoveChildren:
 
 
 @dataclass(frozen=True)
+class DeleteAction:
+    """Retention ``Delete``: the TTL work is done (children removed, record archived),
+    the action itself goes."""
+
+
+@dataclass(frozen=True)
 class Emit:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
 
 
-Effect = EnsureSecret | CreateJob | DeleteJob | RemoveChildren | Emit
+Effect = EnsureSecret | CreateJob | DeleteJob | RemoveChildren | DeleteAction | Emit
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from asyncaction.lifecycle.conditions import PHASE_REASON, conditions_for, match
 from asyncaction.lifecycle.effects import (
     CreateJob,
     Decision,
+    DeleteAction,
     DeleteJob,
     Effect,
     Emit,
@@ -309,7 +310,10 @@ def _terminal(view: ActionView, job: JobView | None, now: datetime) -> Decision:
     if stop and live and job is not None and not job.deleting:
         effects.append(DeleteJob(job.name))
     requeue = None
-    if view.ttl_seconds_after_finished is not None and view.children_removed_at is None:
+    if view.ttl_seconds_after_finished is not None and view.children_removed_at is not None:
+        if view.delete_when_done:
+            effects.append(DeleteAction())  # TTL work done (marked): the action goes
+    elif view.ttl_seconds_after_finished is not None:
         finished = view.finished_at or now
         expiry = finished + timedelta(seconds=view.ttl_seconds_after_finished)
         if expiry <= now:

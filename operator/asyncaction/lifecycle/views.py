@@ -54,6 +54,7 @@ class ActionView:
     has_tasks: bool = False
     tasks_summary: Mapping[str, Any] | None = None
     task_retry_round: int = 0
+    delete_when_done: bool = False  # retention Delete (the action's, else its queue's)
 
 
 def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView:
@@ -95,6 +96,7 @@ def action_view_from(obj: Mapping[str, Any], *, has_handler: bool) -> ActionView
         has_tasks=bool(spec.get("tasks")),
         tasks_summary=status.get("tasks"),
         task_retry_round=int((spec.get("taskRetry") or {}).get("round") or 0),
+        delete_when_done=spec.get("retention") == "Delete",
     )
 
 

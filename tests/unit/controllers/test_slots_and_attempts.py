@@ -233,3 +233,31 @@ def test_a_report_that_moves_only_progress_details_logs_or_time_enqueues_nothing
     world.kube._stamp(stored)
     world.observe(world.caches.actions, stored)
     assert world.queue.stats.adds == adds + 1
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_queues_retention_deletes_its_finished_actions_after_their_ttl_work(
+    world: World,
+) -> None:
+    world.kube.seed(
+        paths.queue_path(NS),
+        {"metadata": {"name": "short", "namespace": NS}, "spec": {"retention": "Delete"}},
+    )
+    world.observe(world.caches.queues, world.kube.objects[paths.queue_path(NS, "short")], "ADDED")
+    world.create_action(action_object("gone", queue="short", ttlSecondsAfterFinished=0))
+    world.create_action(action_object("kept", ttlSecondsAfterFinished=0))
+    for name in ("gone", "kept"):
+        await run_until_running(world, name)
+        job = job_of(world, name)
+        job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        world.changed(world.caches.jobs, job)
+        await world.reconcile(name)  # SUCCEEDED
+        await world.reconcile(name)  # TTL expired: Job and Secret removed, marked
+        assert world.status(name)["childrenRemovedAt"]
+        await world.reconcile(name)
+    assert paths.action_path(NS, "gone") not in world.kube.objects
+    assert (paths.action_path(NS, "gone"), "Background") in world.kube.deletes
+    assert paths.action_path(NS, "kept") in world.kube.objects
