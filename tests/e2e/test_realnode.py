@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import EXISTING, run_operator
 from tests.support.kube import Kube, wait_for
@@ -493,8 +494,11 @@ def test_every_example_runs_as_written_with_its_documented_outcome(bed: Bed) -> 
     s3 = bed.s3.client()
     s3.put_object(Bucket=bed.s3.bucket, Key="demo/input.txt", Body=WORDS.encode())
     files = sorted(EXAMPLES.glob("*.yaml"))
-    names = [path.stem for path in files]
-    assert set(names) >= {"hello", "hello-node", "progress", "wordcount", "failing"}
+    docs = [yaml.safe_load(path.read_text()) for path in files]
+    names = [d["metadata"]["name"] for d in docs if d["kind"] == "AsyncAction"]
+    schedules = [d["metadata"]["name"] for d in docs if d["kind"] == "ActionSchedule"]
+    assert set(names) >= {"hello", "hello-node", "progress", "wordcount", "failing", "resize"}
+    assert schedules == ["nightly"]
     stores = str(bed.state / "stores.json")  # as `make up` configures the operator
     terminal = {"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"}
     try:
@@ -505,8 +509,20 @@ def test_every_example_runs_as_written_with_its_documented_outcome(bed: Bed) -> 
                 name: bed.kube.wait_phase(ns, name, terminal, timeout=240)["status"]
                 for name in names
             }
+            nightly = wait_for(
+                lambda: _schedule_status(bed, ns, "nightly").get("nextScheduleTime"),
+                60,
+                "the nightly schedule's next slot",
+            )
+            assert nightly.endswith("Z") or "+" in nightly, nightly
     finally:
+        kubectl(bed, "delete", "-n", ns, "actionschedules", "--all", "--wait=false")
         kubectl(bed, "delete", "-n", ns, "asyncactions", "--all", "--wait=false")
+    # examples/tasks.yaml: img-7 fails on both tries of the first attempt (TasksFailed).
+    resize = final.pop("resize")
+    assert resize["phase"] == "FAILED", resize
+    assert resize["error"]["reason"] == "TasksFailed", resize
+    names.remove("resize")
     errors = {name: status["error"] for name, status in final.items() if status.get("error")}
     assert list(errors) == ["failing"], errors
     phases = {name: status["phase"] for name, status in final.items()}
@@ -526,6 +542,14 @@ def test_every_example_runs_as_written_with_its_documented_outcome(bed: Bed) -> 
     counts = json.loads(s3.get_object(Bucket=bed.s3.bucket, Key="demo/counts.json")["Body"].read())
     assert counts["words"] == len(WORDS.split())
     assert counts["top"][0] == ["the", 60]
+
+
+def _schedule_status(bed: Bed, ns: str, name: str) -> dict[str, Any]:
+    found = bed.kube.custom.get_namespaced_custom_object(
+        "asyncaction.dev", "v1alpha1", ns, "actionschedules", name
+    )
+    status: dict[str, Any] = found.get("status") or {}
+    return status
 
 
 def test_zz_stopping_the_node_restores_the_host(bed: Bed) -> None:

@@ -32,9 +32,18 @@ def test_every_example_names_an_image_the_project_builds() -> None:
     built = {images.JOB_IMAGE, JOB_NODE_IMAGE}
     found = {}
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        action = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(path.read_text())
+        # An ActionSchedule holds the spec of the actions it creates.
+        action = doc["spec"]["actionTemplate"] if doc["kind"] == "ActionSchedule" else doc
         containers = action["spec"]["template"]["spec"]["containers"]
         found[path.name] = {c["image"] for c in containers}
         assert found[path.name] <= built, (path.name, found[path.name])
     assert found["hello-node.yaml"] == {JOB_NODE_IMAGE}
-    assert set(found) >= {"hello.yaml", "progress.yaml", "wordcount.yaml", "failing.yaml"}
+    assert set(found) >= {
+        "hello.yaml",
+        "progress.yaml",
+        "wordcount.yaml",
+        "failing.yaml",
+        "tasks.yaml",
+        "nightly-schedule.yaml",
+    }
