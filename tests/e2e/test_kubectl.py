@@ -104,7 +104,7 @@ def test_wide_output_adds_job_and_times(admin_kubeconfig: Path, objects: str) ->
     [
         ("asyncaction.spec.arguments", "passed to the command in order"),
         ("asyncaction.spec.queue", "name of an ActionQueue"),
-        ("asyncaction.status.queue", "the queue the action waits or ran in"),
+        ("asyncaction.status.queue", "once admitted, the queue its attempt counts against"),
         ("aa.status.error.reason", "CamelCase cause"),
         ("actionqueue.spec.maxConcurrent", "actions in STARTING or RUNNING at once"),
         ("actiontemplate", "A pod template and defaults"),
