@@ -169,7 +169,7 @@ def test_twenty_tasks_over_three_pods(
 @pytest.mark.skip(
     reason="not reached yet (issue 17): each task report re-reads and patches the whole "
     "~700 KB action, so 10,000 tasks do not get 60 done within 240 s; the status bound "
-    "itself is shown by tests/unit/lifecycle/test_tasks.py"
+    "itself is shown by tests/unit/client/test_taskbook.py"
 )
 @pytest.mark.usefixtures("hooked_operator")
 def test_ten_thousand_tasks_keep_the_status_small(
