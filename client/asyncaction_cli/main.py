@@ -497,6 +497,15 @@ def wait_for(
     return outcomes
 
 
+def print_outcomes(io: Output, outcomes: Sequence[Action | WaitTimeout], fmt: str) -> int:
+    """The actions that finished, in ``fmt``, and the exit code of all outcomes. When none
+    finished, nothing is printed: each timeout already said so on stderr."""
+    finished = finished_only(outcomes)
+    if finished:
+        print_actions(io, finished, fmt)
+    return exit_code_for(outcomes)
+
+
 def finished_only(outcomes: Sequence[Action | WaitTimeout]) -> list[Action]:
     return [o for o in outcomes if not isinstance(o, WaitTimeout)]
 
@@ -545,8 +554,7 @@ def finish(io: Output, client: Client, actions: list[Action], args: argparse.Nam
     outcomes = wait_for(
         io, client, [(namespace_of(a), name_of(a)) for a in actions], seconds(args.timeout)
     )
-    print_actions(io, finished_only(outcomes), args.output)
-    return exit_code_for(outcomes)
+    return print_outcomes(io, outcomes, args.output)
 
 
 def cmd_list(io: Output, args: argparse.Namespace) -> int:
@@ -679,8 +687,7 @@ def cmd_wait(io: Output, args: argparse.Namespace) -> int:
         outcomes = wait_for(
             io, client, [(client.namespace, name) for name in args.names], seconds(args.timeout)
         )
-    print_actions(io, finished_only(outcomes), args.output)
-    return exit_code_for(outcomes)
+    return print_outcomes(io, outcomes, args.output)
 
 
 def cmd_logs(io: Output, args: argparse.Namespace) -> int:
