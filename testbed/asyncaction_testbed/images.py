@@ -315,7 +315,8 @@ class Recipe:
 RECIPES = {
     "operator": Recipe(
         OPERATOR_IMAGE,
-        ("asyncaction", "asyncaction_hook", "asyncaction_job"),
+        # asyncaction_client: the task-record format (taskbook) the hook and the CLI share
+        ("asyncaction", "asyncaction_hook", "asyncaction_job", "asyncaction_client"),
         ("asyncaction-operator", "asyncaction-hook"),
         True,
         ("asyncaction-operator",),

@@ -61,6 +61,7 @@ def checkout_copy(target: Path) -> Path:
     return target
 
 
+@pytest.mark.timeout(1800)  # make up on a cold machine builds and starts everything
 def test_readme_cli_quick_start_runs_as_written(tmp_path: Path) -> None:
     if EXISTING:
         pytest.skip("ASYNCACTION_TEST_KUBECONFIG is set: the quick start brings up its own")
