@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from asyncaction.api.phases import Phase
@@ -37,7 +38,7 @@ from asyncaction_hook.errors import (
     too_large,
 )
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
-from asyncaction_hook.metrics import render
+from asyncaction_hook.metrics import HookMetrics, live_families
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
@@ -88,6 +89,7 @@ class Hook:
     guard: ReplayGuard
     master_keys: Callable[[], MasterKeys]
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    metrics: HookMetrics = field(default_factory=HookMetrics)
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     _global: TokenBucket | None = None
@@ -245,12 +247,14 @@ async def post_status(request: web.Request) -> web.Response:
     if phase in {p.value for p in Phase if p.is_terminal}:
         raise completed(phase)
     if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
+        hook.metrics.reports.labels("terminal" if report.terminal else "running").inc()
         earlier = hook.coalescer.take(caller.uid, caller.attempt)
         merged = earlier.merged_with(report) if earlier else report
         patched = await hook.writer.apply(
             caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
         )
         return web.json_response(public_view(patched))
+    hook.metrics.reports.labels("progress").inc()
     hook.coalescer.submit(caller.uid, report, caller.attempt)
     view = public_view(cached)
     if report.progress is not None:
@@ -318,6 +322,7 @@ async def get_download(request: web.Request) -> web.Response:
     found = await store.head(ref.key)
     if found is None:
         raise not_found(f"{ref.uri} does not exist")
+    hook.metrics.presigned.labels("GET").inc()
     return web.json_response(
         {
             "Location": store.presign_get(ref.key),
@@ -375,6 +380,7 @@ async def put_upload(request: web.Request) -> web.Response:
         await hook.writer.apply(caller.uid, None, extra=add_output, attempt=caller.attempt)
         return web.json_response({"done": True})
     url, headers = store.presign_put(target.key, md5 if caller.version == 2 else None)
+    hook.metrics.presigned.labels("PUT").inc()
     entry = {
         "name": name,
         "uri": target.uri,
@@ -406,6 +412,7 @@ async def errors(
     try:
         return await handler(request)
     except HookError as exc:
+        request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
         return exc.response()
     except ApiError as exc:
         log.warning("API error while serving %s: %s", request.path, exc)
@@ -415,8 +422,19 @@ async def errors(
         return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
 
 
+def metrics_handler(metrics: HookMetrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return serve
+
+
 def create_app(hook: Hook) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=hook.settings.max_body_bytes + 1)
+    app = web.Application(
+        middlewares=[hook.metrics.middleware(), errors],
+        client_max_size=hook.settings.max_body_bytes + 1,
+    )
     app["hook"] = hook
     base = hook.settings.base_path.rstrip("/")
     app.router.add_post(f"{base}/status", post_status)
@@ -432,12 +450,15 @@ def create_app(hook: Hook) -> web.Application:
         ready = hook.registry.ready and hook.clock_ms() >= hook.fenced_until_ms
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
-    async def metrics(_: web.Request) -> web.Response:
-        spent = getattr(hook.kube, "requests", None) or {}
-        text = render({"asyncaction_hook_api_requests_total": dict(spent)})
-        return web.Response(text=text, content_type="text/plain")
-
+    hook.metrics.bind(
+        lambda: live_families(
+            status_writes=hook.writer.patches,
+            backlog=hook.coalescer.backlog,
+            synced=hook.registry.ready,
+        )
+    )
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    if hook.settings.metrics_path:
+        app.router.add_get(hook.settings.metrics_path, metrics_handler(hook.metrics))
     app.router.add_get("/readyz", readyz)
     return app

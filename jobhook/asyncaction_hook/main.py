@@ -13,11 +13,12 @@ from pathlib import Path
 from aiohttp import web
 
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
+from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.cache import Registry
-from asyncaction_hook.metrics import CountingKubeClient
+from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -80,6 +81,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=30.0,
         help="seconds between checks of uploads not yet recorded",
     )
+    p.add_argument(
+        "--metrics-path", default=defaults.metrics_path, help="path of the Prometheus metrics"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve the metrics on this port instead of the API's (0: the API's port)",
+    )
+    p.add_argument("--log-format", default="plain", choices=["plain", "json"])
     args = p.parse_args(argv)
     if not 0 <= args.shard < args.shards:
         p.error(f"--shard must be in 0..{args.shards - 1}")
@@ -111,9 +122,12 @@ async def serve(args: argparse.Namespace) -> None:
         shard=args.shard,
         shards=args.shards,
         hook_url=args.hook_url,
+        metrics_path="" if args.metrics_port else args.metrics_path,
     )
     master_keys = MasterKeysFile(args.master_keys_file)
     kube = await CountingKubeClient.from_kubeconfig(args.kubeconfig)
+    metrics = HookMetrics()
+    kube.on_response = metrics.count_request
     registry = Registry(kube)
     registry.start()
     writer = StatusWriter(kube, registry, settings.limits)
@@ -133,12 +147,18 @@ async def serve(args: argparse.Namespace) -> None:
         stores,
         WindowReplayGuard(settings.time_window_seconds, settings.max_future_seconds),
         master_keys.current,
+        metrics=metrics,
     )
     sweeper = asyncio.create_task(sweep_forever(hook, args.sweep_interval))
     runner = web.AppRunner(create_app(hook), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port).start()
     logging.getLogger(__name__).info("job hook listening on %s:%s", args.host, args.port)
+    metrics_runner = None
+    if args.metrics_port:
+        metrics_runner = await serve_metrics(
+            metrics.registry, f"{args.host}:{args.metrics_port}", args.metrics_path
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -149,6 +169,8 @@ async def serve(args: argparse.Namespace) -> None:
         sweeper.cancel()
         await coalescer.close()
         await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await registry.stop()
         await kube.close()
 

@@ -19,6 +19,8 @@ import kopf
 
 from asyncaction.controllers.manager import Manager
 from asyncaction.kube import KubeClient, load_connection
+from asyncaction.runtime.metrics import process_metrics
+from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     op = OperatorSettings.from_env()
     kube = await KubeClient.from_kubeconfig(os.environ.get("ASYNCACTION_KUBECONFIG"))
     memo["kube"] = kube
+    memo["metrics_server"] = await serve_metrics(
+        process_metrics().registry,
+        op.metrics_bind_address,
+        op.metrics_path,
+        setting="ASYNCACTION_METRICS_BIND_ADDRESS",
+    )
     memo["task"] = asyncio.create_task(_lead_forever(kube, op, memo), name="asyncaction")
 
 
@@ -67,6 +75,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(task, return_exceptions=True)
     kube: KubeClient = memo["kube"]
     await kube.close()
+    if memo.get("metrics_server") is not None:
+        await memo["metrics_server"].cleanup()
 
 
 @kopf.on.probe(id="api")

@@ -55,6 +55,10 @@ class OperatorSettings:
     stores_config: str = ""
     # Server-side timeout of each watch request (the watch is then resumed).
     watch_server_timeout: int = 300
+    # Prometheus metrics endpoint, as controller-runtime's --metrics-bind-address:
+    # HOST:PORT, :PORT (every interface) or 0 (off; the chart turns it on).
+    metrics_bind_address: str = "0"
+    metrics_path: str = "/metrics"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:

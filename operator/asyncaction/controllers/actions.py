@@ -273,6 +273,8 @@ class ActionController:
     def _on_action(self, event: str, new: Obj | None, old: Obj | None) -> None:
         obj = new or old
         assert obj is not None
+        if new is not None:
+            self.metrics.observe_transition(old, new)
         uid = obj["metadata"]["uid"]
         if new is None:
             queue = self.admissions.forget(uid)
@@ -387,6 +389,7 @@ class ActionController:
                 if queue is not None:
                     self.wake_granted(queue)  # maybe a slot is free: the heap decides who
                 admitted = self.admissions.request(uid)
+            self.metrics.admission(admitted)
         elif view.phase is Phase.QUEUED:
             self.admissions.withdraw(uid)
             queue = self.admissions.queue_of(uid)
@@ -634,6 +637,7 @@ class ActionController:
         try:
             await self.kube.create(paths.event_path(action["metadata"]["namespace"]), event)
             self.metrics.inc("asyncaction_api_writes_total", {"resource": "events"})
+            self.metrics.event(effect.type, effect.reason)
         except ApiError as exc:  # events are best effort: never block the lifecycle on them
             log.warning("could not post event %s: %s", effect.reason, exc)
 

@@ -13,7 +13,7 @@ import builtins
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -88,6 +88,8 @@ class KubeClient:
         self.retry = retry or RetryPolicy()
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._session: aiohttp.ClientSession | None = None
+        # Told (method, HTTP code; 0: no answer) of every request sent, for metrics.
+        self.on_response: Callable[[str, int], None] = lambda method, code: None
 
     @classmethod
     async def from_kubeconfig(cls, path: str | PathLike[str] | None = None) -> KubeClient:
@@ -141,6 +143,7 @@ class KubeClient:
                     headers=self._headers(content_type if data is not None else None),
                     timeout=self._timeout,
                 ) as response:
+                    self.on_response(method, response.status)
                     payload = _decode(await response.text())
                     if response.status < 400:
                         return payload if isinstance(payload, dict) else {"items": payload}
@@ -149,6 +152,7 @@ class KubeClient:
                         raise error
                     last = error
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                self.on_response(method, 0)
                 last = exc
             delay = self.retry.delay(attempt)
             log.warning("%s %s failed (%s); retrying in %.2fs", method, path, last, delay)
@@ -207,6 +211,7 @@ class KubeClient:
         async with self._get_session().get(
             path, params=params, headers=self._headers(), timeout=timeout
         ) as response:
+            self.on_response("WATCH", response.status)
             if response.status >= 400:
                 raise error_from_status(response.status, _decode(await response.text()))
             async for line in _lines(response.content):

@@ -1,0 +1,245 @@
+"""A real Prometheus server for the test bed (Debian's ``prometheus`` package).
+
+Started when asked (a test, or ``make up`` with ``--prometheus``), on loopback, with its
+data in the test bed's directory. It scrapes two ways:
+
+- ``static``: named targets (``HOST:PORT`` and a path), for the operator and hook when
+  they run as host processes (the node agent's test bed);
+- ``pods``: Kubernetes service discovery against the test bed's API server, keeping the
+  Pods annotated ``prometheus.io/scrape: "true"`` and scraping the port and path their
+  ``prometheus.io/port`` and ``prometheus.io/path`` annotations name, as the chart's
+  Pods are (the real node's test bed).
+
+``query`` runs PromQL through the HTTP API; ``promtool`` runs ``promtool`` (``check
+metrics``, ``check rules``, ``test rules``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asyncaction_testbed import procs
+
+PROMETHEUS = "prometheus"
+PROMTOOL = "promtool"
+
+
+class PrometheusUnavailable(RuntimeError):
+    """The prometheus binaries are not installed (``make tools`` installs them)."""
+
+
+def binaries() -> tuple[str, str]:
+    """Paths of ``prometheus`` and ``promtool``; raises with the fix when missing."""
+    server, tool = shutil.which(PROMETHEUS), shutil.which(PROMTOOL)
+    if server is None or tool is None:
+        raise PrometheusUnavailable(
+            "prometheus/promtool not found: install Debian's `prometheus` package (make tools)"
+        )
+    return server, tool
+
+
+@dataclass(frozen=True)
+class Target:
+    job: str
+    address: str  # HOST:PORT
+    path: str = "/metrics"
+
+
+def pod_discovery(kubeconfig: Path, namespaces: list[str] | None = None) -> dict[str, Any]:
+    """A scrape job for Pods that ask for it with the prometheus.io annotations."""
+    sd: dict[str, Any] = {"role": "pod", "kubeconfig_file": str(kubeconfig)}
+    if namespaces:
+        sd["namespaces"] = {"names": namespaces}
+    annotation = "__meta_kubernetes_pod_annotation_prometheus_io_"
+    return {
+        "job_name": "pods",
+        "kubernetes_sd_configs": [sd],
+        "relabel_configs": [
+            {"source_labels": [f"{annotation}scrape"], "action": "keep", "regex": "true"},
+            {
+                "source_labels": [f"{annotation}path"],
+                "action": "replace",
+                "target_label": "__metrics_path__",
+                "regex": "(.+)",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_ip", f"{annotation}port"],
+                "action": "replace",
+                "regex": "(.+);(\\d+)",
+                "replacement": "$1:$2",
+                "target_label": "__address__",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+                "target_label": "job",
+                "regex": "(.+)",
+                "replacement": "asyncaction-$1",
+            },
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        ],
+    }
+
+
+def config(
+    targets: list[Target],
+    *,
+    interval: float = 1.0,
+    rule_files: list[Path] | None = None,
+    extra_jobs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    jobs: list[dict[str, Any]] = [
+        {
+            "job_name": target.job,
+            "metrics_path": target.path,
+            "static_configs": [{"targets": [target.address]}],
+        }
+        for target in targets
+    ]
+    return {
+        "global": {"scrape_interval": f"{interval:g}s", "evaluation_interval": f"{interval:g}s"},
+        "rule_files": [str(p) for p in rule_files or []],
+        "scrape_configs": [*jobs, *(extra_jobs or [])],
+    }
+
+
+@dataclass
+class Prometheus:
+    directory: Path
+    targets: list[Target] = field(default_factory=list)
+    rule_files: list[Path] = field(default_factory=list)
+    extra_jobs: list[dict[str, Any]] = field(default_factory=list)
+    interval: float = 1.0
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        server, _ = binaries()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or procs.free_port()
+        path = self.directory / "prometheus.yml"
+        path.write_text(
+            yaml.safe_dump(
+                config(
+                    self.targets,
+                    interval=self.interval,
+                    rule_files=self.rule_files,
+                    extra_jobs=self.extra_jobs,
+                )
+            )
+        )
+        if procs.is_running(self.directory, "prometheus"):
+            procs.stop(self.directory, "prometheus")
+        procs.start(
+            self.directory,
+            "prometheus",
+            [
+                server,
+                f"--config.file={path}",
+                f"--storage.tsdb.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle",
+            ],
+        )
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline or not procs.is_running(self.directory, "prometheus"):
+                log = procs.log_file(self.directory, "prometheus")
+                raise RuntimeError(f"prometheus did not get ready{procs.tail(log)}")
+            time.sleep(0.2)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:  # noqa: S310
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def reload(self) -> None:
+        """Read the rule files again (they were edited)."""
+        request = urllib.request.Request(f"{self.url}/-/reload", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
+
+    def stop(self) -> None:
+        procs.stop(self.directory, "prometheus")
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.url}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+            body = json.load(response)
+        if body.get("status") != "success":
+            raise RuntimeError(f"{path} {params}: {body}")
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's vector (a scalar comes back as one sample without labels)."""
+        data = self.api("query", query=promql)
+        if data["resultType"] == "scalar":
+            return [{"metric": {}, "value": data["result"]}]
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+    def value(self, promql: str) -> float | None:
+        """The one number ``promql`` gives (None: no data)."""
+        result = self.query(promql)
+        if not result:
+            return None
+        if len(result) > 1:
+            raise ValueError(f"{promql} gave {len(result)} series: {result}")
+        return float(result[0]["value"][1])
+
+    def targets_up(self) -> dict[str, str]:
+        """Health of each active target by job."""
+        data = self.api("targets")
+        return {t["labels"]["job"]: t["health"] for t in data["activeTargets"]}
+
+    def wait_scraped(self, timeout: float = 60) -> None:
+        """Until every target answered one more scrape after now."""
+        since = time.time()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.api("targets")["activeTargets"]
+            if data and all(
+                t["health"] == "up" and _parse_time(t.get("lastScrape")) > since for t in data
+            ):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"targets not scraped after {timeout}s: {self.api('targets')}")
+
+
+def _parse_time(text: str | None) -> float:
+    from datetime import datetime
+
+    if not text:
+        return 0.0
+    text = text.rstrip("Z")
+    if "." in text:  # Prometheus gives nanoseconds; Python takes microseconds
+        head, frac = text.split(".", 1)
+        frac = frac.split("+")[0].split("-")[0][:6]
+        text = f"{head}.{frac}"
+    text = text.split("+")[0]
+    return datetime.fromisoformat(text + "+00:00").timestamp()
+
+
+def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run promtool; the caller checks ``returncode`` and reads its output."""
+    _, tool = binaries()
+    return subprocess.run(
+        [tool, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
