@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with dev tools
 
-# Host tools the tests run: Lua 5.1 (Argo CD's dialect) and 5.4 run the chart's health check.
-TOOLS := lua5.1 lua5.4
+# Host tools the tests run: Lua 5.1 (Argo CD's dialect) and 5.4 run the chart's health check;
+# Debian's prometheus (with promtool) checks the metrics, alert rules and dashboard.
+TOOLS := lua5.1 lua5.4 prometheus
 tools: ## Install the host tools the tests use (apt-get: root or sudo)
 	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
 	if [ -n "$$missing" ]; then sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \

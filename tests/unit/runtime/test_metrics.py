@@ -72,7 +72,10 @@ def test_a_retried_then_successful_action_counts_each_step_once() -> None:
     metrics.observe_transition(retry, again)
     metrics.observe_transition(again, done)
     s = metrics.snapshot()
-    edge = 'asyncaction_phase_transitions_total{{from_phase="{}",namespace="ns",queue="batch",to_phase="{}"}}'
+    edge = (
+        "asyncaction_phase_transitions_total"
+        '{{from_phase="{}",namespace="ns",queue="batch",to_phase="{}"}}'
+    )
     assert edge.format("", "QUEUED") not in s
     assert s[edge.format("QUEUED", "STARTING")] == 2
     assert s[edge.format("STARTING", "RUNNING")] == 1
@@ -155,7 +158,12 @@ def test_the_work_queue_reports_adds_retries_and_waits() -> None:
 
 @pytest.mark.parametrize(
     ("address", "bind"),
-    [("0", None), ("", None), (":8080", ("0.0.0.0", 8080)), ("127.0.0.1:9", ("127.0.0.1", 9))],
+    [
+        ("0", None),
+        ("", None),
+        (":8080", ("0.0.0.0", 8080)),  # noqa: S104 - what ":PORT" means
+        ("127.0.0.1:9", ("127.0.0.1", 9)),
+    ],
 )
 def test_bind_addresses_follow_controller_runtime(
     address: str, bind: tuple[str, int] | None
