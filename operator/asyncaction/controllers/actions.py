@@ -45,6 +45,7 @@ from asyncaction.lifecycle import (
     job_view_from,
     reconcile,
 )
+from asyncaction.lifecycle.waiting import Waiting, explain_waiting, queue_block
 from asyncaction.manifests import (
     ANNOTATION_TEMPLATE_DEFAULTS,
     ManifestError,
@@ -396,6 +397,8 @@ class ActionController:
             if queue is not None:
                 self.wake_granted(queue)  # a grant it held goes to the next in line
         decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
+        blocked = None if admitted or not is_eligible(view, now) else self._why_held(uid)
+        decision = explain_waiting(view, job, decision, now=now, blocked=blocked)
         refusal = self._store_refusal(decision, spec, action["metadata"]["namespace"])
         if refusal is not None:
             decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
@@ -415,6 +418,20 @@ class ActionController:
         if decision.after:
             await self._write_status(action, decision.after, fresh=True)
         return decision.requeue_after
+
+    def _why_held(self, uid: str) -> Waiting | None:
+        """Why admission holds an eligible action (see ``lifecycle.waiting``)."""
+        key = self.admissions.queue_of(uid)
+        if key is None:
+            return None
+        limits = self.admissions.limits_of(key)
+        return queue_block(
+            key[0],
+            key[1],
+            suspended=limits.suspended,
+            limit=limits.max_concurrent,
+            active=self.admissions.active_count(key),
+        )
 
     def _store_refusal(
         self, decision: Decision, spec: Mapping[str, Any], namespace: str
