@@ -37,6 +37,7 @@ from asyncaction_hook.errors import (
     rate_limited,
     too_large,
 )
+from asyncaction_hook.events import emit_transition
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
 from asyncaction_hook.metrics import HookMetrics, live_families
 from asyncaction_hook.reports import Report, check_result_size, public_view
@@ -253,6 +254,7 @@ async def post_status(request: web.Request) -> web.Response:
         patched = await hook.writer.apply(
             caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
         )
+        await emit_transition(hook.kube, hook.metrics, cached, patched)
         return web.json_response(public_view(patched))
     hook.metrics.reports.labels("progress").inc()
     hook.coalescer.submit(caller.uid, report, caller.attempt)

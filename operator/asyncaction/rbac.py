@@ -54,6 +54,8 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
             _rule(GROUP, [ACTION_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status"], ["get", "patch"]),
             _rule(GROUP, [TEMPLATE_PLURAL], ["get"]),
+            # The Event of a terminal phase it wrote (asyncaction_hook.events).
+            _rule("", ["events"], ["create"]),
         ],
     )
 
