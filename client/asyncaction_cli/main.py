@@ -25,6 +25,7 @@ from asyncaction.api.names import LABEL_ATTEMPT
 from asyncaction.api.phases import Phase
 from asyncaction.timeutil import utcnow
 from asyncaction_cli import render, s3
+from asyncaction_cli.waiting import ReasonChanges, queue_position
 from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
 from asyncaction_client.model import (
     PHASES,
@@ -465,13 +466,22 @@ def wait_for(
     """Wait for each (namespace, name) in turn within one shared deadline."""
     deadline = None if timeout is None else time.monotonic() + timeout
     finished = []
+    reasons = ReasonChanges()  # why each waits, printed once per change
     for namespace, name in targets:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         bar = ProgressBar(io) if io.live else None
+
+        def update(action: Action, bar: ProgressBar | None = bar) -> None:
+            line = reasons.line(action)
+            if line is not None:
+                if bar:
+                    bar.done()
+                io.say(line)
+            if bar:
+                bar.update(action)
+
         try:
-            action = client.wait_finished(
-                name, namespace, timeout=remaining, on_update=bar.update if bar else None
-            )
+            action = client.wait_finished(name, namespace, timeout=remaining, on_update=update)
         except WaitTimeout as exc:
             if bar:
                 bar.done()
@@ -578,6 +588,9 @@ def cmd_describe(io: Output, args: argparse.Namespace) -> int:
                     _exit_code(pod),
                 ]
             )
+        position = None
+        if (action.get("status") or {}).get("phase") == "QUEUED":
+            position = queue_position(action, client.list(namespace_of(action)))
         events = [
             [
                 e.type or "",
@@ -587,7 +600,7 @@ def cmd_describe(io: Output, args: argparse.Namespace) -> int:
             ]
             for e in client.events(action)
         ]
-    io.data(render.describe(action, now, attempts=attempts, events=events))
+    io.data(render.describe(action, now, attempts=attempts, events=events, position=position))
     return EXIT_SUCCEEDED
 
 
@@ -612,6 +625,7 @@ def cmd_watch(io: Output, args: argparse.Namespace) -> int:
     wanted = set(args.names)
     with connect(args) as client:
         seen: dict[tuple[str, str], Action] = {}
+        reasons = ReasonChanges()
         drawn_lines = 0
         header_printed = False
         stream = client.watch(
@@ -637,6 +651,8 @@ def cmd_watch(io: Output, args: argparse.Namespace) -> int:
                 io.out.flush()
                 drawn_lines = text.count("\n")
             else:
+                if (line := reasons.line(action)) is not None:
+                    io.say(line)  # why it waits, once per change (stderr)
                 table = render.actions_table(
                     [action], now, wide=wide, namespaces=args.all_namespaces
                 )
