@@ -82,7 +82,7 @@ test: lint typecheck chart-check tools kube-binaries node-setup ## Everything: l
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 up: $(STAMP) kube-binaries node-setup ## Start control plane, S3, the real node (or node agent), operator and hook (.local/)
-	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL)
+	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL) $(if $(PROMETHEUS),--prometheus)
 
 down: ## Stop everything `make up` started (data in .local/ is kept)
 	@if [ -x $(PY) ]; then $(PY) -m asyncaction_testbed.cli down --state $(LOCAL); fi

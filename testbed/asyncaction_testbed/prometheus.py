@@ -243,3 +243,33 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
     return subprocess.run(
         [tool, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+OPERATOR_METRICS_PORT = 18081  # the host operator's metrics under `make up` (node agent)
+
+
+def for_stack(state: Path, kubeconfig: Path, *, real_node: bool, hook: str) -> Prometheus:
+    """The Prometheus of ``make up PROMETHEUS=1``: on the real node it finds the chart's
+    Pods by their prometheus.io annotations; on the node agent it scrapes the host
+    processes (the operator on ``OPERATOR_METRICS_PORT``, the hook on its own port)."""
+    rules = [Path(__file__).resolve().parents[2] / "docs" / "alerts" / "asyncaction.rules.yaml"]
+    rules = [p for p in rules if p.exists()]
+    if real_node:
+        return Prometheus(
+            state / "prometheus",
+            rule_files=rules,
+            extra_jobs=[pod_discovery(kubeconfig)],
+            interval=5.0,
+            port=procs.free_port(19090),
+        )
+    host = hook.removeprefix("http://").rsplit(":", 1)[0]
+    return Prometheus(
+        state / "prometheus",
+        targets=[
+            Target("asyncaction-operator", f"{host}:{OPERATOR_METRICS_PORT}"),
+            Target("asyncaction-hook", hook.removeprefix("http://")),
+        ],
+        rule_files=rules,
+        interval=5.0,
+        port=procs.free_port(19090),
+    )
