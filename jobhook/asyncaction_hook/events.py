@@ -43,6 +43,13 @@ async def emit_transition(
     try:
         await kube.create(paths.event_path(after["metadata"]["namespace"]), event)
     except ApiError as exc:
-        log.warning("could not post event %s: %s", reason, exc)
+        meta = after["metadata"]
+        about = {
+            "namespace": meta.get("namespace"),
+            "name": meta.get("name"),
+            "uid": meta.get("uid"),
+            "attempt": (after.get("status") or {}).get("attempts"),
+        }
+        log.warning("could not post event %s: %s", reason, exc, extra={"action": about})
         return
     metrics.events.labels(kind, reason).inc()

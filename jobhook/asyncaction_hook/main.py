@@ -18,6 +18,7 @@ from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.cache import Registry
+from asyncaction_hook.logs import configure as configure_logs
 from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
@@ -176,8 +177,9 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(parse_args(argv)))
+    args = parse_args(argv)
+    configure_logs(args.log_format)
+    asyncio.run(serve(args))
     return 0
 
 
