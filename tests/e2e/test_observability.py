@@ -11,7 +11,9 @@ dashboard returning data.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import sys
 import time
@@ -23,6 +25,8 @@ from typing import Any
 import pytest
 import requests
 
+from asyncaction.api.names import SECRET_KEY_FIELD
+from asyncaction.keys import MASTER_KEYS_ENV
 from tests.conftest import OPERATOR_ENV
 from tests.support.kube import Kube, action_manifest
 from tests.support.procs import free_port, start_hook, start_process, stop_process, wait_http
@@ -40,11 +44,14 @@ def python_action(name: str, code: str, **spec: Any) -> dict[str, Any]:
 
 
 class Bed:
-    def __init__(self, prometheus: Any, operator_url: str, hook_url: str, namespace: str):
+    def __init__(
+        self, prometheus: Any, operator_url: str, hook_url: str, namespace: str, logs: list[Path]
+    ):
         self.prometheus = prometheus
         self.operator_url = operator_url
         self.hook_url = hook_url
         self.namespace = namespace
+        self.logs = logs
 
     def value(self, promql: str) -> float | None:
         return self.prometheus.value(promql.replace("NS", self.namespace))
@@ -97,7 +104,9 @@ def bed(
     try:
         wait_http(f"{operator_url}/metrics", 60, operator, operator_log)
         prometheus.start()
-        yield Bed(prometheus, operator_url, hook_url, namespace)
+        yield Bed(
+            prometheus, operator_url, hook_url, namespace, [operator_log, tmp_path / "hook.log"]
+        )
     finally:
         prometheus.stop()
         stop_process(operator)
@@ -136,6 +145,30 @@ def test_metrics_rules_and_dashboard_against_a_real_prometheus(kube: Kube, bed: 
     check_counts_and_histograms(bed)
     check_endpoints_and_rules(bed)
     check_every_dashboard_panel_has_data(bed)
+    check_no_key_material(kube, bed)
+
+
+def check_no_key_material(kube: Kube, bed: Bed) -> None:
+    """Neither a master key nor any job key shows in logs, Events or metrics."""
+    keys = [
+        line.strip()
+        for line in Path(os.environ[MASTER_KEYS_ENV]).read_text().splitlines()
+        if line.strip()
+    ]
+    for secret in kube.core.list_namespaced_secret(bed.namespace).items:
+        if secret.data and SECRET_KEY_FIELD in secret.data:
+            keys.append(base64.b64decode(secret.data[SECRET_KEY_FIELD]).decode())
+    assert len(keys) >= 2  # the master key and at least one job key were looked for
+    texts = {str(path): path.read_text(errors="replace") for path in bed.logs}
+    for url in (bed.operator_url, bed.hook_url):
+        texts[url] = requests.get(f"{url}/metrics", timeout=10).text
+    events = kube.core.list_namespaced_event(bed.namespace).items
+    texts["events"] = "\n".join(f"{e.reason} {e.message}" for e in events)
+    assert len(events) >= 10
+    for where, text in texts.items():
+        for key in keys:
+            assert key not in text, f"key material in {where}"
+            assert base64.b64encode(key.encode()).decode() not in text, f"encoded key in {where}"
 
 
 def check_counts_and_histograms(bed: Bed) -> None:
