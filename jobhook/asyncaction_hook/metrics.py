@@ -68,11 +68,11 @@ class CountingKubeClient(KubeClient):
             yield event
 
 
+UNKNOWN_ID = "unknown job id"  # the message of authenticate's 404
 REFUSALS = {
     # (HTTP status, error reason) -> refusal reason; 401 UNAUTHORIZED is split by message.
     (401, "REPLAYED"): "replay",
     (401, "STALE_ATTEMPT"): "stale",
-    (404, "NOT_FOUND"): "unknown_id",
     (421, "MISDIRECTED"): "wrong_shard",
     (429, "RATE_LIMITED"): "rate_limited",
     (413, "TOO_LARGE"): "too_large",
@@ -86,6 +86,8 @@ def refusal_reason(status: int, reason: str, message: str) -> str | None:
     refusal of the caller, e.g. 409 for a finished action or 503 for the API server)."""
     if (status, reason) in REFUSALS:
         return REFUSALS[(status, reason)]
+    if status == 404 and message == UNKNOWN_ID:
+        return "unknown_id"  # other 404s name a missing object of a known action
     if status == 401:
         if "too old" in message or "in the future" in message:
             return "stale"

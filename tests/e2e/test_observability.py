@@ -198,14 +198,14 @@ def check_counts_and_histograms(bed: Bed) -> None:
     assert 0 < median < 120
     attempts = bed.by("result", "sum by (result) (asyncaction_attempts_total)")
     assert attempts == {"succeeded": 2, "failed": 2}  # "held" never started an attempt
-    assert bed.value('sum(asyncaction_admission_attempts_total{result="success"})') == 4
+    assert bed.value('sum(asyncaction_admission_attempts_total{result="success"})') >= 4
     assert bed.value("asyncaction_leader_election_master_status") == 1
     assert bed.value("asyncaction_caches_synced") == 1
     assert bed.value('sum(asyncaction_reconcile_total{controller="asyncaction"})') >= 9
     assert bed.value('sum(asyncaction_reconcile_total{result="error"})') in (None, 0)
     assert bed.value('sum(asyncaction_workqueue_adds_total{name="actions"})') >= 9
     assert bed.value('asyncaction_workqueue_depth{name="actions"}') is not None
-    assert bed.value('sum(asyncaction_rest_client_requests_total{method="PATCH"})') >= 8
+    assert bed.value('sum(asyncaction_rest_client_requests_total{method="PATCH"})') >= 5
     assert bed.value("sum(asyncaction_build_info)") == 1
     # The hook: two terminal reports, each written before the answer, and the refusals.
     assert bed.value('sum(asyncaction_hook_reports_total{kind="terminal"})') == 2

@@ -53,6 +53,7 @@ def test_each_refusal_of_the_auth_checks_has_its_reason() -> None:
         "replay",
     ]
     assert reason_of(not_found("unknown job id")) == "unknown_id"
+    assert reason_of(not_found("no input object 3")) is None  # an answer about a known job
     assert reason_of(rate_limited()) == "rate_limited"
     assert reason_of(HookError(421, "MISDIRECTED", "another replica")) == "wrong_shard"
     assert reason_of(completed("SUCCEEDED")) is None  # an answer, not a refusal
