@@ -39,7 +39,7 @@ from asyncaction_hook.errors import (
 )
 from asyncaction_hook.events import emit_transition
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
-from asyncaction_hook.metrics import HookMetrics, live_families
+from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics, live_families
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
@@ -164,7 +164,7 @@ class Hook:
         if action is None:
             if not self.registry.ready:
                 raise HookError(503, "NOT_READY", "the hook is catching up; retry")
-            raise not_found("unknown job id")
+            raise not_found(UNKNOWN_ID)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
