@@ -274,8 +274,7 @@ class ActionController:
     def _on_action(self, event: str, new: Obj | None, old: Obj | None) -> None:
         obj = new or old
         assert obj is not None
-        if new is not None:
-            self.metrics.observe_transition(old, new)
+        self.metrics.observe_transition(old, new)
         uid = obj["metadata"]["uid"]
         if new is None:
             queue = self.admissions.forget(uid)

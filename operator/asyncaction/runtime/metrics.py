@@ -167,6 +167,7 @@ class Metrics:
         self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._sources: dict[str, Callable[[], Iterable[Metric]]] = {}
         self._queued_since: dict[str, datetime] = {}
+        self._started_seen: dict[str, datetime] = {}  # first start this process saw
         self.registry.register(_Live(self))
 
     # -- the API the controllers used before (kept) --------------------------------------
@@ -265,9 +266,17 @@ class Metrics:
 
     # -- what an action's change means --------------------------------------------------
 
-    def observe_transition(self, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
+    def observe_transition(
+        self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> None:
         """Count a phase change between two cached versions of one action (``old`` None:
-        first seen, e.g. on a relist: nothing changed that this process saw)."""
+        first seen, e.g. on a relist: nothing changed that this process saw; ``new``
+        None: deleted, forget it)."""
+        if new is None:
+            uid = str(((old or {}).get("metadata") or {}).get("uid", ""))
+            self._queued_since.pop(uid, None)
+            self._started_seen.pop(uid, None)
+            return
         if old is None:
             return
         before = _phase(old)
@@ -285,12 +294,15 @@ class Metrics:
             self._queued_since[uid] = now
         if after == "STARTING":
             self._admitted(old, new, namespace, queue, uid, now)
+            self._started_seen.setdefault(uid, now)
         if before in ("STARTING", "RUNNING"):
             self._attempt_ended(old, new, after)
         if after in TERMINAL:
             self._queued_since.pop(uid, None)
-            started = parse_time(status.get("startedAt"))
-            finished = parse_time(status.get("finishedAt")) or now
+            # As this process saw them (sub-second), else the status' times (whole seconds).
+            seen = self._started_seen.pop(uid, None)
+            started = seen or parse_time(status.get("startedAt"))
+            finished = now if seen else parse_time(status.get("finishedAt")) or now
             if started is not None:
                 paused = float(status.get("pausedSeconds") or 0.0)
                 seconds = max(0.0, (finished - started).total_seconds() - paused)
