@@ -442,12 +442,38 @@ def test_chart_installs_upgrades_runs_an_action_and_passes_helm_test(bed: Bed) -
         body_read = bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read()
         assert body_read == b"notes from node\n"
 
+        assert_scraped_through_pod_annotations(bed, chart_ns)
+
         tested = helm.test(release.RELEASE, timeout=240)
         assert tested["release"]["name"] == release.RELEASE
     finally:
         helm.uninstall(release.RELEASE, ignore_not_found=True, timeout=120)
         helm.close()
         bed.kube.core.delete_namespace(chart_ns)
+
+
+def assert_scraped_through_pod_annotations(bed: Bed, namespace: str) -> None:
+    """The test bed's Prometheus finds the chart's Pods by their prometheus.io annotations
+    and reads the action's run from both (skipped without the prometheus package)."""
+    from asyncaction_testbed.prometheus import Prometheus, PrometheusUnavailable, pod_discovery
+
+    server = Prometheus(
+        bed.state / f"prometheus-{namespace}",
+        extra_jobs=[pod_discovery(bed.kubeconfig, [namespace])],
+    )
+    try:
+        server.start()
+    except PrometheusUnavailable:
+        return
+    try:
+        wanted = {"asyncaction-operator": "up", "asyncaction-hook": "up"}
+        wait_for(lambda: server.targets_up() == wanted, 60, "both Pods scraped", server.targets_up)
+        succeeded = 'sum(asyncaction_phase_transitions_total{to_phase="SUCCEEDED"})'
+        assert wait_for(lambda: server.value(succeeded), 30, "the success counted") == 1
+        terminal = 'sum(asyncaction_hook_reports_total{kind="terminal"})'
+        assert wait_for(lambda: server.value(terminal), 30, "the report counted") == 1
+    finally:
+        server.stop()
 
 
 def assert_chart_pods_running(bed: Bed, namespace: str) -> None:
