@@ -5,10 +5,11 @@ data in the test bed's directory. It scrapes two ways:
 
 - ``static``: named targets (``HOST:PORT`` and a path), for the operator and hook when
   they run as host processes (the node agent's test bed);
-- ``pods``: Kubernetes service discovery against the test bed's API server, keeping the
-  Pods annotated ``prometheus.io/scrape: "true"`` and scraping the port and path their
-  ``prometheus.io/port`` and ``prometheus.io/path`` annotations name, as the chart's
-  Pods are (the real node's test bed).
+- ``pods``: the Pods annotated ``prometheus.io/scrape: "true"``, at the port and path
+  their ``prometheus.io/port`` and ``prometheus.io/path`` annotations name, as the
+  chart's Pods are (the real node's test bed). Debian's Prometheus is built without
+  Kubernetes discovery, so the test bed lists the Pods itself into a ``file_sd`` file
+  (``refresh_pods``) with the relabelling such a job would do.
 
 ``query`` runs PromQL through the HTTP API; ``promtool`` runs ``promtool`` (``check
 metrics``, ``check rules``, ``test rules``).
@@ -55,40 +56,54 @@ class Target:
     path: str = "/metrics"
 
 
-def pod_discovery(kubeconfig: Path, namespaces: list[str] | None = None) -> dict[str, Any]:
-    """A scrape job for Pods that ask for it with the prometheus.io annotations."""
-    sd: dict[str, Any] = {"role": "pod", "kubeconfig_file": str(kubeconfig)}
-    if namespaces:
-        sd["namespaces"] = {"names": namespaces}
-    annotation = "__meta_kubernetes_pod_annotation_prometheus_io_"
-    return {
-        "job_name": "pods",
-        "kubernetes_sd_configs": [sd],
-        "relabel_configs": [
-            {"source_labels": [f"{annotation}scrape"], "action": "keep", "regex": "true"},
-            {
-                "source_labels": [f"{annotation}path"],
-                "action": "replace",
-                "target_label": "__metrics_path__",
-                "regex": "(.+)",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_ip", f"{annotation}port"],
-                "action": "replace",
-                "regex": "(.+);(\\d+)",
-                "replacement": "$1:$2",
-                "target_label": "__address__",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
-                "target_label": "job",
-                "regex": "(.+)",
-                "replacement": "asyncaction-$1",
-            },
-            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-        ],
-    }
+ANNOTATION = "prometheus.io/"
+
+
+def pod_targets(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Prometheus file_sd target groups for the running Pods that ask to be scraped with
+    the prometheus.io annotations (the relabelling a kubernetes_sd job would do: Debian's
+    Prometheus is built without Kubernetes discovery)."""
+    groups = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        notes = meta.get("annotations") or {}
+        ip = (pod.get("status") or {}).get("podIP")
+        if notes.get(f"{ANNOTATION}scrape") != "true" or not ip:
+            continue
+        if (pod.get("status") or {}).get("phase") != "Running":
+            continue
+        port = notes.get(f"{ANNOTATION}port")
+        component = (meta.get("labels") or {}).get("app.kubernetes.io/component")
+        labels = {
+            "__metrics_path__": notes.get(f"{ANNOTATION}path") or "/metrics",
+            "namespace": str(meta.get("namespace", "")),
+            "pod": str(meta.get("name", "")),
+            "job": f"asyncaction-{component}" if component else "pods",
+        }
+        groups.append({"targets": [f"{ip}:{port}" if port else ip], "labels": labels})
+    return groups
+
+
+def pod_discovery(kubeconfig: Path, namespaces: list[str], targets_file: Path) -> dict[str, Any]:
+    """A scrape job for the annotated Pods of ``namespaces``, listed now into
+    ``targets_file`` (``refresh_pods`` writes it again; Prometheus rereads it)."""
+    refresh_pods(kubeconfig, namespaces, targets_file)
+    return {"job_name": "pods", "file_sd_configs": [{"files": [str(targets_file)]}]}
+
+
+def refresh_pods(kubeconfig: Path, namespaces: list[str], targets_file: Path) -> None:
+    pods: list[dict[str, Any]] = []
+    for namespace in namespaces:
+        listed = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), "-n", namespace, "get", "pods",
+             "-o", "json"],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        pods += json.loads(listed.stdout).get("items", [])
+    targets_file.parent.mkdir(parents=True, exist_ok=True)
+    staged = targets_file.with_suffix(".tmp")
+    staged.write_text(json.dumps(pod_targets(pods)))
+    staged.replace(targets_file)  # Prometheus never reads half a file
 
 
 def config(
@@ -255,10 +270,13 @@ def for_stack(state: Path, kubeconfig: Path, *, real_node: bool, hook: str) -> P
     rules = [Path(__file__).resolve().parents[2] / "docs" / "alerts" / "asyncaction.rules.yaml"]
     rules = [p for p in rules if p.exists()]
     if real_node:
+        from asyncaction_testbed.release import NAMESPACE as release_namespace
         return Prometheus(
             state / "prometheus",
             rule_files=rules,
-            extra_jobs=[pod_discovery(kubeconfig)],
+            extra_jobs=[
+                pod_discovery(kubeconfig, [release_namespace], state / "prometheus" / "pods.json")
+            ],
             interval=5.0,
             port=procs.free_port(19090),
         )

@@ -455,16 +455,22 @@ def test_chart_installs_upgrades_runs_an_action_and_passes_helm_test(bed: Bed) -
 def assert_scraped_through_pod_annotations(bed: Bed, namespace: str) -> None:
     """The test bed's Prometheus finds the chart's Pods by their prometheus.io annotations
     and reads the action's run from both (skipped without the prometheus package)."""
-    from asyncaction_testbed.prometheus import Prometheus, PrometheusUnavailable, pod_discovery
-
-    server = Prometheus(
-        bed.state / f"prometheus-{namespace}",
-        extra_jobs=[pod_discovery(bed.kubeconfig, [namespace])],
+    from asyncaction_testbed.prometheus import (
+        Prometheus,
+        PrometheusUnavailable,
+        binaries,
+        pod_discovery,
     )
+
+    directory = bed.state / f"prometheus-{namespace}"
     try:
-        server.start()
+        binaries()
     except PrometheusUnavailable:
         return
+    server = Prometheus(
+        directory, extra_jobs=[pod_discovery(bed.kubeconfig, [namespace], directory / "pods.json")]
+    )
+    server.start()
     try:
         wanted = {"asyncaction-operator": "up", "asyncaction-hook": "up"}
         wait_for(lambda: server.targets_up() == wanted, 60, "both Pods scraped", server.targets_up)
