@@ -270,13 +270,12 @@ def for_stack(state: Path, kubeconfig: Path, *, real_node: bool, hook: str) -> P
     rules = [Path(__file__).resolve().parents[2] / "docs" / "alerts" / "asyncaction.rules.yaml"]
     rules = [p for p in rules if p.exists()]
     if real_node:
-        from asyncaction_testbed.release import NAMESPACE as release_namespace
+        from asyncaction_testbed.release import NAMESPACE
+
         return Prometheus(
             state / "prometheus",
             rule_files=rules,
-            extra_jobs=[
-                pod_discovery(kubeconfig, [release_namespace], state / "prometheus" / "pods.json")
-            ],
+            extra_jobs=[pod_discovery(kubeconfig, [NAMESPACE], state / "prometheus" / "pods.json")],
             interval=5.0,
             port=procs.free_port(19090),
         )
