@@ -4,10 +4,11 @@ parse, and hand over to reports/dataplane (pure) and the writer (I/O).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -94,6 +95,7 @@ class Hook:
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     _global: TokenBucket | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def _rate(self, uid: str) -> None:
         now = time.monotonic()
@@ -112,6 +114,12 @@ class Hook:
             )
         if not self._global.take():
             raise HookError(429, "RATE_LIMITED", "the hook is busy; retry with backoff")
+
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the answer, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def misdirected(self, uid: str) -> HookError:
         """421, naming the replica that serves ``uid`` now when the URL template is known:
@@ -254,7 +262,8 @@ async def post_status(request: web.Request) -> web.Response:
         patched = await hook.writer.apply(
             caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
         )
-        await emit_transition(hook.kube, hook.metrics, cached, patched)
+        # The Event is posted after the answer: a job's last report never waits for it.
+        hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
         return web.json_response(public_view(patched))
     hook.metrics.reports.labels("progress").inc()
     hook.coalescer.submit(caller.uid, report, caller.attempt)
