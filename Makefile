@@ -13,7 +13,7 @@ CHART := charts/asyncaction
 
 .PHONY: help install kube-binaries node-setup images lint format typecheck crds crds-check \
         cli-docs test test-unit chart chart-check tools up down status demo logs clean bench \
-        kind-up e2e kind-down
+        kind-up e2e kind-down mutation
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +74,12 @@ chart: crds ## Regenerate the chart's generated files (CRDs, RBAC rules) from th
 
 chart-check: crds-check ## Fail when the chart's generated files drifted from the code
 	$(PY) -m asyncaction.chart check $(CHART)/files
+
+# Not part of `make test`: minutes of CPU. MUTATION_ARGS picks modules (substrings of their
+# paths) and options, e.g. MUTATION_ARGS="keys.py tenancy --jobs 1"; see docs/testing.md.
+MUTATION_ARGS ?=
+mutation: $(STAMP) ## Mutation testing of the pure modules against their own unit tests (tests/mutation.toml)
+	nice -n 10 $(PY) -m asyncaction_testbed.mutation $(MUTATION_ARGS)
 
 test-unit: $(STAMP) tools ## Fast unit tests only (no cluster, no S3)
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)

@@ -44,10 +44,18 @@ class CountingKubeClient(KubeClient):
         body: Mapping[str, Any] | list[Any] | None = None,
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
+        retry: bool = True,
+        request_timeout: float | None = None,
     ) -> dict[str, Any]:
         self._count(method.upper())
         return await super().request(
-            method, path, body=body, params=params, content_type=content_type
+            method,
+            path,
+            body=body,
+            params=params,
+            content_type=content_type,
+            retry=retry,
+            request_timeout=request_timeout,
         )
 
     async def watch(

@@ -7,7 +7,10 @@ managed-by label into its cache. The hook has no access to Secrets at all: it de
 each job's key from the master key it shares with the operator (``asyncaction.keys``), so
 nothing a tenant writes to a Secret can change what it accepts. The operator writes
 nothing to an action but its status (no finalizer, no annotations), and elects a leader
-on a Lease.
+on a Lease. It holds ``update`` on ``asyncactions/finalizers`` only because the owner
+references of its Jobs and Secrets set ``blockOwnerDeletion``, which the
+OwnerReferencesPermissionEnforcement admission plugin allows only to who may update the
+owner's finalizers; the operator never writes one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
         [
             _rule(GROUP, [ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL], READ),
             _rule(GROUP, [f"{ACTION_PLURAL}/status", f"{QUEUE_PLURAL}/status"], ["patch"]),
+            # Jobs and Secrets name their action as owner with blockOwnerDeletion: under
+            # the OwnerReferencesPermissionEnforcement admission plugin (OpenShift,
+            # hardened clusters) setting it needs update on the owner's finalizers.
+            _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
             _rule("batch", ["jobs"], [*READ, "create", "delete"]),
             _rule("", ["pods"], READ),
             _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),

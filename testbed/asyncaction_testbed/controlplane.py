@@ -183,6 +183,10 @@ class ControlPlane:
                 f"--client-ca-file={pki.ca_cert}",
                 f"--token-auth-file={token_file}",
                 "--authorization-mode=RBAC",
+                # As on OpenShift and hardened clusters: setting blockOwnerDeletion in an
+                # owner reference needs update on the owner's finalizers (the operator's
+                # role must say so; tests/e2e/test_least_privilege.py runs under it).
+                "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",

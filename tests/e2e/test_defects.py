@@ -182,3 +182,54 @@ def test_the_operator_writes_no_finalizer_or_annotation(kube: Kube, namespace: s
     assert not done["metadata"].get("finalizers")
     assert not done["metadata"].get("annotations")
     assert done["metadata"]["generation"] == created["metadata"]["generation"]  # spec untouched
+
+
+CLEAN_RETRY = """
+import os, sys
+from asyncaction_job import client
+if os.environ["ASYNCACTION_ATTEMPT"] == "1":
+    client.default().call("POST", "/status", {
+        "progress": 40, "statusDetails": {"from": "attempt 1"},
+        "result": {"stale": True}, "logs": ["attempt 1 was here"],
+    })
+    sys.exit(3)
+"""
+
+
+@pytest.mark.usefixtures("hooked_operator")
+def test_a_retry_that_succeeds_without_reporting_returns_no_result_of_the_failed_attempt(
+    kube: Kube, namespace: str
+) -> None:
+    """Issue 13: a new attempt starts clean (result, details, progress, log tail)."""
+    kube.create_action(
+        namespace,
+        action_manifest("retried", [sys.executable, "-c", CLEAN_RETRY], backoffLimit=1),
+    )
+    done = kube.wait_phase(namespace, "retried", {"SUCCEEDED", "FAILED"}, timeout=120)
+    status = done["status"]
+    assert (status["phase"], status["attempts"], status["failures"]) == ("SUCCEEDED", 2, 1)
+    for stale in ("result", "statusDetails", "logTail", "lastReportAt"):
+        assert stale not in status, status
+    assert status["progress"] == 100  # the second attempt's own end
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_job_create_refused_with_400_fails_the_attempt_and_frees_the_slot(
+    kube: Kube, namespace: str
+) -> None:
+    """Issue 13: a 400 (a body the API server cannot decode, a webhook's denial without
+    a code) used to be retried forever in STARTING, holding the queue's slot."""
+    kube.create_object(namespace, "actionqueues", "ActionQueue", "one", {"maxConcurrent": 1})
+    bad = action("undecodable", "true", queue="one")
+    bad["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": "eighty"}]
+    kube.create_action(namespace, bad)
+    failed = kube.wait_phase(namespace, "undecodable", {"FAILED", "SUCCEEDED"}, timeout=60)
+    error = failed["status"]["error"]
+    assert error["reason"] == "BadRequest", failed["status"]
+    assert "(400 BadRequest)" in error["message"]
+    assert failed["status"]["attempts"] == 1
+    assert not kube.jobs_of(namespace, failed["metadata"]["uid"])
+    kube.create_action(namespace, action("after", "true", queue="one"))
+    assert kube.wait_phase(namespace, "after", {"SUCCEEDED", "FAILED"})["status"]["phase"] == (
+        "SUCCEEDED"
+    )

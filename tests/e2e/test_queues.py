@@ -48,3 +48,32 @@ def test_max_concurrent_and_priority(kube: Kube, namespace: str) -> None:
 
     status = wait_for(published, 20, "the queue's status counts")
     assert status["active"] == 0
+
+
+@pytest.mark.usefixtures("operator")
+def test_an_attempt_counts_in_its_admitted_queue_after_spec_queue_is_edited(
+    kube: Kube, namespace: str
+) -> None:
+    """Issue 13: moving a running action to another queue must not free its old slot."""
+    for name in ("one", "two"):
+        kube.create_object(namespace, "actionqueues", "ActionQueue", name, {"maxConcurrent": 1})
+    time.sleep(0.5)  # let the operator see the queues before the actions
+    kube.create_action(namespace, action_manifest("long", ["sleep", "8"], queue="one"))
+    kube.wait_phase(namespace, "long", "RUNNING")
+    kube.patch_action(namespace, "long", {"spec": {"queue": "two"}})
+    kube.create_action(namespace, action_manifest("next", ["true"], queue="one"))
+    overlap: list[str] = []
+
+    def long_done() -> bool:
+        phases = {a["metadata"]["name"]: a.get("status", {}) for a in kube.list_actions(namespace)}
+        running = phases["long"].get("phase") in ("STARTING", "RUNNING")
+        if running and phases.get("next", {}).get("phase") in ("STARTING", "RUNNING"):
+            overlap.append("next started while long still held the slot of queue one")
+        return phases["long"].get("phase") == "SUCCEEDED"
+
+    wait_for(long_done, 90, "the long action to finish", interval=0.1)
+    assert overlap == []
+    assert kube.get_action(namespace, "long")["status"]["queue"] == "one"
+    assert kube.wait_phase(namespace, "next", {"SUCCEEDED", "FAILED"})["status"]["phase"] == (
+        "SUCCEEDED"
+    )

@@ -303,7 +303,10 @@ class AsyncActionStatus(Wire):
     ] = None
     queue: Annotated[
         str | None,
-        described(f"the queue the action waits or ran in (spec.queue, else {DEFAULT_QUEUE!r})"),
+        described(
+            f"the queue the action waits in (spec.queue, else {DEFAULT_QUEUE!r}); once"
+            " admitted, the queue its attempt counts against until it ends"
+        ),
     ] = None
     attempts: Annotated[int | None, described("attempts started so far", ge=0)] = None
     failures: Annotated[int | None, described("attempts that failed so far", ge=0)] = None

@@ -1,9 +1,12 @@
 """Admission per queue: a priority heap of waiting actions and the queue's free slots.
 
-The in-memory side of ``asyncaction.lifecycle.admission``'s rule (higher priority, then
-older, then uid). Each queue keeps:
+The in-memory side of ``asyncaction.lifecycle.admission``: the heap is keyed by its
+``admission_order`` (higher priority, then older, then uid), the one definition of the
+order. Each queue keeps:
 
-- ``active``: actions whose cached status is STARTING or RUNNING (they hold a slot);
+- ``active``: actions whose cached status is STARTING or RUNNING, and actions whose
+  attempt ended but whose Pods are still there (``Member.lingering``): a slot is held
+  until the attempt's Pods are gone, in the queue the attempt was admitted to;
 - ``granted``: actions given a slot whose STARTING status is not in the cache yet, so
   two actions racing for the last slot cannot both win;
 - ``waiting``: a heap of eligible QUEUED actions with lazy deletion (an entry whose uid
@@ -13,19 +16,28 @@ older, then uid). Each queue keeps:
 wakes exactly those actions (their reconcile then finds the grant). A freed slot thus
 costs O(log n) and wakes one action, however many wait. Phase counts per queue are
 kept incrementally for the ActionQueue status.
+
+Every record is keyed by the action's uid, never its name: an action deleted and
+re-created under the same name is another member. ``retain`` drops the members whose
+uid the cache no longer has (a deletion missed in a watch gap). A queue with no
+ActionQueue object gets the operator's default limit (``ASYNCACTION_DEFAULT_MAX_CONCURRENT``,
+0 = unlimited), and its state is dropped as soon as no action is in it, so the queue
+names ever seen do not keep memory.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
+from asyncaction.lifecycle.admission import AdmissionOrder, admission_order, free_slots
 
 QueueKey = tuple[str, str]  # (namespace, queue name)
-Entry = tuple[int, float, str]  # (-priority, created timestamp, uid)
+Entry = AdmissionOrder
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,12 @@ class Member:
     created_at: datetime
     phase: Phase | None
     eligible: bool = False  # QUEUED, not held, its retry backoff and startAt passed
+    # Not STARTING/RUNNING any more, but Pods of its attempt still run or terminate.
+    lingering: bool = False
+
+    @property
+    def holds_slot(self) -> bool:
+        return self.phase in ACTIVE_PHASES or self.lingering
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,10 @@ class QueueState:
     phases: Counter[str] = field(default_factory=Counter)
 
     def free(self) -> int | None:
-        if self.limits.max_concurrent is None:
-            return None
-        return self.limits.max_concurrent - len(self.active | self.granted)
+        return free_slots(self.limits.max_concurrent, len(self.active | self.granted))
+
+    def empty(self) -> bool:
+        return not (self.active or self.granted or self.waiting or self.phases)
 
 
 class Admissions:
@@ -82,15 +101,24 @@ class Admissions:
     def observe(self, member: Member) -> set[QueueKey]:
         """Record an action's (new) summary; the queues whose counts changed."""
         old = self._members.get(member.uid)
+        if old is not None and old.holds_slot and member.holds_slot:
+            # The attempt counts against the queue it was admitted to until it ends,
+            # whatever an edit of spec.queue says meanwhile.
+            member = replace(member, queue=old.queue)
         changed: set[QueueKey] = set()
-        if old is None or old.queue != member.queue or old.phase != member.phase:
+        if (
+            old is None
+            or old.queue != member.queue
+            or old.phase != member.phase
+            or old.holds_slot != member.holds_slot
+        ):
             if old is not None:
                 self._drop(old)
                 changed.add(old.queue)
             state = self._state(member.queue)
             if member.phase is not None:
                 state.phases[member.phase.value] += 1
-            if member.phase in ACTIVE_PHASES:
+            if member.holds_slot:
                 state.active.add(member.uid)
                 state.granted.discard(member.uid)
             changed.add(member.queue)
@@ -106,7 +134,7 @@ class Admissions:
         uid = member.uid
         if uid in state.granted or uid in state.active:
             return
-        entry = (-member.priority, member.created_at.timestamp(), uid)
+        entry = admission_order(member.priority, member.created_at, uid)
         if state.waiting.get(uid) != entry:
             state.waiting[uid] = entry
             heapq.heappush(state.heap, entry)
@@ -120,6 +148,14 @@ class Admissions:
         state.active.discard(member.uid)
         state.granted.discard(member.uid)
         state.waiting.pop(member.uid, None)
+        self._release_if_empty(member.queue)
+
+    def _release_if_empty(self, key: QueueKey) -> None:
+        """Free the memory of a queue no action is in (its limits stay while its
+        ActionQueue exists; they are kept apart in ``_limits``)."""
+        state = self._queues.get(key)
+        if state is not None and state.empty():
+            del self._queues[key]
 
     def forget(self, uid: str) -> QueueKey | None:
         """The action is gone; its queue (whose slot may have been freed)."""
@@ -129,13 +165,30 @@ class Admissions:
         self._drop(member)
         return member.queue
 
+    def retain(self, uids: Collection[str]) -> set[QueueKey]:
+        """Forget every member whose uid is not in ``uids`` (the cache's, after a
+        relist or at a resync): a deletion the watch never delivered frees its slot.
+        The queues whose counts changed."""
+        changed: set[QueueKey] = set()
+        for uid in [uid for uid in self._members if uid not in uids]:
+            queue = self.forget(uid)
+            if queue is not None:
+                changed.add(queue)
+        return changed
+
     def set_limits(self, key: QueueKey, limits: QueueLimits | None) -> None:
         """An ActionQueue's spec (None: it was deleted, the default applies again)."""
         if limits is None:
             self._limits.pop(key, None)
         else:
             self._limits[key] = limits
-        self._state(key).limits = limits or self._default
+        state = self._queues.get(key)
+        if state is not None:
+            state.limits = limits or self._default
+
+    def tracked_queues(self) -> int:
+        """How many queues hold state now (a figure for tests and metrics)."""
+        return len(self._queues)
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -149,29 +202,30 @@ class Admissions:
         if member is None:
             return False
         state = self._state(member.queue)
-        if uid in state.granted or uid in state.active:
+        if uid in state.granted or (uid in state.active and member.phase in ACTIVE_PHASES):
             return True
-        self._push(member)
+        self._push(member)  # a lingering attempt's Pods still hold its slot: not yet
         return False
 
     def withdraw(self, uid: str) -> None:
         """The action is no longer eligible (suspended, not yet due): leave the heap."""
         member = self._members.get(uid)
-        if member is not None:
-            state = self._state(member.queue)
+        state = self._queues.get(member.queue) if member is not None else None
+        if state is not None:
             state.waiting.pop(uid, None)
             state.granted.discard(uid)
 
     def release(self, uid: str) -> None:
         """A grant that was not used (its status write lost a race): give it back."""
         member = self._members.get(uid)
-        if member is not None:
-            self._state(member.queue).granted.discard(uid)
+        state = self._queues.get(member.queue) if member is not None else None
+        if state is not None:
+            state.granted.discard(uid)
 
     def fill(self, key: QueueKey) -> list[str]:
         """Grant free slots of ``key`` to the best waiting actions; the uids granted."""
-        state = self._state(key)
-        if state.limits.suspended or not self.open:
+        state = self._queues.get(key)
+        if state is None or state.limits.suspended or not self.open:
             return []
         granted: list[str] = []
         while state.heap:

@@ -24,18 +24,18 @@ from pathlib import Path
 from prometheus_client.core import Metric
 
 from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
-from asyncaction.controllers.actions import (
-    ActionController,
+from asyncaction.controllers.actions import ActionController
+from asyncaction.controllers.admission import Admissions
+from asyncaction.controllers.caches import (
     Caches,
     summarize_action,
     summarize_job,
     summarize_pod,
     summarize_secret,
 )
-from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.queues import QueueController
 from asyncaction.kube import KubeClient, paths
-from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue
+from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue, heap
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.runtime.metrics import (
     WorkQueueObserver,
@@ -50,6 +50,7 @@ from asyncaction.tenancy import StoreScope
 
 log = logging.getLogger(__name__)
 OWNED = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+RESYNC_BATCH = 1000  # keys queued by a resync between two turns of the event loop
 
 
 def archive_store(settings: OperatorSettings) -> Store | None:
@@ -140,6 +141,8 @@ class Manager:
             settings.lease_name,
             lease_seconds=settings.lease_seconds,
             renew_seconds=settings.lease_renew_seconds,
+            renew_deadline=settings.lease_renew_deadline_seconds,
+            retry_seconds=settings.lease_renew_seconds,
         )
         self.synced = asyncio.Event()
         self.leading = False
@@ -183,8 +186,16 @@ class Manager:
         while True:
             period = self.settings.resync_seconds
             await asyncio.sleep(period * (0.9 + random.random() / 5))  # noqa: S311 - jitter
-            for key in self.caches.actions.all_keys():
-                self.action_queue.add(key)
+            await self.resync_once()
+
+    async def resync_once(self) -> None:
+        """Repair admission from the cache, then queue every action once."""
+        self.actions.repair()
+        for count, key in enumerate(self.caches.actions.all_keys(), 1):
+            self.action_queue.add(key)
+            if count % RESYNC_BATCH == 0:
+                await asyncio.sleep(0)  # 100,000 keys must not hold the loop at once
+        heap.settle()  # what a period of changes left in the heap: out of full collections
 
     async def run(self) -> None:
         """Lead, sync, work; returns when the Lease is lost, raises when cancelled."""
@@ -192,10 +203,23 @@ class Manager:
         self.leading = True
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.leader.keep())]
         try:
+            heap.settle()  # the modules and settings loaded so far stay for good
+            tasks.append(asyncio.create_task(heap.settle_until(self.synced)))
             for cache in self.caches.all():
                 tasks += cache.tasks()
-            for cache in self.caches.all():
-                await cache.wait_synced()
+            # A cache the API server refuses raises; a Lease lost while syncing returns.
+            syncing: asyncio.Future[object] = asyncio.ensure_future(
+                asyncio.gather(*(cache.wait_synced() for cache in self.caches.all()))
+            )
+            losing: asyncio.Future[object] = asyncio.ensure_future(self.leader.lost.wait())
+            await asyncio.wait([syncing, losing], return_when=asyncio.FIRST_COMPLETED)
+            losing.cancel()
+            if not syncing.done():
+                syncing.cancel()
+                log.error("leadership lost while syncing: stopping the controllers")
+                self.leading = False
+                return
+            syncing.result()
             self.admissions.open = True
             for queue in self.admissions.queues():
                 self.actions.wake_granted(queue)

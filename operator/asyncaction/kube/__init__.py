@@ -8,7 +8,14 @@ mapping, and no synchronous call ever blocking the event loop.
 
 from asyncaction.kube.client import KubeClient, WatchEvent
 from asyncaction.kube.config import ConnectionInfo, load_connection
-from asyncaction.kube.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
+from asyncaction.kube.errors import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    Gone,
+    NotFound,
+    WriteOutcomeUnknown,
+)
 
 __all__ = [
     "AlreadyExists",
@@ -19,5 +26,6 @@ __all__ = [
     "KubeClient",
     "NotFound",
     "WatchEvent",
+    "WriteOutcomeUnknown",
     "load_connection",
 ]

@@ -36,6 +36,14 @@ class Gone(ApiError):
     """410: a watch's resourceVersion is too old; list again."""
 
 
+class WriteOutcomeUnknown(ApiError):
+    """A write that may or may not have landed (a timeout or a broken connection after it
+    was sent, a 500/504): sending it again could do it twice, so it was not retried."""
+
+    def __init__(self, method: str, path: str, cause: Exception | None) -> None:
+        super().__init__(504, "WriteOutcomeUnknown", f"{method} {path}: {cause}")
+
+
 def error_from_status(status: int, body: Any) -> ApiError:
     reason = ""
     message = ""

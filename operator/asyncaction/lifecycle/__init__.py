@@ -3,7 +3,12 @@
 ``reconcile`` decides; ``asyncaction.reconciler`` executes its decisions.
 """
 
-from asyncaction.lifecycle.admission import Candidate, select_admissions
+from asyncaction.lifecycle.admission import (
+    AdmissionOrder,
+    Candidate,
+    admission_order,
+    select_admissions,
+)
 from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import (
     CreateJob,
@@ -21,6 +26,7 @@ from asyncaction.lifecycle.reconcile import (
     is_eligible,
     job_name_for,
     reconcile,
+    refused_attempt,
     retry_delay,
 )
 from asyncaction.lifecycle.transitions import ALLOWED, can_transition
@@ -29,12 +35,14 @@ from asyncaction.lifecycle.views import (
     JobState,
     JobView,
     action_view_from,
+    admission_view_from,
     job_view_from,
 )
 
 __all__ = [
     "ALLOWED",
     "ActionView",
+    "AdmissionOrder",
     "Candidate",
     "CreateJob",
     "Decision",
@@ -48,6 +56,8 @@ __all__ = [
     "RemoveChildren",
     "action_view_from",
     "active_seconds",
+    "admission_order",
+    "admission_view_from",
     "can_transition",
     "conditions_for",
     "failure_decision",
@@ -55,6 +65,7 @@ __all__ = [
     "job_name_for",
     "job_view_from",
     "reconcile",
+    "refused_attempt",
     "retry_delay",
     "select_admissions",
 ]

@@ -37,6 +37,9 @@ WARNING_PHASES = {P.FAILED, P.TIMEOUT, P.ABORTED}
 # Events per attempt, never one per reconcile.
 QUIET_PHASES = {P.SCHEDULED, P.RUNNING}
 NOTABLE_REASONS = {"Resumed"}
+# What an attempt's job reports about itself (through the hook), cleared when the next
+# attempt starts. Earlier outputs (``status.outputs``) stay: see docs/jobs.md.
+PREVIOUS_ATTEMPT_REPORTS = ("result", "statusDetails", "progress", "logTail", "lastReportAt")
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ def _failure(
     *,
     cause: str,
     detail: str,
+    final_reason: str | None = None,
 ) -> Decision:
     failures = view.failures + 1
     allowed = view.backoff_limit + 1
@@ -188,7 +192,9 @@ def _failure(
             effects=_stop_job(view, job),
             requeue_after=delay,
         )
-    reason = cause if cause in ("JobDeleted", REPORTED_FAILURE) else "BackoffLimitExceeded"
+    reason = final_reason or (
+        cause if cause in ("JobDeleted", REPORTED_FAILURE) else "BackoffLimitExceeded"
+    )
     return _transition(
         view,
         P.FAILED,
@@ -197,6 +203,25 @@ def _failure(
         error_reason=reason,
         extra={"failures": failures},
         effects=_stop_job(view, job),
+    )
+
+
+def refused_attempt(
+    view: ActionView,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    settings: LifecycleSettings,
+) -> Decision:
+    """The API server refused this attempt's Job in a way another attempt might not
+    meet (a webhook's or a quota's refusal): the attempt failed and counts against
+    ``backoffLimit``; once that is spent the action fails with the refusal's reason."""
+    if view.phase is not None and view.phase.is_terminal:
+        return Decision()
+    return _with_queue(
+        view,
+        _failure(view, None, now, settings, cause=reason, detail=message, final_reason=reason),
     )
 
 
@@ -309,13 +334,28 @@ def reconcile(
 
 def _with_queue(view: ActionView, decision: Decision) -> Decision:
     """Record the effective queue in ``status.queue`` (a printer column shows it) while the
-    action is not finished: its queue may be left to the default, or edited while queued.
-    A terminal action keeps the queue it ran in."""
+    action waits: its queue may be left to the default, or edited while queued.
+
+    Once admitted, ``status.queue`` is the queue the attempt was admitted to and stays
+    so while the attempt runs and when it ends: admission counts the attempt against
+    that queue (``controllers.admission``), whatever later edits of ``spec.queue`` say.
+    An edit applies from the next attempt on. A terminal action keeps the queue it ran in.
+    """
     if view.phase is not None and view.phase.is_terminal:
         return decision
-    if view.status_queue == view.queue and "phase" not in decision.status:
+    target = decision.status.get("phase")
+    running = view.phase in (P.STARTING, P.RUNNING) and view.status_queue is not None
+    if running and (target is None or target in _KEEPS_ADMITTED_QUEUE):
+        return decision
+    if view.status_queue == view.queue and target is None:
         return decision
     return replace(decision, status={**decision.status, "queue": view.queue})
+
+
+# Phases an admitted attempt moves to while still counting in its queue, or as its end.
+_KEEPS_ADMITTED_QUEUE = {p.value for p in (P.STARTING, P.RUNNING)} | {
+    p.value for p in P if p.is_terminal
+}
 
 
 def _decide(
@@ -451,6 +491,10 @@ def _start(view: ActionView, now: datetime, settings: LifecycleSettings) -> Deci
     attempt = view.attempts + 1
     name = job_name_for(view.name, view.uid, attempt)
     extra: dict[str, Any] = {"attempts": attempt, "jobName": name, "nextAttemptAt": None}
+    if view.attempts:
+        # A new attempt starts clean: what the previous one reported is not its answer
+        # (a retry that succeeds without reporting must not return the old result).
+        extra.update(dict.fromkeys(PREVIOUS_ATTEMPT_REPORTS))
     if view.started_at is None:
         extra["startedAt"] = format_time(now)
     return _transition(

@@ -21,6 +21,7 @@ from asyncaction.manifests.templates import (
     pod_template_for,
     recorded_defaults,
     resolve_spec,
+    resolve_spec_shared,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "pod_template_for",
     "recorded_defaults",
     "resolve_spec",
+    "resolve_spec_shared",
     "secret_name_for",
     "uses_data_plane",
 ]

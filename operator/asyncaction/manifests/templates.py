@@ -51,6 +51,24 @@ def resolve_spec(
     return resolved
 
 
+def resolve_spec_shared(
+    action_spec: Mapping[str, Any], template_spec: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``resolve_spec`` without the copies: the result shares its values with the
+    arguments, so it is for reading only. The controller resolves every action on every
+    event and reconcile; copying each pod template there cost more than the rest of the
+    reconcile (``build_job`` copies what it keeps)."""
+    resolved: dict[str, Any] = {}
+    if template_spec is not None:
+        for field, value in template_spec.items():
+            if field not in _NOT_INHERITED and _is_set(value):
+                resolved[field] = value
+    for field, value in action_spec.items():
+        if _is_set(value):
+            resolved[field] = value
+    return resolved
+
+
 def pod_template_for(resolved_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The PodTemplateSpec to run, or None when there is none (the action has no handler)."""
     template = resolved_spec.get(TEMPLATE_FIELD)

@@ -5,9 +5,15 @@ client-go's shared informer:
 
 - the initial LIST is paginated (``limit``/``continue``) and filtered on the server by a
   label selector, so the operator never downloads objects it does not manage;
-- the WATCH resumes from the last resourceVersion seen (bookmarks included); a 410 Gone,
-  or ANY other error, leads to a fresh LIST after a capped, jittered backoff, and the
-  objects that vanished meanwhile are reported as deleted;
+- the WATCH resumes from the last resourceVersion seen (bookmarks on, so that version
+  stays recent even when nothing we select changes): a watch that ends or fails (a
+  dropped connection, a 500) is opened again from there after a capped, jittered
+  backoff; only a 410 Gone (the version left the API server's window) leads to a fresh
+  LIST, after which the objects that vanished meanwhile are reported as deleted;
+- a refusal before the cache ever worked (401/403: RBAC refuses the list or watch; 404:
+  the resource, a CRD, does not exist) is not retried: ``wait_synced`` raises a
+  ``CacheError`` naming the resource, so the operator stops loudly instead of waiting
+  forever on a cache that cannot fill;
 - objects pass through a ``transform`` before they are stored, so the cache holds small
   summaries (no ``managedFields``, no Secret data) rather than whole objects, and a
   change that leaves the summary as it was (apart from its resourceVersion) notifies
@@ -41,6 +47,21 @@ Key = str
 Transform = Callable[[Obj], Obj]
 IndexFunc = Callable[[Obj], Iterable[str]]
 Handler = Callable[[str, Obj | None, Obj | None], None]
+# Answers that retrying cannot change: no permission, or no such resource.
+REFUSALS = frozenset({401, 403, 404})
+
+
+class CacheError(RuntimeError):
+    """A cache cannot start: the API server refuses its list or watch or lacks the resource."""
+
+    def __init__(self, name: str, path: str, error: ApiError) -> None:
+        hint = (
+            "is the CustomResourceDefinition installed?"
+            if error.status == 404
+            else "does the operator's role grant list and watch on it?"
+        )
+        super().__init__(f"cache {name} cannot list/watch {path}: {error} ({hint})")
+        self.error = error
 
 
 def object_key(obj: Mapping[str, Any]) -> Key:
@@ -128,6 +149,10 @@ class Informer:
     _resource_version: str | None = None
     backoff: Backoff = field(default_factory=Backoff)
     lists: int = 0  # how many full LISTs ran: a figure for metrics and tests
+    watches: int = 0  # how many WATCH requests were opened
+    failure: CacheError | None = None
+    _failed: asyncio.Event = field(default_factory=asyncio.Event)
+    _confirmed: bool = False  # a watch was accepted once: later refusals are retried
 
     # -- configuration -------------------------------------------------------------------
 
@@ -227,48 +252,71 @@ class Informer:
             params["continue"] = token
         for key in set(self.items) - seen:
             self._apply("DELETED", self.items[key])
-        self._resource_version = version
+        self._resource_version = version or ""  # "": watch from now
         self.lists += 1
 
     async def _watch(self) -> None:
+        self.watches += 1
         async for event in self.kube.watch(
             self.path,
             label_selector=self.label_selector,
             resource_version=self._resource_version,
             timeout_seconds=self.watch_timeout,
         ):
+            self._confirmed = True
             version = (event.object.get("metadata") or {}).get("resourceVersion")
             if version:
                 self._resource_version = version
             if event.type != "BOOKMARK":
                 self._apply(event.type, event.object)
+        self._confirmed = True  # ended at the server's timeout: it was accepted
+
+    async def wait_synced(self) -> None:
+        """Return once the first LIST is in the cache; raise ``CacheError`` if it never
+        can be."""
+        if not self.synced.is_set() and self.failure is None:
+            waits = [asyncio.ensure_future(e.wait()) for e in (self.synced, self._failed)]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        if self.failure is not None:
+            raise self.failure
 
     async def run(self) -> None:
-        """LIST then WATCH forever; relist with backoff on any error."""
-        need_list = True
+        """LIST then WATCH forever: resume the watch after errors, relist on 410 only.
+
+        Returns (with ``failure`` set) when the API server refuses a cache that never
+        worked; ``wait_synced`` then raises."""
+        name = self.name or self.path
         while True:
             try:
-                if need_list:
+                if self._resource_version is None:
                     await self._list()
                     self.synced.set()
-                    need_list = False
                 await self._watch()  # ends normally at the server's timeout: watch again
                 self.backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Gone:
-                log.info("%s: resourceVersion expired; relisting", self.name or self.path)
-                need_list = True
-            except (ApiError, OSError, TimeoutError, ValueError, Exception) as exc:
-                delay = self.backoff.next()
-                log.warning(
-                    "%s: list/watch failed (%s); relisting in %.1fs",
-                    self.name or self.path,
-                    exc,
-                    delay,
-                )
-                need_list = True
-                await asyncio.sleep(delay)
+                log.info("%s: resourceVersion expired; relisting", name)
+                self._resource_version = None
+            except ApiError as exc:
+                if exc.status in REFUSALS and not self._confirmed:
+                    self.failure = CacheError(name, self.path, exc)
+                    self._failed.set()
+                    log.error("%s", self.failure)
+                    return
+                await self._pause(name, exc)
+            except Exception as exc:  # a dropped connection, a malformed line: resume
+                await self._pause(name, exc)
+
+    async def _pause(self, name: str, exc: Exception) -> None:
+        delay = self.backoff.next()
+        action = "resuming the watch" if self._resource_version else "listing again"
+        log.warning("%s: list/watch failed (%r); %s in %.1fs", name, exc, action, delay)
+        await asyncio.sleep(delay)
 
 
 class Informers:
@@ -349,7 +397,12 @@ class Informers:
         return all(informer.synced.is_set() for informer in self.members.values())
 
     async def wait_synced(self) -> None:
-        await asyncio.gather(*(informer.synced.wait() for informer in self.members.values()))
+        """Return once every member synced; raise the first ``CacheError``."""
+        await asyncio.gather(*(informer.wait_synced() for informer in self.members.values()))
+
+    @property
+    def failure(self) -> CacheError | None:
+        return next((m.failure for m in self.members.values() if m.failure), None)
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return [

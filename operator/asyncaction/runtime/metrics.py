@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from importlib import metadata
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -50,6 +50,7 @@ WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 
 EXECUTION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
 Labels = Mapping[str, str]
+R = TypeVar("R")
 
 
 class QueueState(Protocol):
@@ -231,17 +232,17 @@ class Metrics:
     # -- reconciles ----------------------------------------------------------------------
 
     def instrument(
-        self, controller: str, workers: int, process: Callable[[str], Awaitable[float | None]]
-    ) -> Callable[[str], Awaitable[float | None]]:
+        self, controller: str, workers: int, process: Callable[[str], Awaitable[R]]
+    ) -> Callable[[str], Awaitable[R]]:
         """``process`` timed and counted as controller-runtime counts a reconcile."""
         self.max_concurrent.labels(controller).set(workers)
         active = self.active_workers.labels(controller)
 
-        async def timed(key: str) -> float | None:
+        async def timed(key: str) -> R:
             start = time.perf_counter()
             active.inc()
             try:
-                requeue = await process(key)
+                outcome = await process(key)
             except Exception:
                 self.reconcile_total.labels(controller, "error").inc()
                 self.reconcile_errors.labels(controller).inc()
@@ -249,9 +250,10 @@ class Metrics:
             finally:
                 active.dec()
                 self.reconcile_time.labels(controller).observe(time.perf_counter() - start)
+            requeue = getattr(outcome, "requeue_after", outcome)
             result = "success" if requeue is None else "requeue_after"
             self.reconcile_total.labels(controller, result).inc()
-            return requeue
+            return outcome
 
         return timed
 

@@ -11,8 +11,12 @@ Semantics follow client-go's rate-limited delaying queue:
   dropped. One task sleeps until the heap's first entry is due.
 - ``add_rate_limited(key)`` retries a failed key after a per-key exponential backoff;
   ``forget(key)`` resets it after a success.
-- ``run(process, workers)`` runs a fixed number of workers. ``process`` returns a delay
-  for a requeue (or None); an exception is logged and retried with the backoff.
+- ``run(process, workers)`` runs a fixed number of workers. ``process`` returns a
+  ``Result`` (``runtime.result``; a bare delay or None is accepted too) for a requeue;
+  an exception is logged and retried with the backoff, a ``TerminalError`` is logged and
+  not retried.
+- a worker yields to the event loop after every key, so a burst of reconciles that
+  make no API call (a resync, a start-up) never holds the loop for more than one key.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from asyncaction.runtime.result import Result, TerminalError
+
 log = logging.getLogger(__name__)
 
-Process = Callable[[str], Awaitable[float | None]]
+Process = Callable[[str], Awaitable[Result | float | None]]
 
 
 @dataclass
@@ -196,21 +202,34 @@ class WorkQueue:
         while True:
             key = await self._get()
             try:
-                delay = await process(key)
+                outcome = await process(key)
             except asyncio.CancelledError:
                 self._done(key)
                 raise
+            except TerminalError as exc:
+                self.stats.failures += 1
+                log.error("%s: %s failed for good, not retried: %s", self.name, key, exc)
+                self.rate_limiter.forget(key)
+                self._done(key)
+                await asyncio.sleep(0)
+                continue
             except Exception:
                 self.stats.failures += 1
                 log.exception("%s: processing %s failed; retrying with backoff", self.name, key)
                 self._done(key)
                 self.add_rate_limited(key)
+                await asyncio.sleep(0)
                 continue
             self.stats.processed += 1
             self.rate_limiter.forget(key)
             self._done(key)
+            delay = outcome.requeue_after if isinstance(outcome, Result) else outcome
             if delay is not None:
                 self.add_after(key, delay)
+            # A reconcile that made no API call never awaited anything: without this a
+            # resync of 100,000 keys would run as one stretch and starve the watches,
+            # the Lease renewal and the probes.
+            await asyncio.sleep(0)
 
     async def run(self, process: Process, workers: int) -> None:
         """Run the timers and ``workers`` workers until cancelled."""

@@ -1,3 +1,4 @@
+import os
 import re
 from pathlib import Path
 
@@ -64,3 +65,71 @@ def test_the_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     assert watched.current().issuing == b"b" * 40
     with pytest.raises(MasterKeyError, match="cannot read"):
         load_master_keys(tmp_path / "missing")
+
+
+def test_a_key_of_exactly_the_minimum_length_is_accepted() -> None:
+    assert MasterKeys.parse("k" * 32).issuing == b"k" * 32
+    with pytest.raises(MasterKeyError, match="shorter than 32 characters"):
+        MasterKeys.parse("k" * 31)
+
+
+class FakeMonotonic:
+    """time.monotonic under the test's control: the re-read interval without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def write_keeping_stat(path: Path, text: str) -> None:
+    """New content of the same size with the old mtime: a stat cannot tell it changed."""
+    before = path.stat()
+    path.write_text(text)
+    assert path.stat().st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_the_file_is_stat_ed_at_most_every_check_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeMonotonic()
+    monkeypatch.setattr("asyncaction.keys.time.monotonic", clock)
+    path = tmp_path / "keys"
+    path.write_text("a" * 40 + "\n")
+    watched = MasterKeysFile(path)  # the default interval: 5 s
+    path.write_text("b" * 40 + "\nc" + "\n")  # another size: a change a stat sees
+    clock.now += 4.999
+    assert watched.current().issuing == b"a" * 40  # not looked at yet
+    clock.now = 1005.0
+    with pytest.raises(MasterKeyError):
+        MasterKeys.parse(path.read_text())  # "c" is too short: a broken rotation
+    assert watched.current().issuing == b"a" * 40  # looked, kept the last good keys
+    path.write_text("b" * 40 + "\n")
+    clock.now = 1009.999
+    assert watched.current().issuing == b"a" * 40  # the check at 1005 reset the interval
+    clock.now = 1010.0
+    assert watched.current().issuing == b"b" * 40
+
+
+def test_an_unchanged_stat_is_not_reread(tmp_path: Path) -> None:
+    """The file is re-read only when its (mtime, size) changed, on start and after a reload."""
+    path = tmp_path / "keys"
+    path.write_text("a" * 40 + "\n")
+    watched = MasterKeysFile(path, check_seconds=0)
+    write_keeping_stat(path, "z" * 40 + "\n")
+    assert watched.current().issuing == b"a" * 40
+    path.write_text("b" * 41 + "\n")
+    assert watched.current().issuing == b"b" * 41
+    write_keeping_stat(path, "y" * 41 + "\n")
+    assert watched.current().issuing == b"b" * 41
+    path.unlink()  # a missing file keeps the keys
+    assert watched.current().issuing == b"b" * 41
+
+
+def test_a_file_error_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("short\n")
+    with pytest.raises(MasterKeyError, match=f"^{re.escape(str(path))}: a master key is shorter"):
+        load_master_keys(path)

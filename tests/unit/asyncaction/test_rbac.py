@@ -18,3 +18,17 @@ def test_the_operator_caches_secrets_and_can_replace_an_attempts_key() -> None:
     rules = build_operator_role()["rules"]
     verbs = {v for r in rules if "secrets" in r["resources"] for v in r["verbs"]}
     assert verbs == {"get", "list", "watch", "create", "patch", "delete"}
+
+
+def test_the_operator_may_set_block_owner_deletion_on_its_actions() -> None:
+    """OwnerReferencesPermissionEnforcement: blockOwnerDeletion needs update on the owner's
+    finalizers; nothing else of the action is writable beyond its status."""
+    rules = build_operator_role()["rules"]
+    finalizers = [r for r in rules if "asyncactions/finalizers" in r["resources"]]
+    assert finalizers == [
+        {
+            "apiGroups": ["asyncaction.dev"],
+            "resources": ["asyncactions/finalizers"],
+            "verbs": ["update"],
+        }
+    ]

@@ -1,4 +1,6 @@
-from asyncaction.settings import OperatorSettings
+import pytest
+
+from asyncaction.settings import OperatorSettings, SettingsError, split_namespaces
 
 
 def test_defaults_are_production_values() -> None:
@@ -6,6 +8,10 @@ def test_defaults_are_production_values() -> None:
     assert settings == OperatorSettings()
     assert settings.backoff_base_seconds == 10.0
     assert settings.entrypoint == ("asyncaction-job", "run", "--")
+    assert (settings.lease_seconds, settings.lease_renew_deadline_seconds) == (15, 10.0)
+    assert settings.lease_renew_seconds == 2.0
+    assert settings.namespaces == ()
+    assert settings.lease_home == "default"
 
 
 def test_environment_overrides_by_type() -> None:
@@ -22,3 +28,61 @@ def test_environment_overrides_by_type() -> None:
     assert settings.backoff_base_seconds == 0.5
     assert settings.default_max_concurrent == 3
     assert settings.entrypoint == ("/opt/entry", "run", "--")
+
+
+def test_namespaces_split_on_spaces_and_commas() -> None:
+    env = {"ASYNCACTION_NAMESPACES": "a,b  c ,d,,a"}
+    settings = OperatorSettings.from_env(env)
+    assert settings.namespaces == ("a", "b", "c", "d")
+    assert settings.lease_home == "a"
+    assert split_namespaces(["x,y", "z"]) == ("x", "y", "z")
+
+
+def test_cli_namespaces_override_the_environment() -> None:
+    settings = OperatorSettings.from_env({"ASYNCACTION_NAMESPACES": "a"}, namespaces=["b,c", "d"])
+    assert settings.namespaces == ("b", "c", "d")
+
+
+def refusal(env: dict[str, str]) -> str:
+    with pytest.raises(SettingsError) as caught:
+        OperatorSettings.from_env(env)
+    return str(caught.value)
+
+
+def test_out_of_range_values_are_refused_naming_the_variable() -> None:
+    message = refusal({"ASYNCACTION_WORKERS": "0"})
+    assert "ASYNCACTION_WORKERS='0'" in message
+    assert "greater than or equal to 1" in message
+
+
+def test_malformed_values_name_the_variable_and_the_expected_form() -> None:
+    message = refusal({"ASYNCACTION_POLL_SECONDS": "30s", "ASYNCACTION_WORKERS": "many"})
+    assert "ASYNCACTION_POLL_SECONDS='30s': expected a number of seconds" in message
+    assert "ASYNCACTION_WORKERS='many': expected a whole number" in message
+
+
+def test_a_namespace_that_is_no_name_is_refused() -> None:
+    assert "ASYNCACTION_NAMESPACES" in refusal({"ASYNCACTION_NAMESPACES": "ok Not_OK"})
+
+
+def test_inconsistent_lease_timings_are_refused() -> None:
+    message = refusal(
+        {"ASYNCACTION_LEASE_SECONDS": "10", "ASYNCACTION_LEASE_RENEW_DEADLINE_SECONDS": "10"}
+    )
+    assert "ASYNCACTION_LEASE_RENEW_DEADLINE_SECONDS (10.0) must be shorter than" in message
+    assert "ASYNCACTION_LEASE_SECONDS (10)" in message
+    message = refusal({"ASYNCACTION_LEASE_SECONDS": "15", "ASYNCACTION_LEASE_RENEW_SECONDS": "15"})
+    assert "ASYNCACTION_LEASE_RENEW_SECONDS (15.0) must be shorter than" in message
+
+
+def test_the_renew_deadline_defaults_to_two_thirds_of_the_lease() -> None:
+    settings = OperatorSettings.from_env(
+        {"ASYNCACTION_LEASE_SECONDS": "6", "ASYNCACTION_LEASE_RENEW_SECONDS": "1"}
+    )
+    assert settings.lease_renew_deadline_seconds == 4.0
+
+
+def test_sharded_hooks_need_the_shard_in_the_url() -> None:
+    assert "ASYNCACTION_HOOK_URL must contain '{shard}'" in refusal(
+        {"ASYNCACTION_HOOK_SHARDS": "2"}
+    )

@@ -79,3 +79,118 @@ def test_scope_from_config() -> None:
     )
     assert scope.allowed_prefixes("a") == ("shared/a/",)
     assert scope.allowed_prefixes("b") == ("p/actions/b/",)
+
+
+# An action's spec as the API server serves it (camelCase JSON of AsyncActionSpec).
+SERVED_SPEC = {
+    "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
+    "arguments": [
+        {"name": "src", "type": "input", "value": "s3://data/p/actions/team-a/in.csv"},
+        {"name": "n", "type": "parameter", "value": "3"},
+        {"name": "dst", "type": "output", "value": "s3://data/p/actions/team-a/out.csv"},
+    ],
+    "stdin": {"type": "uri", "value": "s3://data/p/actions/team-a/stdin"},
+    "stdout": {"type": "uri", "value": "s3://data/p/actions/team-b/stdout"},
+    "stderr": {"type": "uri", "value": "s3://data/p/archive/stderr"},
+    "inputs": ["s3://data/p/actions/team-a/more/"],
+    "outputs": ["s3://data/p/actions/team-a/results/"],
+}
+
+
+def test_every_uri_carrying_field_is_declared_in_order() -> None:
+    assert declared_uris(SERVED_SPEC) == [
+        "s3://data/p/actions/team-a/in.csv",
+        "s3://data/p/actions/team-a/out.csv",
+        "s3://data/p/actions/team-a/stdin",
+        "s3://data/p/actions/team-b/stdout",
+        "s3://data/p/archive/stderr",
+        "s3://data/p/actions/team-a/more/",
+        "s3://data/p/actions/team-a/results/",
+    ]
+
+
+def test_stdout_and_stderr_uris_are_checked_like_every_other() -> None:
+    """A job writing its stdout into another namespace's area, or its stderr into the
+    archive, is refused before any Job exists."""
+    only = "namespace team-a may use only p/actions/team-a/ in data"
+    assert refused_uris(SERVED_SPEC, "team-a", [STORE]) == [
+        f"s3://data/p/actions/team-b/stdout: {only}",
+        f"s3://data/p/archive/stderr: {only}",
+    ]
+    for stream in ("stdin", "stdout", "stderr"):
+        spec = {stream: {"type": "uri", "value": "s3://data/p/actions/team-b/x"}}
+        assert len(refused_uris(spec, "team-a", [STORE])) == 1, stream
+        assert refused_uris({stream: {"type": "pipe"}}, "team-a", [STORE]) == []
+
+
+def test_a_malformed_uri_does_not_hide_the_refused_ones_after_it() -> None:
+    spec = {
+        "arguments": [
+            {"name": "a", "type": "input", "value": "http://data/p/actions/team-a/x"},
+            {"name": "b", "type": "input"},  # no value: refused, named as empty
+            {"name": "c", "type": "input", "value": "s3://bucket-only"},
+            {"name": "d", "type": "input", "value": "s3:/data/p/actions/team-a/x"},
+            {"name": "e", "type": "output", "value": "s3://data/p/actions/team-b/y"},
+        ],
+        "stdout": {"type": "uri"},
+    }
+    assert refused_uris(spec, "team-a", [STORE]) == [
+        "http://data/p/actions/team-a/x: not an s3://bucket/key URI",
+        ": not an s3://bucket/key URI",
+        "s3://bucket-only: not an s3://bucket/key URI",
+        "s3:/data/p/actions/team-a/x: not an s3://bucket/key URI",
+        "s3://data/p/actions/team-b/y: namespace team-a may use only p/actions/team-a/ in data",
+        ": not an s3://bucket/key URI",
+    ]
+
+
+def test_a_refusal_names_every_allowed_prefix_and_the_bucket() -> None:
+    other = StoreScope("other", "elsewhere")
+    refused = refused_uris(spec_naming("s3://data/x/y", "s3://nope/k"), "team-b", [other, STORE])
+    assert refused == [
+        "s3://data/x/y: namespace team-b may use only shared/b/, p/actions/team-b/ in data",
+        "s3://nope/k: bucket nope is not a configured store",
+    ]
+    # the first store whose bucket matches decides, and a store without prefix works
+    assert refused_uris(spec_naming("s3://elsewhere/actions/team-b/k"), "team-b", [other]) == []
+
+
+@pytest.mark.parametrize(
+    ("count", "suffix"),
+    [(1, ": u0"), (3, ": u0; u1; u2"), (4, ": u0; u1; u2 (and 1 more)")],
+)
+def test_the_refusal_message_shows_three_and_counts_the_rest(count: int, suffix: str) -> None:
+    message = refusal_message([f"u{n}" for n in range(count)])
+    assert message == "S3 keys outside the namespace's grants" + suffix
+
+
+@pytest.mark.parametrize(
+    ("key", "safe"),
+    [
+        ("a/b/c", True),
+        ("a/b/", True),
+        ("/a/b", False),
+        ("a//b", False),
+        ("a/./b", False),
+        ("a/../b", False),
+        ("a/..", False),
+        ("./a", False),
+        ("a/..X", True),  # only '/' is stripped from the end
+        ("XX/XXa", True),
+    ],
+)
+def test_only_plain_segments_are_safe(key: str, safe: bool) -> None:
+    from asyncaction.tenancy import safe_key
+
+    assert safe_key(key) is safe
+
+
+def test_scope_from_config_keeps_every_field() -> None:
+    scope = scope_from_config("main", {"bucket": "data", "grants": {"a": ["x/"]}})
+    assert scope == StoreScope("main", "data", "", {"a": ("x/",)})
+    assert scope.archive_prefix == "archive/"
+    assert scope_from_config("s", {"bucket": "b", "prefix": "p/"}) == StoreScope("s", "b", "p/", {})
+    with pytest.raises(GrantError, match="store main: grants must map namespaces"):
+        scope_from_config("main", {"bucket": "data", "grants": ["x/"]})
+    with pytest.raises(GrantError, match="store s: grant 'archive/' of a covers the archive"):
+        scope_from_config("s", {"bucket": "b", "grants": {"a": ["archive/"]}})

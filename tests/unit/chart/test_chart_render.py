@@ -13,7 +13,7 @@ import yaml
 
 from asyncaction.api.crds import build_crds
 from asyncaction.chart import build_rbac_rules
-from asyncaction.main import build_argv, parse_args
+from asyncaction.main import parse_args
 from tests.support.chart import CHART, NAMESPACED_VALUES, find, notes, objects, one, render
 
 ROOT = CHART.parents[1]
@@ -100,19 +100,19 @@ def test_operator_command_line_is_what_the_operator_parses(values: dict[str, Any
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["asyncaction-operator"]
     args = parse_args(container["args"])
-    argv = build_argv(args)
-    # The liveness endpoint kopf serves is the one the kubelet probes.
+    # The operator serves liveness at the --liveness URL and readiness at /readyz on the
+    # same port: the kubelet probes each for its purpose.
     port = container["ports"][0]["containerPort"]
     assert args.liveness == f"http://0.0.0.0:{port}/healthz"
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert container["ports"][0]["name"] == "health"
     namespaces = values.get("rbac", {}).get("namespaces")
     if namespaces:
-        assert [argv[i + 1] for i, a in enumerate(argv) if a == "--namespace"] == namespaces
+        assert args.namespace == namespaces
         assert "ASYNCACTION_LEASE_NAMESPACE" not in env_of(container)
     else:
-        assert "--all-namespaces" in argv
+        assert args.namespace is None  # all namespaces
         assert env_of(container)["ASYNCACTION_LEASE_NAMESPACE"] == "asyncaction-system"
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # standalone: one at a time
 

@@ -134,3 +134,79 @@ def test_replay_memory_forgets_only_what_the_time_check_refuses() -> None:
     # kept: signatures the window still admits (at most ~301 s of them), nothing older
     assert 300 <= guard.size <= 303
     assert not guard.accept_once(UID, "s399", NOW + 399_000, NOW + 399_000)
+
+
+@pytest.mark.parametrize(
+    ("skew", "allowed"),
+    [(-300_000, True), (-300_001, False), (5_000, True), (5_001, False)],
+)
+def test_the_window_edges_are_inclusive_to_the_millisecond(skew: int, allowed: bool) -> None:
+    headers = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW + skew)
+    if allowed:
+        assert parse(headers).time_ms == NOW + skew
+    else:
+        with pytest.raises(HookError) as caught:
+            parse(headers)
+        assert (caught.value.status, caught.value.reason) == (401, "UNAUTHORIZED")
+
+
+def test_parsed_headers_carry_every_field_and_a_lower_case_signature() -> None:
+    headers = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW)
+    upper = {**headers, "X-Job-Hash": headers["X-Job-Hash"].upper(), "X-Job-Signature": "V2"}
+    assert parse(upper) == SignedHeaders(UID, str(NOW), NOW, headers["X-Job-Hash"], 2)
+    v1 = headers_v1(UID, KEY, NOW)
+    assert parse(v1) == SignedHeaders(UID, str(NOW), NOW, v1["X-Job-Hash"], 1)
+    with pytest.raises(HookError, match="version 1 is disabled") as caught:
+        parse(v1, allow_v1=False)
+    assert (caught.value.status, caught.value.reason) == (401, "UNAUTHORIZED")
+
+
+@pytest.mark.parametrize("missing", ["X-Job-Id", "X-Job-Time", "X-Job-Hash"])
+def test_each_missing_header_is_a_401(missing: str) -> None:
+    headers = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW)
+    del headers[missing]
+    with pytest.raises(HookError, match="required") as caught:
+        parse(headers)
+    assert (caught.value.status, caught.value.reason) == (401, "UNAUTHORIZED")
+
+
+def test_the_first_matching_candidate_wins_and_every_key_is_tried() -> None:
+    headers = headers_v2(UID, KEY, "PUT", "/upload/out.csv", b"", NOW)
+    found = matching_attempt(
+        parse(headers),
+        method="PUT",
+        path="/upload/out.csv",
+        body=b"",
+        candidates=[(1, ("a", "b")), (2, ("c", KEY)), (3, (KEY,))],
+    )
+    assert found == 2
+    with pytest.raises(HookError) as caught:
+        matching_attempt(parse(headers), method="PUT", path="/other", body=b"", candidates=[])
+    assert (caught.value.status, caught.value.reason) == (401, "UNAUTHORIZED")
+
+
+def test_a_signature_is_remembered_until_the_window_has_passed_its_second() -> None:
+    guard = WindowReplayGuard(past_seconds=10, future_seconds=5)
+    assert guard.accept_once(UID, "s", NOW, NOW)
+    assert guard.size == 1
+    # its second is kept while the time check could still admit it, and a bit more
+    assert not guard.accept_once(UID, "s", NOW, NOW + 10_000)
+    assert not guard.accept_once(UID, "s", NOW, NOW + 10_999)
+    assert not guard.accept_once(UID, "s", NOW, NOW + 11_999)  # one second of margin
+    assert guard.size == 1
+    # long after, its second is forgotten (the time check refuses it anyway)
+    assert guard.accept_once(UID, "s", NOW, NOW + 12_000)
+    assert guard.size == 1
+    # a signature of another second is kept apart
+    assert guard.accept_once(UID, "s", NOW + 1000, NOW + 12_000)
+    assert guard.size == 2
+
+
+def test_each_signature_of_an_action_is_its_own_in_the_replay_memory() -> None:
+    """Two requests of one action signed in the same second are both new."""
+    guard = WindowReplayGuard(past_seconds=300)
+    check_replay(guard, signed("a" * 64, NOW), NOW)
+    check_replay(guard, signed("b" * 64, NOW), NOW)
+    with pytest.raises(HookError) as caught:
+        check_replay(guard, signed("b" * 64, NOW), NOW + 1)
+    assert (caught.value.status, caught.value.reason) == (401, "REPLAYED")

@@ -74,3 +74,58 @@ def test_the_whole_status_is_bounded_whatever_its_parts() -> None:
     big = {"statusDetails": {"a": "b" * 900}}
     check_status_size(big, {"statusDetails": {"a": 1}}, LIMITS)
     assert len(json.dumps(big)) > 900
+
+
+def test_the_defaults_are_the_documented_bounds() -> None:
+    """docs/security.md and the chart's values name these numbers."""
+    assert Limits() == Limits(
+        max_details_bytes=32768,
+        max_log_line_chars=2000,
+        log_tail_lines=100,
+        max_pending_uploads=100,
+        max_outputs=1000,
+        max_json_depth=32,
+        max_status_bytes=524288,
+    )
+
+
+def test_depth_is_checked_to_the_last_container() -> None:
+    """The deepest container may come after shallow ones, in a list or a dict."""
+    assert depth_exceeds([1, "a", [[[[]]]]], 4)
+    assert not depth_exceeds([1, "a", [[[]]]], 4)
+    assert depth_exceeds({"a": 1, "b": [], "z": [[[{}]]]}, 4)
+    assert not depth_exceeds("text", 0)
+    assert depth_exceeds([], 0)
+    assert parse_json(b"", 4) is None  # an empty body is JSON null
+    error = refused(parse_json, b"[[[[[]]]]]", 4)
+    assert error.message == "JSON nested deeper than 4 levels"
+
+
+def test_bounds_are_inclusive_and_measured_compactly_in_utf8() -> None:
+    # {"k":"vvvv"}: 12 bytes compact (the spaces of json.dumps' default would make 14)
+    exact = Limits(max_details_bytes=12, max_log_line_chars=3, max_status_bytes=12)
+    check_report({"k": "vvvv"}, ["abc"], exact)
+    assert refused(check_report, {"k": "vvvvv"}, None, exact).status == 413
+    assert refused(check_report, None, ["abcd"], exact).status == 413
+    check_report({"k": "éé"}, None, Limits(max_details_bytes=12))  # é is 2 bytes: 12
+    assert refused(check_report, {"k": "ééé"}, None, Limits(max_details_bytes=13)).status == 413
+    check_status_size({}, {"k": "vvvv"}, exact)
+    error = refused(check_status_size, {"k": "vvvv"}, {"j": 1}, exact)
+    assert (error.status, error.reason) == (413, "TOO_LARGE")
+
+
+def test_the_last_free_upload_and_output_slots_can_be_used() -> None:
+    check_uploads({"pendingUploads": [{}], "outputs": [{}, {}]}, LIMITS)
+    check_uploads({}, LIMITS)
+    error = refused(check_uploads, {"pendingUploads": [{}, {}], "outputs": []}, LIMITS)
+    assert (error.status, error.reason) == (413, "TOO_LARGE")
+    assert "2 uploads are not yet verified" in error.message
+    error = refused(check_uploads, {"outputs": [{}, {}, {}]}, LIMITS)
+    assert "3 outputs already" in error.message
+
+
+def test_a_scalar_before_a_deep_container_does_not_end_the_check() -> None:
+    """The check walks the last child first: a scalar there must not stop it."""
+    assert depth_exceeds([[[[[]]]], 1], 4)
+    assert depth_exceeds({"deep": [[[[]]]], "z": "scalar"}, 4)
+    assert refused(parse_json, b"[[[[[]]]], 1]", 4).status == 400

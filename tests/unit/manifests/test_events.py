@@ -84,3 +84,73 @@ def test_naive_time_and_unknown_type_are_rejected() -> None:
         build_event(make_action(), type="Normal", reason="R", message="m", now=datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="event type"):
         build_event(make_action(), type="Error", reason="R", message="m", now=NOW)
+
+
+def expected_suffix(uid: str, now: datetime, reason: str, message: str) -> str:
+    """The name's suffix, computed independently: µs since the epoch in hex, then the
+    first 8 hex digits of sha256(uid, time, reason, message)."""
+    import hashlib
+
+    micros = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    text = f"{uid}\n{now.isoformat()}\n{reason}\n{message}"
+    return f"{micros:x}" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def test_the_whole_event_as_written() -> None:
+    event = build_event(
+        make_action(), type="Warning", reason="BackoffLimitExceeded", message="m", now=NOW
+    )
+    assert event == {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": "resize." + expected_suffix(ACTION_UID, NOW, "BackoffLimitExceeded", "m"),
+            "namespace": "team-a",
+        },
+        "involvedObject": {
+            "apiVersion": "asyncaction.dev/v1alpha1",
+            "kind": "AsyncAction",
+            "name": "resize",
+            "namespace": "team-a",
+            "uid": ACTION_UID,
+            "resourceVersion": "4711",
+        },
+        "type": "Warning",
+        "reason": "BackoffLimitExceeded",
+        "message": "m",
+        "firstTimestamp": "2026-03-01T12:30:45Z",
+        "lastTimestamp": "2026-03-01T12:30:45Z",
+        "count": 1,
+        "source": {"component": "asyncaction-operator"},
+        "reportingComponent": "asyncaction-operator",
+    }
+
+
+def test_the_suffix_depends_on_the_message_and_the_uid() -> None:
+    a = build_event(make_action(), type="Normal", reason="R", message="one", now=NOW)
+    b = build_event(make_action(), type="Normal", reason="R", message="two", now=NOW)
+    assert a["metadata"]["name"] != b["metadata"]["name"]
+    assert a["metadata"]["name"] == "resize." + expected_suffix(ACTION_UID, NOW, "R", "one")
+
+
+def test_a_long_name_is_cut_to_exactly_253_and_never_ends_in_a_separator() -> None:
+    suffix = expected_suffix(ACTION_UID, NOW, "R", "m")
+    room = 253 - len(suffix) - 1
+    name = build_event(
+        make_action(name="a" * 300), type="Normal", reason="R", message="m", now=NOW
+    )["metadata"]["name"]
+    assert name == "a" * room + "." + suffix
+    assert len(name) == 253
+    cut_at_dash = "a" * (room - 2) + "-.b" + "c" * 50
+    name = build_event(
+        make_action(name=cut_at_dash), type="Normal", reason="R", message="m", now=NOW
+    )["metadata"]["name"]
+    assert name == "a" * (room - 2) + "." + suffix
+
+
+def test_a_message_of_exactly_the_limit_is_kept_whole() -> None:
+    from asyncaction.manifests.events import truncate_message
+
+    assert truncate_message("x" * 1024) == "x" * 1024
+    assert truncate_message("x" * 1025) == "x" * 1021 + "..."
+    assert truncate_message("abcdef", limit=5) == "ab..."

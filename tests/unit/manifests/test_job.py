@@ -6,6 +6,7 @@ import pytest
 
 from asyncaction.api.names import (
     ANNOTATION_ACTION_GENERATION,
+    ANNOTATION_TEMPLATE_DEFAULTS,
     LABEL_ACTION_NAME,
     LABEL_ACTION_UID,
     LABEL_ATTEMPT,
@@ -223,3 +224,69 @@ def test_long_action_name_gives_valid_labels(pod_template: Manifest) -> None:
 )
 def test_uses_data_plane(spec: Manifest, expected: bool) -> None:
     assert uses_data_plane(spec) is expected
+
+
+def test_the_job_spec_is_exactly_one_pod_once(action: Manifest, pod_template: Manifest) -> None:
+    """completions or parallelism 2 would run two pods of one attempt, each signing."""
+    spec = job_for(action, pod_template)["spec"]
+    assert set(spec) == {"backoffLimit", "completions", "parallelism", "template"}
+    assert (spec["backoffLimit"], spec["completions"], spec["parallelism"]) == (0, 1, 1)
+
+
+def test_job_name_length_bounds(action: Manifest, pod_template: Manifest) -> None:
+    assert job_for(action, pod_template, job_name="j" * 63)["metadata"]["name"] == "j" * 63
+    with pytest.raises(ManifestError, match="must have 1 to 63 characters"):
+        job_for(action, pod_template, job_name="")
+
+
+def test_attempt_zero_is_built_and_a_negative_one_refused(
+    action: Manifest, pod_template: Manifest
+) -> None:
+    job = job_for(action, pod_template, attempt=0)
+    assert job["metadata"]["labels"][LABEL_ATTEMPT] == "0"
+    with pytest.raises(ManifestError, match="must not be negative, got -1"):
+        job_for(action, pod_template, attempt=-1)
+
+
+def test_a_template_without_metadata_gets_the_labels(
+    action: Manifest, pod_template: Manifest
+) -> None:
+    del pod_template["metadata"]
+    job = job_for(action, pod_template)
+    assert job["spec"]["template"]["metadata"] == {"labels": job["metadata"]["labels"]}
+
+
+def test_the_template_defaults_are_recorded_as_sorted_json(
+    action: Manifest, pod_template: Manifest
+) -> None:
+    defaults = {"queue": "batch", "backoffLimit": 2}
+    annotations = job_for(action, pod_template, template_defaults=defaults)["metadata"][
+        "annotations"
+    ]
+    assert annotations == {
+        ANNOTATION_ACTION_GENERATION: "3",
+        ANNOTATION_TEMPLATE_DEFAULTS: '{"backoffLimit": 2, "queue": "batch"}',
+    }
+    assert json.loads(annotations[ANNOTATION_TEMPLATE_DEFAULTS]) == defaults
+    del action["metadata"]["generation"]
+    assert job_for(action, pod_template)["metadata"]["annotations"] == {}
+
+
+def test_a_command_without_args_is_wrapped(pod_template: Manifest) -> None:
+    del pod_template["spec"]["containers"][0]["args"]
+    action = make_action(spec={"outputs": ["s3://bucket/out/"]})
+    main = job_for(action, pod_template, entrypoint=["/bin/wrap"])["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert main["command"] == ["/bin/wrap", "python", "-m", "resize"]
+    assert "args" not in main
+
+
+def test_an_unnamed_container_without_command_is_named_in_the_error(
+    pod_template: Manifest,
+) -> None:
+    main = pod_template["spec"]["containers"][0]
+    del main["command"], main["name"]
+    action = make_action(spec={"inputs": ["s3://bucket/in/"]})
+    with pytest.raises(ManifestError, match=r"^container 'the first container' has no command"):
+        job_for(action, pod_template)

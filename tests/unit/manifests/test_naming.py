@@ -41,3 +41,18 @@ def test_same_input_gives_same_name() -> None:
 def test_suffix_too_long_for_limit_is_an_error() -> None:
     with pytest.raises(ValueError, match="no room"):
         bounded_name("a" * 10, "-" * 60, limit=63)
+
+
+def test_the_bounds_are_inclusive() -> None:
+    assert bounded_name("a" * 10) == "a" * 10  # no suffix by default
+    assert bounded_name("a" * 6, "-x", limit=8) == "a" * 6 + "-x"  # exactly the limit
+    # one over: cut to what leaves room for '-', the hash and the suffix
+    assert bounded_name("a" * 11, "-x", limit=12) == "a-" + short_hash("a" * 11) + "-x"
+    # room for exactly one character of the base
+    assert bounded_name("b" * 20, "", limit=10) == "b-" + short_hash("b" * 20)
+    with pytest.raises(ValueError, match="leaves no room within 9 characters"):
+        bounded_name("b" * 20, "", limit=9)
+
+
+def test_a_base_cut_to_nothing_but_separators_keeps_only_the_hash() -> None:
+    assert bounded_name("-" * 20, "-s", limit=12) == short_hash("-" * 20) + "-s"

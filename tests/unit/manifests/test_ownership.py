@@ -44,3 +44,11 @@ def test_action_without_identity_is_rejected(
     del action["metadata"][field]
     with pytest.raises(ManifestError, match=f"metadata.{field}"):
         reader(action)
+
+
+@pytest.mark.parametrize("value", [5, ["resize"], ""])
+def test_a_name_that_is_not_a_non_empty_string_is_refused(value: object) -> None:
+    action = make_action()
+    action["metadata"]["name"] = value
+    with pytest.raises(ManifestError, match=r"no metadata\.name"):
+        action_labels(action)

@@ -69,3 +69,28 @@ def test_key_appears_nowhere_but_in_the_data() -> None:
     without_data = {k: v for k, v in secret.items() if k != "data"}
     assert KEY not in json.dumps(without_data)
     assert KEY not in json.dumps(secret)  # the data holds it base64-encoded only
+
+
+def test_the_whole_secret_records_its_attempt() -> None:
+    from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT
+    from asyncaction.manifests import owner_reference
+
+    action = make_action()
+    assert build_secret(action, KEY, attempt=2) == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "resize-job-secret",
+            "namespace": "team-a",
+            "labels": {
+                LABEL_ACTION_NAME: "resize",
+                LABEL_ACTION_UID: ACTION_UID,
+                LABEL_MANAGED_BY: "asyncaction-operator",
+            },
+            "ownerReferences": [owner_reference(action)],
+            "annotations": {ANNOTATION_KEY_ATTEMPT: "2"},
+        },
+        "type": "Opaque",
+        "data": {SECRET_KEY_FIELD: base64.b64encode(KEY.encode()).decode()},
+    }
+    assert "annotations" not in build_secret(action, KEY)["metadata"]

@@ -1,6 +1,8 @@
 import copy
 from typing import Any
 
+import pytest
+
 from asyncaction.manifests import pod_template_for, resolve_spec
 
 ACTION_POD = {"spec": {"containers": [{"name": "mine", "image": "a", "command": ["a"]}]}}
@@ -110,3 +112,25 @@ def test_the_job_carries_the_recorded_defaults() -> None:
     )
     assert ANNOTATION_TEMPLATE_DEFAULTS in job["metadata"]["annotations"]
     assert recorded_defaults(job) == {"activeDeadlineSeconds": 60}
+
+
+def test_the_resolved_spec_shares_nothing_nested_with_either_input() -> None:
+    from asyncaction.manifests import resolve_spec
+
+    template = {"arguments": [{"name": "a", "type": "parameter", "value": "1"}]}
+    action = {"template": {"spec": {"containers": [{"name": "main"}]}}}
+    resolved = resolve_spec(action, template)
+    resolved["arguments"][0]["value"] = "changed"
+    resolved["template"]["spec"]["containers"][0]["name"] = "changed"
+    assert template["arguments"][0]["value"] == "1"
+    assert action["template"]["spec"]["containers"][0]["name"] == "main"
+
+
+@pytest.mark.parametrize("raw", ["[1, 2]", '"text"', "3", "null"])
+def test_recorded_defaults_that_are_not_an_object_are_ignored(raw: str) -> None:
+    from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS, recorded_defaults
+
+    assert (
+        recorded_defaults({"metadata": {"annotations": {ANNOTATION_TEMPLATE_DEFAULTS: raw}}})
+        is None
+    )

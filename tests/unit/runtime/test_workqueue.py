@@ -103,3 +103,153 @@ async def test_failures_retry_with_backoff_and_requeue_delays_are_honoured() -> 
     await asyncio.gather(task, return_exceptions=True)
     assert calls == ["k"] * 4
     assert queue.stats.failures == 2
+
+
+async def until(condition: object, rounds: int = 2000) -> None:
+    """Let the queue's tasks run until ``condition()`` holds (bounded, no time asserted)."""
+    for _ in range(rounds):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
+
+
+@pytest.mark.asyncio
+async def test_forget_resets_the_backoff() -> None:
+    clock = Clock()
+    queue = WorkQueue(rate_limiter=RateLimiter(base=1, cap=60), clock=clock)
+    queue.add_rate_limited("k")
+    assert queue._pop_due() == 1
+    clock.now = 1
+    assert queue._pop_due() is None
+    queue.add_rate_limited("k")
+    assert queue._pop_due() == 2  # the second failure in a row waits twice as long
+    clock.now = 3
+    queue._pop_due()
+    queue.forget("k")
+    queue.add_rate_limited("k")
+    assert queue._pop_due() == 1
+    assert queue.rate_limiter.failures("k") == 1
+
+
+@pytest.mark.asyncio
+async def test_add_after_nothing_or_less_is_an_add() -> None:
+    queue = WorkQueue(clock=Clock())
+    queue.add_after("now", 0)
+    queue.add_after("past", -5)
+    assert (len(queue), queue.delayed) == (2, 0)
+
+
+@pytest.mark.asyncio
+async def test_a_later_or_equal_time_never_replaces_an_earlier_one() -> None:
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.add_after("k", 10)
+    queue.add_after("k", 10)
+    queue.add_after("k", 11)
+    assert queue._pop_due() == 10
+    clock.now = 9.5
+    queue.add_after("k", 0.25)  # earlier than the pending 10
+    assert queue._pop_due() == pytest.approx(0.25)
+    clock.now = 9.75  # exactly due
+    assert queue._pop_due() is None
+    assert (len(queue), queue.delayed) == (1, 0)
+    clock.now = 10  # the superseded entry at 10 is skipped, not a second add
+    assert queue._pop_due() is None
+    assert queue.stats.adds == 1
+
+
+@pytest.mark.asyncio
+async def test_the_ready_queue_keeps_the_order_keys_became_due() -> None:
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.add_after("late", 3)
+    queue.add_after("early", 1)
+    queue.add_after("middle", 2)
+    clock.now = 5
+    queue._pop_due()
+    assert [await queue._get() for _ in range(3)] == ["early", "middle", "late"]
+
+
+@pytest.mark.asyncio
+async def test_workers_count_forget_on_success_and_requeue_after_the_delay_asked() -> None:
+    queue = WorkQueue(rate_limiter=RateLimiter(base=0.001, cap=0.001))
+    answers: dict[str, list[float | Exception | None]] = {
+        "fails-once": [RuntimeError("transient"), None],
+        "again": [0.001, None],
+    }
+    calls: list[str] = []
+
+    async def process(key: str) -> float | None:
+        calls.append(key)
+        answer = answers[key].pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    queue.add("fails-once")
+    queue.add("again")
+    task = asyncio.create_task(queue.run(process, workers=1))
+    await until(lambda: not answers["fails-once"] and not answers["again"])
+    await until(lambda: queue.stats.processed == 3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert sorted(calls) == ["again", "again", "fails-once", "fails-once"]
+    assert (queue.stats.adds, queue.stats.processed, queue.stats.failures) == (4, 3, 1)
+    assert queue.rate_limiter.failures("fails-once") == 0  # forgotten after its success
+    assert (len(queue), queue.delayed) == (0, 0)
+    queue.add("after-the-end")  # a stopped queue takes nothing
+    assert (len(queue), queue.stats.adds) == (0, 4)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_worker_lets_go_of_its_key_and_keeps_its_change() -> None:
+    queue = WorkQueue()
+    started = asyncio.Event()
+
+    async def process(key: str) -> float | None:
+        started.set()
+        await asyncio.Event().wait()  # never returns
+        return None
+
+    queue.add("k")
+    task = asyncio.create_task(queue.run(process, workers=1))
+    await started.wait()
+    queue.add("k")  # while processing: dirty, re-added when the worker is done
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert queue._processing == set()  # the worker let go of its key
+    assert len(queue) == 1  # and the change made meanwhile is not lost
+
+
+@pytest.mark.asyncio
+async def test_keys_due_at_the_same_time_keep_the_order_they_were_added() -> None:
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    for key in ("b", "c", "a"):
+        queue.add_after(key, 2)
+    clock.now = 2
+    queue._pop_due()
+    assert [await queue._get() for _ in range(3)] == ["b", "c", "a"]
+
+
+@pytest.mark.asyncio
+async def test_run_names_its_tasks_and_leaves_none_behind() -> None:
+    """Named tasks show in asyncio's debug output; a stopped queue leaves nothing running."""
+    assert WorkQueue().name == "queue"
+    queue = WorkQueue(name="actions")
+    started = asyncio.Event()
+
+    async def process(key: str) -> float | None:
+        started.set()
+        return None
+
+    before = asyncio.all_tasks()
+    task = asyncio.create_task(queue.run(process, workers=2))
+    queue.add("k")
+    await started.wait()
+    names = {t.get_name() for t in asyncio.all_tasks() - before} - {task.get_name()}
+    assert names == {"actions-timers", "actions-worker-0", "actions-worker-1"}
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert asyncio.all_tasks() - before == set()

@@ -1,0 +1,243 @@
+"""Event-loop stalls of the operator's own work at 100,000 actions (issue 13, deliverable 3).
+
+The real ``Manager`` (caches, admission, action controller, work queue, 32 workers)
+runs in-process against an in-memory API: paginated LISTs (500 per page) answered from
+JSON pages encoded beforehand, so decoding each page is part of the measured work, and
+watches that stay quiet. Half the actions wait ``QUEUED`` in a suspended ActionQueue,
+half are ``SUCCEEDED``; every status is already correct, so nothing is written.
+
+A probe task asks for a turn of the event loop every 10 ms, as a liveness probe's
+answer would; the benchmark prints the longest it waited (the loop's stall) through
+
+1. start-up and sync (the LIST pages into the caches, admission built per action),
+2. the first reconcile of every action,
+3. a resync (every action queued and reconciled again),
+
+and the API writes made (goal: none), the time of each stage and the RSS growth of the
+process over the pages held by the fake (the operator's own structures).
+
+    flock /tmp/asyncaction-cluster.lock .venv/bin/python bench/bench_loop.py [COUNT]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
+
+from asyncaction.api.names import API_VERSION
+from asyncaction.api.phases import Phase
+from asyncaction.controllers.manager import Manager
+from asyncaction.kube import NotFound, paths
+from asyncaction.lifecycle import conditions_for
+from asyncaction.settings import OperatorSettings
+from asyncaction.timeutil import format_time, utcnow
+from tests.support.procs import ensure_master_keys
+
+NAMESPACE = "loop"
+PAGE = 500
+PROBE_SECONDS = 0.01
+POD = {"spec": {"containers": [{"name": "main", "image": "busybox", "command": ["true"]}]}}
+
+
+def status_for(phase: Phase, queue: str) -> dict[str, Any]:
+    now = utcnow()
+    status: dict[str, Any] = {
+        "phase": phase.value,
+        "message": phase.value.lower(),
+        "queuedAt": format_time(now),
+        "attempts": 0,
+        "failures": 0,
+        "queue": queue,
+        "observedGeneration": 1,
+        "conditions": conditions_for(
+            phase, now=now, message=phase.value.lower(), observed_generation=1
+        ),
+    }
+    if phase.is_terminal:
+        status.update(
+            attempts=1, startedAt=format_time(now), finishedAt=format_time(now), progress=100
+        )
+    return status
+
+
+def action(index: int, version: int) -> dict[str, Any]:
+    queued = index % 2 == 0
+    queue = "held" if queued else "default"
+    spec: dict[str, Any] = {"template": POD, "request": {"n": index}}
+    if queued:
+        spec["queue"] = "held"
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AsyncAction",
+        "metadata": {
+            "name": f"a-{index:06d}",
+            "namespace": NAMESPACE,
+            "uid": str(uuid.uuid4()),
+            "generation": 1,
+            "resourceVersion": str(version),
+            "creationTimestamp": format_time(utcnow()),
+            "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsV1": {}}],
+        },
+        "spec": spec,
+        "status": status_for(Phase.QUEUED if queued else Phase.SUCCEEDED, queue),
+    }
+
+
+def pages_of(count: int) -> list[bytes]:
+    pages = []
+    for start in range(0, count, PAGE):
+        items = [action(i, 1000 + i) for i in range(start, min(count, start + PAGE))]
+        more = start + PAGE < count
+        meta = {
+            "resourceVersion": str(1000 + count),
+            **({"continue": str(len(pages) + 1)} if more else {}),
+        }
+        pages.append(json.dumps({"items": items, "metadata": meta}).encode())
+    return pages
+
+
+class PagedApi:
+    """LIST from encoded pages, quiet watches, and a count of writes (there should be none)."""
+
+    def __init__(self, pages: list[bytes]) -> None:
+        self.pages = pages
+        self.writes = 0
+        queue = {
+            "apiVersion": API_VERSION,
+            "kind": "ActionQueue",
+            "metadata": {
+                "name": "held",
+                "namespace": NAMESPACE,
+                "uid": "q",
+                "resourceVersion": "1",
+            },
+            "spec": {"suspend": True},
+            "status": {"phaseCounts": {"QUEUED": len(pages) * PAGE // 2}, "active": 0},
+        }
+        self.queue_page = json.dumps({"items": [queue], "metadata": {"resourceVersion": "1"}})
+
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, **_: Any
+    ) -> dict[str, Any]:
+        await asyncio.sleep(0)  # a real response is read from the socket: the loop turns
+        if path == paths.action_path(NAMESPACE):
+            index = int((params or {}).get("continue", "0"))
+            page: dict[str, Any] = json.loads(self.pages[index])
+            return page
+        if path == paths.queue_path(NAMESPACE):
+            return dict(json.loads(self.queue_page))
+        return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, path: str, **_: Any) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()
+        yield None  # pragma: no cover - never reached
+
+    async def get(self, path: str) -> dict[str, Any]:
+        raise NotFound(404, "NotFound", path)
+
+    async def create(self, path: str, body: Any) -> dict[str, Any]:
+        self.writes += 1
+        raise NotFound(404, "NotFound", path)
+
+    async def patch(self, path: str, body: Any, **_: Any) -> dict[str, Any]:
+        self.writes += 1
+        raise NotFound(404, "NotFound", path)
+
+    async def delete(self, path: str, **_: Any) -> None:
+        self.writes += 1
+
+
+class Leader:
+    """Always the leader: the benchmark measures the controllers, not the election."""
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
+
+    async def acquire(self) -> None:
+        return None
+
+    async def keep(self) -> None:
+        await asyncio.Event().wait()
+
+    async def release(self) -> None:
+        return None
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.worst: dict[str, float] = {}
+        self.stage = "start-up and sync"
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time()
+            await asyncio.sleep(PROBE_SECONDS)
+            waited = loop.time() - asked - PROBE_SECONDS
+            self.worst[self.stage] = max(self.worst.get(self.stage, 0.0), waited)
+
+
+async def until_processed(manager: Manager, total: int) -> None:
+    while manager.action_queue.stats.processed < total:  # noqa: ASYNC110 - a poll is fine
+        await asyncio.sleep(0.05)
+
+
+async def measure(count: int) -> None:
+    started = time.monotonic()
+    pages = pages_of(count)
+    gc.collect()
+    before = rss_mib()
+    print(f"{count} actions in {len(pages)} pages encoded in {time.monotonic() - started:.1f} s")
+    api = PagedApi(pages)
+    settings = OperatorSettings(
+        namespaces=(NAMESPACE,),
+        master_keys_file=str(ensure_master_keys(Path(tempfile.mkdtemp()))),
+        resync_seconds=10**9,
+    )
+    manager = Manager(api, settings)  # type: ignore[arg-type]
+    manager.leader = Leader()  # type: ignore[assignment]
+    probe = Probe()
+    probing = asyncio.create_task(probe.run())
+    clock = time.monotonic()
+    running = asyncio.create_task(manager.run())
+    await manager.synced.wait()
+    stages = {"start-up and sync": time.monotonic() - clock}
+    probe.stage, clock = "first reconcile of every action", time.monotonic()
+    await until_processed(manager, count)
+    stages[probe.stage] = time.monotonic() - clock
+    grown = rss_mib() - before
+    probe.stage, clock = "resync", time.monotonic()
+    await manager.resync_once()
+    await until_processed(manager, 2 * count)
+    stages[probe.stage] = time.monotonic() - clock
+    for task in (running, probing):
+        task.cancel()
+    await asyncio.gather(running, probing, return_exceptions=True)
+    for stage, seconds in stages.items():
+        print(
+            f"  {stage:32s} {seconds:6.1f} s, longest loop stall "
+            f"{probe.worst.get(stage, 0.0) * 1000:6.1f} ms"
+        )
+    print(f"  API writes {api.writes}; RSS growth over the pages {grown:.0f} MiB")
+
+
+if __name__ == "__main__":
+    for target in [int(a) for a in sys.argv[1:]] or [100_000]:
+        asyncio.run(measure(target))

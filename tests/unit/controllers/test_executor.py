@@ -1,0 +1,247 @@
+"""The effect executor against an in-memory API: each effect, each refusal, each write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID
+from asyncaction.controllers.executor import Target, job_refusal
+from asyncaction.kube import ApiError, paths
+from asyncaction.lifecycle import CreateJob, DeleteJob, Emit, EnsureSecret, RemoveChildren
+from asyncaction.manifests import pod_template_for
+from asyncaction.runtime.result import TerminalError
+from tests.unit.controllers.fakekube import status_error
+from tests.unit.controllers.world import NS, World, action_object
+
+
+@pytest.fixture
+def world(master_keys_file: Path) -> World:
+    return World(master_keys_file)
+
+
+def target_of(world: World, name: str) -> Target:
+    action = world.cached(name)
+    assert action is not None
+    spec = world.controller.resolved_spec(action)
+    return Target(action, spec, pod_template_for(spec))
+
+
+@pytest.mark.asyncio
+async def test_ensure_secret_then_create_job_writes_both_owned_by_the_action(
+    world: World,
+) -> None:
+    stored = world.create_action(action_object("hello"))
+    target = target_of(world, "hello")
+    executor = world.controller.executor
+    await executor.run(EnsureSecret(1), target)
+    await executor.run(CreateJob(1, "hello-job-1"), target)
+    [secret] = world.kube.created(paths.secret_path(NS))
+    [job] = world.kube.created(paths.job_path(NS))
+    uid = stored["metadata"]["uid"]
+    for child in (secret, job):
+        [owner] = child["metadata"]["ownerReferences"]
+        assert (owner["uid"], owner["controller"]) == (uid, True)
+    assert secret["metadata"]["annotations"][ANNOTATION_KEY_ATTEMPT] == "1"
+    assert job["metadata"]["labels"][LABEL_ACTION_UID] == uid
+    assert job["metadata"]["name"] == "hello-job-1"
+    # both answers are in the caches at once, before any watch event
+    assert world.caches.jobs.get(f"{NS}/hello-job-1") is not None
+    assert executor.secret_of(target.action) is not None
+    assert world.metrics.total("asyncaction_api_writes_total") == 2
+
+
+@pytest.mark.asyncio
+async def test_a_job_of_this_attempt_that_exists_is_adopted_not_recreated(world: World) -> None:
+    world.create_action(action_object("hello"))
+    target = target_of(world, "hello")
+    await world.controller.executor.run(CreateJob(1, "hello-job-1"), target)
+    world.caches.jobs.members[NS].items.clear()  # a restart: the cache knows nothing yet
+    await world.controller.executor.run(CreateJob(1, "hello-job-1"), target)
+    assert len(world.kube.created(paths.job_path(NS))) == 1
+    assert world.caches.jobs.get(f"{NS}/hello-job-1") is not None
+
+
+@pytest.mark.asyncio
+async def test_a_job_of_our_name_owned_by_someone_else_is_a_terminal_refusal(
+    world: World,
+) -> None:
+    world.create_action(action_object("hello"))
+    world.kube.seed(paths.job_path(NS), {"metadata": {"name": "hello-job-1", "namespace": NS}})
+    with pytest.raises(TerminalError) as caught:
+        await world.controller.executor.run(CreateJob(1, "hello-job-1"), target_of(world, "hello"))
+    assert (caught.value.reason, caught.value.counts_as_attempt) == ("JobNameTaken", False)
+
+
+@pytest.mark.asyncio
+async def test_delete_job_is_foreground_and_remove_children_deletes_jobs_and_secret(
+    world: World,
+) -> None:
+    world.create_action(action_object("hello"))
+    target = target_of(world, "hello")
+    executor = world.controller.executor
+    await executor.run(CreateJob(1, "hello-job-1"), target)
+    await executor.run(DeleteJob("hello-job-1"), target)
+    assert world.kube.deletes == [(paths.job_path(NS, "hello-job-1"), "Foreground")]
+    await executor.run(CreateJob(1, "hello-job-1"), target)
+    await executor.run(RemoveChildren(), target)
+    secret_name = executor.secret_of(target.action)
+    assert secret_name is not None
+    assert world.kube.deletes[1:] == [
+        (paths.job_path(NS, "hello-job-1"), "Background"),
+        (paths.secret_path(NS, secret_name["metadata"]["name"]), "Background"),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_emit_posts_an_event_and_a_refused_event_blocks_nothing(world: World) -> None:
+    world.create_action(action_object("hello"))
+    target = target_of(world, "hello")
+    await world.controller.executor.run(Emit("Warning", "Retrying", "attempt 1 failed"), target)
+    [event] = world.kube.created(paths.event_path(NS))
+    assert (event["type"], event["reason"], event["message"]) == (
+        "Warning",
+        "Retrying",
+        "attempt 1 failed",
+    )
+    assert event["involvedObject"]["name"] == "hello"
+    world.kube.fail("POST", "/events", status_error(403, "Forbidden", "events are forbidden"))
+    await world.controller.executor.run(Emit("Normal", "Started", "x"), target)  # no raise
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "message", "expected_reason", "per_attempt"),
+    [
+        (422, "Invalid", 'Job.batch "x" is invalid: name', "InvalidSpec", False),
+        (413, "RequestEntityTooLarge", "Request entity too large", "RequestEntityTooLarge", False),
+        (404, "NotFound", 'namespaces "gone" not found', "NotFound", False),
+        (400, "BadRequest", 'admission webhook "deny.example" denied', "BadRequest", True),
+        (
+            403,
+            "Forbidden",
+            "unable to create new content in namespace x because it is being terminated",
+            "NamespaceTerminating",
+            False,
+        ),
+    ],
+)
+@pytest.mark.asyncio
+async def test_job_refusals_that_no_retry_fixes_are_terminal_with_the_servers_words(
+    world: World, status: int, reason: str, message: str, expected_reason: str, per_attempt: bool
+) -> None:
+    world.create_action(action_object("hello"))
+    world.kube.fail("POST", "/jobs", status_error(status, reason, message))
+    with pytest.raises(TerminalError) as caught:
+        await world.controller.executor.run(CreateJob(1, "hello-job-1"), target_of(world, "hello"))
+    assert caught.value.reason == expected_reason
+    assert caught.value.counts_as_attempt is per_attempt
+    assert f"({status} {reason})" in caught.value.message
+    assert message in caught.value.message
+    assert world.kube.created(paths.job_path(NS)) == []
+
+
+@pytest.mark.asyncio
+async def test_403_is_retried_a_bounded_number_of_times_then_counts_against_the_attempt(
+    world: World,
+) -> None:
+    world.create_action(action_object("hello"))
+    target = target_of(world, "hello")
+    retries = world.controller.settings.job_create_retries
+    denied = status_error(403, "Forbidden", 'exceeded quota: "pods"')
+    for _ in range(retries):
+        world.kube.fail("POST", "/jobs", denied)
+        with pytest.raises(ApiError) as transient:
+            await world.controller.executor.run(CreateJob(1, "hello-job-1"), target)
+        assert not isinstance(transient.value, TerminalError)
+    world.kube.fail("POST", "/jobs", denied)
+    with pytest.raises(TerminalError) as caught:
+        await world.controller.executor.run(CreateJob(1, "hello-job-1"), target)
+    assert (caught.value.reason, caught.value.counts_as_attempt) == ("Forbidden", True)
+    assert f"refused {retries + 1} times" in caught.value.message
+
+
+def test_server_errors_and_throttling_are_left_to_the_work_queue() -> None:
+    for status, reason in ((500, "InternalError"), (503, "ServiceUnavailable"), (429, "x")):
+        assert job_refusal(ApiError(status, reason, "later"), 1, 5) is None
+    assert job_refusal(ApiError(403, "Forbidden", "quota"), 5, 5) is None
+
+
+def test_an_invalid_pod_template_is_a_terminal_invalid_spec() -> None:
+    refusal = job_refusal(ApiError(422, "Invalid", "spec.containers[0].name: Invalid"), 1, 5)
+    assert refusal is not None
+    assert (refusal.reason, refusal.counts_as_attempt) == ("InvalidSpec", False)
+
+
+# -- status writes -------------------------------------------------------------------------
+
+
+def _starting(stored: dict[str, Any]) -> dict[str, Any]:
+    return {"phase": "STARTING", "attempts": 1, "jobName": "hello-job-1"}
+
+
+@pytest.mark.asyncio
+async def test_a_status_write_that_timed_out_but_landed_counts_as_written(world: World) -> None:
+    stored = world.create_action(action_object("hello"))
+    world.kube.land_then_fail(
+        "PATCH", "/status", status_error(504, "Timeout", "the request timed out")
+    )
+    action = world.cached("hello")
+    assert action is not None
+    assert await world.controller.executor.write_status(action, _starting(stored))
+    assert world.status("hello")["phase"] == "STARTING"
+    cached = world.cached("hello")
+    assert cached is not None
+    assert cached["status"]["phase"] == "STARTING"
+
+
+@pytest.mark.asyncio
+async def test_a_retried_write_whose_first_try_landed_sees_conflict_and_counts_as_written(
+    world: World,
+) -> None:
+    stored = world.create_action(action_object("hello"))
+    action = world.cached("hello")
+    assert action is not None
+    # the first try landed, its answer was lost; the retry's precondition now fails
+    world.kube.land_then_fail("PATCH", "/status", status_error(409, "Conflict", "modified"))
+    assert await world.controller.executor.write_status(action, _starting(stored))
+
+
+@pytest.mark.asyncio
+async def test_a_conflict_from_someone_elses_write_is_not_taken_for_ours(world: World) -> None:
+    stored = world.create_action(action_object("hello"))
+    action = world.cached("hello")
+    assert action is not None
+    world.edit("hello", suspend=True)  # the cached version is now stale
+    assert not await world.controller.executor.write_status(action, _starting(stored))
+    assert "phase" not in world.status("hello")
+
+
+@pytest.mark.asyncio
+async def test_a_timed_out_write_that_did_not_land_is_raised_for_a_retry(world: World) -> None:
+    stored = world.create_action(action_object("hello"))
+    action = world.cached("hello")
+    assert action is not None
+    world.kube.fail("PATCH", "/status", status_error(504, "Timeout", "timed out"))
+    with pytest.raises(ApiError):
+        await world.controller.executor.write_status(action, _starting(stored))
+
+
+@pytest.mark.asyncio
+async def test_a_write_answered_after_the_deletion_does_not_bring_the_action_back(
+    world: World,
+) -> None:
+    stored = world.create_action(action_object("hello"))
+    action = world.cached("hello")
+    assert action is not None
+    world.kube.seed(paths.action_path(NS), {**stored})  # still on the server for the write
+    answer = await world.kube.patch(
+        paths.action_path(NS, "hello", status=True), {"status": {"phase": "QUEUED"}}
+    )
+    world.observe(world.caches.actions, answer, "DELETED")  # the watch: deleted
+    assert world.cached("hello") is None
+    assert not world.caches.accept(world.caches.actions, answer, update=True)
+    assert not world.caches.accept(world.caches.actions, answer, update=False)
+    assert world.cached("hello") is None
+    assert world.admissions.queue_of(stored["metadata"]["uid"]) is None

@@ -1,0 +1,235 @@
+"""Issue 13's slot, refusal, clean-attempt and echo defects, through one real reconcile
+over an in-memory API (``World``): each test fails on the controller before the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncaction.kube import paths
+from tests.unit.controllers.fakekube import status_error
+from tests.unit.controllers.world import NS, World, action_object
+
+
+@pytest.fixture
+def world(master_keys_file: Path) -> World:
+    return World(master_keys_file)
+
+
+def job_of(world: World, name: str) -> dict[str, Any]:
+    job_name = world.status(name)["jobName"]
+    return world.kube.objects[paths.job_path(NS, job_name)]
+
+
+async def run_until_running(world: World, name: str) -> dict[str, Any]:
+    """Admit ``name``, let its Job's Pod run, and reconcile to RUNNING; its Pod."""
+    await world.reconcile(name)
+    assert world.status(name)["phase"] == "STARTING"
+    job = job_of(world, name)
+    world.observe(world.caches.jobs, job, "ADDED")
+    pod = world.pod_for(job, "Running")
+    world.observe(world.caches.pods, pod, "ADDED")
+    await world.reconcile(name)
+    assert world.status(name)["phase"] == "RUNNING"
+    return pod
+
+
+def uid(world: World, name: str) -> str:
+    return str(world.stored(name)["metadata"]["uid"])
+
+
+# -- refusals end the attempt ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_413_fails_the_action_with_the_servers_reason_and_frees_the_slot(
+    world: World,
+) -> None:
+    world.limit("one", 1)
+    world.create_action(action_object("big", queue="one"))
+    world.create_action(action_object("next", queue="one"))
+    world.kube.fail("POST", "/jobs", status_error(413, "RequestEntityTooLarge", "too large"))
+    await world.reconcile("big")
+    status = world.status("big")
+    assert status["phase"] == "FAILED"
+    assert status["error"]["reason"] == "RequestEntityTooLarge"
+    assert "(413 RequestEntityTooLarge): too large" in status["error"]["message"]
+    assert world.admissions.request(uid(world, "next"))  # the freed slot is the next one's
+    await world.reconcile("next")
+    assert world.status("next")["phase"] == "STARTING"
+
+
+@pytest.mark.asyncio
+async def test_a_webhook_400_fails_the_attempt_and_counts_against_backoff_limit(
+    world: World,
+) -> None:
+    world.create_action(action_object("denied", backoffLimit=1))
+    denial = status_error(400, "BadRequest", 'admission webhook "policy.example" denied')
+    world.kube.fail("POST", "/jobs", denial)
+    await world.reconcile("denied")
+    first = world.status("denied")
+    assert (first["phase"], first["failures"], first["attempts"]) == ("QUEUED", 1, 1)
+    assert first["nextAttemptAt"]
+    assert "policy.example" in first["message"]
+    assert world.admissions.active_count((NS, "default")) == 0
+    # the retry is due: run it now, refused again, backoffLimit spent
+    world.set_status("denied", nextAttemptAt=None)
+    world.kube.fail("POST", "/jobs", denial)
+    await world.reconcile("denied")
+    final = world.status("denied")
+    assert (final["phase"], final["failures"], final["attempts"]) == ("FAILED", 2, 2)
+    assert final["error"]["reason"] == "BadRequest"
+    assert world.kube.created(paths.job_path(NS)) == []
+
+
+# -- clean attempts ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_new_attempt_starts_without_the_previous_attempts_reports(world: World) -> None:
+    world.create_action(action_object("retried", backoffLimit=2))
+    pod = await run_until_running(world, "retried")
+    reports = {
+        "result": {"answer": 41},
+        "statusDetails": {"step": 3},
+        "progress": 75,
+        "logTail": ["step 3"],
+        "lastReportAt": "2026-11-23T12:00:05Z",
+    }
+    world.set_status("retried", **reports)
+    job = job_of(world, "retried")
+    job["status"] = {"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}
+    world.changed(world.caches.jobs, job)
+    stored_pod = world.kube.objects[paths.pod_path(NS, pod["metadata"]["name"])]
+    stored_pod["status"]["phase"] = "Failed"
+    world.changed(world.caches.pods, stored_pod)
+    await world.reconcile("retried")
+    assert world.status("retried")["phase"] == "QUEUED"
+    assert world.status("retried")["result"] == {"answer": 41}  # kept until a new attempt
+    world.set_status("retried", nextAttemptAt=None)
+    await world.reconcile("retried")
+    status = world.status("retried")
+    assert (status["phase"], status["attempts"]) == ("STARTING", 2)
+    assert not set(reports) & set(status), status
+
+
+# -- slots -----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_slot_is_held_until_the_attempts_pods_are_gone(world: World) -> None:
+    world.limit("one", 1)
+    world.create_action(action_object("first", queue="one"))
+    world.create_action(action_object("second", queue="one"))
+    pod = await run_until_running(world, "first")
+    world.edit("first", abort=True)
+    await world.reconcile("first")
+    assert world.status("first")["phase"] == "ABORTED"
+    terminating = world.kube.objects[paths.pod_path(NS, pod["metadata"]["name"])]
+    terminating["metadata"]["deletionTimestamp"] = "2026-11-23T12:01:00Z"
+    world.changed(world.caches.pods, terminating)  # the Pod still terminates
+    assert world.admissions.active_count((NS, "one")) == 1
+    await world.reconcile("second")
+    assert world.status("second")["phase"] == "QUEUED"
+    world.observe(world.caches.pods, terminating, "DELETED")
+    assert world.admissions.request(uid(world, "second"))  # the slot is free: its grant
+    await world.reconcile("second")
+    assert world.status("second")["phase"] == "STARTING"
+
+
+@pytest.mark.asyncio
+async def test_an_attempt_counts_in_the_queue_it_was_admitted_to_whatever_later_edits_say(
+    world: World,
+) -> None:
+    world.limit("one", 1)
+    world.limit("other", 1)
+    world.create_action(action_object("running", queue="one"))
+    await run_until_running(world, "running")
+    assert world.status("running")["queue"] == "one"
+    world.edit("running", queue="other")
+    await world.reconcile("running")
+    assert world.status("running")["queue"] == "one"  # the admitted queue stays recorded
+    assert world.admissions.active_count((NS, "one")) == 1
+    assert world.admissions.active_count((NS, "other")) == 0
+    world.create_action(action_object("waiting", queue="one"))
+    await world.reconcile("waiting")
+    assert world.status("waiting")["phase"] == "QUEUED"  # "one" is still full
+
+
+@pytest.mark.asyncio
+async def test_an_action_recreated_under_the_same_name_in_a_watch_gap_frees_the_old_slot(
+    world: World,
+) -> None:
+    world.limit("one", 1)
+    world.create_action(action_object("reborn", queue="one"))
+    await run_until_running(world, "reborn")
+    old_uid = uid(world, "reborn")
+    # deleted and created again while the watch was away: the relist shows a new uid
+    world.kube.objects.pop(paths.action_path(NS, "reborn"))
+    fresh = world.kube.seed(paths.action_path(NS), action_object("reborn", queue="one"))
+    world.observe(world.caches.actions, fresh, "ADDED")
+    assert world.admissions.queue_of(old_uid) is None
+    await world.reconcile("reborn")
+    assert world.status("reborn")["phase"] == "STARTING"
+    assert world.admissions.active_count((NS, "one")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_resync_forgets_admission_records_of_actions_the_cache_lost(world: World) -> None:
+    world.limit("one", 1)
+    world.create_action(action_object("lost", queue="one"))
+    await run_until_running(world, "lost")
+    world.caches.actions.members[NS].items.clear()  # gone without a DELETED event
+    world.controller.repair()
+    assert world.admissions.active_count((NS, "one")) == 0
+    assert world.admissions.queue_of(uid(world, "lost")) is None
+
+
+@pytest.mark.asyncio
+async def test_implied_queues_take_the_default_limit_and_free_their_memory(
+    master_keys_file: Path,
+) -> None:
+    world = World(master_keys_file)
+    world.admissions = type(world.admissions)(default_max_concurrent=1)
+    world.admissions.open = True
+    world.controller.admissions = world.admissions
+    for name in ("a", "b"):
+        world.create_action(action_object(name, queue=f"q-{name}"))
+        world.create_action(action_object(f"{name}-2", queue=f"q-{name}"))
+        await world.reconcile(name)
+        await world.reconcile(f"{name}-2")
+        assert world.status(f"{name}-2")["phase"] == "QUEUED"  # the default limit: 1
+    assert world.admissions.tracked_queues() == 2
+    for name in ("a", "a-2", "b", "b-2"):
+        world.delete_action(name)
+    assert world.admissions.tracked_queues() == 0
+
+
+# -- no echo reconciles ------------------------------------------------------------------------
+
+
+def test_a_report_that_moves_only_progress_details_logs_or_time_enqueues_nothing(
+    world: World,
+) -> None:
+    stored = world.create_action(action_object("chatty"))
+    stored["status"] = {"phase": "RUNNING", "attempts": 1, "jobName": "chatty-1"}
+    world.kube._stamp(stored)
+    world.observe(world.caches.actions, stored)
+    adds = world.queue.stats.adds
+    for step in range(1, 4):
+        stored["status"].update(
+            progress=step * 25,
+            statusDetails={"step": step},
+            logTail=[f"line {step}"],
+            lastReportAt=f"2026-11-23T12:00:0{step}Z",
+            result={"partial": step},
+        )
+        world.kube._stamp(stored)
+        world.observe(world.caches.actions, stored)
+    assert world.queue.stats.adds == adds
+    stored["status"]["phase"] = "SUCCEEDED"  # a change a decision reads still enqueues
+    world.kube._stamp(stored)
+    world.observe(world.caches.actions, stored)
+    assert world.queue.stats.adds == adds + 1
