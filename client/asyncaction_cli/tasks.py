@@ -18,9 +18,17 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from asyncaction.api.names import ACTION_PLURAL, GROUP, LABEL_ACTION_UID, VERSION
-from asyncaction.manifests.taskrecords import LABEL_TASK_CHUNK
-from asyncaction.taskbook import (
+from asyncaction_cli import render
+from asyncaction_client.contract import (
+    ACTION_PLURAL,
+    GROUP,
+    LABEL_ACTION_UID,
+    LABEL_TASK_CHUNK,
+    VERSION,
+)
+from asyncaction_client.errors import ClientError
+from asyncaction_client.sync import Client
+from asyncaction_client.taskbook import (
     TaskRecord,
     TaskState,
     decode_chunk,
@@ -30,9 +38,6 @@ from asyncaction.taskbook import (
     states,
     task_name,
 )
-from asyncaction_cli import render
-from asyncaction_client.errors import ClientError
-from asyncaction_client.sync import Client
 
 VERBS = ("retry", "exclude")
 

@@ -19,6 +19,7 @@ ACTION_KIND = "AsyncAction"
 ACTION_PLURAL = "asyncactions"
 LABEL_ACTION_UID = f"{GROUP}/action-uid"
 LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_TASK_CHUNK = f"{GROUP}/task-chunk"
 
 
 class Phase(StrEnum):

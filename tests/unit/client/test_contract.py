@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from asyncaction.api import names, phases
+from asyncaction.manifests import taskrecords
 from asyncaction.timeutil import parse_time as operator_parse_time
 from asyncaction_client import contract
 
@@ -21,6 +22,7 @@ def test_names_equal_the_operators() -> None:
         "LABEL_ATTEMPT",
     ):
         assert getattr(contract, name) == getattr(names, name), name
+    assert contract.LABEL_TASK_CHUNK == taskrecords.LABEL_TASK_CHUNK
 
 
 def test_phases_equal_the_operators() -> None:
