@@ -28,8 +28,9 @@ install: $(STAMP) ## Create .venv and install the project with dev tools
 
 # Host tools the tests run: Lua 5.1 (Argo CD's dialect) and 5.4 run the chart's health check;
 # Node.js (Debian's nodejs, command node) runs the Node job client's tests; skopeo and
-# docker-registry check the registry step of docs/jobs.md.
-TOOLS := lua5.1 lua5.4 skopeo docker-registry
+# docker-registry check the registry step of docs/jobs.md; Debian's prometheus (with
+# promtool) checks the metrics, alert rules and dashboard.
+TOOLS := lua5.1 lua5.4 skopeo docker-registry prometheus
 tools: ## Install the host tools the tests use (apt-get: root or sudo)
 	@missing=$$(for t in $(TOOLS); do command -v $$t >/dev/null || echo $$t; done; \
 	  command -v node >/dev/null || echo nodejs); \
@@ -90,7 +91,7 @@ test: lint typecheck chart-check tools kube-binaries node-setup ## Everything: l
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 up: $(STAMP) kube-binaries node-setup ## Start control plane, S3, the real node (or node agent), operator and hook (.local/)
-	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL)
+	$(PY) -m asyncaction_testbed.cli up --state $(LOCAL) $(if $(PROMETHEUS),--prometheus)
 
 down: ## Stop everything `make up` started (data in .local/ is kept)
 	@if [ -x $(PY) ]; then $(PY) -m asyncaction_testbed.cli down --state $(LOCAL); fi

@@ -23,6 +23,7 @@ import yaml
 
 from asyncaction_cli import render, s3
 from asyncaction_cli import tasks as task_commands
+from asyncaction_cli.waiting import ReasonChanges, queue_position
 from asyncaction_client.contract import LABEL_ATTEMPT, Phase, utcnow
 from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
 from asyncaction_client.model import (
@@ -476,13 +477,22 @@ def wait_for(
     it used up the time (its wait then only reads it)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     outcomes: list[Action | WaitTimeout] = []
+    reasons = ReasonChanges()  # why each waits, printed once per change
     for namespace, name in targets:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         bar = ProgressBar(io) if io.live else None
+
+        def update(action: Action, bar: ProgressBar | None = bar) -> None:
+            line = reasons.line(action)
+            if line is not None:
+                if bar:
+                    bar.done()
+                io.say(line)
+            if bar:
+                bar.update(action)
+
         try:
-            action = client.wait_finished(
-                name, namespace, timeout=remaining, on_update=bar.update if bar else None
-            )
+            action = client.wait_finished(name, namespace, timeout=remaining, on_update=update)
         except WaitTimeout as exc:
             if bar:
                 bar.done()
@@ -604,6 +614,9 @@ def cmd_describe(io: Output, args: argparse.Namespace) -> int:
                     _exit_code(pod),
                 ]
             )
+        position = None
+        if (action.get("status") or {}).get("phase") == "QUEUED":
+            position = queue_position(action, client.list(namespace_of(action)))
         events = [
             [
                 e.type or "",
@@ -613,7 +626,7 @@ def cmd_describe(io: Output, args: argparse.Namespace) -> int:
             ]
             for e in client.events(action)
         ]
-    io.data(render.describe(action, now, attempts=attempts, events=events))
+    io.data(render.describe(action, now, attempts=attempts, events=events, position=position))
     return EXIT_SUCCEEDED
 
 
@@ -638,6 +651,7 @@ def cmd_watch(io: Output, args: argparse.Namespace) -> int:
     wanted = set(args.names)
     with connect(args) as client:
         seen: dict[tuple[str, str], Action] = {}
+        reasons = ReasonChanges()
         drawn_lines = 0
         header_printed = False
         stream = client.watch(
@@ -663,6 +677,8 @@ def cmd_watch(io: Output, args: argparse.Namespace) -> int:
                 io.out.flush()
                 drawn_lines = text.count("\n")
             else:
+                if (line := reasons.line(action)) is not None:
+                    io.say(line)  # why it waits, once per change (stderr)
                 table = render.actions_table(
                     [action], now, wide=wide, namespaces=args.all_namespaces
                 )

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from asyncaction_cli.waiting import waiting_reason
 from asyncaction_client.contract import ACTION_PLURAL, GROUP, parse_time
 from asyncaction_client.model import effective_queue, name_of, namespace_of
 
@@ -46,7 +47,7 @@ def row(action: Mapping[str, Any], now: datetime, *, wide: bool, namespaces: boo
         effective_queue(action),
         str(status.get("attempts") or 0),
         age(meta.get("creationTimestamp"), now),
-        (status.get("error") or {}).get("reason") or "",
+        (waiting_reason(action) or ("",))[0],
     ]
     if wide:
         cells += [
@@ -137,6 +138,7 @@ def describe(
     *,
     attempts: Sequence[Sequence[str]] = (),
     events: Sequence[Sequence[str]] = (),
+    position: tuple[int, int] | None = None,
 ) -> str:
     """kubectl-describe-like text: what it is, where it stands, and what happened."""
     meta = action.get("metadata") or {}
@@ -161,6 +163,11 @@ def describe(
         _field("Queue", f"{effective_queue(action)} (priority {spec.get('priority') or 0})"),
         _field("Phase", status.get("phase") or NONE),
     ]
+    waiting = waiting_reason(action)
+    if waiting is not None and not status.get("error"):
+        out.append(_field("Waiting", f"{waiting[0]}: {waiting[1]}" if waiting[1] else waiting[0]))
+    if position is not None:
+        out.append(_field("Position", f"{position[0]} of {position[1]} waiting in its queue"))
     if status.get("progress") is not None:
         out.append(_field("Progress", f"{status['progress']}%"))
     if status.get("message"):

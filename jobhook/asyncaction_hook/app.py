@@ -9,12 +9,13 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError, KubeClient
@@ -34,7 +35,7 @@ from asyncaction_hook.errors import (
     unavailable,
 )
 from asyncaction_hook.fence import ShardFence
-from asyncaction_hook.metrics import render, render_state
+from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics, live_families, state_families
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -76,6 +77,7 @@ class Hook:
     budgets: Budgets
     fence: ShardFence | None = None
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    metrics: HookMetrics = field(default_factory=HookMetrics)
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     store_slots: dict[str, _Slot] = field(default_factory=dict)
     # uid -> (attempt, [(key, relative name)]): an attempt's input prefixes, listed once
@@ -83,6 +85,13 @@ class Hook:
     # uid -> (attempt, its accepted keys): derived once per attempt
     derived: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
     _keys_of: MasterKeys | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the answer, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def misdirected(self, uid: str) -> HookError:
         """421, naming the replica that serves ``uid`` now when the URL template is known:
@@ -178,7 +187,7 @@ class Hook:
                 raise self.budgets.refused(self.misdirected(signed.job_id))
             if not self.cache.ready:
                 raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
-            raise self.budgets.refused(not_found("unknown job id"))
+            raise self.budgets.refused(not_found(UNKNOWN_ID))
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
@@ -314,6 +323,7 @@ async def errors(
     try:
         return await handler(request)
     except HookError as exc:
+        request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
         return exc.response()
     except ApiError as exc:
         log.warning("API error while serving %s: %s", request.path, exc)
@@ -323,10 +333,21 @@ async def errors(
         return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
 
 
+def metrics_handler(metrics: HookMetrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return serve
+
+
 def create_app(hook: Hook) -> web.Application:
     from asyncaction_hook.routes import get_action, get_download, post_status, put_upload
 
-    app = web.Application(middlewares=[errors], client_max_size=hook.settings.max_body_bytes + 1)
+    app = web.Application(
+        middlewares=[hook.metrics.middleware(), errors],
+        client_max_size=hook.settings.max_body_bytes + 1,
+    )
     app["hook"] = hook
     base = hook.settings.base_path.rstrip("/")
     app.router.add_post(f"{base}/status", post_status)
@@ -349,12 +370,16 @@ def create_app(hook: Hook) -> web.Application:
         ready = not stale and not lost and not fenced
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
-    async def metrics(_: web.Request) -> web.Response:
-        spent = getattr(hook.kube, "requests", None) or {}
-        text = render({"asyncaction_hook_api_requests_total": dict(spent)}) + render_state(hook)
-        return web.Response(text=text, content_type="text/plain")
-
+    hook.metrics.bind(
+        lambda: live_families(
+            status_writes=hook.writer.patches,
+            backlog=hook.coalescer.backlog,
+            synced=hook.cache.ready,
+        )
+    )
+    hook.metrics.bind(lambda: state_families(hook))
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    if hook.settings.metrics_path:
+        app.router.add_get(hook.settings.metrics_path, metrics_handler(hook.metrics))
     app.router.add_get("/readyz", readyz)
     return app

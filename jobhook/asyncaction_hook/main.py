@@ -13,13 +13,15 @@ from pathlib import Path
 from aiohttp import web
 
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
+from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.fence import ShardFence
-from asyncaction_hook.metrics import CountingKubeClient
+from asyncaction_hook.logs import configure as configure_logs
+from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -120,6 +122,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=30.0,
         help="seconds between checks of uploads not yet recorded",
     )
+    p.add_argument(
+        "--metrics-path", default=defaults.metrics_path, help="path of the Prometheus metrics"
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve the metrics on this port instead of the API's (0: the API's port)",
+    )
+    p.add_argument("--log-format", default="plain", choices=["plain", "json"])
     args = p.parse_args(argv)
     if not 0 <= args.shard < args.shards:
         p.error(f"--shard must be in 0..{args.shards - 1}")
@@ -155,9 +167,12 @@ async def serve(args: argparse.Namespace) -> None:
         shard=args.shard,
         shards=args.shards,
         hook_url=args.hook_url,
+        metrics_path="" if args.metrics_port else args.metrics_path,
     )
     master_keys = MasterKeysFile(args.master_keys_file)
     kube = await CountingKubeClient.from_kubeconfig(args.kubeconfig)
+    metrics = HookMetrics()
+    kube.on_response = metrics.count_request
     cache = ActionCache(kube, shard=settings.shard, shards=settings.shards)
     fence = None
     if args.shard_lease_namespace:
@@ -192,6 +207,7 @@ async def serve(args: argparse.Namespace) -> None:
         master_keys.current,
         budgets,
         fence,
+        metrics=metrics,
     )
     cache.add_handler(hook.on_action)
     cache.start()
@@ -202,6 +218,11 @@ async def serve(args: argparse.Namespace) -> None:
     await web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port).start()
     log = logging.getLogger(__name__)
     log.info("job hook listening on %s:%s", args.host, args.port)
+    metrics_runner = None
+    if args.metrics_port:
+        metrics_runner = await serve_metrics(
+            metrics.registry, f"{args.host}:{args.metrics_port}", args.metrics_path
+        )
     tasks = [asyncio.create_task(sweep_forever(hook, args.sweep_interval))]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -221,6 +242,8 @@ async def serve(args: argparse.Namespace) -> None:
         # Stop listening and finish the requests in flight (each was accepted while this
         # process held the shard), then hand the shard over with what was accepted.
         await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         if fence is not None:
             await fence.release()
         for task in [*tasks, *waiters]:
@@ -246,8 +269,9 @@ async def _acquire_or_stop(fence: ShardFence, stop: asyncio.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(serve(parse_args(argv)))
+    args = parse_args(argv)
+    configure_logs(args.log_format)
+    asyncio.run(serve(args))
     return 0
 
 

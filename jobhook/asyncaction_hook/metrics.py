@@ -1,15 +1,26 @@
-"""What the hook costs the API server, counted where it is spent, and ``GET /metrics``.
+"""The hook's Prometheus metrics, and what the hook costs the API server.
 
-Every API request the hook makes goes through ``CountingKubeClient``, so a test (or a
-Prometheus scrape) can prove that refused traffic costs the API server nothing: the
-counters move only for the watch's lists and for writes of authenticated reports.
+``HookMetrics`` holds the definitions: requests by route and code and their duration
+(an aiohttp middleware), refusals by reason, reports against status writes, presigned
+URLs, API requests by method and code, and gauges read at scrape time (coalescer
+backlog, cache sync). Every API request the hook makes also goes through
+``CountingKubeClient``, so a test can prove that refused traffic costs the API server
+nothing: the counters move only for the watch's lists and for writes of authenticated
+reports. Labels are bounded: a route template, a code, a reason; never an action.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+import collections
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from asyncaction.kube import KubeClient
 from asyncaction.kube.client import WatchEvent
@@ -21,11 +32,11 @@ if TYPE_CHECKING:
 class CountingKubeClient(KubeClient):
     """A ``KubeClient`` counting its requests by verb (a retry counts as one request)."""
 
-    requests: Counter[str]
+    requests: collections.Counter[str]
 
     def _count(self, verb: str) -> None:
         if not hasattr(self, "requests"):
-            self.requests = Counter()
+            self.requests = collections.Counter()
         self.requests[verb] += 1
 
     async def request(
@@ -68,16 +79,6 @@ class CountingKubeClient(KubeClient):
             yield event
 
 
-def render(counters: Mapping[str, Mapping[str, int]]) -> str:
-    """Prometheus text format: ``{metric: {label value: count}}``, one label ``verb``."""
-    lines = []
-    for metric, by_label in sorted(counters.items()):
-        lines.append(f"# TYPE {metric} counter")
-        for label, value in sorted(by_label.items()):
-            lines.append(f'{metric}{{verb="{label}"}} {value}')
-    return "\n".join(lines) + "\n"
-
-
 def per_uid_entries(hook: Hook) -> dict[str, int]:
     """How many entries each per-action map holds: they must follow the running
     actions, not every action ever seen (a test drives 10,000 actions through them)."""
@@ -89,19 +90,160 @@ def per_uid_entries(hook: Hook) -> dict[str, int]:
     }
 
 
-def render_state(hook: Hook) -> str:
-    """Gauges of the hook's memory: cached actions, per-uid entries, replay entries."""
-    lines = [
-        "# TYPE asyncaction_hook_cached_actions gauge",
-        f"asyncaction_hook_cached_actions {len(hook.cache.actions)}",
-        "# TYPE asyncaction_hook_per_uid_entries gauge",
-    ]
+def state_families(hook: Hook) -> list[Metric]:
+    """Gauges of the hook's memory, read at scrape time: cached actions, per-uid entries,
+    replay entries."""
+    cached = GaugeMetricFamily(
+        "asyncaction_hook_cached_actions",
+        "Actions of this shard held in the hook's cache.",
+        value=len(hook.cache.actions),
+    )
+    entries = GaugeMetricFamily(
+        "asyncaction_hook_per_uid_entries",
+        "Entries of each per-action map (they follow the running actions).",
+        labels=["map"],
+    )
     for name, count in sorted(per_uid_entries(hook).items()):
-        lines.append(f'asyncaction_hook_per_uid_entries{{map="{name}"}} {count}')
+        entries.add_metric([name], count)
+    families: list[Metric] = [cached, entries]
     size = getattr(hook.guard, "size", None)
     if isinstance(size, int):
-        lines += [
-            "# TYPE asyncaction_hook_replay_entries gauge",
-            f"asyncaction_hook_replay_entries {size}",
-        ]
-    return "\n".join(lines) + "\n"
+        families.append(
+            GaugeMetricFamily(
+                "asyncaction_hook_replay_entries",
+                "Signatures the replay guard remembers.",
+                value=size,
+            )
+        )
+    return families
+
+
+UNKNOWN_ID = "unknown job id"  # the message of authenticate's 404
+REFUSALS = {
+    # (HTTP status, error reason) -> refusal reason; 401 UNAUTHORIZED is split by message.
+    (401, "REPLAYED"): "replay",
+    (401, "STALE_ATTEMPT"): "stale",
+    (421, "MISDIRECTED"): "wrong_shard",
+    (429, "RATE_LIMITED"): "rate_limited",
+    (413, "TOO_LARGE"): "too_large",
+    (503, "RESTARTED"): "restarted",
+    (503, "NOT_READY"): "not_ready",
+}
+
+
+def refusal_reason(status: int, reason: str, message: str) -> str | None:
+    """Why the hook refused a job's request, as a bounded label value (None: not a
+    refusal of the caller, e.g. 409 for a finished action or 503 for the API server)."""
+    if (status, reason) in REFUSALS:
+        return REFUSALS[(status, reason)]
+    if status == 404 and message == UNKNOWN_ID:
+        return "unknown_id"  # other 404s name a missing object of a known action
+    if status == 401:
+        if "too old" in message or "in the future" in message:
+            return "stale"
+        if "bad signature" in message:
+            return "bad_signature"
+        return "bad_headers"
+    return None
+
+
+class HookMetrics:
+    """The hook's Prometheus metrics (names in docs/observability.md)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        p = "asyncaction_hook_"
+        self.requests = Counter(
+            f"{p}requests", "Requests by route and HTTP code.", ["route", "code"], registry=r
+        )
+        self.duration = Histogram(
+            f"{p}request_duration_seconds", "Time to answer a request, by route.", ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )  # fmt: skip
+        self.refusals = Counter(
+            f"{p}refusals", "Requests refused, by reason (bad_signature, stale, replay, "
+            "unknown_id, wrong_shard, rate_limited, ...).", ["reason"], registry=r,
+        )  # fmt: skip
+        self.reports = Counter(
+            f"{p}reports", "Status reports accepted, by kind (progress: coalesced; "
+            "running, terminal: written before the answer).", ["kind"], registry=r,
+        )  # fmt: skip
+        self.presigned = Counter(
+            f"{p}presigned_urls", "Presigned S3 URLs handed out, by method.", ["method"],
+            registry=r,
+        )  # fmt: skip
+        self.api_requests = Counter(
+            f"{p}rest_client_requests", "Requests to the API server by method and HTTP code "
+            "(client-go's rest_client_requests_total; code 0: no answer).",
+            ["method", "code"], registry=r,
+        )  # fmt: skip
+        self.events = Counter(
+            f"{p}events", "Events posted about actions, by type and reason.",
+            ["type", "reason"], registry=r,
+        )  # fmt: skip
+        self._live: list[Callable[[], Iterable[Metric]]] = []
+        r.register(_Live(self))
+
+    def bind(self, families: Callable[[], Iterable[Metric]]) -> None:
+        self._live.append(families)
+
+    def count_request(self, method: str, code: int) -> None:
+        self.api_requests.labels(method.upper(), str(code)).inc()
+
+    def middleware(self) -> Middleware:
+        """Counts and times every request, and each refusal with its reason."""
+
+        @web.middleware
+        async def measured(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "other"
+            start = time.perf_counter()
+            code = 500
+            try:
+                response = await handler(request)
+                code = response.status
+                return response
+            except web.HTTPException as exc:
+                code = exc.status
+                raise
+            finally:
+                self.requests.labels(route, str(code)).inc()
+                self.duration.labels(route).observe(time.perf_counter() - start)
+
+        return measured
+
+    def refused(self, status: int, reason: str, message: str) -> None:
+        why = refusal_reason(status, reason, message)
+        if why is not None:
+            self.refusals.labels(why).inc()
+
+
+class _Live(Collector):
+    def __init__(self, owner: HookMetrics) -> None:
+        self.owner = owner
+
+    def collect(self) -> Iterable[Metric]:
+        for families in self.owner._live:
+            yield from families()
+
+
+def live_families(*, status_writes: int, backlog: int, synced: bool) -> list[Metric]:
+    """The hook's state read at scrape time."""
+    writes = CounterMetricFamily(
+        "asyncaction_hook_status_writes",
+        "Status patches the API server accepted (compare with reports: coalescing).",
+        value=status_writes,
+    )
+    pending = GaugeMetricFamily(
+        "asyncaction_hook_coalescer_backlog",
+        "Actions with a progress report waiting for its window.",
+        value=backlog,
+    )
+    ready = GaugeMetricFamily(
+        "asyncaction_hook_cache_synced", "1 when the action cache is synced.", value=int(synced)
+    )
+    return [writes, pending, ready]

@@ -48,6 +48,8 @@ class HookSettings:
     # The operator's ASYNCACTION_HOOK_URL (with "{shard}"): a 421 then names the replica
     # that serves the action, so jobs survive a change of the shard count.
     hook_url: str = ""
+    # Where the API port serves Prometheus metrics ("" : not there, see --metrics-port).
+    metrics_path: str = "/metrics"
 
     @functools.cached_property
     def limits(self) -> Limits:

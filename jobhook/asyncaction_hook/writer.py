@@ -208,6 +208,11 @@ class Coalescer:
         for uid in list(self._pending):
             await self._flush(uid)
 
+    @property
+    def backlog(self) -> int:
+        """Actions with a report waiting for its window (a metric)."""
+        return len(self._pending)
+
     def pending_view(self, uid: str) -> Mapping[str, Any]:
         pending = self._pending.get(uid)
         return pending.report.model_dump(exclude_none=True) if pending else {}

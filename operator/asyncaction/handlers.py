@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from aiohttp import web
 
 from asyncaction.controllers.manager import Manager
 from asyncaction.kube import KubeClient, load_connection
 from asyncaction.preflight import StartupError, check_crds, check_files
 from asyncaction.probes import Lifeline, Probes, Readiness
+from asyncaction.runtime.metrics import process_metrics
+from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ class Runtime:
     kube: KubeClient | None = None
     manager: Manager | None = None
     probes: Probes | None = None
+    metrics_server: web.AppRunner | None = None  # Prometheus metrics (runtime.metrics)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def readiness(self) -> Readiness:
@@ -93,6 +97,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         runtime.kube = await KubeClient.from_kubeconfig(os.environ.get("ASYNCACTION_KUBECONFIG"))
         await check_crds(runtime.kube)
         runtime.manager = Manager(runtime.kube, op)
+        runtime.metrics_server = await serve_metrics(
+            process_metrics().registry,
+            op.metrics_bind_address,
+            op.metrics_path,
+            setting="ASYNCACTION_METRICS_BIND_ADDRESS",
+        )
     except Exception as exc:
         message = str(exc) if isinstance(exc, StartupError) else f"cannot start: {exc!r}"
         runtime.lifeline.fail(message)  # also releases kopf's wait on the stop flag
@@ -131,6 +141,8 @@ async def _shutdown(runtime: Runtime) -> None:
         await runtime.kube.close()
     if runtime.probes is not None:
         await runtime.probes.stop()
+    if runtime.metrics_server is not None:
+        await runtime.metrics_server.cleanup()
 
 
 @kopf.on.probe(id="synced")

@@ -86,6 +86,8 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
             _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
             # one Lease per shard: one process serves a shard at a time (replay safety)
             _rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"]),
+            # The Event of a terminal phase it wrote (asyncaction_hook.events).
+            _rule("", ["events"], ["create"]),
         ],
     )
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asyncaction.runtime.metrics_server import parse_bind_address
+
 ENV_PREFIX = "ASYNCACTION_"
 # A namespace is a DNS-1123 label.
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -97,6 +99,16 @@ class OperatorSettings(BaseModel):
     stores_config: str = ""
     # Server-side timeout of each watch request (the watch is then resumed).
     watch_server_timeout: int = Field(300, ge=1)
+    # Prometheus metrics endpoint, as controller-runtime's --metrics-bind-address:
+    # HOST:PORT, :PORT (every interface) or 0 (off; the chart turns it on).
+    metrics_bind_address: str = "0"
+    metrics_path: str = Field("/metrics", pattern="^/")
+
+    @field_validator("metrics_bind_address")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        parse_bind_address(value, setting=env_name("metrics_bind_address"))
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -14,10 +14,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status", "demo"])
     parser.add_argument("--state", type=Path, default=Path(".local"), help="state directory")
     parser.add_argument("--examples", type=Path, default=Path("examples"))
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="with up: also run a Prometheus scraping the operator and the hook",
+    )
     args = parser.parse_args(argv)
     stack = Stack(args.state)
     if args.command == "up":
         stack.up()
+        if args.prometheus:
+            print(f"[asyncaction] prometheus: {stack.start_prometheus()}", flush=True)
     elif args.command == "down":
         stack.down()
     elif args.command == "status":

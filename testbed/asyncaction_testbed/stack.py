@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from asyncaction.keys import MASTER_KEYS_ENV
-from asyncaction_testbed import images, procs, release
+from asyncaction_testbed import images, procs, prometheus, release
 from asyncaction_testbed.binaries import find_binaries
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from asyncaction_testbed.node import NodeUnavailable, RealNode, current_owner, unavailable_reason
 from asyncaction_testbed.node.config import NODE_IP
+from asyncaction_testbed.prometheus import OPERATOR_METRICS_PORT
 from asyncaction_testbed.s3server import S3Server
 
 HOOK_PORT = 18080
@@ -222,6 +223,7 @@ class Stack:
             "ASYNCACTION_STORES_CONFIG": str(self.state / "stores.json"),
             "ASYNCACTION_HOOK_URL": self.job_hook_url,
             "ASYNCACTION_BACKOFF_BASE_SECONDS": "2",
+            "ASYNCACTION_METRICS_BIND_ADDRESS": f"{self.listen_address}:{OPERATOR_METRICS_PORT}",
         }
         for name in SERVICES:
             if procs.is_running(self.state, name):
@@ -326,7 +328,17 @@ class Stack:
             if procs.stop(self.state, name):
                 say(f"stopped {name}")
 
+    def start_prometheus(self) -> str:
+        """A Prometheus scraping the operator and the hook (``make up PROMETHEUS=1``)."""
+        server = prometheus.for_stack(
+            self.state, self.kubeconfig, real_node=self.node_mode() == "real", hook=self.hook_url
+        )
+        server.start()
+        return server.url
+
     def down(self) -> None:
+        if procs.stop(self.state / "prometheus", "prometheus"):
+            say("stopped prometheus")
         self._stop_services()
         self._stop_workload_controllers()
         if self.node().stop():

@@ -117,12 +117,14 @@ def apiserver_lists(kube: Kube) -> dict[str, float]:
 
 
 def hook_api_requests(hook_url: str) -> dict[str, float]:
+    """The hook's API server requests by method (every HTTP code summed)."""
     text = requests.get(hook_url + "/metrics", timeout=10).text
-    return {
-        line.split('verb="', 1)[1].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("asyncaction_hook_api_requests_total{")
-    }
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("asyncaction_hook_rest_client_requests_total{"):
+            method = line.split('method="', 1)[1].split('"', 1)[0]
+            counts[method] = counts.get(method, 0) + float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 def random_request(hook_url: str, n: int) -> int:

@@ -331,7 +331,7 @@ def test_each_hook_shard_watches_only_the_actions_labelled_for_it(
         for name in mine:
             wait_synced(hook, uids[name], key_of(ns, uids[name]))
         metrics = requests.get(hook + "/metrics", timeout=10).text
-        assert f"asyncaction_hook_cached_actions {len(mine)}\n" in metrics
+        assert f"asyncaction_hook_cached_actions {float(len(mine))}\n" in metrics
         other = next(name for name in uids if name not in mine)
         answer = signed_post(hook, uids[other], key_of(ns, uids[other]), {"progress": 1})
         assert answer == 421

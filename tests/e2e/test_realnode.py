@@ -367,11 +367,8 @@ def test_failing_container_is_retried_and_fails_with_its_exit_code(bed: Bed, ns:
 
 
 def test_absent_image_shows_on_the_pod(bed: Bed, ns: str) -> None:
-    """imagePullPolicy Never and no such image: the kubelet refuses to start the container.
-
-    What the action does about it (fail the attempt after spec.startTimeoutSeconds) comes
-    with CORE's start timeout; today the action stays waiting for its pod.
-    """
+    """imagePullPolicy Never and no such image: the kubelet refuses to start the container,
+    and the action, STARTING until its start timeout, shows why."""
     body = job_action(bed, "absent", ["true"])
     body["spec"]["template"]["spec"]["containers"][0]["image"] = "docker.io/asyncaction/absent:0"
     with run_operator(bed.kubeconfig, ns, bed.job_hook):
@@ -387,6 +384,44 @@ def test_absent_image_shows_on_the_pod(bed: Bed, ns: str) -> None:
 
         assert wait_for(waiting_reason, 120, "the pod's waiting reason") == "ErrImageNeverPull"
         assert bed.kube.get_action(ns, "absent")["status"]["phase"] not in ("SUCCEEDED", "FAILED")
+        # The action says why it waits: the Reason column and the Ready condition.
+        shown = wait_for(lambda: reason_column(bed, ns, "absent"), 30, "the Reason column")
+        assert shown == "ErrImageNeverPull"
+
+
+def reason_column(bed: Bed, ns: str, name: str) -> str | None:
+    """The REASON cell of ``kubectl get asyncaction NAME`` (its default columns)."""
+    header, row = kubectl(bed, "-n", ns, "get", "asyncaction", name).splitlines()[:2]
+    start = header.index("REASON")
+    rest = header[start:].split()
+    end = header.index(rest[1], start) if len(rest) > 1 else len(row)
+    return row[start:end].strip() or None
+
+
+def test_unpullable_image_shows_its_reason_in_kubectl_get_within_30s(bed: Bed, ns: str) -> None:
+    """An image the node cannot pull (a registry on a closed loopback port: no traffic
+    leaves the machine): ``kubectl get`` shows the kubelet's reason while STARTING, and
+    the Ready condition carries its message, within 30 s of the action's creation."""
+    body = job_action(bed, "unpullable", ["true"])
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "127.0.0.1:9/asyncaction/missing:1"
+    container["imagePullPolicy"] = "IfNotPresent"
+    with run_operator(bed.kubeconfig, ns, bed.job_hook):
+        bed.kube.create_action(ns, body)
+        pulling = {"ErrImagePull", "ImagePullBackOff"}
+        shown = wait_for(
+            lambda: (reason_column(bed, ns, "unpullable") or "") in pulling,
+            30,
+            "an image pull reason in kubectl get",
+            describe=lambda: kubectl(bed, "-n", ns, "get", "asyncaction", "unpullable"),
+        )
+        assert shown
+        status = bed.kube.get_action(ns, "unpullable")["status"]
+        assert status["phase"] == "STARTING"
+        ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+        assert ready["reason"] in pulling
+        assert "127.0.0.1:9/asyncaction/missing:1" in ready["message"]
+        assert status["error"]["reason"] == ready["reason"]
 
 
 def test_chart_installs_upgrades_runs_an_action_and_passes_helm_test(bed: Bed) -> None:
@@ -456,12 +491,44 @@ def test_chart_installs_upgrades_runs_an_action_and_passes_helm_test(bed: Bed) -
         body_read = bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read()
         assert body_read == b"notes from node\n"
 
+        assert_scraped_through_pod_annotations(bed, chart_ns)
+
         tested = helm.test(release.RELEASE, timeout=240)
         assert tested["release"]["name"] == release.RELEASE
     finally:
         helm.uninstall(release.RELEASE, ignore_not_found=True, timeout=120)
         helm.close()
         bed.kube.core.delete_namespace(chart_ns)
+
+
+def assert_scraped_through_pod_annotations(bed: Bed, namespace: str) -> None:
+    """The test bed's Prometheus finds the chart's Pods by their prometheus.io annotations
+    and reads the action's run from both (skipped without the prometheus package)."""
+    from asyncaction_testbed.prometheus import (
+        Prometheus,
+        PrometheusUnavailable,
+        binaries,
+        pod_discovery,
+    )
+
+    directory = bed.state / f"prometheus-{namespace}"
+    try:
+        binaries()
+    except PrometheusUnavailable:
+        return
+    server = Prometheus(
+        directory, extra_jobs=[pod_discovery(bed.kubeconfig, [namespace], directory / "pods.json")]
+    )
+    server.start()
+    try:
+        wanted = {"asyncaction-operator": "up", "asyncaction-hook": "up"}
+        wait_for(lambda: server.targets_up() == wanted, 60, "both Pods scraped", server.targets_up)
+        succeeded = 'sum(asyncaction_phase_transitions_total{to_phase="SUCCEEDED"})'
+        assert wait_for(lambda: server.value(succeeded), 30, "the success counted") == 1
+        terminal = 'sum(asyncaction_hook_reports_total{kind="terminal"})'
+        assert wait_for(lambda: server.value(terminal), 30, "the report counted") == 1
+    finally:
+        server.stop()
 
 
 def assert_chart_pods_running(bed: Bed, namespace: str) -> None:

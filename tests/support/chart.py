@@ -19,6 +19,8 @@ NAMESPACED_VALUES: dict[str, Any] = {
     "podDisruptionBudget": {"enabled": True},
     "networkPolicy": {"enabled": True},
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+    "prometheusRule": {"enabled": True},
+    "grafanaDashboard": {"enabled": True},
 }
 
 

@@ -387,7 +387,11 @@ class AsyncActionStatus(Wire):
     )
     result: FreeForm | None = Field(default=None, description="the job's response document")
     error: Annotated[
-        ErrorInfo | None, described("{reason, message} on FAILED, ABORTED and TIMEOUT")
+        ErrorInfo | None,
+        described(
+            "{reason, message} on FAILED, ABORTED and TIMEOUT; while STARTING, why the "
+            "Pod has not started (its waiting reason)"
+        ),
     ] = None
     log_tail: Annotated[
         list[str] | None, described("last log lines the job reported (bounded)", max_length=200)

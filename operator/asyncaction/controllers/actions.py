@@ -58,6 +58,7 @@ from asyncaction.lifecycle import (
     reconcile,
     refused_attempt,
 )
+from asyncaction.lifecycle.waiting import Waiting, explain_waiting, queue_block
 from asyncaction.manifests import (
     attempt_defaults,
     pod_template_for,
@@ -128,6 +129,7 @@ class ActionController:
     # -- events → keys -------------------------------------------------------------------
 
     def _on_action(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        self.metrics.observe_transition(old, new)
         if old is not None and (new is None or new["metadata"]["uid"] != old["metadata"]["uid"]):
             # Deleted, or deleted and re-created under the same name while the watch was
             # away (the relist shows a new uid at the old key): the old uid's slot goes.
@@ -254,12 +256,14 @@ class ActionController:
         """Ask admission for a slot when eligible; give a grant back when not."""
         now = utcnow()
         if is_eligible(view, now):
-            if self.admissions.request(uid):
-                return True
-            queue = self.admissions.queue_of(uid)
-            if queue is not None:
-                self.wake_granted(queue)  # maybe a slot is free: the heap decides who
-            return self.admissions.request(uid)
+            admitted = self.admissions.request(uid)
+            if not admitted:
+                queue = self.admissions.queue_of(uid)
+                if queue is not None:
+                    self.wake_granted(queue)  # maybe a slot is free: the heap decides who
+                admitted = self.admissions.request(uid)
+            self.metrics.admission(admitted)
+            return admitted
         if view.phase is Phase.QUEUED:
             self.admissions.withdraw(uid)
             queue = self.admissions.queue_of(uid)
@@ -280,9 +284,10 @@ class ActionController:
         admitted = self._admit(uid, view)
         if action.get("status", {}).get("phase") in ACTIVE_VALUES:
             await self.executor.label_hook_shard(action)  # the hook shard count changed
-        decision = reconcile(
-            view, self.job_of(action), now=now, admitted=admitted, settings=self.lifecycle
-        )
+        job = self.job_of(action)
+        decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
+        blocked = None if admitted or not is_eligible(view, now) else self._why_held(uid)
+        decision = explain_waiting(view, job, decision, now=now, blocked=blocked)
         refusal = self._store_refusal(decision, spec, action["metadata"]["namespace"])
         if refusal is not None:
             decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
@@ -319,6 +324,20 @@ class ActionController:
             await self.executor.run(effect, target)
         if failed.requeue_after is not None:
             self.queue.add_after(object_key(target.action), failed.requeue_after)
+
+    def _why_held(self, uid: str) -> Waiting | None:
+        """Why admission holds an eligible action (see ``lifecycle.waiting``)."""
+        key = self.admissions.queue_of(uid)
+        if key is None:
+            return None
+        limits = self.admissions.limits_of(key)
+        return queue_block(
+            key[0],
+            key[1],
+            suspended=limits.suspended,
+            limit=limits.max_concurrent,
+            active=self.admissions.active_count(key),
+        )
 
     def _store_refusal(
         self, decision: Decision, spec: Mapping[str, Any], namespace: str

@@ -261,6 +261,11 @@ class Admissions:
         state = self._queues.get(key)
         return len(state.active | state.granted) if state else 0
 
+    def limits_of(self, key: QueueKey) -> QueueLimits:
+        """The limits admission applies to ``key`` now (its ActionQueue's, or the default)."""
+        state = self._queues.get(key)
+        return state.limits if state else self._limits.get(key, self._default)
+
     def waiting_count(self, key: QueueKey) -> int:
         state = self._queues.get(key)
         return len(state.waiting) if state else 0

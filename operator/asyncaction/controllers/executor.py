@@ -399,5 +399,6 @@ class EffectExecutor:
         try:
             await self.kube.create(paths.event_path(action["metadata"]["namespace"]), event)
             self._count("events")
+            self.metrics.event(effect.type, effect.reason)
         except ApiError as exc:  # events are best effort: never block the lifecycle on them
             log.warning("could not post event %s: %s", effect.reason, exc)

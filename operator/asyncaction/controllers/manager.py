@@ -21,6 +21,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client.core import Metric
+
 from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
 from asyncaction.controllers.actions import ActionController
 from asyncaction.controllers.admission import Admissions
@@ -34,8 +36,15 @@ from asyncaction.controllers.caches import (
 from asyncaction.controllers.queues import QueueController
 from asyncaction.controllers.schedules import ScheduleController
 from asyncaction.kube import KubeClient, paths
-from asyncaction.runtime import Informers, LeaderElector, Metrics, RateLimiter, WorkQueue, heap
+from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue, heap
 from asyncaction.runtime.informer import Transform, strip_managed_fields
+from asyncaction.runtime.metrics import (
+    WorkQueueObserver,
+    actions_by_phase,
+    gauge,
+    process_metrics,
+    workqueue_families,
+)
 from asyncaction.settings import OperatorSettings
 from asyncaction.stores import Store, Stores
 from asyncaction.tenancy import StoreScope
@@ -68,7 +77,8 @@ class Manager:
     def __init__(self, kube: KubeClient, settings: OperatorSettings) -> None:
         self.kube = kube
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = process_metrics()
+        kube.on_response = self.metrics.count_request
         ns = settings.namespaces
 
         def informers(
@@ -99,8 +109,14 @@ class Manager:
         )
         self.admissions = Admissions(settings.default_max_concurrent)
         # Failed reconciles (API errors) retry after 0.5 s, doubling up to a minute.
-        self.action_queue = WorkQueue("actions", RateLimiter(base=0.5, cap=60.0))
-        self.status_queue = WorkQueue("queue-status")
+        self.action_queue = WorkQueue(
+            "actions",
+            RateLimiter(base=0.5, cap=60.0),
+            observer=WorkQueueObserver(self.metrics, "actions"),
+        )
+        self.status_queue = WorkQueue(
+            "queue-status", observer=WorkQueueObserver(self.metrics, "queue-status")
+        )
         self.actions = ActionController(
             kube,
             settings,
@@ -134,6 +150,29 @@ class Manager:
         )
         self.synced = asyncio.Event()
         self.leading = False
+        self.metrics.bind("manager", self._live_metrics)
+
+    def _live_metrics(self) -> list[Metric]:
+        """Gauges read at scrape time: actions by phase, work queues, leadership."""
+        return [
+            actions_by_phase(
+                action
+                for key in self.caches.actions.all_keys()
+                if (action := self.caches.actions.get(key)) is not None
+            ),
+            *workqueue_families([self.action_queue, self.status_queue]),
+            gauge(
+                "leader_election_master_status",
+                "1 while this replica holds the Lease (client-go's metric of that name).",
+                1 if self.leading else 0,
+                name=self.settings.lease_name,
+            ),
+            gauge(
+                "caches_synced",
+                "1 once every informer listed its objects (admission opens then).",
+                1 if self.synced.is_set() else 0,
+            ),
+        ]
 
     def figures(self) -> dict[str, float]:
         """The metrics, with the gauges read now (for the liveness endpoint)."""
@@ -195,8 +234,17 @@ class Manager:
             log.info("caches synced: %d actions", len(self.caches.actions))
             workers = self.settings.workers
             tasks += [
-                asyncio.create_task(self.action_queue.run(self.actions.reconcile, workers)),
-                asyncio.create_task(self.status_queue.run(self.queues.reconcile, 1)),
+                asyncio.create_task(
+                    self.action_queue.run(
+                        self.metrics.instrument("asyncaction", workers, self.actions.reconcile),
+                        workers,
+                    )
+                ),
+                asyncio.create_task(
+                    self.status_queue.run(
+                        self.metrics.instrument("actionqueue", 1, self.queues.reconcile), 1
+                    )
+                ),
                 asyncio.create_task(self._resync()),
                 asyncio.create_task(self.schedules.run()),
             ]

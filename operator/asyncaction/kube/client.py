@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from os import PathLike
@@ -138,6 +138,8 @@ class KubeClient:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._watch_session: aiohttp.ClientSession | None = None
+        # Told (method, HTTP code; 0: no answer) of every request sent, for metrics.
+        self.on_response: Callable[[str, int], None] = lambda method, code: None
 
     @classmethod
     async def from_kubeconfig(cls, path: str | PathLike[str] | None = None) -> KubeClient:
@@ -221,6 +223,7 @@ class KubeClient:
                     headers=self._headers(content_type if data is not None else None),
                     timeout=limit,
                 ) as response:
+                    self.on_response(method, response.status)
                     payload = _decode(await response.text())
                     if response.status < 400:
                         return payload if isinstance(payload, dict) else {"items": payload}
@@ -234,8 +237,10 @@ class KubeClient:
                         response.headers.get("Retry-After"), self.retry.max_retry_after
                     )
             except aiohttp.ClientConnectorError as exc:  # never reached the server
+                self.on_response(method, 0)
                 last = exc
             except (aiohttp.ClientError, TimeoutError) as exc:
+                self.on_response(method, 0)
                 if not repeatable:
                     raise WriteOutcomeUnknown(method, path, exc) from exc
                 last = exc
@@ -344,6 +349,7 @@ class KubeClient:
         async with self._get_watch_session().get(
             path, params=params, headers=self._headers(), timeout=timeout
         ) as response:
+            self.on_response("WATCH", response.status)
             if response.status >= 400:
                 raise error_from_status(response.status, _decode(await response.text()))
             async for line in _lines(response.content):

@@ -34,9 +34,10 @@ P = Phase
 # status.error.reason the hook writes when a job reports FAILED (the attempt failed).
 REPORTED_FAILURE = "JobReportedFailure"
 WARNING_PHASES = {P.FAILED, P.TIMEOUT, P.ABORTED}
-# Routine steps of every lifecycle get no Event (each is an API write; the phase and
-# its conditions already tell): only warnings, ends, pauses and resumptions do.
-QUIET_PHASES = {P.SCHEDULED, P.QUEUED, P.STARTING, P.RUNNING}
+# One Event per transition people ask about (queued, started, retried, paused, resumed,
+# finished); SCHEDULED and RUNNING (the job's own report) stay quiet: at most a handful of
+# Events per attempt, never one per reconcile.
+QUIET_PHASES = {P.SCHEDULED, P.RUNNING}
 NOTABLE_REASONS = {"Resumed"}
 # What an attempt's job reports about itself (through the hook), cleared when the next
 # attempt starts. Earlier outputs (``status.outputs``) stay: see docs/jobs.md.

@@ -171,7 +171,9 @@ def _waiting_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
                 return f"{reason}: {detail}" if detail else str(reason)
         for condition in status.get("conditions") or []:
             if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                return str(condition.get("reason") or "Unschedulable")
+                reason = str(condition.get("reason") or "Unschedulable")
+                detail = condition.get("message")  # the scheduler's: why no node fits
+                return f"{reason}: {detail}" if detail else reason
     return None
 
 

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from asyncaction.runtime.result import Result, TerminalError
 
@@ -57,6 +58,18 @@ class RateLimiter:
         return self._failures.get(key, 0)
 
 
+class Observer(Protocol):
+    """Told what the queue does, for metrics (``runtime.metrics.WorkQueueObserver``)."""
+
+    def added(self) -> None: ...
+
+    def retried(self) -> None: ...
+
+    def taken(self, waited: float) -> None: ...
+
+    def done(self, worked: float) -> None: ...
+
+
 @dataclass
 class QueueStats:
     adds: int = 0
@@ -70,8 +83,12 @@ class WorkQueue:
         name: str = "queue",
         rate_limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self.name = name
+        self.observer = observer
+        self._added_at: dict[str, float] = {}  # when each ready key was queued
+        self._started_at: dict[str, float] = {}  # when each key's processing began
         self.rate_limiter = rate_limiter or RateLimiter()
         self.stats = QueueStats()
         self._clock = clock
@@ -91,12 +108,15 @@ class WorkQueue:
         if self._closed:
             return
         self.stats.adds += 1
+        if self.observer is not None:
+            self.observer.added()
         if key in self._processing:
             self._dirty.add(key)
             return
         if key in self._queued:
             return
         self._queued.add(key)
+        self._added_at[key] = self._clock()
         self._ready.put_nowait(key)
 
     def add_after(self, key: str, seconds: float) -> None:
@@ -113,6 +133,8 @@ class WorkQueue:
         self._heap_changed.set()
 
     def add_rate_limited(self, key: str) -> None:
+        if self.observer is not None:
+            self.observer.retried()
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: str) -> None:
@@ -124,6 +146,11 @@ class WorkQueue:
     @property
     def delayed(self) -> int:
         return len(self._due)
+
+    def running_seconds(self) -> list[float]:
+        """How long each key being processed has been at it (client-go's unfinished work)."""
+        now = self._clock()
+        return [now - started for started in self._started_at.values()]
 
     # -- the delay heap ------------------------------------------------------------------
 
@@ -155,10 +182,18 @@ class WorkQueue:
         key = await self._ready.get()
         self._queued.discard(key)
         self._processing.add(key)
+        now = self._clock()
+        self._started_at[key] = now
+        added = self._added_at.pop(key, now)
+        if self.observer is not None:
+            self.observer.taken(now - added)
         return key
 
     def _done(self, key: str) -> None:
         self._processing.discard(key)
+        started = self._started_at.pop(key, None)
+        if self.observer is not None and started is not None:
+            self.observer.done(self._clock() - started)
         if key in self._dirty:
             self._dirty.discard(key)
             self.add(key)

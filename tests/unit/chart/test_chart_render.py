@@ -255,18 +255,24 @@ def test_crds_are_the_generated_ones_behind_enabled_and_keep() -> None:
 
 def test_toggles_are_off_by_default_and_render_when_on() -> None:
     kinds = {o["kind"] for o in render()}
-    assert not kinds & {"ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"}
+    assert not kinds & {"PodMonitor", "PodDisruptionBudget", "NetworkPolicy", "PrometheusRule"}
     objs = render(NAMESPACED_VALUES)
-    monitor = one(objs, "ServiceMonitor", "asyncaction-hook")
-    assert monitor["metadata"]["labels"]["release"] == "prometheus"
-    service = one(objs, "Service", "asyncaction-hook")
-    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    for component in ("operator", "hook"):
+        monitor = one(objs, "PodMonitor", f"asyncaction-{component}")
+        assert monitor["metadata"]["labels"]["release"] == "prometheus"
+        pods = one(objs, "Deployment", f"asyncaction-{component}")["spec"]["selector"]
+        assert monitor["spec"]["selector"]["matchLabels"] == pods["matchLabels"]
+        assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
     budget = one(objs, "PodDisruptionBudget", "asyncaction-hook")
     assert budget["spec"]["maxUnavailable"] == 1
+    metrics_port = {"ports": [{"port": "metrics", "protocol": "TCP"}]}
     hook_policy = one(objs, "NetworkPolicy", "asyncaction-hook")
-    assert hook_policy["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert hook_policy["spec"]["ingress"] == [
+        {"ports": [{"port": "http", "protocol": "TCP"}]},
+        metrics_port,
+    ]
     operator_policy = one(objs, "NetworkPolicy", "asyncaction-operator")
-    assert operator_policy["spec"]["ingress"] == []
+    assert operator_policy["spec"]["ingress"] == [metrics_port]
 
 
 def test_helm_test_job_reaches_the_hook_healthz() -> None:

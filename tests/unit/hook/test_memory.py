@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube.client import WatchEvent
@@ -22,7 +23,7 @@ from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
-from asyncaction_hook.metrics import per_uid_entries
+from asyncaction_hook.metrics import per_uid_entries, state_families
 from asyncaction_hook.reports import Report
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_once
@@ -107,6 +108,7 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
         lambda: KEYS,
         budgets,
     )
+    hook.metrics.bind(lambda: state_families(hook))  # as create_app binds them
     cache.add_handler(hook.on_action)
     cache.start()
     try:
@@ -126,6 +128,11 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
             assert guard.accept_once(uid, f"sig-{n}", now_ms, now_ms)
         kept = per_uid_entries(hook)
         assert (kept["budgets"], kept["listings"], kept["keys"]) == (N, N, N)
+        # the same figures are gauges of the hook's metrics (read at scrape time)
+        scraped = generate_latest(hook.metrics.registry).decode()
+        assert f"asyncaction_hook_cached_actions {float(N)}\n" in scraped
+        assert f'asyncaction_hook_per_uid_entries{{map="listings"}} {float(N)}\n' in scraped
+        assert f"asyncaction_hook_replay_entries {float(N)}\n" in scraped
         assert kept["coalescer"] >= N  # a pending report (and its timer) or a flush time
         for n, uid in enumerate(uids):  # half finish, half are deleted
             if n % 2:

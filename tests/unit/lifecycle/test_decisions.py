@@ -94,7 +94,12 @@ def test_new_and_admitted_starts_its_first_attempt_in_one_write() -> None:
             startedAt=T,
             queue="default",
         ),
-        effects=(EnsureSecret(1), CreateJob(1, JOB)),
+        # One Event per attempt's start, posted once its Job exists (docs/observability.md).
+        effects=(
+            EnsureSecret(1),
+            CreateJob(1, JOB),
+            Emit("Normal", "Started", f"attempt 1 of 1: job {JOB}"),
+        ),
         requeue_after=30,
     )
 
@@ -134,6 +139,7 @@ def test_new_with_a_future_start_is_scheduled_until_then() -> None:
 def test_new_without_a_slot_queues_and_looks_again_at_once() -> None:
     assert decide(view(queue="batch", status_queue=None)) == Decision(
         status=status(P.QUEUED, "waiting for admission", **QUEUED_NOW, queue="batch"),
+        effects=(Emit("Normal", "Queued", "waiting for admission"),),
         requeue_after=0.0,
     )
 
@@ -321,6 +327,7 @@ def test_scheduled_waits_for_its_time_then_queues() -> None:
     v = view(phase=P.SCHEDULED, start_at=NOW)
     assert decide(v) == Decision(
         status=status(P.QUEUED, "waiting for admission", v=v, queue="default"),
+        effects=(Emit("Normal", "Queued", "waiting for admission"),),
         requeue_after=0.0,
     )
 
@@ -368,7 +375,7 @@ def test_queued_and_admitted_starts_the_next_attempt() -> None:
             logTail=None,
             lastReportAt=None,
         ),
-        effects=(EnsureSecret(2), CreateJob(2, name)),
+        effects=(EnsureSecret(2), CreateJob(2, name), Emit("Normal", "Started", message)),
         requeue_after=30,
     )
     assert decide(replace(v, active_deadline_seconds=12), admitted=True).requeue_after == 12

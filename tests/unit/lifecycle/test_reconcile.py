@@ -76,20 +76,25 @@ class TestNew:
     def test_queued_and_started_when_admitted(self) -> None:
         first = decide(view())
         assert phase_of(first) == "QUEUED"
+        assert [(e.type, e.reason) for e in first.effects] == [("Normal", "Queued")]
         queued = apply(view(), first)
         assert not effect_types(decide(queued))[:-1]  # not admitted: waits
         started = decide(queued, admitted=True)
         assert phase_of(started) == "STARTING"
         assert started.status["attempts"] == 1
         assert started.status["jobName"] == job_name_for("act", "abcdef-123", 1)
-        assert effect_types(started) == ["EnsureSecret", "CreateJob"]  # routine: no Event
+        # One Event per attempt's start, posted once its Job exists.
+        assert effect_types(started) == ["EnsureSecret", "CreateJob", "Emit"]
+        event = started.effects[-1]
+        assert (event.type, event.reason) == ("Normal", "Started")  # type: ignore[attr-defined]
+        assert event.message == f"attempt 1 of 1: job {started.status['jobName']}"  # type: ignore[attr-defined]
 
     def test_a_new_action_with_a_free_slot_starts_in_one_status_write(self) -> None:
         started = decide(view(), admitted=True)
         assert phase_of(started) == "STARTING"
         assert started.status["queuedAt"] == started.status["startedAt"] == format_time(NOW)
         assert started.status["attempts"] == 1
-        assert effect_types(started) == ["EnsureSecret", "CreateJob"]
+        assert effect_types(started) == ["EnsureSecret", "CreateJob", "Emit"]  # Started
 
     @pytest.mark.parametrize(
         ("changes", "phase", "reason"),

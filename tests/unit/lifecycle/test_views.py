@@ -212,13 +212,20 @@ def test_a_job_being_deleted_says_so_in_every_state() -> None:
     assert job_view_from(served("job-pending"), pods("pod-image-pull")).deleting is False
 
 
+SCHEDULER_SAYS = (
+    "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: "
+    "1 No preemption victims found for incoming pod."
+)
+
+
 @pytest.mark.parametrize(
     ("pod", "reason"),
     [
         ("pod-image-pull", 'ImagePullBackOff: Back-off pulling image "registry.local/resize:1.4"'),
         ("pod-container-creating", "ContainerCreating"),
         ("pod-initializing", 'CreateContainerConfigError: secret "resize-key" not found'),
-        ("pod-unschedulable", "Unschedulable"),
+        # with the scheduler's message: why no node fits (docs/observability.md)
+        ("pod-unschedulable", f"Unschedulable: {SCHEDULER_SAYS}"),
     ],
 )
 def test_a_pending_job_says_why_its_pod_has_not_started(pod: str, reason: str) -> None:
@@ -237,7 +244,9 @@ def test_pod_initializing_is_no_reason_and_a_scheduled_pod_is_none() -> None:
     assert job_view_from(served("job-pending"), []).waiting_reason is None
     unschedulable = served("pod-unschedulable")
     del unschedulable["status"]["conditions"][0]["reason"]
-    assert job_view_from(served("job-pending"), [unschedulable]).waiting_reason == "Unschedulable"
+    assert job_view_from(served("job-pending"), [unschedulable]).waiting_reason == (
+        f"Unschedulable: {SCHEDULER_SAYS}"
+    )
     # the first pod with a reason speaks
     both = [served("pod-container-creating"), served("pod-unschedulable")]
     assert job_view_from(served("job-pending"), both).waiting_reason == "ContainerCreating"
@@ -315,7 +324,9 @@ def test_what_the_operator_wrote_is_stable_when_read_back() -> None:
 def test_the_schedulers_own_reason_is_kept_and_a_job_without_name_reads_empty() -> None:
     gated = served("pod-unschedulable")
     gated["status"]["conditions"][0]["reason"] = "SchedulingGated"
-    assert job_view_from(served("job-pending"), [gated]).waiting_reason == "SchedulingGated"
+    assert job_view_from(served("job-pending"), [gated]).waiting_reason == (
+        f"SchedulingGated: {SCHEDULER_SAYS}"
+    )
     assert job_view_from({}, []) == JobView(name="", state=JobState.PENDING)
 
 

@@ -38,7 +38,11 @@ def as_tuple(version: str) -> tuple[int, int]:
 VERSIONS = sorted({major_minor(v) for v in all_versions()}, key=as_tuple)
 USER_VERSIONS = [v for v in VERSIONS if as_tuple(v) >= OLDEST_SUPPORTED]
 # Kinds of other projects' APIs that no Kubernetes schema holds (prometheus-operator).
-FOREIGN_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+FOREIGN_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 ALL_TOGGLES: dict[str, Any] = {
     "operator": {"archive": {"enabled": True, "store": "archive"}, "verbose": True, "replicas": 2},

@@ -1,0 +1,84 @@
+"""The shipped alert rules pass ``promtool check rules`` and fire when they should.
+
+``promtool test rules`` is Prometheus' own rule engine fed with series over time: a
+failure ratio above a quarter fires AsyncActionFailureRatioHigh after its 15 minutes,
+and a healthy queue fires nothing. The live server loads the same file in
+tests/e2e/test_observability.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asyncaction_testbed.prometheus import PrometheusUnavailable, promtool
+from tests.support.chart import CHART
+
+RULES = CHART / "files" / "prometheus-rules.yaml"
+DOCS_RULES = Path(__file__).resolve().parents[3] / "docs" / "alerts" / "asyncaction.rules.yaml"
+
+
+def run_promtool(*args: str) -> tuple[int, str]:
+    try:
+        done = promtool(*args)
+    except PrometheusUnavailable as exc:
+        pytest.skip(str(exc))
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("rules", [RULES, DOCS_RULES])
+def test_rules_pass_promtool_check(rules: Path) -> None:
+    code, output = run_promtool("check", "rules", str(rules))
+    assert code == 0, output
+    assert "SUCCESS: 9 rules found" in output
+
+
+def transitions(to_phase: str, per_minute: int) -> dict[str, str]:
+    labels = f'namespace="team-a",queue="batch",from_phase="RUNNING",to_phase="{to_phase}"'
+    return {
+        "series": f"asyncaction_phase_transitions_total{{{labels}}}",
+        "values": f"0+{per_minute}x60",
+    }
+
+
+def test_failure_ratio_alert_fires_after_fifteen_minutes(tmp_path: Path) -> None:
+    firing = {
+        "exp_labels": {"severity": "warning", "namespace": "team-a", "queue": "batch"},
+        "exp_annotations": {
+            "summary": "More than a quarter of the actions in queue team-a/batch fail.",
+            "description": "50% of the actions that finished in the last 15 minutes failed "
+            "or timed out.",
+        },
+    }
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [transitions("FAILED", 3), transitions("SUCCEEDED", 3)],
+                "alert_rule_test": [
+                    # Pending for its 15 minutes first: nothing fires yet.
+                    {"eval_time": "10m", "alertname": "AsyncActionFailureRatioHigh"},
+                    {
+                        "eval_time": "40m",
+                        "alertname": "AsyncActionFailureRatioHigh",
+                        "exp_alerts": [firing],
+                    },
+                ],
+            },
+            {
+                "interval": "1m",
+                "input_series": [transitions("FAILED", 1), transitions("SUCCEEDED", 9)],
+                "alert_rule_test": [
+                    {"eval_time": "40m", "alertname": "AsyncActionFailureRatioHigh"},
+                ],
+            },
+        ],
+    }
+    path = tmp_path / "tests.yaml"
+    path.write_text(yaml.safe_dump(tests))
+    code, output = run_promtool("test", "rules", str(path))
+    assert code == 0, output

@@ -1,0 +1,89 @@
+"""The hook's refusal reasons come from the errors its checks really raise, and both
+services' expositions pass ``promtool check metrics``."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncaction.runtime.metrics import Metrics
+from asyncaction_hook.auth import WindowReplayGuard, check_replay, matching_attempt, parse_headers
+from asyncaction_hook.budgets import rate_limited
+from asyncaction_hook.errors import HookError, completed, not_found
+from asyncaction_hook.metrics import HookMetrics, live_families, refusal_reason
+from asyncaction_job.signing import headers_v2
+from tests.unit.runtime.test_metrics import action
+
+NOW = 1_800_000_000_000
+KEY = "k" * 43
+UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
+
+
+def reason_of(error: HookError) -> str | None:
+    return refusal_reason(error.status, error.reason, error.message)
+
+
+def raised(call: object) -> HookError:
+    with pytest.raises(HookError) as caught:
+        call()  # type: ignore[operator]
+    return caught.value
+
+
+def test_each_refusal_of_the_auth_checks_has_its_reason() -> None:
+    signed = headers_v2(UID, KEY, "POST", "/status", b"{}", now_ms=NOW)
+
+    def parse(headers: dict[str, str], now: int = NOW) -> object:
+        return parse_headers(headers, now_ms=now, past_seconds=300, future_seconds=5, allow_v1=True)
+
+    stale = raised(lambda: parse(signed, now=NOW + 301_000))
+    ahead = raised(lambda: parse(signed, now=NOW - 60_000))
+    missing = raised(lambda: parse({"X-Job-Id": UID}))
+    good = parse_headers(signed, now_ms=NOW, past_seconds=300, future_seconds=5, allow_v1=True)
+    bad = raised(
+        lambda: matching_attempt(
+            good, method="POST", path="/status", body=b"{}", candidates=[(1, ("other",))]
+        )
+    )
+    guard = WindowReplayGuard(300, 5)
+    check_replay(guard, good, NOW)
+    replay = raised(lambda: check_replay(guard, good, NOW))
+    assert [reason_of(e) for e in (stale, ahead, missing, bad, replay)] == [
+        "stale",
+        "stale",
+        "bad_headers",
+        "bad_signature",
+        "replay",
+    ]
+    assert reason_of(not_found("unknown job id")) == "unknown_id"
+    assert reason_of(not_found("no input object 3")) is None  # an answer about a known job
+    assert reason_of(rate_limited("action", 1)) == "rate_limited"
+    assert reason_of(HookError(421, "MISDIRECTED", "another replica")) == "wrong_shard"
+    assert reason_of(completed("SUCCEEDED")) is None  # an answer, not a refusal
+
+
+def test_both_expositions_pass_promtool() -> None:
+    from asyncaction_testbed.prometheus import PrometheusUnavailable, promtool
+
+    operator = Metrics()
+    operator.observe_transition(action("QUEUED"), action("STARTING", queuedAt=None))
+    operator.inc("asyncaction_api_writes_total", {"resource": "jobs"})
+    operator.count_request("PATCH", 200)
+    operator.event("Normal", "Started")
+    hook = HookMetrics()
+    hook.bind(lambda: live_families(status_writes=3, backlog=1, synced=True))
+    hook.requests.labels("/status", "200").inc()
+    hook.duration.labels("/status").observe(0.01)
+    hook.refused(401, "REPLAYED", "")
+    hook.reports.labels("terminal").inc()
+    for text in (operator.render().decode(), _render(hook)):
+        try:
+            checked = promtool("check", "metrics", stdin=text)
+        except PrometheusUnavailable as exc:
+            pytest.skip(str(exc))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "asyncaction_" in text
+
+
+def _render(hook: HookMetrics) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(hook.registry).decode()
