@@ -47,8 +47,8 @@ class CronSchedule:
     @classmethod
     def parse(cls, expression: str, time_zone: str | None = None) -> CronSchedule:
         """Validate both fields now, so a bad spec is reported once, not at every slot."""
-        text = " ".join(expression.split())
-        fields = text.split(" ")
+        fields = expression.split()
+        text = " ".join(fields)
         if not text.startswith("@") and len(fields) not in (5, 6):
             raise InvalidSchedule(
                 f"schedule {expression!r} has {len(fields)} fields: 5 (minute hour "
