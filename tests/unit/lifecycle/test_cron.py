@@ -159,3 +159,17 @@ def test_an_impossible_date_has_no_latest_slot_either() -> None:
     cron = CronSchedule.parse("0 0 30 2 *")
     assert cron.latest_at_or_before(utc(2026, 6, 1), utc(2010, 1, 1)) is None
     assert cron.count_between(utc(2010, 1, 1), utc(2026, 6, 1), 5) == 0
+
+
+def test_instants_given_in_any_zone_give_the_same_utc_slots() -> None:
+    cron = CronSchedule.parse("0 9 * * *", "Europe/Paris")
+    paris_midnight = datetime(2026, 1, 10, 1, 0, tzinfo=ZoneInfo("Europe/Paris"))  # 00:00 UTC
+    slot = cron.next_after(paris_midnight)
+    assert slot == utc(2026, 1, 10, 8, 0)
+    assert slot is not None
+    assert slot.tzinfo is UTC
+    new_york_evening = datetime(2026, 1, 10, 20, 0, tzinfo=NEW_YORK)  # 01:00 UTC the next day
+    latest = cron.latest_at_or_before(new_york_evening, paris_midnight)
+    assert latest == utc(2026, 1, 10, 8, 0)
+    assert latest is not None
+    assert latest.tzinfo is UTC
