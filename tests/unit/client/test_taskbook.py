@@ -253,3 +253,8 @@ def test_long_ranges_are_cut_at_a_whole_id_within_1024_characters(total: int) ->
         assert ranges["done"] == ",".join(map(str, done))  # exactly 1,024: kept whole
     else:
         assert ranges["done"].endswith(",536,...")  # 0..536 is 1,020 characters
+
+
+def test_ranges_join_runs_and_single_ids_in_order() -> None:
+    records = {i: TaskRecord(TaskState.DONE, 1) for i in (0, 1, 2, 4, 6, 7)}
+    assert summary(spec(9), records, 0, 0)["ranges"] == {"done": "0-2,4,6-7", "queued": "3,5,8"}

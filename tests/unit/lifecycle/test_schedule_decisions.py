@@ -367,3 +367,21 @@ def test_history_within_its_limits_is_kept_and_runs_sort_by_slot_not_name() -> N
         DeleteRun("nightly-c", "uid-nightly-c"),
         DeleteRun("nightly-b", "uid-nightly-b"),
     ]
+
+
+def test_a_run_of_the_due_slot_whose_slot_annotation_was_removed_is_not_created_again() -> None:
+    """Its slot is unknown, so it does not move lastScheduleTime, but its name is taken."""
+    status = {"lastScheduleTime": stamp(10)}
+    runs = [stored_run(None, name=run_name("nightly", at(20)))]
+    decision = decide(schedule_view_from(schedule(status)), runs, at(20.5))
+    assert decision == ScheduleDecision(
+        {
+            "observedGeneration": 2,
+            "active": [{"name": "nightly-1767225620", "uid": "uid-nightly-1767225620"}],
+            "lastSuccessfulTime": None,
+            "nextScheduleTime": stamp(30),
+            "conditions": [ready(*SCHEDULED, stamp(20))],
+        },
+        [],
+        pytest.approx(9.55),
+    )
