@@ -196,10 +196,7 @@ class TaskBooks:
         if wanted > book.applied_round:
             changed_any = True
             names = (spec.get("taskRetry") or {}).get("tasks")
-            try:
-                ids = resolve(spec, [str(n) for n in names]) if names else None
-            except KeyError as exc:
-                ids = [i for i in range(total) if str(i) not in str(exc)]
+            ids = retry_ids(spec, [str(n) for n in names]) if names else None
             changed = retry(book.records, ids)
             book.applied_round = wanted
             await self._save(action, book, {chunk_of(i) for i in changed} | {0})
@@ -208,6 +205,19 @@ class TaskBooks:
             changed_any = True
             await self._save(action, book, {chunk_of(i) for i in lapsed})
         return book, changed_any
+
+
+def retry_ids(spec: dict[str, Any], names: list[str]) -> list[int]:
+    """Ids of the tasks ``spec.taskRetry.tasks`` names; a name that is no task is left
+    out (the CLI refuses it; a hand-written patch may carry one), never a reason to
+    re-queue others."""
+    ids: list[int] = []
+    for name in names:
+        try:
+            ids.extend(resolve(spec, [name]))
+        except KeyError:
+            log.info("taskRetry names no task %r: ignored", name)
+    return ids
 
 
 def _now_ms() -> int:

@@ -258,3 +258,20 @@ def test_long_ranges_are_cut_at_a_whole_id_within_1024_characters(total: int) ->
 def test_ranges_join_runs_and_single_ids_in_order() -> None:
     records = {i: TaskRecord(TaskState.DONE, 1) for i in (0, 1, 2, 4, 6, 7)}
     assert summary(spec(9), records, 0, 0)["ranges"] == {"done": "0-2,4,6-7", "queued": "3,5,8"}
+
+
+def test_a_lapsed_lease_shows_as_queued_until_the_hook_expires_it() -> None:
+    """What ``asyncaction tasks`` shows between a pod's death and the hook's next look:
+    the lease lapsed, so the task waits for another pod (queued), not executing."""
+    from asyncaction_client.taskbook import effective, states
+
+    leased = TaskRecord(TaskState.EXECUTING, 1, 5_000)
+    assert effective(leased, False, 4_999) is TaskState.EXECUTING
+    assert effective(leased, False, 5_000) is TaskState.QUEUED
+    assert effective(leased, True, 4_000) is TaskState.EXCLUDED
+    done = TaskRecord(TaskState.DONE, 1, 0)
+    assert states({0: leased, 1: done}, 3, set(), 6_000) == [
+        TaskState.QUEUED,
+        TaskState.DONE,
+        TaskState.QUEUED,
+    ]
