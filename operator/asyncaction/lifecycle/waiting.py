@@ -67,16 +67,22 @@ def _ready(view: ActionView) -> tuple[str | None, str | None]:
 
 
 def _conditions(
-    view: ActionView, phase: Phase, waiting: Waiting, now: datetime, status: dict[str, Any]
+    view: ActionView, phase: Phase, waiting: Waiting, now: datetime
 ) -> list[dict[str, Any]]:
-    previous = status.get("conditions") or view.conditions
+    """``phase``'s conditions, saying why the action waits.
+
+    From the view's own conditions and generation, even when ``reconcile`` wrote
+    conditions too: it computes them from the same previous conditions, for the same
+    phase and ``now``, so each condition keeps the same lastTransitionTime either way, and
+    the only generation it ever records is the view's.
+    """
     return conditions_for(
         phase,
         reason=waiting.reason,
         message=waiting.message,
         now=now,
-        observed_generation=status.get("observedGeneration", view.generation),
-        previous=previous,
+        observed_generation=view.generation,
+        previous=view.conditions,
     )
 
 
@@ -97,7 +103,7 @@ def explain_waiting(
             return decision  # already says so
         if written is None and view.next_attempt_at is not None and view.next_attempt_at > now:
             return decision  # backing off: the retry's message says when
-        status["conditions"] = _conditions(view, Phase.QUEUED, blocked, now, status)
+        status["conditions"] = _conditions(view, Phase.QUEUED, blocked, now)
         status["message"] = blocked.message
         return replace(decision, status=status)
     if phase is Phase.STARTING and written is None:
@@ -107,7 +113,7 @@ def explain_waiting(
         error = dict(view.error or {})
         if (error.get("reason"), error.get("message")) == (waiting.reason, waiting.message):
             return decision
-        status["conditions"] = _conditions(view, Phase.STARTING, waiting, now, status)
+        status["conditions"] = _conditions(view, Phase.STARTING, waiting, now)
         status["error"] = {"reason": waiting.reason, "message": waiting.message}
         return replace(decision, status=status)
     stale = view.error and view.error.get("reason") != REPORTED_FAILURE
