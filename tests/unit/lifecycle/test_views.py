@@ -78,6 +78,40 @@ def test_every_field_of_a_running_action_is_read() -> None:
     assert action_view_from(obj, has_handler=False).has_handler is False
 
 
+def test_every_field_of_an_action_made_of_tasks_is_read() -> None:
+    """FAILED with TasksFailed (4 tasks: 2 done, 1 failed, 1 excluded), retry round 2 asked
+    (the hook applied 1), retention Delete: what the tasks' lifecycle and the TTL read."""
+    obj = served("action-tasks-failed")
+    view = action_view_from(obj, has_handler=True)
+    assert view == ActionView(
+        name="thumbs",
+        namespace="team-a",
+        uid="3c9d1e20-7a4b-4f58-b6c1-2d8e0f9a7b31",
+        generation=2,
+        created_at=at("2026-11-29T11:00:00"),
+        has_handler=True,
+        phase=Phase.FAILED,
+        attempts=1,
+        job_name="thumbs-3c9d1e20-1",
+        queued_at=at("2026-11-29T11:00:01"),
+        started_at=at("2026-11-29T11:00:02"),
+        finished_at=at("2026-11-29T11:04:00"),
+        error={"reason": "TasksFailed", "message": "1 task(s) failed: thumb-1"},
+        conditions=tuple(obj["status"]["conditions"]),
+        observed_generation=1,
+        status_queue="default",
+        message="1 task(s) failed: thumb-1",
+        has_tasks=True,
+        tasks_summary=obj["status"]["tasks"],
+        task_retry_round=2,
+        delete_when_done=True,
+    )
+    kept = copy.deepcopy(obj)
+    kept["spec"].update(retention="Keep", tasks=[], taskRetry={"round": 1})
+    plain = action_view_from(kept, has_handler=True)
+    assert (plain.delete_when_done, plain.has_tasks, plain.task_retry_round) == (False, False, 1)
+
+
 def test_a_new_action_reads_as_the_defaults() -> None:
     """No status yet, a spec with only the template: the defaults the contract gives."""
     assert action_view_from(served("action-new"), has_handler=True) == ActionView(
@@ -247,6 +281,8 @@ def test_pod_initializing_is_no_reason_and_a_scheduled_pod_is_none() -> None:
     assert job_view_from(served("job-pending"), [unschedulable]).waiting_reason == (
         f"Unschedulable: {SCHEDULER_SAYS}"
     )
+    del unschedulable["status"]["conditions"][0]["message"]  # the reason alone
+    assert job_view_from(served("job-pending"), [unschedulable]).waiting_reason == "Unschedulable"
     # the first pod with a reason speaks
     both = [served("pod-container-creating"), served("pod-unschedulable")]
     assert job_view_from(served("job-pending"), both).waiting_reason == "ContainerCreating"
