@@ -299,3 +299,45 @@ def test_a_queue_nobody_is_in_any_more_is_forgotten() -> None:
     assert admissions.queues() == [QUEUES[0]]  # "a" still holds its grant
     admissions.forget("a")
     assert admissions.queues() == []
+
+
+def test_the_limits_shown_as_a_waiting_reason_are_the_ones_admission_applies() -> None:
+    """``limits_of`` feeds ``QueueFull``/``QueueSuspended`` (lifecycle.waiting): the
+    ActionQueue's limits whether or not anyone is in the queue, else the default."""
+    admissions = Admissions(default_max_concurrent=2)
+    admissions.open = True
+    default = QueueLimits(2)
+    assert admissions.limits_of(QUEUES[0]) == default  # no ActionQueue, nobody in it
+    admissions.set_limits(QUEUES[0], QueueLimits(1, suspended=True))
+    assert admissions.limits_of(QUEUES[0]) == QueueLimits(1, suspended=True)  # nobody in it
+    admissions.observe(queued("a"))
+    assert admissions.limits_of(QUEUES[0]) == QueueLimits(1, suspended=True)
+    admissions.set_limits(QUEUES[0], QueueLimits(5))
+    assert admissions.limits_of(QUEUES[0]) == QueueLimits(5)
+    assert admissions.limits_of(QUEUES[1]) == default
+
+
+def test_an_actionqueue_deleted_while_its_queue_is_empty_leaves_no_limit_behind() -> None:
+    """The queue's state was forgotten (nobody in it) when its ActionQueue went: the next
+    action in it gets the default limit, not the deleted object's."""
+    admissions = Admissions(default_max_concurrent=1)
+    admissions.open = True
+    admissions.set_limits(QUEUES[0], QueueLimits(3))
+    admissions.set_limits(QUEUES[0], None)
+    assert admissions.limits_of(QUEUES[0]) == QueueLimits(1)
+    for uid in ("a", "b"):
+        admissions.observe(queued(uid))
+    assert admissions.fill(QUEUES[0]) == ["a"]
+
+
+def test_a_grant_held_by_a_new_action_keeps_its_queue() -> None:
+    """A new action (no phase yet, so in no phase count) granted a slot is all that is
+    left in its queue once the running one is deleted: the grant must survive."""
+    admissions = Admissions(default_max_concurrent=2)
+    admissions.open = True
+    admissions.observe(Member("running", QUEUES[0], 0, T0, Phase.RUNNING))
+    admissions.observe(Member("new", QUEUES[0], 0, T0, None, eligible=True))
+    assert admissions.fill(QUEUES[0]) == ["new"]
+    admissions.forget("running")
+    assert admissions.queues() == [QUEUES[0]]
+    assert (admissions.request("new"), admissions.active_count(QUEUES[0])) == (True, 1)
