@@ -341,3 +341,20 @@ def test_a_grant_held_by_a_new_action_keeps_its_queue() -> None:
     admissions.forget("running")
     assert admissions.queues() == [QUEUES[0]]
     assert (admissions.request("new"), admissions.active_count(QUEUES[0])) == (True, 1)
+
+
+def test_a_full_queue_whose_waiting_actions_all_left_compacts_its_heap() -> None:
+    """No free slot and every heap entry stale (nobody waits any more): compacting the
+    heap then must not divide by the empty waiting count."""
+    admissions = Admissions()
+    admissions.set_limits(QUEUES[0], QueueLimits(0))
+    admissions.open = True
+    for n in range(100):
+        admissions.observe(queued(f"u{n:03}"))
+    for n in range(100):
+        admissions.withdraw(f"u{n:03}")
+    assert admissions.fill(QUEUES[0]) == []
+    assert admissions.waiting_count(QUEUES[0]) == 0
+    admissions.set_limits(QUEUES[0], QueueLimits(1))
+    admissions.observe(queued("late"))
+    assert admissions.fill(QUEUES[0]) == ["late"]
