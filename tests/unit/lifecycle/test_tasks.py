@@ -9,7 +9,15 @@ from typing import Any
 
 from asyncaction.api.models import AsyncAction
 from asyncaction.api.phases import Phase
-from asyncaction.lifecycle import Decision, JobState, action_view_from, reconcile, tasks
+from asyncaction.lifecycle import (
+    Decision,
+    JobState,
+    action_view_from,
+    job_view_from,
+    reconcile,
+    tasks,
+)
+from asyncaction.lifecycle.conditions import TABLE, conditions_for
 from asyncaction.lifecycle.effects import Emit
 from asyncaction.manifests.job import job_shape, kueue_labels
 from asyncaction_client.taskbook import TaskRecord, TaskState, summary
@@ -192,3 +200,66 @@ def test_outcome_names_the_first_five_failed_tasks_and_says_why_it_waits() -> No
         Phase.SUCCEEDED,
         "all 8 task(s) done",
     )
+
+
+STARTED = datetime(2026, 11, 29, 11, 0, 2, tzinfo=UTC)
+
+
+def test_a_served_task_action_ends_with_every_field_of_its_status() -> None:
+    """The served action of four tasks, running its first attempt, when its Job succeeds:
+    every task done (one excluded) succeeds it, with the phase's own reason and
+    progress 100; a task that spent its tries fails it with TasksFailed, no progress."""
+    obj = json.loads((Path(__file__).parent / "served" / "action-tasks-failed.json").read_text())
+    status = {k: v for k, v in obj["status"].items() if k not in ("finishedAt", "error")}
+    status["phase"] = "RUNNING"
+    status["conditions"] = conditions_for(
+        Phase.RUNNING, message="job thumbs-3c9d1e20-1 is running", now=STARTED
+    )
+    succeeded = json.loads((Path(__file__).parent / "served" / "job-complete.json").read_text())
+    succeeded["metadata"]["name"] = "thumbs-3c9d1e20-1"  # the served Job, as this attempt's
+    job_view = job_view_from(succeeded, [])
+    assert job_view.state is JobState.SUCCEEDED
+    now = datetime(2026, 11, 29, 11, 4, tzinfo=UTC)
+    stamp = "2026-11-29T11:04:00Z"
+
+    def ended(summary_doc: dict[str, Any]) -> dict[str, Any]:
+        action = action_view_from(
+            {**obj, "status": {**status, "tasks": summary_doc}}, has_handler=True
+        )
+        return reconcile(action, job_view, now=now, admitted=False, settings=SETTINGS).status
+
+    def conditions(table: dict[str, str], reason: str, message: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": kind,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": stamp,
+                "observedGeneration": 2,
+            }
+            for kind, value in table.items()
+        ]
+
+    done = {**obj["status"]["tasks"], "done": 3, "failed": 0, "failing": []}
+    message = "all 3 task(s) done"
+    assert ended(done) == {
+        "phase": "SUCCEEDED",
+        "message": message,
+        "observedGeneration": 2,
+        "conditions": conditions(TABLE[Phase.SUCCEEDED], "Succeeded", message),
+        "error": None,
+        "finishedAt": stamp,
+        "nextAttemptAt": None,
+        "progress": 100,
+    }
+    message = "1 task(s) failed: thumb-1"
+    assert ended(obj["status"]["tasks"]) == {
+        "phase": "FAILED",
+        "message": message,
+        "observedGeneration": 2,
+        "conditions": conditions(TABLE[Phase.FAILED], "TasksFailed", message),
+        "error": {"reason": "TasksFailed", "message": message},
+        "finishedAt": stamp,
+        "nextAttemptAt": None,
+    }
