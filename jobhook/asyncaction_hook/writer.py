@@ -26,6 +26,7 @@ from asyncaction.timeutil import utcnow
 from asyncaction_hook.cache import TERMINAL, ActionCache
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import Limits, check_status_size
+from asyncaction_hook.logs import about_uid
 from asyncaction_hook.reports import Report, status_patch
 
 log = logging.getLogger(__name__)
@@ -176,9 +177,18 @@ class Coalescer:
         try:
             await self.writer.apply(uid, pending.report, extra=self.extra, attempt=pending.attempt)
         except HookError as exc:
-            log.info("dropped coalesced report for %s: %s", uid, exc.message)
+            log.info(
+                "dropped coalesced report for %s: %s",
+                uid,
+                exc.message,
+                extra=about_uid(self.writer.cache.action, uid),
+            )
         except Exception:
-            log.exception("could not write coalesced report for %s", uid)
+            log.exception(
+                "could not write coalesced report for %s",
+                uid,
+                extra=about_uid(self.writer.cache.action, uid),
+            )
 
     def forget(self, uid: str) -> None:
         """The action finished or disappeared: nothing of it is kept or written."""

@@ -59,6 +59,7 @@ from asyncaction.lifecycle import (
     refused_attempt,
 )
 from asyncaction.lifecycle.waiting import Waiting, explain_waiting, queue_block
+from asyncaction.logfields import about
 from asyncaction.manifests import (
     attempt_defaults,
     pod_template_for,
@@ -292,7 +293,7 @@ class ActionController:
         refusal = self._store_refusal(decision, spec, action["metadata"]["namespace"])
         if refusal is not None:
             decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
-        log.debug("%s: %s", key, decision_summary(decision))
+        log.debug("%s: %s", key, decision_summary(decision), extra=about(action))
         target = Target(action, spec, pod_template, attempt_defaults(self.template_spec_of(action)))
         if decision.status and not await self.executor.write_status(action, decision.status):
             self.admissions.release(uid)
@@ -311,7 +312,7 @@ class ActionController:
         """An effect can never succeed as asked: fail the attempt (``counts_as_attempt``:
         another attempt within ``backoffLimit`` may pass) or the action, which frees the
         slot the attempt held."""
-        log.warning("%s/%s: %s", view.namespace, view.name, exc)
+        log.warning("%s/%s: %s", view.namespace, view.name, exc, extra=about(target.action))
         now = utcnow()
         if exc.counts_as_attempt:
             failed = refused_attempt(

@@ -20,6 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -36,6 +37,7 @@ from asyncaction.controllers.caches import (
 from asyncaction.controllers.queues import QueueController
 from asyncaction.controllers.schedules import ScheduleController
 from asyncaction.kube import KubeClient, paths
+from asyncaction.logfields import about
 from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue, heap
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.runtime.metrics import (
@@ -113,6 +115,7 @@ class Manager:
             "actions",
             RateLimiter(base=0.5, cap=60.0),
             observer=WorkQueueObserver(self.metrics, "actions"),
+            log_fields=self._about_key,
         )
         self.status_queue = WorkQueue(
             "queue-status", observer=WorkQueueObserver(self.metrics, "queue-status")
@@ -151,6 +154,15 @@ class Manager:
         self.synced = asyncio.Event()
         self.leading = False
         self.metrics.bind("manager", self._live_metrics)
+
+    def _about_key(self, key: str) -> dict[str, Any]:
+        """Log fields of the action a work-queue key names (from the cache; the key's
+        namespace and name alone once the action is gone)."""
+        cached = self.caches.actions.get(key)
+        if cached is None:
+            namespace, _, name = key.partition("/")
+            cached = {"metadata": {"namespace": namespace, "name": name}}
+        return about(cached)
 
     def _live_metrics(self) -> list[Metric]:
         """Gauges read at scrape time: actions by phase, work queues, leadership."""
