@@ -268,12 +268,19 @@ class Caches:
         cache.put(answer)
         return True
 
-    def uids(self, cache: Informers) -> set[str]:
-        """Every uid ``cache`` holds now (to repair what was derived from it)."""
-        found: set[str] = set()
-        for informer in cache.members.values():
-            for obj in informer.items.values():
-                uid = uid_of(obj)
-                if uid:
-                    found.add(uid)
-        return found
+
+@dataclass(frozen=True)
+class LiveUids:
+    """The uids a cache (one with the ``BY_UID`` index) holds at the moment of asking.
+
+    What admission is repaired against: a lookup in the index, checked against the
+    object, instead of a set of 100,000 uids built in one go that would be stale as
+    soon as the repair yields to the loop.
+    """
+
+    cache: Informers
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, str) and any(
+            uid_of(obj) == uid for obj in self.cache.by_index(BY_UID, uid)
+        )

@@ -195,7 +195,7 @@ class Manager:
     async def resync_once(self) -> None:
         """Repair admission from the cache, then queue every action once."""
         heap.settle()  # the last period's survivors, before this pass adds its own
-        self.actions.repair()
+        await self.actions.repair()
         for count, key in enumerate(self.caches.actions.all_keys(), 1):
             self.action_queue.add(key)
             if count % RESYNC_BATCH == 0:
