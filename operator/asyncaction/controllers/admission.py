@@ -40,9 +40,10 @@ QueueKey = tuple[str, str]  # (namespace, queue name)
 Entry = AdmissionOrder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
-    """What admission knows of one action: a few fields, not the object."""
+    """What admission knows of one action: a few fields, not the object (no instance
+    dict: there is one per action)."""
 
     uid: str
     queue: QueueKey

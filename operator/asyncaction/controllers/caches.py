@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID, LABEL_HOOK_SHARD
+from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.runtime import Informers, object_key
 
@@ -109,21 +110,36 @@ _ACTION_META = (
     "creationTimestamp",
     "deletionTimestamp",
 )
+_SHARED_META = ("namespace", "creationTimestamp")
 TERMINAL_VALUES = {"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"}
+# Equal pod templates and conditions of the cached actions, kept once (``compact``).
+SHARED = SharedValues()
 
 
 def summarize_action(action: Obj) -> Obj:
     """The part of an action a reconcile reads; a finished one keeps no pod template.
 
+    Short strings are interned and a pod template or conditions equal to another
+    action's are that action's object (``controllers.compact``): memory at 100,000.
     The archive, which wants the whole record, reads the action fresh once.
     """
     meta = action.get("metadata") or {}
-    spec = dict(action.get("spec") or {})
-    status = {k: v for k, v in (action.get("status") or {}).items() if k not in REPORT_FIELDS}
+    spec = {k: interned(v) for k, v in (action.get("spec") or {}).items()}
+    status = {
+        k: interned(v) for k, v in (action.get("status") or {}).items() if k not in REPORT_FIELDS
+    }
     if status.get("phase") in TERMINAL_VALUES:
         for name in (*_BUILD_FIELDS, *_STREAMS):
             spec.pop(name, None)
+    elif isinstance(spec.get("template"), dict):
+        spec["template"] = SHARED.json(spec["template"])  # the same for many actions
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        status["conditions"] = SHARED.conditions(conditions)
     summary_meta = {key: meta[key] for key in _ACTION_META if key in meta}
+    for key in _SHARED_META:  # name, uid and resourceVersion are each action's own
+        if key in summary_meta:
+            summary_meta[key] = interned(summary_meta[key])
     shard = (meta.get("labels") or {}).get(LABEL_HOOK_SHARD)
     if shard is not None:  # the only label the controller reads (label_hook_shard)
         summary_meta["labels"] = {LABEL_HOOK_SHARD: shard}

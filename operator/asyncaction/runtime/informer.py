@@ -147,7 +147,8 @@ class Informer:
     items: dict[Key, Obj] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     _index_funcs: dict[str, IndexFunc] = field(default_factory=dict)
-    _indexes: dict[str, dict[str, set[Key]]] = field(default_factory=dict)
+    # value -> the key of the one object that has it, or the set of keys when several
+    _indexes: dict[str, dict[str, Key | set[Key]]] = field(default_factory=dict)
     _handlers: list[Handler] = field(default_factory=list)
     _resource_version: str | None = None
     backoff: Backoff = field(default_factory=Backoff)
@@ -161,11 +162,10 @@ class Informer:
 
     def add_index(self, name: str, func: IndexFunc) -> None:
         self._index_funcs[name] = func
-        index: dict[str, set[Key]] = {}
+        self._indexes[name] = {}
         for key, obj in self.items.items():
             for value in func(obj):
-                index.setdefault(value, set()).add(key)
-        self._indexes[name] = index
+                self._index_add(name, value, key)
 
     def add_handler(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -175,12 +175,15 @@ class Informer:
     def get(self, key: Key) -> Obj | None:
         return self.items.get(key)
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def _keys(self, name: str, value: str) -> set[Key] | tuple[Key, ...]:
         keys = self._indexes[name].get(value, ())
-        return [self.items[key] for key in keys if key in self.items]
+        return (keys,) if isinstance(keys, str) else keys
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        return [self.items[key] for key in self._keys(name, value) if key in self.items]
 
     def index_keys(self, name: str, value: str) -> set[Key]:
-        return set(self._indexes[name].get(value, ()))
+        return set(self._keys(name, value))
 
     # -- writes into the cache -----------------------------------------------------------
 
@@ -188,20 +191,33 @@ class Informer:
         """Store ``obj`` (an event's object or a write's answer) unless it is older."""
         self._apply("MODIFIED", obj)
 
+    def _index_add(self, name: str, value: str, key: Key) -> None:
+        index = self._indexes[name]
+        keys = index.get(value)
+        if keys is None:
+            index[value] = key  # one key: most values (a uid) name one object
+        elif isinstance(keys, str):
+            if keys != key:
+                index[value] = {keys, key}
+        else:
+            keys.add(key)
+
     def _unindex(self, key: Key, obj: Obj) -> None:
         for name, func in self._index_funcs.items():
             index = self._indexes[name]
             for value in func(obj):
                 keys = index.get(value)
-                if keys is not None:
+                if keys == key:
+                    del index[value]
+                elif isinstance(keys, set):
                     keys.discard(key)
-                    if not keys:
-                        del index[value]
+                    if len(keys) == 1:
+                        index[value] = next(iter(keys))
 
     def _index(self, key: Key, obj: Obj) -> None:
         for name, func in self._index_funcs.items():
             for value in func(obj):
-                self._indexes[name].setdefault(value, set()).add(key)
+                self._index_add(name, value, key)
 
     def _apply(self, event_type: str, raw: Obj) -> None:
         key = object_key(raw)
