@@ -189,9 +189,10 @@ class Leader:
         return None
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
+    """The process's resident memory now (``VmHWM``: its peak so far), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -301,6 +302,7 @@ async def until_processed(manager: Manager, total: int) -> None:
 
 
 async def measure(count: int, *, stalls: bool = False) -> None:
+    imported = rss_mib()
     started = time.monotonic()
     pages = pages_of(count)
     gc.collect()
@@ -354,6 +356,12 @@ async def measure(count: int, *, stalls: bool = False) -> None:
         if probe.gc is not None:
             probe.gc.report(stage)
     print(f"  API writes {api.writes}; RSS growth over the pages {grown:.0f} MiB")
+    held = sum(len(page) for page in pages) / 2**20
+    print(
+        f"  process RSS {rss_mib():.0f} MiB (peak {rss_mib('VmHWM'):.0f} MiB), of which "
+        f"{held:.0f} MiB are the fake's encoded pages and {imported:.0f} MiB the "
+        "interpreter and modules before them"
+    )
 
 
 if __name__ == "__main__":
