@@ -12,6 +12,7 @@ answer would; the benchmark prints the longest it waited (the loop's stall) thro
 1. start-up and sync (the LIST pages into the caches, admission built per action),
 2. the first reconcile of every action,
 3. a resync (every action queued and reconciled again),
+4. one ``/metrics`` scrape (the gauges are read from the caches then),
 
 and the API writes made (goal: none), the time of each stage and the RSS growth of the
 process over the pages held by the fake (the operator's own structures).
@@ -40,6 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
+from prometheus_client import generate_latest
+
+import asyncaction.handlers  # noqa: F401 - the operator process's modules, for its RSS
 from asyncaction.api.names import API_VERSION
 from asyncaction.api.phases import Phase
 from asyncaction.controllers.manager import Manager
@@ -341,6 +345,11 @@ async def measure(count: int, *, stalls: bool = False) -> None:
             manager.action_queue.add(key)
     await until_processed(manager, 2 * count)
     stages[probe.stage] = time.monotonic() - clock
+    probe.stage, clock = "a /metrics scrape", time.monotonic()
+    await asyncio.sleep(0.05)  # the probe's turn comes in this stage
+    generate_latest(manager.metrics.registry)  # as runtime/metrics_server.py answers it
+    await asyncio.sleep(0.05)
+    stages[probe.stage] = time.monotonic() - clock
     for task in (running, probing):
         task.cancel()
     await asyncio.gather(running, probing, return_exceptions=True)
@@ -356,11 +365,12 @@ async def measure(count: int, *, stalls: bool = False) -> None:
         if probe.gc is not None:
             probe.gc.report(stage)
     print(f"  API writes {api.writes}; RSS growth over the pages {grown:.0f} MiB")
+    print(f"  operator RSS (modules + growth) {imported + grown:.0f} MiB")
     held = sum(len(page) for page in pages) / 2**20
     print(
         f"  process RSS {rss_mib():.0f} MiB (peak {rss_mib('VmHWM'):.0f} MiB), of which "
         f"{held:.0f} MiB are the fake's encoded pages and {imported:.0f} MiB the "
-        "interpreter and modules before them"
+        "interpreter and the operator's modules before them"
     )
 
 

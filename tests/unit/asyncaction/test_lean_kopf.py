@@ -9,7 +9,7 @@ import sys
 
 PROBE = """
 import sys
-import asyncaction.main, asyncaction.handlers
+import asyncaction.handlers, asyncaction.main  # either may come first
 print(sorted(name for name in ("kubernetes", "kubernetes_asyncio") if name in sys.modules))
 import kubernetes.client, kubernetes_asyncio.client  # still importable by whoever needs them
 print(kubernetes.client.V1ObjectMeta.__name__)
