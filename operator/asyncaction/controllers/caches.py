@@ -15,15 +15,18 @@ update's answer (a status patch) is taken only while the cache still holds that 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
 
 from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID, LABEL_HOOK_SHARD
 from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.runtime import Informers, object_key
+from asyncaction.runtime.metrics import phase_family, phase_labels
 
 Obj = dict[str, Any]
 
@@ -300,3 +303,24 @@ class LiveUids:
         return isinstance(uid, str) and any(
             uid_of(obj) == uid for obj in self.cache.by_index(BY_UID, uid)
         )
+
+
+@dataclass
+class PhaseCounts:
+    """Actions by ``(namespace, queue, phase)``, kept by the action cache's handler, for
+    the ``asyncaction_actions`` gauge: a scrape reads these counts instead of walking
+    every cached action (77 ms at 100,000, on the event loop)."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def on_change(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        if old is not None:
+            key = phase_labels(old)
+            self.counts[key] -= 1
+            if self.counts[key] <= 0:
+                del self.counts[key]
+        if new is not None:
+            self.counts[phase_labels(new)] += 1
+
+    def family(self) -> GaugeMetricFamily:
+        return phase_family(self.counts)

@@ -28,6 +28,7 @@ from asyncaction.controllers.actions import ActionController
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.caches import (
     Caches,
+    PhaseCounts,
     summarize_action,
     summarize_job,
     summarize_pod,
@@ -40,7 +41,6 @@ from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.runtime.metrics import (
     WorkQueueObserver,
-    actions_by_phase,
     gauge,
     process_metrics,
     workqueue_families,
@@ -107,6 +107,8 @@ class Manager:
             templates=informers(paths.template_path, "actiontemplates"),
             queues=informers(paths.queue_path, "actionqueues"),
         )
+        self.phase_counts = PhaseCounts()  # the actions gauge, without a walk per scrape
+        self.caches.actions.add_handler(self.phase_counts.on_change)
         self.admissions = Admissions(settings.default_max_concurrent)
         # Failed reconciles (API errors) retry after 0.5 s, doubling up to a minute.
         self.action_queue = WorkQueue(
@@ -155,11 +157,7 @@ class Manager:
     def _live_metrics(self) -> list[Metric]:
         """Gauges read at scrape time: actions by phase, work queues, leadership."""
         return [
-            actions_by_phase(
-                action
-                for key in self.caches.actions.all_keys()
-                if (action := self.caches.actions.get(key)) is not None
-            ),
+            self.phase_counts.family(),
             *workqueue_families([self.action_queue, self.status_queue]),
             gauge(
                 "leader_election_master_status",
