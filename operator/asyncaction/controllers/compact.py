@@ -19,6 +19,7 @@ copies the pod template it keeps). Sharing one object between actions relies on 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections import OrderedDict
@@ -61,8 +62,13 @@ class SharedValues:
         return value
 
     def json(self, value: Any) -> Any:
-        """An equal JSON value seen before (a pod template), or ``value``."""
-        return self.get(("json", json.dumps(value, sort_keys=True)), value)
+        """An equal JSON value seen before (a pod template), or ``value``.
+
+        Keyed by a 128-bit digest of its canonical JSON (a collision among the few
+        thousand remembered values is out of reach), so the table's own memory does not
+        grow with the size of the templates."""
+        text = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        return self.get(("json", hashlib.blake2b(text, digest_size=16).digest()), value)
 
     def conditions(self, conditions: Sequence[Any]) -> list[dict[str, Any]]:
         """The conditions with the fields read, each and the list shared when equal."""
