@@ -33,35 +33,44 @@ from tests.support.procs import start_hook, stop_process
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 CHART_NAME = "asyncaction"
-# A stand-in for prometheus-operator's CRD, so a ServiceMonitor can be applied.
-SERVICE_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "ServiceMonitor",
-            "plural": "servicemonitors",
-            "singular": "servicemonitor",
-            "listKind": "ServiceMonitorList",
+
+
+def stand_in_crd(kind: str) -> dict[str, Any]:
+    """A stand-in for one of prometheus-operator's CRDs (any body accepted), so that the
+    chart's PodMonitors (`serviceMonitor.enabled`: the operator has no Service) and its
+    PrometheusRule (`prometheusRule.enabled`) can be applied."""
+    plural = kind.lower() + "s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "plural": plural,
+                "singular": kind.lower(),
+                "listKind": f"{kind}List",
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
         },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+    }
+
+
+MONITORING_CRDS = [stand_in_crd("PodMonitor"), stand_in_crd("PrometheusRule")]
 
 
 def grants(rules: list[Any]) -> set[tuple[str, str, str]]:
@@ -96,21 +105,22 @@ def extra_namespace(kube: Kube) -> Iterator[str]:
 
 
 @contextmanager
-def service_monitor_crd(kube: Kube) -> Iterator[None]:
-    name = SERVICE_MONITOR_CRD["metadata"]["name"]
-    created = False
+def monitoring_crds(kube: Kube) -> Iterator[None]:
+    created = []
     try:
-        kube.extensions.read_custom_resource_definition(name)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        kube.extensions.create_custom_resource_definition(SERVICE_MONITOR_CRD)
-        created = True
-        wait_for(lambda: _established(kube, name), 30, f"CRD {name} established")
-    try:
+        for crd in MONITORING_CRDS:
+            name = crd["metadata"]["name"]
+            try:
+                kube.extensions.read_custom_resource_definition(name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                kube.extensions.create_custom_resource_definition(crd)
+                created.append(name)
+                wait_for(lambda name=name: _established(kube, name), 30, f"CRD {name} established")
         yield
     finally:
-        if created:
+        for name in created:
             kube.extensions.delete_custom_resource_definition(name)
 
 
@@ -162,7 +172,7 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
     prefix = f"{release}-{CHART_NAME}"
     rules = build_rbac_rules()
     adopt_crds(kube, release, namespace)
-    with Chart.load(CHART) as chart, extra_namespace(kube) as other, service_monitor_crd(kube):
+    with Chart.load(CHART) as chart, extra_namespace(kube) as other, monitoring_crds(kube):
         try:
             first = helm.install(chart, release, {}, namespace=namespace, timeout=120)
             assert first["status"] == "deployed"
@@ -194,9 +204,13 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
             }
             upgraded = helm.upgrade(chart, release, second, namespace=namespace, timeout=120)
             assert upgraded["revision"] == 2
-            assert {"PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "Role"} <= (
-                manifest_kinds(upgraded)
-            )
+            assert {
+                "PodDisruptionBudget",
+                "NetworkPolicy",
+                "PodMonitor",
+                "PrometheusRule",
+                "Role",
+            } <= (manifest_kinds(upgraded))
             assert role_namespaces(kube, f"{prefix}-operator", [namespace, other]) == [
                 namespace,
                 other,
