@@ -21,6 +21,7 @@ is the only safety net.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,6 +35,7 @@ from asyncaction.controllers.caches import (
     BY_TEMPLATE,
     BY_UID,
     Caches,
+    LiveUids,
     action_uid_label,
     owned_by,
     pod_is_live,
@@ -78,6 +80,7 @@ from asyncaction.timeutil import utcnow
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 ACTIVE_VALUES = {phase.value for phase in ACTIVE_PHASES}
+REPAIR_SLICE = 1000  # admission members checked by a resync's repair between two turns
 
 
 class ActionController:
@@ -350,11 +353,18 @@ class ActionController:
         refused = refused_uris(spec, namespace, self.scopes)
         return refusal_message(refused) if refused else None
 
-    def repair(self) -> None:
+    async def repair(self) -> None:
         """Drop admission records of actions the cache no longer has (a resync's net
-        under a missed deletion), and re-admit into the slots that frees."""
-        for queue in self.admissions.retain(self.caches.uids(self.caches.actions)):
-            self._queue_changed(queue)
+        under a missed deletion), and re-admit into the slots that frees.
+
+        ``REPAIR_SLICE`` members at a time with a turn of the loop between slices (all
+        100,000 at once held it 135 ms); each is judged against the cache as it is then."""
+        present = LiveUids(self.caches.actions)
+        members = self.admissions.member_uids()
+        for start in range(0, len(members), REPAIR_SLICE):
+            for queue in self.admissions.retain(present, members[start : start + REPAIR_SLICE]):
+                self._queue_changed(queue)
+            await asyncio.sleep(0)
 
 
 def decision_summary(decision: Decision) -> str:

@@ -29,6 +29,7 @@ from asyncaction.controllers.actions import ActionController
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.caches import (
     Caches,
+    PhaseCounts,
     summarize_action,
     summarize_job,
     summarize_pod,
@@ -42,7 +43,6 @@ from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.runtime.metrics import (
     WorkQueueObserver,
-    actions_by_phase,
     gauge,
     process_metrics,
     workqueue_families,
@@ -109,6 +109,8 @@ class Manager:
             templates=informers(paths.template_path, "actiontemplates"),
             queues=informers(paths.queue_path, "actionqueues"),
         )
+        self.phase_counts = PhaseCounts()  # the actions gauge, without a walk per scrape
+        self.caches.actions.add_handler(self.phase_counts.on_change)
         self.admissions = Admissions(settings.default_max_concurrent)
         # Failed reconciles (API errors) retry after 0.5 s, doubling up to a minute.
         self.action_queue = WorkQueue(
@@ -167,11 +169,7 @@ class Manager:
     def _live_metrics(self) -> list[Metric]:
         """Gauges read at scrape time: actions by phase, work queues, leadership."""
         return [
-            actions_by_phase(
-                action
-                for key in self.caches.actions.all_keys()
-                if (action := self.caches.actions.get(key)) is not None
-            ),
+            self.phase_counts.family(),
             *workqueue_families([self.action_queue, self.status_queue]),
             gauge(
                 "leader_election_master_status",
@@ -207,7 +205,7 @@ class Manager:
     async def resync_once(self) -> None:
         """Repair admission from the cache, then queue every action once."""
         heap.settle()  # the last period's survivors, before this pass adds its own
-        self.actions.repair()
+        await self.actions.repair()
         for count, key in enumerate(self.caches.actions.all_keys(), 1):
             self.action_queue.add(key)
             if count % RESYNC_BATCH == 0:
