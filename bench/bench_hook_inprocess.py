@@ -141,13 +141,25 @@ async def serve(port: int, actions: list[dict[str, Any]], ready: Any, stop: Any)
 
 
 def hook_process(
-    port: int, actions: list[dict[str, Any]], profile: str | None, ready: Any, stop: Any, out: Any
+    port: int,
+    actions: list[dict[str, Any]],
+    profile: str | None,
+    loop: str,
+    ready: Any,
+    stop: Any,
+    out: Any,
 ) -> None:
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()
     cpu = time.process_time()
-    patches = asyncio.run(serve(port, actions, ready, stop))
+    factory = None
+    if loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        patches = runner.run(serve(port, actions, ready, stop))
     cpu = time.process_time() - cpu
     if profiler is not None:
         profiler.disable()
@@ -162,6 +174,7 @@ def main() -> None:
     parser.add_argument("actions", type=int, nargs="?", default=200)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--profile", help="write the hook process's cProfile stats here")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -170,7 +183,7 @@ def main() -> None:
     context = multiprocessing.get_context("fork")
     ready, stop, out = context.Event(), context.Event(), context.Queue()
     server = context.Process(
-        target=hook_process, args=(port, actions, args.profile, ready, stop, out)
+        target=hook_process, args=(port, actions, args.profile, args.loop, ready, stop, out)
     )
     server.start()
     try:
