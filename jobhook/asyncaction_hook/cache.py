@@ -7,7 +7,8 @@ resourceVersion, relist after an error or 410), so the hook has no watch loop of
 
 What it keeps is a summary (``summarize_action``): what authentication (uid, namespace,
 attempt), status writes (phase, resourceVersion), tenancy and the data plane (the S3
-parts of the spec, recorded outputs, pending uploads) need. No managedFields, no
+parts of the spec, recorded outputs, pending uploads) need, and for a running action
+the size of its status (so a progress write needs no read). No managedFields, no
 ``request`` payload, no ``logTail``, ``statusDetails`` or ``result``: at 100,000 actions
 whole objects cost gigabytes, these summaries a few hundred bytes each.
 
@@ -34,12 +35,15 @@ from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.kube import ApiError, Gone, KubeClient, paths
 from asyncaction.kube.client import WatchEvent
 from asyncaction.runtime.informer import Handler, Informers, Obj, object_key
+from asyncaction_hook.limits import json_size
 
 # The parts of the spec the hook reads (``GET /action`` reads ``request`` fresh).
 SPEC_FIELDS = ("template", "templateRef", "arguments", "inputs", "outputs")
 STREAMS = ("stdin", "stdout", "stderr")
 STATUS_FIELDS = ("phase", "attempts", "outputs", "pendingUploads")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
+RUNNING_PHASES = frozenset({"STARTING", "RUNNING"})
+STATUS_BYTES = "statusBytes"  # a running action's summary: json_size of its whole status
 
 
 def summarize_action(action: Obj) -> Obj:
@@ -76,6 +80,10 @@ def summarize_action(action: Obj) -> Obj:
             summary_spec[name] = value
     if summary_spec:
         summary["spec"] = summary_spec
+    if status.get("phase") in RUNNING_PHASES:
+        # the status's JSON size as the API server has it: a write from this summary
+        # can then bound the whole status without reading it (``StatusWriter.apply``)
+        summary[STATUS_BYTES] = json_size(status)
     summary_status = {key: status[key] for key in STATUS_FIELDS if status.get(key) is not None}
     if isinstance(summary_status.get("phase"), str):
         summary_status["phase"] = sys.intern(summary_status["phase"])
