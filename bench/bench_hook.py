@@ -139,6 +139,7 @@ def main(n: int, threads: int, actions: int, client: str) -> None:
             "--namespace-burst",
             "100000",
         )
+        print(f"hook process {hook.pid} at {url}", flush=True)  # e.g. for py-spy --pid
         before = kube.custom.list_namespaced_custom_object(
             "asyncaction.dev", "v1alpha1", "default", "asyncactions"
         )["metadata"]["resourceVersion"]  # after every set-up write
