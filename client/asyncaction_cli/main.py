@@ -339,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-A", "--all-namespaces", action="store_true", help="across all namespaces"
     )
     archive_list.add_argument(
+        "--day",
+        metavar="YYYY-MM-DD",
+        help="only the records of actions that finished that UTC day (one S3 prefix: fast)",
+    )
+    archive_list.add_argument(
         "-o",
         "--output",
         choices=["table", "json", "name"],
@@ -354,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     archive_get.add_argument("name", metavar="NAME")
     archive_get.add_argument("--uid", help="the record of this uid, when the name was reused")
+    archive_get.add_argument(
+        "--day", metavar="YYYY-MM-DD", help="the UTC day it finished: look only there (fast)"
+    )
     archive_get.add_argument(
         "-o",
         "--output",
@@ -812,8 +820,12 @@ def cmd_archive(io: Output, args: argparse.Namespace) -> int:
             namespace = Client(kubeconfig=args.kubeconfig, context=args.context).namespace
         except Exception:  # no kubeconfig at all: archives need only S3
             namespace = "default"
+    try:
+        day = s3.archive_day(args.day) if args.day else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     records = s3.list_archive(
-        bucket, prefix, None if getattr(args, "all_namespaces", False) else namespace
+        bucket, prefix, None if getattr(args, "all_namespaces", False) else namespace, day=day
     )
     if args.archive_command == "list":
         if args.output == "json":
@@ -827,14 +839,22 @@ def cmd_archive(io: Output, args: argparse.Namespace) -> int:
             io.data(
                 render.table(
                     [
-                        [r.namespace, r.name, r.uid, render.age(r.archived_at, now), str(r.size)]
+                        [
+                            r.namespace,
+                            r.name,
+                            r.uid,
+                            r.day or "-",
+                            render.age(r.archived_at, now),
+                            str(r.size),
+                        ]
                         for r in records
                     ],
-                    ["NAMESPACE", "NAME", "UID", "ARCHIVED", "SIZE"],
+                    ["NAMESPACE", "NAME", "UID", "DAY", "ARCHIVED", "SIZE"],
                 )
             )
         else:
-            io.say(f"No archived records under s3://{bucket}/{prefix}archive/.")
+            where = f" of {day}" if day else ""
+            io.say(f"No archived records{where} under s3://{bucket}/{prefix}archive/.")
         return EXIT_SUCCEEDED
     matching = [
         r for r in records if r.name == args.name and (args.uid is None or r.uid == args.uid)

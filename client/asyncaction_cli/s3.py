@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/?(?P<key>.*)$")
-# `{name}-{uid}.json`, as asyncaction.archive.archive_key writes it.
+# `{day}/{name}-{uid}.json` (earlier: `{name}-{uid}.json`), as
+# asyncaction.archive.archive_key writes it.
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ARCHIVED = re.compile(
     r"^(?P<name>.+)-(?P<uid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.json$"
 )
@@ -104,35 +107,60 @@ class ArchivedRecord:
     namespace: str
     name: str
     uid: str
+    day: str | None  # the UTC day it finished; None for records before the day level
     key: str
     size: int
     archived_at: Any
 
 
-def parse_archive_key(key: str, prefix: str) -> tuple[str, str, str] | None:
-    """(namespace, name, uid) of ``{prefix}archive/{namespace}/{name}-{uid}.json``."""
+def archive_day(value: str) -> str:
+    """A ``--day`` as the archive's keys spell it; ValueError naming the form otherwise."""
+    try:
+        ok = bool(DAY.match(value)) and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"--day {value!r}: expected a UTC date as YYYY-MM-DD")
+    return value
+
+
+def parse_archive_key(key: str, prefix: str) -> tuple[str, str, str, str | None] | None:
+    """(namespace, name, uid, day) of ``{prefix}archive/{namespace}/{day}/{name}-{uid}.json``,
+    or of ``{prefix}archive/{namespace}/{name}-{uid}.json`` (before the day level; day None)."""
     rest = key[len(prefix) :] if key.startswith(prefix) else None
     if rest is None or not rest.startswith("archive/"):
         return None
     parts = rest.split("/")
-    if len(parts) != 3:
+    if len(parts) == 4 and DAY.match(parts[2]):
+        day: str | None = parts[2]
+    elif len(parts) == 3:
+        day = None
+    else:
         return None
-    match = ARCHIVED.match(parts[2])
+    match = ARCHIVED.match(parts[-1])
     if not match:
         return None
-    return parts[1], match.group("name"), match.group("uid")
+    return parts[1], match.group("name"), match.group("uid"), day
 
 
 def list_archive(
-    bucket: str, prefix: str, namespace: str | None, client: S3Client | None = None
+    bucket: str,
+    prefix: str,
+    namespace: str | None,
+    client: S3Client | None = None,
+    day: str | None = None,
 ) -> list[ArchivedRecord]:
+    """The records of ``namespace`` (every one when None), of one ``day`` when given:
+    then one prefix is listed, however large the archive."""
     s3 = client or s3_client()
     under = f"{prefix}archive/" + (f"{namespace}/" if namespace else "")
+    if day is not None and namespace:
+        under += f"{day}/"
     records = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=under):
         for obj in page.get("Contents", []):
             parsed = parse_archive_key(obj["Key"], prefix)
-            if parsed:
+            if parsed and (day is None or parsed[3] == day):
                 records.append(
                     ArchivedRecord(*parsed, obj["Key"], obj["Size"], obj["LastModified"])
                 )

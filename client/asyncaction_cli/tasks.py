@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -88,7 +89,7 @@ def records_of(client: Client, action: dict[str, Any]) -> dict[int, TaskRecord]:
 def rows(action: dict[str, Any], records: dict[int, TaskRecord]) -> list[dict[str, Any]]:
     spec = action.get("spec") or {}
     tasks = spec.get("tasks") or []
-    shown = states(records, len(tasks), excluded_ids(spec), 0)
+    shown = states(records, len(tasks), excluded_ids(spec), int(time.time() * 1000))
     return [
         {
             "id": str(i),

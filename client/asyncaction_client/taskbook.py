@@ -134,10 +134,12 @@ def resolve(spec: Mapping[str, Any], names: Iterable[str]) -> list[int]:
 def effective(record: TaskRecord | None, excluded: bool, now_ms: int) -> TaskState:
     """The state a task shows: exclusion wins over anything but done; a lapsed lease
     is queued again (the next lease decides whether its tries are spent)."""
-    state = (record or TaskRecord()).state
-    if excluded and state is not TaskState.DONE:
+    record = record or TaskRecord()
+    if excluded and record.state is not TaskState.DONE:
         return TaskState.EXCLUDED
-    return state
+    if record.state is TaskState.EXECUTING and record.lease_until_ms <= now_ms:
+        return TaskState.QUEUED
+    return record.state
 
 
 @dataclass

@@ -115,6 +115,8 @@ export declare class JobClient {
   completeTask(id: string, result?: Record<string, unknown>): Promise<unknown>;
   failTask(id: string, message: string): Promise<unknown>;
   renewTask(id: string): Promise<unknown>;
+  /** Downloads input `index` of task `id` to `dest`, md5 checked; resolves to `dest`. */
+  downloadTaskInput(id: string, index: number, dest: string, options?: { store?: string }): Promise<string>;
   /** Takes tasks until none is left; the handler's value is the task's result, a throw fails it. */
   runTasks(handler: (task: Task) => Promise<Record<string, unknown> | void> | Record<string, unknown> | void): Promise<{ done: number; failed: number }>;
 }

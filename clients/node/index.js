@@ -303,6 +303,11 @@ export class JobClient {
     return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "failed", errorMessage: String(message) });
   }
 
+  /** Downloads input `index` of task `id` (`task.inputs[index]`) to `dest`, md5 checked. */
+  downloadTaskInput(id, index, dest, { store = "default" } = {}) {
+    return this.download(`task-${id}`, dest, { index, store });
+  }
+
   /** Keeps the lease of task `id` while it runs. */
   renewTask(id) {
     return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "executing" });

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError, KubeClient
-from asyncaction.manifests import resolve_spec
+from asyncaction.manifests import resolve_spec_shared
 from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
 from asyncaction.tenancy import key_allowed
@@ -86,6 +86,10 @@ class Hook:
     derived: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
     _keys_of: MasterKeys | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    task_books: tasks.TaskBooks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.task_books = tasks.TaskBooks(self.kube)
 
     def in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` after the answer, keeping a reference until it is done."""
@@ -254,7 +258,9 @@ class Hook:
 
     def spec_of(self, action: dict[str, Any]) -> dict[str, Any]:
         """The action's spec with its template's defaults, from the cache; 503 when the
-        template cannot be read (never a spec without the defaults it should have)."""
+        template cannot be read (never a spec without the defaults it should have).
+        For reading only: it shares its values with the cache (a 10,000-task list is not
+        copied on every lease)."""
         spec = action.get("spec") or {}
         template = None
         if not spec.get("template") and spec.get("templateRef"):
@@ -267,7 +273,7 @@ class Hook:
                     5,
                 )
             template = found.get("spec")
-        return resolve_spec(spec, template)
+        return resolve_spec_shared(spec, template)
 
     async def input_listing(
         self, caller: Caller, store: Store, action: dict[str, Any], spec: dict[str, Any]
@@ -304,6 +310,7 @@ class Hook:
         self.coalescer.forget(uid)
         self.listings.pop(uid, None)
         self.derived.pop(uid, None)
+        self.task_books.forget(uid)
 
     def on_action(self, event: str, new: dict[str, Any] | None, old: dict[str, Any] | None) -> None:
         """Informer handler: per-uid state goes with the action's end or deletion."""
@@ -354,7 +361,7 @@ def create_app(hook: Hook) -> web.Application:
     app.router.add_get(f"{base}/action", get_action)
     app.router.add_get(f"{base}/download/{{store}}/{{uuid}}/{{property}}/{{index}}", get_download)
     app.router.add_put(f"{base}/upload/{{store}}/{{uuid}}/{{property}}", put_upload)
-    tasks.register(app, base, hook.kube)
+    tasks.register(app, base, hook.task_books)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})

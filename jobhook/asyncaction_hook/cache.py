@@ -7,10 +7,12 @@ resourceVersion, relist after an error or 410), so the hook has no watch loop of
 
 What it keeps is a summary (``summarize_action``): what authentication (uid, namespace,
 attempt), status writes (phase, resourceVersion), tenancy and the data plane (the S3
-parts of the spec, recorded outputs, pending uploads) need, and for a running action
-the size of its status (so a progress write needs no read). No managedFields, no
-``request`` payload, no ``logTail``, ``statusDetails`` or ``result``: at 100,000 actions
-whole objects cost gigabytes, these summaries a few hundred bytes each.
+parts of the spec, recorded outputs, pending uploads) need, for a running action the
+size of its status (so a progress write needs no read), and for an action made of
+tasks the task list and its settings (the task routes lease from it; reading a
+10,000-task action from the API server on every lease would cost ~700 KB each). No
+managedFields, no ``request`` payload, no ``logTail``, ``statusDetails`` or ``result``:
+at 100,000 actions whole objects cost gigabytes, these summaries a few hundred bytes each.
 
 Shards: with several hook replicas the operator labels each action with its shard
 (``asyncaction.api.names.LABEL_HOOK_SHARD``) before its Job exists, and each replica
@@ -39,6 +41,9 @@ from asyncaction_hook.limits import json_size
 
 # The parts of the spec the hook reads (``GET /action`` reads ``request`` fresh).
 SPEC_FIELDS = ("template", "templateRef", "arguments", "inputs", "outputs")
+# What the task routes read (``asyncaction_hook.tasks``); numbers are kept when 0.
+TASK_FIELDS = ("tasks", "excludedTasks", "taskRetry")
+TASK_NUMBERS = ("taskLeaseSeconds", "taskRetryLimit")
 STREAMS = ("stdin", "stdout", "stderr")
 STATUS_FIELDS = ("phase", "attempts", "outputs", "pendingUploads")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
@@ -78,11 +83,16 @@ def summarize_action(action: Obj) -> Obj:
         value = spec.get(name)
         if isinstance(value, dict) and value.get("type") == "uri":
             summary_spec[name] = value
+    if spec.get("tasks"):  # an action made of tasks: its pods lease them here
+        summary_spec.update((k, spec[k]) for k in TASK_FIELDS if spec.get(k))
+        summary_spec.update((k, spec[k]) for k in TASK_NUMBERS if spec.get(k) is not None)
     if summary_spec:
         summary["spec"] = summary_spec
-    if status.get("phase") in RUNNING_PHASES:
+    if status.get("phase") in RUNNING_PHASES and not spec.get("tasks"):
         # the status's JSON size as the API server has it: a write from this summary
-        # can then bound the whole status without reading it (``StatusWriter.apply``)
+        # can then bound the whole status without reading it (``StatusWriter.apply``).
+        # Not for an action made of tasks: its status (every task's state) is large and
+        # changes with every lease, and its writes read it fresh anyway.
         summary[STATUS_BYTES] = json_size(status)
     summary_status = {key: status[key] for key in STATUS_FIELDS if status.get(key) is not None}
     if isinstance(summary_status.get("phase"), str):

@@ -52,6 +52,26 @@ def stream(spec: Mapping[str, Any], prop: str) -> S3Ref | None:
     return None
 
 
+TASK_PROPERTY = re.compile(r"^task-(0|[1-9][0-9]{0,5})$")
+
+
+def task_input(spec: Mapping[str, Any], prop: str, index: int) -> S3Ref | None:
+    """The ``index``-th input of the task that ``prop`` names as ``task-<id>`` (its index
+    in ``spec.tasks``), or None when ``prop`` names no task of this action (an action
+    made of tasks reserves these names; its arguments cannot use them)."""
+    tasks = spec.get("tasks") or []
+    matched = TASK_PROPERTY.match(prop)
+    if matched is None or not tasks:
+        return None
+    task_id = int(matched[1])
+    if task_id >= len(tasks):
+        raise not_found(f"no task {task_id}")
+    inputs = tasks[task_id].get("inputs") or []
+    if index >= len(inputs):
+        raise not_found(f"task {task_id} has {len(inputs)} input(s)")
+    return parse_uri(str(inputs[index]))
+
+
 def declared_input(spec: Mapping[str, Any], prop: str) -> S3Ref | None:
     if prop == "stdin":
         return stream(spec, "stdin")

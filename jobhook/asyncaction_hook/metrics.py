@@ -88,6 +88,7 @@ def per_uid_entries(hook: Hook) -> dict[str, int]:
         "coalescer": hook.coalescer.tracked,
         "listings": len(hook.listings),
         "keys": len(hook.derived),
+        "tasks": len(hook.task_books.books),
     }
 
 

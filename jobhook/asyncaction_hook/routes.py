@@ -112,6 +112,8 @@ async def get_download(request: web.Request) -> web.Response:
             raise not_found(f"no input object {index}")
         ref = dataplane.S3Ref(store.bucket, listed[index][0])
         relative = listed[index][1]
+    elif (task_ref := dataplane.task_input(spec, prop, index)) is not None:
+        ref = task_ref
     else:
         declared = dataplane.declared_input(spec, prop)
         if declared is not None and index != 0:

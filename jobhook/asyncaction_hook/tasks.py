@@ -11,12 +11,21 @@ when the next request comes; tasks are leased lowest id first.
 While other pods hold the last leases, ``GET /task`` answers 202 with ``retryAfter``
 rather than 204, so a waiting pod takes over a task whose pod died; 204 means every task
 is done, failed for good or excluded.
+
+The summary write costs the API server (and every watcher of the action) the whole
+object, whose size grows with ``spec.tasks`` (10,000 tasks: ~700 KB). So an action of
+more than ``SMALL_ACTION_TASKS`` tasks gets at most one summary write per
+``SUMMARY_INTERVAL`` (the changes in between are written together), a smaller one every
+change (its progress moves task by task). Pods exit after a 204, and the operator ends
+the action from the summary, so the summary is always written before a 204 is answered.
+The records themselves are never deferred.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -59,6 +68,10 @@ if TYPE_CHECKING:
     from asyncaction_hook.app import Hook
 
 TERMINAL = {p.value for p in Phase if p.is_terminal}
+SMALL_ACTION_TASKS = 100
+SUMMARY_INTERVAL = 1.0  # seconds between two summary writes of a larger action
+
+log = logging.getLogger(__name__)
 
 
 class TaskReport(BaseModel):
@@ -78,12 +91,54 @@ class Book:
     applied_round: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loaded: bool = False
+    summary_at: float = float("-inf")  # monotonic time of the last summary write
+    summary_later: asyncio.Task[None] | None = None  # a deferred summary write
 
 
 class TaskBooks:
+    """The books of the actions this replica serves, by uid; one goes when its action
+    finishes or disappears (``forget``): it is reloaded from its ConfigMaps if the
+    action runs again (``tasks retry``)."""
+
     def __init__(self, kube: KubeClient) -> None:
         self.kube = kube
         self.books: dict[str, Book] = {}
+
+    def forget(self, uid: str) -> None:
+        book = self.books.pop(uid, None)
+        if book is not None and book.summary_later is not None:
+            book.summary_later.cancel()
+
+    async def write_summary(
+        self, hook: Hook, uid: str, book: Book, attempt: int, total: int, final: bool
+    ) -> None:
+        """Write ``status.tasks`` now (``final``, a small action, or the interval passed)
+        or once the interval has passed. The caller holds ``book.lock``."""
+        interval = 0.0 if total <= SMALL_ACTION_TASKS else SUMMARY_INTERVAL
+        wait = book.summary_at + interval - time.monotonic()
+        if final or wait <= 0:
+            if book.summary_later is not None:
+                book.summary_later.cancel()
+                book.summary_later = None
+            await _write_summary(hook, uid, book, attempt, _now_ms())
+            book.summary_at = time.monotonic()
+        elif book.summary_later is None:
+            book.summary_later = asyncio.get_running_loop().create_task(
+                self._write_later(hook, uid, book, attempt, wait)
+            )
+
+    async def _write_later(
+        self, hook: Hook, uid: str, book: Book, attempt: int, wait: float
+    ) -> None:
+        await asyncio.sleep(wait)
+        async with book.lock:
+            book.summary_later = None
+            try:
+                await _write_summary(hook, uid, book, attempt, _now_ms())
+            except Exception as exc:  # the next change (or the 204) writes it
+                log.info("deferred task summary of %s not written: %s", uid, exc)
+                return
+            book.summary_at = time.monotonic()
 
     async def _load(self, action: dict[str, Any], book: Book, total: int) -> None:
         meta = action["metadata"]
@@ -141,10 +196,7 @@ class TaskBooks:
         if wanted > book.applied_round:
             changed_any = True
             names = (spec.get("taskRetry") or {}).get("tasks")
-            try:
-                ids = resolve(spec, [str(n) for n in names]) if names else None
-            except KeyError as exc:
-                ids = [i for i in range(total) if str(i) not in str(exc)]
+            ids = retry_ids(spec, [str(n) for n in names]) if names else None
             changed = retry(book.records, ids)
             book.applied_round = wanted
             await self._save(action, book, {chunk_of(i) for i in changed} | {0})
@@ -153,6 +205,19 @@ class TaskBooks:
             changed_any = True
             await self._save(action, book, {chunk_of(i) for i in lapsed})
         return book, changed_any
+
+
+def retry_ids(spec: dict[str, Any], names: list[str]) -> list[int]:
+    """Ids of the tasks ``spec.taskRetry.tasks`` names; a name that is no task is left
+    out (the CLI refuses it; a hand-written patch may carry one), never a reason to
+    re-queue others."""
+    ids: list[int] = []
+    for name in names:
+        try:
+            ids.extend(resolve(spec, [name]))
+        except KeyError:
+            log.info("taskRetry names no task %r: ignored", name)
+    return ids
 
 
 def _now_ms() -> int:
@@ -164,7 +229,9 @@ async def _write_summary(hook: Hook, uid: str, book: Book, attempt: int, now_ms:
         doc = summary(fresh.get("spec") or {}, book.records, now_ms, book.applied_round)
         return {"tasks": doc, "progress": progress(doc)}
 
-    await hook.writer.apply(uid, None, extra=tasks_status, attempt=attempt)
+    # From the cached summary (it holds the task list); a stale resourceVersion is
+    # caught by the precondition and the writer's retry reads fresh.
+    await hook.writer.apply(uid, None, extra=tasks_status, attempt=attempt, cached=True)
 
 
 def check_current(action: dict[str, Any], attempt: int) -> None:
@@ -221,9 +288,12 @@ async def get_task(request: web.Request) -> web.Response:
             changed = True
         if lease is not None:
             await books._save(action, book, {chunk_of(lease.index)})
-        if lease is not None or changed:
-            await _write_summary(hook, caller.uid, book, caller.attempt, now_ms)
         wait_ms = pending_lease_ms(book.records, excluded, now_ms)
+        settled = lease is None and wait_ms <= 0  # the answer is 204: the pod exits
+        if lease is not None or changed or (settled and book.summary_later is not None):
+            await books.write_summary(
+                hook, caller.uid, book, caller.attempt, len(tasks), final=settled
+            )
     if lease is None:
         if wait_ms > 0:
             retry_after = max(0.2, min(5.0, wait_ms / 1000))
@@ -284,12 +354,14 @@ async def post_task(request: web.Request) -> web.Response:
             raise HookError(409, "TASK_NOT_LEASED", str(exc)) from exc
         await books._save(action, book, {chunk_of(index)})
         if body.status != "executing":
-            await _write_summary(hook, caller.uid, book, caller.attempt, now_ms)
+            await books.write_summary(
+                hook, caller.uid, book, caller.attempt, len(spec["tasks"]), final=False
+            )
     return web.json_response({"id": raw, "state": record.state.value, "tries": record.tries})
 
 
-def register(app: web.Application, base: str, kube: KubeClient) -> None:
+def register(app: web.Application, base: str, books: TaskBooks) -> None:
     """Add the task routes to the hook's app (called by ``app.create_app``)."""
-    app["task_books"] = TaskBooks(kube)
+    app["task_books"] = books
     app.router.add_get(f"{base}/task", get_task)
     app.router.add_post(f"{base}/task/{{id}}", post_task)

@@ -12,13 +12,17 @@ task failed (the hook retries it up to the action's ``taskRetryLimit``) and the
 exception goes on. The loop ends when no task is left; while the last tasks are leased
 by other pods it waits (the hook answers 202 with ``retryAfter``), ready to take over.
 ``task.cancelled`` turns true when the hook refuses a renewal (the task was excluded).
+``task.download(i, path)`` fetches the task's ``i``-th input (``task.inputs[i]``)
+through the hook, which checks that the action's namespace may read it.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,6 +62,11 @@ class Task:
             self._stop.set()
             self.reported = True
         return self.client.call("POST", f"/task/{self.id}", payload)
+
+    def download(self, index: int, dest: str | os.PathLike[str], store: str = "default") -> Path:
+        """Fetch this task's ``index``-th input (``self.inputs[index]``) to ``dest``,
+        through the hook (it checks the namespace may read it), md5 checked."""
+        return self.client.download(f"task-{self.id}", dest, index, store)
 
     def done(self, result: Any = None) -> Any:
         return self._end({"status": "done", "result": result})

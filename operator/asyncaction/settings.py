@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -86,6 +86,10 @@ class OperatorSettings(BaseModel):
     lease_renew_deadline_seconds: PositiveSeconds = 10.0
     # Limit of the implied `default` queue when no ActionQueue object defines it (0: none).
     default_max_concurrent: int = Field(0, ge=0)
+    # Retention of finished actions that set none (themselves, their template or their
+    # ActionQueue): Keep, or Delete once their ttlSecondsAfterFinished work is done.
+    # Delete suits clusters where nothing re-creates actions (no GitOps applying them).
+    default_retention: Literal["Keep", "Delete"] = "Keep"
     # Command that wraps containers of actions using typed arguments or S3 streams.
     entrypoint: tuple[str, ...] = Field(("asyncaction-job", "run", "--"), min_length=1)
     # Stores file (the hook's format) and store name for archiving expired actions; "" = off.

@@ -39,7 +39,8 @@ def test_ttl_archives_the_record(
             60,
             "the TTL to expire",
         )
-        key = f"archive/{namespace}/archived-{uid}.json"  # written before the marker
+        day = kube.get_action(namespace, "archived")["status"]["finishedAt"][:10]
+        key = f"archive/{namespace}/{day}/archived-{uid}.json"  # written before the marker
         record = json.loads(s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read())
         assert record["spec"]["request"] == {"keep": "me"}
         assert record["status"]["phase"] == "SUCCEEDED"

@@ -525,10 +525,35 @@ def test_archive_list_and_get(kube: Kube, admin_kubeconfig: Path, namespace: str
         "old",
         created["metadata"]["uid"],
     ]
-    got = run_cli(admin_kubeconfig, "archive", "get", "-n", namespace, "old", "-o", "json", env=env)
-    record = json.loads(got.stdout)
-    assert record["spec"]["request"] == {"k": "v"}
-    assert record["status"]["result"] == {"r": 1}
+    day = archive_key(prefix, action).split("/")[-2]
+    assert listed.stdout.splitlines()[1].split()[3] == day
+    same_day = run_cli(admin_kubeconfig, "archive", "list", "-n", namespace, "--day", day, env=env)
+    rows = [line.split()[:4] for line in listed.stdout.splitlines()]  # not the ARCHIVED age
+    assert [line.split()[:4] for line in same_day.stdout.splitlines()] == rows
+    other = run_cli(
+        admin_kubeconfig, "archive", "list", "-n", namespace, "--day", "1999-01-01", env=env
+    )
+    assert (other.returncode, other.stdout) == (0, ""), other.stderr
+    assert "No archived records of 1999-01-01" in other.stderr
+    wrong = run_cli(admin_kubeconfig, "archive", "list", "-n", namespace, "--day", "today", env=env)
+    assert wrong.returncode != 0
+    assert "expected a UTC date as YYYY-MM-DD" in wrong.stderr
+    for extra in ((), ("--day", day)):
+        got = run_cli(
+            admin_kubeconfig,
+            "archive",
+            "get",
+            "-n",
+            namespace,
+            "old",
+            "-o",
+            "json",
+            *extra,
+            env=env,
+        )
+        record = json.loads(got.stdout)
+        assert record["spec"]["request"] == {"k": "v"}
+        assert record["status"]["result"] == {"r": 1}
     missing = run_cli(admin_kubeconfig, "archive", "get", "-n", namespace, "new", env=env)
     assert missing.returncode == EXIT_ERROR
     assert 'no archived record of "new"' in one_line(missing.stderr)

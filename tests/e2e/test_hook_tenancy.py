@@ -429,3 +429,50 @@ def test_uploads_and_downloads_read_nothing_from_the_api_and_inputs_are_listed_o
         assert signed("GET", f"/download/default/{uid}/inputs/2").status_code == 200
     finally:
         stop_process(proc)
+
+
+@pytest.mark.s3
+def test_a_task_downloads_its_own_inputs_and_no_other_namespaces(
+    kube: Kube,
+    namespaces: list[str],
+    admin_kubeconfig: Path,
+    stores_config: Path,
+    s3: Any,
+    tmp_path: Path,
+) -> None:
+    """``task.download(i, path)`` of the job client: the hook presigns the task's
+    ``i``-th input when the action's namespace may read it, and refuses another
+    namespace's object named as a task input."""
+    from asyncaction_job.client import HookError, JobClient
+    from asyncaction_job.tasks import Task
+
+    ns, other = namespaces[0], namespaces[1]
+    mine, theirs = f"actions/{ns}/in/task0.txt", f"actions/{other}/in/secret.txt"
+    s3.client().put_object(Bucket=s3.bucket, Key=mine, Body=b"task zero's input")
+    s3.client().put_object(Bucket=s3.bucket, Key=theirs, Body=b"not yours")
+    uid = running_action(
+        kube,
+        ns,
+        "tasked",
+        template={"spec": {}},
+        tasks=[
+            {"name": "zero", "inputs": [f"s3://{s3.bucket}/{mine}"]},
+            {"name": "one", "inputs": [f"s3://{s3.bucket}/{theirs}"]},
+        ],
+    )
+    key = key_of(ns, uid)
+    proc, hook = start_hook(admin_kubeconfig, stores_config, tmp_path / "hook.log")
+    try:
+        wait_synced(hook, uid, key)
+        job = JobClient(uid, key, hook)
+        got = Task(job, {"id": "0", "name": "zero"}).download(0, tmp_path / "out" / "zero.txt")
+        assert got.read_bytes() == b"task zero's input"
+        with pytest.raises(HookError) as refused:
+            Task(job, {"id": "1", "name": "one"}).download(0, tmp_path / "out" / "one.txt")
+        assert refused.value.status == 403, refused.value
+        assert not (tmp_path / "out" / "one.txt").exists()
+        with pytest.raises(HookError) as missing:
+            Task(job, {"id": "0", "name": "zero"}).download(1, tmp_path / "out" / "none.txt")
+        assert missing.value.status == 404, missing.value
+    finally:
+        stop_process(proc)

@@ -13,6 +13,8 @@ import ipaddress
 import json
 import os
 import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -307,6 +309,132 @@ def test_action_in_a_container_reports_through_the_service_and_uploads(bed: Bed,
     assert outputs["notes"]["md5"] == hashlib.md5(expected).hexdigest()
     key = outputs["notes"]["uri"].split(f"s3://{bed.s3.bucket}/", 1)[1]
     assert bed.s3.client().get_object(Bucket=bed.s3.bucket, Key=key)["Body"].read() == expected
+
+
+SEED_REPORTER = """
+import hashlib, hmac, json, os, sys, time, urllib.error, urllib.request
+# As the seed's example client: signature version 1 (the time, signed), no retry.
+def headers():
+    ts = str(round(time.time() * 1000))
+    key = os.environ["JOB_SECRET_KEY"].encode("latin-1")
+    digest = hmac.new(key, ts.encode("latin-1"), hashlib.sha256)
+    return {"X-Job-Id": os.environ["JOB_ID"], "X-Job-Time": ts, "X-Job-Hash": digest.hexdigest(),
+            "Content-Type": "application/json"}
+def send(payload):
+    request = urllib.request.Request(os.environ["JOB_HOOK"].rstrip("/") + "/status",
+        data=json.dumps(payload).encode(), headers=headers(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+stop = time.time() + float(sys.argv[1])
+progress = 0
+while time.time() < stop:
+    progress = min(99, progress + 1)
+    code = send({"progress": progress})
+    if code != 200:
+        print("progress answered", code, flush=True)
+        sys.exit(3)
+    time.sleep(0.1)
+code = send({"status": "SUCCESS", "results": {"reports": progress}})
+print("final answered", code, flush=True)
+sys.exit(0 if code == 200 else 4)
+"""
+
+
+def test_seed_style_jobs_survive_a_hook_restart_on_the_node(bed: Bed, ns: str) -> None:
+    """Jobs in pods written like the seed's client (v1 signatures, no retry, any answer
+    but 200 ends them) report every 100 ms through a Service while their hook process is
+    replaced by a new one on the same port (a rollout): every job succeeds."""
+    from asyncaction.keys import MASTER_KEYS_ENV
+    from asyncaction_testbed.node.config import NODE_IP
+    from asyncaction_testbed.stack import apply_manifests
+    from tests.support.procs import free_port, start_process, wait_http
+
+    port, lease = free_port(), f"restart-{uuid.uuid4().hex[:8]}"
+    argv = [
+        sys.executable,
+        "-m",
+        "asyncaction_hook.main",
+        f"--host={NODE_IP}",
+        f"--port={port}",
+        f"--kubeconfig={bed.kubeconfig}",
+        f"--stores-config={bed.state / 'stores.json'}",
+        f"--master-keys-file={os.environ[MASTER_KEYS_ENV]}",
+        f"--shard-lease-namespace={ns}",
+        f"--shard-lease-name={lease}",
+        "--shard-lease-seconds=6",
+        "--coalesce-window=0.5",
+        "--reuse-port",
+    ]
+    meta = {"name": "restart-hook", "namespace": ns}
+    apply_manifests(
+        bed.kubeconfig,
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {"ports": [{"name": "http", "port": port, "targetPort": port}]},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": meta,
+                "subsets": [
+                    {"addresses": [{"ip": NODE_IP}], "ports": [{"name": "http", "port": port}]}
+                ],
+            },
+        ],
+    )
+    logs = bed.state / f"restart-{lease}"
+    logs.mkdir()
+    old = start_process(argv, logs / "old.log")
+    new = None
+    names = [f"seed-{n}" for n in range(4)]
+    try:
+        wait_http(f"http://{NODE_IP}:{port}/readyz", 30, old, logs / "old.log")
+        hook = f"http://restart-hook.{ns}.svc.cluster.local:{port}"
+        with run_operator(bed.kubeconfig, ns, hook):
+            for name in names:
+                bed.kube.create_action(
+                    ns, job_action(bed, name, ["python3", "-c", SEED_REPORTER, "25"])
+                )
+
+            def reported(name: str) -> Any:
+                return (bed.kube.get_action(ns, name).get("status") or {}).get("progress")
+
+            for name in names:  # every job reports before the restart
+                wait_for(lambda name=name: reported(name), 120, f"{name} to report")
+            new = start_process(argv, logs / "new.log")  # beside the old one, same port
+            wait_for(
+                lambda: "job hook listening" in (logs / "new.log").read_text(),
+                30,
+                "the new hook process to listen",
+            )
+            stop_process(old)  # it stops listening, finishes, hands over
+            outcomes = {
+                name: bed.kube.wait_phase(ns, name, {"SUCCEEDED", "FAILED"}, timeout=180)["status"]
+                for name in names
+            }
+            # the new process (the only one listening now) answered the jobs' reports
+            scraped = urllib.request.urlopen(f"http://{NODE_IP}:{port}/metrics", timeout=10)
+            served = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in scraped.read().decode().splitlines()
+                if line.startswith("asyncaction_hook_requests_total{")
+                and 'code="200"' in line
+                and "/status" in line
+            )
+    finally:
+        stop_process(old)
+        if new is not None:
+            stop_process(new)
+    failed = {n: s.get("error") for n, s in outcomes.items() if s["phase"] != "SUCCEEDED"}
+    assert not failed, failed
+    assert all(s["result"]["reports"] > 1 for s in outcomes.values()), outcomes
+    assert served >= len(names), served  # at least each job's final report
 
 
 NODE_UPLOADER = """

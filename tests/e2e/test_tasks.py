@@ -91,10 +91,6 @@ class ProgressLog:
 
 
 @pytest.mark.usefixtures("hooked_operator")
-@pytest.mark.skip(
-    reason="fails on the merged tree (issue 17, open): t5 was not seen executing in a pod "
-    "within 120 s in `make test` on 2026-11-30; passed on its branch before the hook rewrite"
-)
 def test_twenty_tasks_over_three_pods(
     kube: Kube, namespace: str, admin_kubeconfig: Path, tmp_path: Path
 ) -> None:
@@ -170,11 +166,6 @@ def test_twenty_tasks_over_three_pods(
     assert len(set(progress.values)) >= 10, progress.values
 
 
-@pytest.mark.skip(
-    reason="not reached yet (issue 17): each task report re-reads and patches the whole "
-    "~700 KB action, so 10,000 tasks do not get 60 done within 240 s; the status bound "
-    "itself is shown by tests/unit/client/test_taskbook.py"
-)
 @pytest.mark.usefixtures("hooked_operator")
 def test_ten_thousand_tasks_keep_the_status_small(
     kube: Kube, namespace: str, admin_kubeconfig: Path, tmp_path: Path

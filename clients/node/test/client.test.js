@@ -271,3 +271,18 @@ test("fromEnv names what is missing, and refuses a hook that is not http(s)", ()
   );
   assert.equal(JobClient.fromEnv({ JOB_ID: JOB, JOB_SECRET_KEY: "k", JOB_HOOK: "http://h:8080/" }).hook, "http://h:8080");
 });
+
+test("a task's input is downloaded as the property task-<id>", async (t) => {
+  const content = Buffer.from("task input\n");
+  const md5 = createHash("md5").update(content).digest("hex");
+  const s3 = await server(() => ({ status: 200, text: content.toString() }));
+  t.after(s3.close);
+  const hook = await server(() => ({ status: 200, json: { Location: `${s3.url}/bucket/t.txt`, Map: { hash: md5 } } }));
+  t.after(hook.close);
+  const dir = await mkdtemp(join(tmpdir(), "aa-node-"));
+  const { client } = clientOf(hook.url);
+  const dest = join(dir, "t.txt");
+  assert.equal(await client.downloadTaskInput("7", 2, dest), dest);
+  assert.deepEqual(await readFile(dest), content);
+  assert.deepEqual(hook.seen.map((r) => [r.method, r.path]), [["GET", `/hook/download/default/${JOB}/task-7/2`]]);
+});

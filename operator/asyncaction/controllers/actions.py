@@ -192,7 +192,8 @@ class ActionController:
     def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
         """The action's spec with its template's defaults: those its current attempt
         recorded on its Job while one runs (a template edit waits for the next attempt),
-        the live template's otherwise; ``retention`` defaults to its ActionQueue's. For
+        the live template's otherwise; ``retention`` defaults to its ActionQueue's, then the
+        operator's. For
         reading only: it shares the cached values."""
         template_spec = self.template_spec_of(action)
         status = action.get("status") or {}
@@ -208,8 +209,8 @@ class ActionController:
                 f"{action['metadata']['namespace']}/{spec.get('queue') or DEFAULT_QUEUE}"
             )
             retention = ((queue or {}).get("spec") or {}).get("retention")
-            if retention is not None:
-                spec["retention"] = retention  # the queue's default
+            # the queue's default, else the operator's (ASYNCACTION_DEFAULT_RETENTION)
+            spec["retention"] = retention or self.settings.default_retention
         return spec
 
     def pods_live(self, uid: str) -> bool:

@@ -47,8 +47,8 @@ class CronSchedule:
     @classmethod
     def parse(cls, expression: str, time_zone: str | None = None) -> CronSchedule:
         """Validate both fields now, so a bad spec is reported once, not at every slot."""
-        text = " ".join(expression.split())
-        fields = text.split(" ")
+        fields = expression.split()
+        text = " ".join(fields)
         if not text.startswith("@") and len(fields) not in (5, 6):
             raise InvalidSchedule(
                 f"schedule {expression!r} has {len(fields)} fields: 5 (minute hour "
@@ -68,8 +68,8 @@ class CronSchedule:
 
     def next_after(self, after: datetime) -> datetime | None:
         """The first slot strictly after ``after`` (an aware instant), None when none
-        comes within five years (e.g. "0 0 30 2 *")."""
-        after = after.astimezone(UTC)
+        comes within five years (e.g. "0 0 30 2 *"). Aware instants compare as instants
+        whatever their zone, so ``after`` needs no conversion."""
         # Start one hour early in wall time: an instant in the second pass of a repeated
         # hour has a wall time whose first pass must be skipped, not re-used.
         wall = after.astimezone(self.zone).replace(tzinfo=None) - timedelta(hours=1)
@@ -94,7 +94,6 @@ class CronSchedule:
         the latest one (the first pass's later minutes came after it in real time), so
         the answer is completed by walking forward with ``next_after``.
         """
-        now, earliest = now.astimezone(UTC), earliest.astimezone(UTC)
         if now <= earliest:
             return None
         wall = now.astimezone(self.zone).replace(tzinfo=None) + timedelta(seconds=1)

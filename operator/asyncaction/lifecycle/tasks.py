@@ -15,7 +15,6 @@ stay done). Everything else about terminal phases holds.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -75,8 +74,3 @@ def retry(view: ActionView, now: datetime) -> Decision:
         "queuedAt": format_time(now),
     }
     return Decision(status, (Emit("Normal", "RetryingTasks", message),), 0.0)
-
-
-def queued_again(view: ActionView) -> ActionView:
-    """The view as it is after ``retry``: reconcile may go on from it."""
-    return replace(view, phase=Phase.QUEUED, error=None, finished_at=None)

@@ -414,7 +414,12 @@ def test_operator_settings_reach_the_operator_as_it_reads_them() -> None:
 
     values = {
         "operator": {
-            "settings": {"backoffBaseSeconds": 2.5, "pollSeconds": 7, "defaultMaxConcurrent": 3},
+            "settings": {
+                "backoffBaseSeconds": 2.5,
+                "pollSeconds": 7,
+                "defaultMaxConcurrent": 3,
+                "defaultRetention": "Delete",
+            },
             "extraEnv": [{"name": "ASYNCACTION_WATCH_SERVER_TIMEOUT", "value": "120"}],
         }
     }
@@ -427,7 +432,15 @@ def test_operator_settings_reach_the_operator_as_it_reads_them() -> None:
     assert settings.backoff_max_seconds == 300
     assert settings.poll_seconds == 7
     assert settings.default_max_concurrent == 3
+    assert settings.default_retention == "Delete"
     assert settings.watch_server_timeout == 120
+    kept = one(render({}), "Deployment", "asyncaction-operator")
+    assert (
+        OperatorSettings.from_env(
+            env_of(kept["spec"]["template"]["spec"]["containers"][0])
+        ).default_retention
+        == "Keep"
+    )
 
 
 def test_hook_command_line_is_what_the_hook_parses() -> None:

@@ -33,11 +33,55 @@ def test_uris() -> None:
 
 
 def test_archive_keys() -> None:
+    """``{prefix}archive/{namespace}/{day}/{name}-{uid}.json``; records written before
+    the day level (no day) are still read."""
     uid = "0b6f3c1e-8a6d-4a8e-9d55-2f0b8f1b2c3d"
-    assert parse_archive_key(f"p/archive/ns/my-action-{uid}.json", "p/") == ("ns", "my-action", uid)
-    assert parse_archive_key(f"archive/ns/a-{uid}.json", "") == ("ns", "a", uid)
+    assert parse_archive_key(f"p/archive/ns/2026-11-30/my-action-{uid}.json", "p/") == (
+        "ns",
+        "my-action",
+        uid,
+        "2026-11-30",
+    )
+    assert parse_archive_key(f"p/archive/ns/my-action-{uid}.json", "p/") == (
+        "ns",
+        "my-action",
+        uid,
+        None,
+    )
+    assert parse_archive_key(f"archive/ns/a-{uid}.json", "") == ("ns", "a", uid, None)
     assert parse_archive_key("p/archive/ns/not-an-archive.json", "p/") is None
     assert parse_archive_key(f"q/archive/ns/a-{uid}.json", "p/") is None
+    assert parse_archive_key(f"p/archive/ns/30-11-2026/a-{uid}.json", "p/") is None
+    assert parse_archive_key(f"p/archive/ns/2026-11-30/x/a-{uid}.json", "p/") is None
+
+
+def test_the_operator_writes_keys_the_cli_reads() -> None:
+    from asyncaction.archive import archive_key
+
+    uid = "0b6f3c1e-8a6d-4a8e-9d55-2f0b8f1b2c3d"
+    finished = {
+        "metadata": {
+            "name": "nightly",
+            "namespace": "team-a",
+            "uid": uid,
+            "creationTimestamp": "2026-11-29T23:59:00Z",
+        },
+        "status": {"phase": "SUCCEEDED", "finishedAt": "2026-11-30T00:00:05Z"},
+    }
+    key = archive_key("p/", finished)
+    assert key == f"p/archive/team-a/2026-11-30/nightly-{uid}.json"  # the day it finished
+    assert parse_archive_key(key, "p/") == ("team-a", "nightly", uid, "2026-11-30")
+    del finished["status"]["finishedAt"]
+    assert archive_key("", finished) == f"archive/team-a/2026-11-29/nightly-{uid}.json"
+
+
+def test_archive_days_are_dates() -> None:
+    from asyncaction_cli.s3 import archive_day
+
+    assert archive_day("2026-11-30") == "2026-11-30"
+    for wrong in ("2026-13-01", "30.11.2026", "2026-11-30/..", ""):
+        with pytest.raises(ValueError, match="YYYY-MM-DD"):
+            archive_day(wrong)
 
 
 def test_archive_location(monkeypatch: pytest.MonkeyPatch) -> None:

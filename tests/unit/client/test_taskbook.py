@@ -13,6 +13,7 @@ from asyncaction_client.taskbook import (
     TaskRecord,
     TaskSettings,
     TaskState,
+    chunk_count,
     decode_chunk,
     encode_chunk,
     excluded_ids,
@@ -21,8 +22,10 @@ from asyncaction_client.taskbook import (
     pending_lease_ms,
     progress,
     report,
+    requested_round,
     resolve,
     retry,
+    settled,
     summary,
 )
 
@@ -128,3 +131,147 @@ def test_progress_is_the_share_of_non_excluded_tasks_finished() -> None:
     doc = summary(spec(3), {0: TaskRecord(TaskState.DONE, 1)}, 0, 0)
     assert progress(doc) == 33
     assert doc["ranges"] == {"done": "0", "queued": "1-2"}
+
+
+def test_records_decode_every_field_and_fill_what_an_older_writer_left_out() -> None:
+    stored = {"tasks": '{"3":["executing",2,1767225600000,"slow",{"n":1}],"7":["queued"]}'}
+    assert decode_chunk(stored) == {
+        3: TaskRecord(TaskState.EXECUTING, 2, 1_767_225_600_000, "slow", {"n": 1}),
+        7: TaskRecord(TaskState.QUEUED, 0, 0, "", None),
+    }
+    assert decode_chunk(None) == {}
+    assert decode_chunk({}) == {}
+    records = {3: TaskRecord(TaskState.DONE, 1, 0, "", [1, 2])}
+    assert encode_chunk(records, 0) == {"tasks": '{"3":["done",1,0,"",[1,2]]}'}  # compact
+
+
+def test_settings_and_rounds_come_from_the_spec_with_their_defaults() -> None:
+    assert TaskSettings.of(spec(1)) == TaskSettings(60, 2)
+    assert TaskSettings.of(spec(1, taskLeaseSeconds=15, taskRetryLimit=0)) == TaskSettings(15, 0)
+    assert requested_round(spec(1)) == 0
+    assert requested_round(spec(1, taskRetry={"round": 3})) == 3
+    assert [chunk_count(n) for n in (0, 1, 500, 501, 10_000)] == [1, 1, 1, 2, 20]
+
+
+def test_unnamed_tasks_go_by_their_default_name_or_their_id() -> None:
+    doc = {"tasks": [{"name": "a"}, {}, {"parameters": {"n": 2}}], "excludedTasks": ["task-2"]}
+    AsyncActionSpec.model_validate(doc)
+    assert excluded_ids(doc) == {2}
+    assert resolve(doc, ["task-1", "a", "2"]) == [1, 0, 2]
+    with pytest.raises(KeyError, match=r"^'3, task-9'$"):
+        resolve(doc, ["3", "task-9"])  # id 3 is one past the last task
+
+
+def test_pending_lease_counts_only_live_leases_of_tasks_still_wanted() -> None:
+    now = 50_000
+    records = {
+        0: TaskRecord(TaskState.EXECUTING, 1, now),  # lapses right now: not live
+        1: TaskRecord(TaskState.EXECUTING, 1, now + 5_000),
+        2: TaskRecord(TaskState.EXECUTING, 1, now + 1_000),  # excluded meanwhile
+        3: TaskRecord(TaskState.EXECUTING, 1, now - 9_000),  # lapsed, not yet expired
+        4: TaskRecord(TaskState.DONE, 1, 0),
+    }
+    assert pending_lease_ms(records, {2}, now) == 5_000
+    assert pending_lease_ms({4: records[4]}, set(), now) == 0
+
+
+def test_a_failure_report_keeps_its_result_and_ends_the_lease() -> None:
+    records: dict[int, TaskRecord] = {}
+    next_lease(records, 1, set(), SETTINGS, 0)
+    again = report(records, 0, "failed", SETTINGS, 500, result={"partial": 1}, error="boom")
+    assert again == TaskRecord(TaskState.QUEUED, 1, 0, "boom", {"partial": 1})
+    next_lease(records, 1, set(), SETTINGS, 1_000)
+    spent = report(records, 0, "failed", SETTINGS, 1_500)
+    assert spent == TaskRecord(TaskState.FAILED, 2, 0, "", None)
+    assert records[0] == spent
+    with pytest.raises(ValueError, match="status must be"):
+        report({0: TaskRecord(TaskState.EXECUTING, 1, 9)}, 0, "paused", SETTINGS, 0)
+
+
+def test_progress_reads_a_summary_and_never_divides_by_nothing() -> None:
+    assert progress({}) == 100
+    assert progress({"total": 1, "done": 0}) == 0
+    assert progress({"total": 3, "failed": 2}) == 66
+    assert progress({"total": 3}) == 0
+    assert settled({"total": 3, "done": 1, "failed": 1, "excluded": 1})
+    assert not settled({"total": 3, "done": 2, "queued": 1})
+    assert not settled({"total": 3, "done": 2, "executing": 1})
+    assert settled({})
+
+
+def test_summary_lists_failing_tasks_in_full_and_ranges_of_ids() -> None:
+    doc = {"tasks": [{"name": f"t{i}"} for i in range(7)] + [{}], "excludedTasks": ["t5"]}
+    AsyncActionSpec.model_validate(doc)
+    records = {
+        0: TaskRecord(TaskState.DONE, 1),
+        1: TaskRecord(TaskState.FAILED, 3, 0, "boom"),
+        2: TaskRecord(TaskState.DONE, 1),
+        3: TaskRecord(TaskState.DONE, 2),
+        4: TaskRecord(TaskState.DONE, 1),
+        6: TaskRecord(TaskState.EXECUTING, 1, 99),
+        7: TaskRecord(TaskState.FAILED, 2, 0, "bang"),
+    }
+    assert summary(doc, records, 0, 4) == {
+        "total": 8,
+        "queued": 0,
+        "executing": 1,
+        "done": 4,
+        "failed": 2,
+        "excluded": 1,
+        "ranges": {"executing": "6", "done": "0,2-4", "failed": "1,7", "excluded": "5"},
+        "failing": [
+            {"id": "1", "name": "t1", "tries": 3, "error": "boom"},
+            {"id": "7", "name": "task-7", "tries": 2, "error": "bang"},
+        ],
+        "retryRound": 4,
+    }
+
+
+def whole_ids_within(ids: list[int], limit: int) -> str:
+    """As many whole ids as fit with ',...' in ``limit`` characters (the test's own rule)."""
+    whole = ",".join(map(str, ids))
+    if len(whole) <= limit:
+        return whole
+    kept: list[str] = []
+    for i in ids:
+        if len(",".join([*kept, str(i)])) + len(",...") > limit:
+            break
+        kept.append(str(i))
+    return ",".join(kept) + ",..."
+
+
+@pytest.mark.parametrize("total", [540, 542, 2_000])
+def test_long_ranges_are_cut_at_a_whole_id_within_1024_characters(total: int) -> None:
+    # Every other task done: ids 0,2,...,8 (1 digit), 10..98 (2), 100.. (3): the list of
+    # 540 tasks is exactly 1,024 characters; 542 is one id more; 2,000 far more.
+    records = {i: TaskRecord(TaskState.DONE, 1) for i in range(0, total, 2)}
+    ranges = summary(spec(total), records, 0, 0)["ranges"]
+    done = list(range(0, total, 2))
+    assert ranges["done"] == whole_ids_within(done, 1024)
+    assert len(ranges["done"]) <= 1024
+    if total == 540:
+        assert ranges["done"] == ",".join(map(str, done))  # exactly 1,024: kept whole
+    else:
+        assert ranges["done"].endswith(",536,...")  # 0..536 is 1,020 characters
+
+
+def test_ranges_join_runs_and_single_ids_in_order() -> None:
+    records = {i: TaskRecord(TaskState.DONE, 1) for i in (0, 1, 2, 4, 6, 7)}
+    assert summary(spec(9), records, 0, 0)["ranges"] == {"done": "0-2,4,6-7", "queued": "3,5,8"}
+
+
+def test_a_lapsed_lease_shows_as_queued_until_the_hook_expires_it() -> None:
+    """What ``asyncaction tasks`` shows between a pod's death and the hook's next look:
+    the lease lapsed, so the task waits for another pod (queued), not executing."""
+    from asyncaction_client.taskbook import effective, states
+
+    leased = TaskRecord(TaskState.EXECUTING, 1, 5_000)
+    assert effective(leased, False, 4_999) is TaskState.EXECUTING
+    assert effective(leased, False, 5_000) is TaskState.QUEUED
+    assert effective(leased, True, 4_000) is TaskState.EXCLUDED
+    done = TaskRecord(TaskState.DONE, 1, 0)
+    assert states({0: leased, 1: done}, 3, set(), 6_000) == [
+        TaskState.QUEUED,
+        TaskState.DONE,
+        TaskState.QUEUED,
+    ]

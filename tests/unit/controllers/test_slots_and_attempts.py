@@ -261,3 +261,34 @@ async def test_a_queues_retention_deletes_its_finished_actions_after_their_ttl_w
     assert paths.action_path(NS, "gone") not in world.kube.objects
     assert (paths.action_path(NS, "gone"), "Background") in world.kube.deletes
     assert paths.action_path(NS, "kept") in world.kube.objects
+
+
+@pytest.mark.asyncio
+async def test_the_operators_default_retention_applies_to_actions_that_set_none(
+    master_keys_file: Path,
+) -> None:
+    """``ASYNCACTION_DEFAULT_RETENTION=Delete``: an action without a retention of its own
+    (nor from its template or queue) is deleted after its TTL work; one that says
+    ``Keep`` stays."""
+    world = World(master_keys_file, settings_changes={"default_retention": "Delete"})
+    world.create_action(action_object("gone", ttlSecondsAfterFinished=0))
+    world.create_action(action_object("kept", ttlSecondsAfterFinished=0, retention="Keep"))
+    for name in ("gone", "kept"):
+        await run_until_running(world, name)
+        job = job_of(world, name)
+        job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        world.changed(world.caches.jobs, job)
+        await world.reconcile(name)  # SUCCEEDED
+        await world.reconcile(name)  # TTL expired: Job and Secret removed, marked
+        assert world.status(name)["childrenRemovedAt"]
+        await world.reconcile(name)
+    assert (paths.action_path(NS, "gone"), "Background") in world.kube.deletes
+    assert paths.action_path(NS, "gone") not in world.kube.objects
+    assert paths.action_path(NS, "kept") in world.kube.objects
+
+
+def test_a_default_retention_that_is_not_keep_or_delete_names_the_variable() -> None:
+    from asyncaction.settings import OperatorSettings, SettingsError
+
+    with pytest.raises(SettingsError, match="ASYNCACTION_DEFAULT_RETENTION='Forever'"):
+        OperatorSettings.from_env({"ASYNCACTION_DEFAULT_RETENTION": "Forever"})

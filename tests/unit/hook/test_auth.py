@@ -210,3 +210,15 @@ def test_each_signature_of_an_action_is_its_own_in_the_replay_memory() -> None:
     with pytest.raises(HookError) as caught:
         check_replay(guard, signed("b" * 64, NOW), NOW + 1)
     assert (caught.value.status, caught.value.reason) == (401, "REPLAYED")
+
+
+def test_the_sweep_alone_shrinks_the_replay_memory() -> None:
+    """With no request arriving, ``expire`` (called by the hook's sweep) still forgets."""
+    guard = WindowReplayGuard(past_seconds=10, future_seconds=5)
+    assert guard.accept_once(UID, "old", NOW, NOW)
+    assert guard.accept_once(UID, "new", NOW + 5_000, NOW + 5_000)
+    guard.expire(NOW + 11_999)
+    assert guard.size == 2  # "old" could still be replayed within the window and margin
+    guard.expire(NOW + 12_000)
+    assert guard.size == 1
+    assert not guard.accept_once(UID, "new", NOW + 5_000, NOW + 12_000)

@@ -132,3 +132,37 @@ def test_lookups_by_uid_follow_deletes_and_re_creations() -> None:
     cache.put(second)
     assert cache.action(uid) is None
     assert cache.action("11111111-2222-3333-4444-555555555555") is not None
+
+
+def test_an_action_of_tasks_keeps_what_the_task_routes_read() -> None:
+    """GET /task and POST /task/{id} read the task list, the exclusions, the retry round
+    and the lease settings from the cache; a limit of 0 is a setting, not an absence."""
+    action = whole_action()
+    tasks = [{"name": "t0", "parameters": {"n": 0}}, {"inputs": ["s3://b/in/1"]}]
+    action["spec"].update(
+        tasks=tasks,
+        parallelism=3,
+        excludedTasks=["t0"],
+        taskRetry={"round": 2, "tasks": ["1"]},
+        taskLeaseSeconds=5,
+        taskRetryLimit=0,
+    )
+    summary = summarize_action(action)
+    spec = summary["spec"]
+    # its status (every task's state) changes with each lease: no size kept, its writes
+    # read the action fresh
+    assert "statusBytes" not in summary
+    assert {k: spec[k] for k in ("tasks", "excludedTasks", "taskRetry")} == {
+        "tasks": tasks,
+        "excludedTasks": ["t0"],
+        "taskRetry": {"round": 2, "tasks": ["1"]},
+    }
+    assert (spec["taskLeaseSeconds"], spec["taskRetryLimit"]) == (5, 0)
+    assert "parallelism" not in spec  # the operator's part: how many pods the Job runs
+
+
+def test_an_action_without_tasks_keeps_no_task_fields() -> None:
+    spec = summarize_action(whole_action())["spec"]
+    assert not {"tasks", "excludedTasks", "taskRetry", "taskLeaseSeconds", "taskRetryLimit"} & set(
+        spec
+    )

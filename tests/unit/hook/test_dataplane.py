@@ -2,7 +2,13 @@ from typing import Any
 
 import pytest
 
-from asyncaction_hook.dataplane import declared_input, recorded_output, upload_target
+from asyncaction_hook.dataplane import (
+    S3Ref,
+    declared_input,
+    recorded_output,
+    task_input,
+    upload_target,
+)
 from asyncaction_hook.errors import HookError
 
 SPEC = {
@@ -67,3 +73,34 @@ def test_recorded_outputs_by_index() -> None:
     with pytest.raises(HookError) as caught:
         recorded_output(outputs, "r", 2)
     assert caught.value.status == 404
+
+
+def test_task_inputs_by_task_id_and_index() -> None:
+    spec = {
+        "tasks": [
+            {"name": "a", "inputs": ["s3://b/ns/in/a.txt", "s3://b/ns/in/a2.txt"]},
+            {"name": "b"},
+        ],
+        "arguments": [{"type": "input", "name": "task-9", "value": "s3://b/ns/arg"}],
+    }
+    assert task_input(spec, "task-0", 1) == S3Ref("b", "ns/in/a2.txt")
+    assert task_input(spec, "task-0", 0) == S3Ref("b", "ns/in/a.txt")
+    for prop, index, message in (
+        ("task-1", 0, "task 1 has 0 input(s)"),
+        ("task-0", 2, "task 0 has 2 input(s)"),
+        ("task-2", 0, "no task 2"),
+        ("task-9", 0, "no task 9"),  # reserved in an action of tasks
+    ):
+        with pytest.raises(HookError) as refused:
+            task_input(spec, prop, index)
+        assert (refused.value.status, refused.value.message) == (404, message)
+    # not a task's name: left to the other properties
+    assert task_input(spec, "task-01", 0) is None
+    assert task_input(spec, "tasks", 0) is None
+    assert task_input({"arguments": spec["arguments"]}, "task-9", 0) is None
+
+
+def test_a_task_input_that_is_not_an_s3_uri_is_refused() -> None:
+    with pytest.raises(HookError) as refused:
+        task_input({"tasks": [{"inputs": ["http://elsewhere/x"]}]}, "task-0", 0)
+    assert refused.value.status == 422

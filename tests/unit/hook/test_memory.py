@@ -26,6 +26,7 @@ from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.metrics import per_uid_entries, state_families
 from asyncaction_hook.reports import Report
 from asyncaction_hook.settings import HookSettings
+from asyncaction_hook.tasks import Book
 from asyncaction_hook.uploads import sweep_once
 from asyncaction_hook.writer import Coalescer, StatusWriter
 
@@ -123,11 +124,12 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
             budgets.charge(f"ns{n % 7}", uid)
             coalescer.submit(uid, Report(progress=n % 100), 1)
             hook.listings[uid] = (1, [("k", "k")])
+            hook.task_books.books[uid] = Book()  # as an action of tasks leases one
             for _ in hook.candidate_keys(cache.action(uid) or {}):  # keys derived once
                 break
             assert guard.accept_once(uid, f"sig-{n}", now_ms, now_ms)
         kept = per_uid_entries(hook)
-        assert (kept["budgets"], kept["listings"], kept["keys"]) == (N, N, N)
+        assert (kept["budgets"], kept["listings"], kept["keys"], kept["tasks"]) == (N, N, N, N)
         # the same figures are gauges of the hook's metrics (read at scrape time)
         scraped = generate_latest(hook.metrics.registry).decode()
         assert f"asyncaction_hook_cached_actions {float(N)}\n" in scraped
@@ -140,7 +142,13 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
             else:
                 api.emit("DELETED", action(uid, "RUNNING", n))
         await drain(api)
-        assert per_uid_entries(hook) == {"budgets": 0, "coalescer": 0, "listings": 0, "keys": 0}
+        assert per_uid_entries(hook) == {
+            "budgets": 0,
+            "coalescer": 0,
+            "listings": 0,
+            "keys": 0,
+            "tasks": 0,
+        }
         assert len(cache.actions) == N // 2  # the finished ones, as summaries
         # the replay memory forgets once the window has passed, without any request
         assert guard.size == N

@@ -113,3 +113,63 @@ def test_latest_and_count_between() -> None:
 
 def test_impossible_date_has_no_next_slot() -> None:
     assert CronSchedule.parse("0 0 30 2 *").next_after(utc(2026, 1, 1)) is None
+
+
+def test_six_fields_put_the_seconds_first_and_nicknames_are_read() -> None:
+    # "0 0 0 1 1 *" is valid only seconds-first (read seconds-last its day of month is 0);
+    # "0 0 1 1 * 30" only seconds-last (seconds-first its day of week is 30).
+    new_year = CronSchedule.parse("0 0 0 1 1 *")
+    assert new_year.expression == "0 0 0 1 1 *"
+    assert new_year.next_after(utc(2026, 1, 1, 0, 0, 1)) == utc(2027, 1, 1, 0, 0, 0)
+    with pytest.raises(InvalidSchedule, match="not a valid cron"):
+        CronSchedule.parse("0 0 1 1 * 30")
+    hourly = CronSchedule.parse("  @hourly ")
+    assert hourly.expression == "@hourly"
+    assert hourly.next_after(utc(2026, 1, 1, 0, 30)) == utc(2026, 1, 1, 1, 0)
+    assert CronSchedule.parse("*/5  *\t* * *").expression == "*/5 * * * *"
+
+
+def test_a_per_second_schedule_finds_the_slot_after_the_repeated_hour() -> None:
+    # From 01:00 EST (the second pass starts) every wall second up to 01:59:59 is a slot of
+    # the first pass, already gone: the next one is 02:00:00 EST, 7,200 candidates later.
+    cron = CronSchedule.parse("* * * * * *", "America/New_York")
+    assert cron.next_after(utc(2026, 11, 1, 6, 0, 0)) == utc(2026, 11, 1, 7, 0, 0)
+    assert cron.next_after(utc(2026, 11, 1, 5, 59, 58)) == utc(2026, 11, 1, 5, 59, 59)
+
+
+def test_the_latest_slot_after_a_long_downtime_is_found_at_once() -> None:
+    # Two years of hourly slots between the last one recorded and now: more than the
+    # 10,000 a walk forward may take, so the latest slot must come from looking back.
+    cron = CronSchedule.parse("0 * * * *")
+    now = utc(2020, 6, 1, 12, 30)
+    assert cron.latest_at_or_before(now, now - timedelta(days=730)) == utc(2020, 6, 1, 12, 0)
+    assert cron.count_between(now - timedelta(days=730), now, 3) == 3
+
+
+def test_a_slot_exactly_now_is_due_and_counted() -> None:
+    cron = CronSchedule.parse("*/10 * * * * *")
+    start = utc(2026, 1, 1, 0, 0, 0)
+    slot = utc(2026, 1, 1, 0, 0, 30)
+    assert cron.latest_at_or_before(slot, start) == slot
+    assert cron.count_between(start, slot, 100) == 3
+    assert cron.count_between(start, slot - timedelta(microseconds=1), 100) == 2
+
+
+def test_an_impossible_date_has_no_latest_slot_either() -> None:
+    cron = CronSchedule.parse("0 0 30 2 *")
+    assert cron.latest_at_or_before(utc(2026, 6, 1), utc(2010, 1, 1)) is None
+    assert cron.count_between(utc(2010, 1, 1), utc(2026, 6, 1), 5) == 0
+
+
+def test_instants_given_in_any_zone_give_the_same_utc_slots() -> None:
+    cron = CronSchedule.parse("0 9 * * *", "Europe/Paris")
+    paris_midnight = datetime(2026, 1, 10, 1, 0, tzinfo=ZoneInfo("Europe/Paris"))  # 00:00 UTC
+    slot = cron.next_after(paris_midnight)
+    assert slot == utc(2026, 1, 10, 8, 0)
+    assert slot is not None
+    assert slot.tzinfo is UTC
+    new_york_evening = datetime(2026, 1, 10, 20, 0, tzinfo=NEW_YORK)  # 01:00 UTC the next day
+    latest = cron.latest_at_or_before(new_york_evening, paris_midnight)
+    assert latest == utc(2026, 1, 10, 8, 0)
+    assert latest is not None
+    assert latest.tzinfo is UTC

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from asyncaction.api.models import AsyncAction
 from asyncaction.api.phases import Phase
-from asyncaction.lifecycle import JobState, action_view_from, reconcile
+from asyncaction.lifecycle import Decision, JobState, action_view_from, reconcile, tasks
+from asyncaction.lifecycle.effects import Emit
 from asyncaction.manifests.job import job_shape, kueue_labels
+from asyncaction_client.taskbook import TaskRecord, TaskState, summary
 from tests.unit.lifecycle.helpers import NOW, SETTINGS, effect_types, job, phase_of, running
 
 
@@ -100,3 +106,89 @@ def test_job_shape_and_kueue_labels() -> None:
         "kueue.x-k8s.io/queue-name": "team-a",
         "kueue.x-k8s.io/priority-class": "high",
     }
+
+
+CAPTURED = Path(__file__).parent / "served" / "testbed"
+RETRY_AT = datetime(2026, 11, 30, 2, 0, 0, tzinfo=UTC)
+
+
+def tasks_failed_action(records: dict[int, TaskRecord], retry_round: int) -> dict[str, Any]:
+    """The test bed's failed action, as the hook and the operator leave an action of tasks
+    whose task spent its tries: status.tasks written by the taskbook, TasksFailed."""
+    obj: dict[str, Any] = json.loads((CAPTURED / "failed-action.json").read_text())
+    obj["spec"]["tasks"] = [{"name": f"t{i}"} for i in range(8)]
+    obj["spec"]["taskRetry"] = {"round": retry_round}
+    obj["metadata"]["generation"] = 2  # the taskRetry edit
+    failing = summary(obj["spec"], records, 0, 0)
+    message = f"{failing['failed']} task(s) failed: t3"
+    for condition in obj["status"]["conditions"]:
+        condition.update(reason="TasksFailed", message=message)
+    obj["status"].update(
+        tasks=failing, error={"reason": "TasksFailed", "message": message}, message=message
+    )
+    AsyncAction.model_validate(obj)
+    return obj
+
+
+def test_a_retry_round_decision_in_full() -> None:
+    records = {i: TaskRecord(TaskState.DONE, 1) for i in range(8)}
+    records[3] = TaskRecord(TaskState.FAILED, 3, 0, "boom")
+    view = action_view_from(tasks_failed_action(records, 1), has_handler=True)
+    assert tasks.retry_requested(view)
+    decision = reconcile(view, None, now=RETRY_AT, admitted=False, settings=SETTINGS)
+    message = "retrying failed tasks (round 1); waiting for admission"
+    at = "2026-11-30T02:00:00Z"
+
+    def condition(kind: str, status: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "status": status,
+            "reason": "Queued",
+            "message": message,
+            "lastTransitionTime": at,
+            "observedGeneration": 2,
+        }
+
+    assert decision == Decision(
+        status={
+            "phase": "QUEUED",
+            "message": message,
+            "error": None,
+            "finishedAt": None,
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "Unknown"),
+                condition("Reconciling", "True"),
+                condition("Succeeded", "Unknown"),
+            ],
+            "queuedAt": at,
+        },
+        effects=(Emit("Normal", "RetryingTasks", message),),
+        requeue_after=0.0,
+    )
+    assert tasks.retry(view, RETRY_AT) == decision
+
+
+def test_outcome_names_the_first_five_failed_tasks_and_says_why_it_waits() -> None:
+    obj = json.loads((CAPTURED / "running-action.json").read_text())
+    obj["spec"]["tasks"] = [{"name": f"t{i}"} for i in range(8)]
+    records = {i: TaskRecord(TaskState.FAILED, 3, 0, "boom") for i in range(6)}
+    records[6] = TaskRecord(TaskState.DONE, 1)
+    records[7] = TaskRecord(TaskState.DONE, 1)
+    obj["status"]["tasks"] = summary(obj["spec"], records, 0, 0)
+    view = action_view_from(obj, has_handler=True)
+    assert tasks.outcome(view) == (Phase.FAILED, "6 task(s) failed: t0, t1, t2, t3, t4")
+    obj["status"]["tasks"] = summary(obj["spec"], {6: TaskRecord(TaskState.DONE, 1)}, 0, 0)
+    assert tasks.outcome(action_view_from(obj, has_handler=True)) is None  # 7 queued
+    del obj["status"]["tasks"]
+    assert tasks.outcome(action_view_from(obj, has_handler=True)) == (
+        Phase.FAILED,
+        "the job ended without leasing any of its tasks",
+    )
+    obj["status"]["tasks"] = summary(
+        obj["spec"], {i: TaskRecord(TaskState.DONE, 1) for i in range(8)}, 0, 0
+    )
+    assert tasks.outcome(action_view_from(obj, has_handler=True)) == (
+        Phase.SUCCEEDED,
+        "all 8 task(s) done",
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 from asyncaction.api.models import AsyncAction
 from asyncaction.controllers.schedules import run_view_from, summarize_run
@@ -75,3 +77,68 @@ def test_events_of_one_slot_share_a_name() -> None:
     assert first["metadata"]["name"] != other["metadata"]["name"]
     assert first["involvedObject"]["kind"] == "ActionSchedule"
     assert first["involvedObject"]["uid"] == "s-uid"
+
+
+def test_a_run_is_an_async_action_in_full() -> None:
+    run = build_run(SCHEDULE, "nightly-1767225610", SLOT)
+    assert (run["apiVersion"], run["kind"]) == ("asyncaction.dev/v1alpha1", "AsyncAction")
+    assert sorted(run) == ["apiVersion", "kind", "metadata", "spec"]
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def test_a_slot_event_in_full_is_named_by_uid_slot_and_reason() -> None:
+    now = datetime(2026, 1, 1, 0, 0, 11, tzinfo=UTC)
+    message = "created nightly-1767225610 for 2026-01-01T00:00:10Z"
+    event = build_schedule_event(
+        SCHEDULE, type="Normal", reason="Created", message=message, slot=SLOT, now=now
+    )
+    name = "nightly." + digest("s-uid\n2026-01-01T00:00:10Z\nCreated") + f"{1767225610:x}"
+    assert event == {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": "ns"},
+        "involvedObject": {
+            "apiVersion": "asyncaction.dev/v1alpha1",
+            "kind": "ActionSchedule",
+            "name": "nightly",
+            "namespace": "ns",
+            "uid": "s-uid",
+        },
+        "type": "Normal",
+        "reason": "Created",
+        "message": message,
+        "firstTimestamp": "2026-01-01T00:00:11Z",
+        "lastTimestamp": "2026-01-01T00:00:11Z",
+        "count": 1,
+        "source": {"component": "asyncaction-operator"},
+        "reportingComponent": "asyncaction-operator",
+    }
+
+
+def test_an_event_without_a_slot_is_named_by_generation_and_message() -> None:
+    """An invalid schedule is reported once per generation and message, not per decision."""
+    now = datetime(2026, 1, 1, 0, 0, 11, tzinfo=UTC)
+    message = "schedule '61 * * * *' is not a valid cron expression"
+
+    def event(schedule: dict[str, Any], at: datetime) -> dict[str, Any]:
+        return build_schedule_event(
+            schedule, type="Warning", reason="InvalidSchedule", message=message, slot=None, now=at
+        )
+
+    first = event(SCHEDULE, now)
+    name = "nightly." + digest(f"s-uid\n1:{message}\nInvalidSchedule")
+    assert first["metadata"] == {"name": name, "namespace": "ns"}
+    assert (first["type"], first["reason"], first["message"]) == (
+        "Warning",
+        "InvalidSchedule",
+        message,
+    )
+    later = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    assert event(SCHEDULE, later)["metadata"]["name"] == name
+    edited = {**SCHEDULE, "metadata": {**SCHEDULE["metadata"], "generation": 2}}
+    assert event(edited, later)["metadata"]["name"] == "nightly." + digest(
+        f"s-uid\n2:{message}\nInvalidSchedule"
+    )

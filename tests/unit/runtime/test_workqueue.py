@@ -253,3 +253,57 @@ async def test_run_names_its_tasks_and_leaves_none_behind() -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert asyncio.all_tasks() - before == set()
+
+
+class Recorder:
+    """An ``Observer`` that keeps what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float | None]] = []
+
+    def added(self) -> None:
+        self.calls.append(("added", None))
+
+    def retried(self) -> None:
+        self.calls.append(("retried", None))
+
+    def taken(self, waited: float) -> None:
+        self.calls.append(("taken", waited))
+
+    def done(self, worked: float) -> None:
+        self.calls.append(("done", worked))
+
+
+@pytest.mark.asyncio
+async def test_the_observer_is_told_each_add_retry_wait_and_work_time() -> None:
+    clock = Clock()
+    recorder = Recorder()
+    queue = WorkQueue(clock=clock, observer=recorder, rate_limiter=RateLimiter(base=1))
+    assert queue.running_seconds() == []
+    queue.add("a")  # queued at 0
+    clock.now = 2.5
+    queue.add("b")  # queued at 2.5
+    queue.add("a")  # already waiting: counted as an add, no second entry
+    clock.now = 4
+    assert await queue._get() == "a"  # waited 4
+    clock.now = 7
+    assert queue.running_seconds() == [3]
+    assert await queue._get() == "b"  # waited 4.5
+    clock.now = 10
+    assert sorted(queue.running_seconds()) == [3, 6]
+    queue._done("a")  # worked 6
+    queue.add_rate_limited("b")  # b is being processed: marked dirty after its backoff
+    clock.now = 11
+    queue._done("b")  # worked 4 (from 7)
+    queue._done("b")  # already done: nothing more to tell
+    assert queue.running_seconds() == []
+    assert recorder.calls == [
+        ("added", None),
+        ("added", None),
+        ("added", None),
+        ("taken", 4),
+        ("taken", 4.5),
+        ("done", 6),
+        ("retried", None),
+        ("done", 4),
+    ]

@@ -62,3 +62,67 @@ async def test_a_result_requeues_later_and_a_terminal_error_is_not_retried() -> 
     assert queue.delayed == 1  # only the Result's requeue is pending: no retry backoff
     assert queue.stats.failures == 1
     assert queue.rate_limiter.failures("ns/doomed") == 0
+
+
+@pytest.mark.asyncio
+async def test_a_key_that_failed_for_good_is_processed_again_when_added_again() -> None:
+    """A terminal error ends that run only: the next change to the object brings it back.
+
+    The key must leave ``processing`` (else a later add only marks it dirty, for ever), be
+    counted once as a failure, keep no backoff, and the worker must go on to other keys.
+    """
+    queue = WorkQueue()
+    calls: list[str] = []
+    answers = {"ns/a": ["terminal", "ok"], "ns/b": ["terminal"], "ns/c": ["ok"]}
+
+    async def process(key: str) -> Result:
+        calls.append(key)
+        if answers[key].pop(0) == "terminal":
+            raise TerminalError("InvalidSpec", "never buildable")
+        return Result()
+
+    queue.rate_limiter.when("ns/a")  # a backoff from an earlier transient failure
+    queue.add("ns/a")
+    runner = asyncio.create_task(queue.run(process, workers=1))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert calls == ["ns/a"]
+    assert queue._processing == set()
+    assert queue.rate_limiter.failures("ns/a") == 0
+    assert (queue.stats.failures, queue.stats.processed, queue.delayed) == (1, 0, 0)
+
+    queue.add("ns/a")  # the object changed: the key is handed out again
+    queue.add("ns/b")  # and the same worker goes on with other keys
+    queue.add("ns/c")
+    for _ in range(50):
+        await asyncio.sleep(0)
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    assert calls == ["ns/a", "ns/a", "ns/b", "ns/c"]
+    assert (queue.stats.failures, queue.stats.processed, queue.delayed) == (2, 2, 0)
+    assert (len(queue), queue._processing) == (0, set())
+
+
+@pytest.mark.asyncio
+async def test_a_worker_goes_on_with_the_next_key_right_after_a_transient_failure() -> None:
+    """The retry waits on the timer heap, not in the worker: the next key is not held up."""
+    queue = WorkQueue()
+    calls: list[str] = []
+
+    async def process(key: str) -> None:
+        calls.append(key)
+        if key == "ns/flaky":
+            raise RuntimeError("the API server answered 500")
+
+    queue.add("ns/flaky")
+    queue.add("ns/next")
+    runner = asyncio.create_task(queue.run(process, workers=1))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    assert calls == ["ns/flaky", "ns/next"]
+    assert (queue.stats.failures, queue.stats.processed, queue.delayed) == (1, 1, 1)
+    assert queue.rate_limiter.failures("ns/flaky") == 1
