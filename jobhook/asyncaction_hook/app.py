@@ -35,6 +35,7 @@ from asyncaction_hook.errors import (
     unavailable,
 )
 from asyncaction_hook.fence import ShardFence
+from asyncaction_hook.logs import about_uid
 from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics, live_families, state_families
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
@@ -323,6 +324,16 @@ class Hook:
                 self.forget(str(uid))
 
 
+def _about_caller(request: web.Request) -> dict[str, Any]:
+    """Log fields of the action whose job sent ``request`` (its claimed id; the request
+    got past authentication when an API or S3 call failed)."""
+    uid = request.headers.get("X-Job-Id", "")
+    if not uid:
+        return {}
+    hook: Hook = request.app["hook"]
+    return about_uid(hook.cache.action, uid)
+
+
 @web.middleware
 async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -333,10 +344,14 @@ async def errors(
         request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
         return exc.response()
     except ApiError as exc:
-        log.warning("API error while serving %s: %s", request.path, exc)
+        log.warning(
+            "API error while serving %s: %s", request.path, exc, extra=_about_caller(request)
+        )
         return HookError(503, "UNAVAILABLE", "the API server is unavailable; retry").response()
     except (BotoCoreError, ClientError) as exc:
-        log.warning("S3 error while serving %s: %s", request.path, exc)
+        log.warning(
+            "S3 error while serving %s: %s", request.path, exc, extra=_about_caller(request)
+        )
         return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
 
 

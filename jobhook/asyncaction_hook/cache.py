@@ -7,7 +7,8 @@ resourceVersion, relist after an error or 410), so the hook has no watch loop of
 
 What it keeps is a summary (``summarize_action``): what authentication (uid, namespace,
 attempt), status writes (phase, resourceVersion), tenancy and the data plane (the S3
-parts of the spec, recorded outputs, pending uploads) need, and for an action made of
+parts of the spec, recorded outputs, pending uploads) need, for a running action the
+size of its status (so a progress write needs no read), and for an action made of
 tasks the task list and its settings (the task routes lease from it; reading a
 10,000-task action from the API server on every lease would cost ~700 KB each). No
 managedFields, no ``request`` payload, no ``logTail``, ``statusDetails`` or ``result``:
@@ -36,6 +37,7 @@ from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.kube import ApiError, Gone, KubeClient, paths
 from asyncaction.kube.client import WatchEvent
 from asyncaction.runtime.informer import Handler, Informers, Obj, object_key
+from asyncaction_hook.limits import json_size
 
 # The parts of the spec the hook reads (``GET /action`` reads ``request`` fresh).
 SPEC_FIELDS = ("template", "templateRef", "arguments", "inputs", "outputs")
@@ -45,6 +47,8 @@ TASK_NUMBERS = ("taskLeaseSeconds", "taskRetryLimit")
 STREAMS = ("stdin", "stdout", "stderr")
 STATUS_FIELDS = ("phase", "attempts", "outputs", "pendingUploads")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
+RUNNING_PHASES = frozenset({"STARTING", "RUNNING"})
+STATUS_BYTES = "statusBytes"  # a running action's summary: json_size of its whole status
 
 
 def summarize_action(action: Obj) -> Obj:
@@ -84,6 +88,12 @@ def summarize_action(action: Obj) -> Obj:
         summary_spec.update((k, spec[k]) for k in TASK_NUMBERS if spec.get(k) is not None)
     if summary_spec:
         summary["spec"] = summary_spec
+    if status.get("phase") in RUNNING_PHASES and not spec.get("tasks"):
+        # the status's JSON size as the API server has it: a write from this summary
+        # can then bound the whole status without reading it (``StatusWriter.apply``).
+        # Not for an action made of tasks: its status (every task's state) is large and
+        # changes with every lease, and its writes read it fresh anyway.
+        summary[STATUS_BYTES] = json_size(status)
     summary_status = {key: status[key] for key in STATUS_FIELDS if status.get(key) is not None}
     if isinstance(summary_status.get("phase"), str):
         summary_status["phase"] = sys.intern(summary_status["phase"])

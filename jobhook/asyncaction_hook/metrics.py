@@ -14,12 +14,13 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from asyncaction.kube import KubeClient
@@ -148,8 +149,17 @@ def refusal_reason(status: int, reason: str, message: str) -> str | None:
     return None
 
 
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
 class HookMetrics:
-    """The hook's Prometheus metrics (names in docs/observability.md)."""
+    """The hook's Prometheus metrics (names in docs/observability.md).
+
+    Every request touches three labelled series; ``labels()`` checks, stringifies and
+    looks its values up under a lock each time, so the children are kept here once made
+    (``child``). Made on first use, as ``labels()`` would: a series appears in the
+    exposition only once it has counted something, exactly as before.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -185,13 +195,29 @@ class HookMetrics:
             ["type", "reason"], registry=r,
         )  # fmt: skip
         self._live: list[Callable[[], Iterable[Metric]]] = []
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r.register(_Live(self))
+
+    def child(self, metric: M, *values: str) -> M:
+        """``metric.labels(*values)``, made once (label values are bounded: routes,
+        codes, reasons, kinds, methods)."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
+    def report(self, kind: str) -> None:
+        self.child(self.reports, kind).inc()
+
+    def presigned_url(self, method: str) -> None:
+        self.child(self.presigned, method).inc()
 
     def bind(self, families: Callable[[], Iterable[Metric]]) -> None:
         self._live.append(families)
 
     def count_request(self, method: str, code: int) -> None:
-        self.api_requests.labels(method.upper(), str(code)).inc()
+        self.child(self.api_requests, method.upper(), str(code)).inc()
 
     def middleware(self) -> Middleware:
         """Counts and times every request, and each refusal with its reason."""
@@ -212,15 +238,15 @@ class HookMetrics:
                 code = exc.status
                 raise
             finally:
-                self.requests.labels(route, str(code)).inc()
-                self.duration.labels(route).observe(time.perf_counter() - start)
+                self.child(self.requests, route, str(code)).inc()
+                self.child(self.duration, route).observe(time.perf_counter() - start)
 
         return measured
 
     def refused(self, status: int, reason: str, message: str) -> None:
         why = refusal_reason(status, reason, message)
         if why is not None:
-            self.refusals.labels(why).inc()
+            self.child(self.refusals, why).inc()
 
 
 class _Live(Collector):

@@ -60,7 +60,12 @@ class Report(BaseModel):
         """Coalescing: the later report wins field by field; log lines accumulate.
         (Both are valid reports, so the merge copies without validating again: this runs
         for every coalesced report.)"""
-        update = {name: value for name, value in later if value is not None}
+        # Only fields the later report set can be non-None (every default is None).
+        update = {
+            name: value
+            for name in later.model_fields_set
+            if (value := getattr(later, name)) is not None
+        }
         if self.logs and later.logs:
             update["logs"] = [*self.logs, *later.logs]
         return self.model_copy(update=update)

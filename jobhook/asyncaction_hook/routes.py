@@ -52,7 +52,7 @@ async def post_status(request: web.Request) -> web.Response:
     if caller.attempt == (cached.get("status") or {}).get("attempts"):
         check_running(cached, caller.attempt)  # a stopped attempt reports nothing
     if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
-        hook.metrics.reports.labels("terminal" if report.terminal else "running").inc()
+        hook.metrics.report("terminal" if report.terminal else "running")
         earlier = hook.coalescer.take(caller.uid, caller.attempt)
         merged = earlier.merged_with(report) if earlier else report
         patched = await hook.writer.apply(
@@ -61,7 +61,7 @@ async def post_status(request: web.Request) -> web.Response:
         # The Event is posted after the answer: a job's last report never waits for it.
         hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
         return web.json_response(public_view(patched))
-    hook.metrics.reports.labels("progress").inc()
+    hook.metrics.report("progress")
     hook.coalescer.submit(caller.uid, report, caller.attempt)
     view = public_view(cached)
     if report.progress is not None:
@@ -128,7 +128,7 @@ async def get_download(request: web.Request) -> web.Response:
         found = await store.head(ref.key)
     if found is None:
         raise not_found(f"{ref.uri} does not exist")
-    hook.metrics.presigned.labels("GET").inc()
+    hook.metrics.presigned_url("GET")
     return web.json_response(
         {
             "Location": store.presign_get(ref.key),
@@ -191,7 +191,7 @@ async def put_upload(request: web.Request) -> web.Response:
         )
         return web.json_response({"done": True})
     url, headers = store.presign_put(target.key, md5 if caller.version == 2 else None)
-    hook.metrics.presigned.labels("PUT").inc()
+    hook.metrics.presigned_url("PUT")
     entry = {
         "name": name,
         "uri": target.uri,

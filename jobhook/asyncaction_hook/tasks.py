@@ -63,6 +63,7 @@ from asyncaction_client.taskbook import (
 )
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import parse_json
+from asyncaction_hook.logs import about_uid
 
 if TYPE_CHECKING:
     from asyncaction_hook.app import Hook
@@ -136,7 +137,12 @@ class TaskBooks:
             try:
                 await _write_summary(hook, uid, book, attempt, _now_ms())
             except Exception as exc:  # the next change (or the 204) writes it
-                log.info("deferred task summary of %s not written: %s", uid, exc)
+                log.info(
+                    "deferred task summary of %s not written: %s",
+                    uid,
+                    exc,
+                    extra=about_uid(hook.cache.action, uid),
+                )
                 return
             book.summary_at = time.monotonic()
 

@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from asyncaction.logfields import about
 from asyncaction.stores import Stores
 from asyncaction.timeutil import parse_time, utcnow
 from asyncaction_hook.dataplane import parse_uri
@@ -76,7 +77,7 @@ async def sweep_once(hook: Hook) -> None:
             try:
                 await hook.writer.apply(uid, None, extra=hook.verify_pending, cached=True)
             except Exception:
-                log.exception("sweep of pending uploads of %s failed", uid)
+                log.exception("sweep of pending uploads of %s failed", uid, extra=about(action))
     hook.budgets.prune()
     hook.coalescer.prune()
     expire = getattr(hook.guard, "expire", None)

@@ -1,8 +1,11 @@
 """Status writes with optimistic concurrency, and the coalescer of progress reports.
 
-Every write reads the action fresh and patches ``.status`` with its resourceVersion as
-a precondition, retrying on conflict, so a report can never overwrite a phase the
-operator wrote meanwhile (an abort, say), and terminal phases stay final.
+Every write patches ``.status`` with the resourceVersion it decided on as a
+precondition, retrying on conflict with the action read fresh, so a report can never
+overwrite a phase the operator wrote meanwhile (an abort, say), and terminal phases
+stay final. Writes that the cached summary decides exactly as the fresh object (a
+coalesced progress report of a RUNNING action, an upload's record) start from the
+cache and read nothing; the others read the action first.
 
 Coalescing: progress-only reports of one action are merged and written at most once
 per window. Such a report is acknowledged when queued (the next one supersedes it, and
@@ -21,11 +24,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncaction.api.phases import Phase
 from asyncaction.kube import Conflict, KubeClient, paths
+from asyncaction.runtime.informer import Obj
 from asyncaction.timeutil import utcnow
-from asyncaction_hook.cache import TERMINAL, ActionCache
+from asyncaction_hook.cache import RUNNING_PHASES, STATUS_BYTES, TERMINAL, ActionCache
 from asyncaction_hook.errors import HookError, completed, not_found
-from asyncaction_hook.limits import Limits, check_status_size
+from asyncaction_hook.limits import Limits, check_status_size, json_size
+from asyncaction_hook.logs import about_uid
 from asyncaction_hook.reports import Report, status_patch
 
 log = logging.getLogger(__name__)
@@ -53,11 +59,14 @@ class StatusWriter:
         unless it is the action's current attempt as the API server has it and that
         attempt runs, so a job of an earlier or a stopped attempt cannot write (even
         through a lagging cache). ``cached``: the first try patches from the cached
-        summary (an upload's write reads nothing); the resourceVersion precondition
-        catches a stale cache, and the retry reads fresh.
+        summary when it decides the write as the fresh object would (``_from_cache``:
+        an upload's write and a coalesced progress write read nothing); the
+        resourceVersion precondition catches a stale cache, and the retry reads fresh.
         """
+        from_cache = False
         for tries in range(10):
-            action = self.cache.action(uid) if cached and tries == 0 else None
+            action = self._from_cache(uid, report, attempt) if cached and tries == 0 else None
+            from_cache = action is not None
             if action is None:
                 action = await self.cache.fresh_action(uid)
             if action is None:
@@ -77,7 +86,14 @@ class StatusWriter:
                 patch.update(await extra(action))
             if not patch:
                 return action
-            check_status_size(status, patch, self.limits)
+            if from_cache:
+                # merged JSON is never larger than both parts together: within the limit
+                # by that bound, it fits; otherwise only the whole status can tell
+                size = action.get(STATUS_BYTES)
+                if size is None or size + json_size(patch) > self.limits.max_status_bytes:
+                    continue
+            else:
+                check_status_size(status, patch, self.limits)
             meta = action["metadata"]
             body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": patch}
             try:
@@ -91,6 +107,28 @@ class StatusWriter:
             return patched
         raise HookError(503, "BUSY", "the action kept changing; retry")
 
+    def _from_cache(self, uid: str, report: Report | None, attempt: int | None) -> Obj | None:
+        """The cached summary, when it decides this write as the fresh object would:
+        for a report, a RUNNING phase (a transition's conditions are not cached), no log
+        lines (nor is the tail) and the status size (for the size limit). A summary that
+        would refuse the write is not trusted: only the fresh object refuses."""
+        summary = self.cache.action(uid)
+        if summary is None:
+            return None
+        if report is not None:
+            phase = (summary.get("status") or {}).get("phase")
+            if STATUS_BYTES not in summary or phase != "RUNNING":
+                return None
+            if report.logs or report.status not in (None, Phase.RUNNING):
+                return None
+        try:
+            check_attempt(summary, attempt)
+            if attempt is not None:
+                check_running(summary, attempt)
+        except HookError:
+            return None
+        return summary
+
 
 def check_attempt(action: Mapping[str, Any], attempt: int | None) -> None:
     """Raise 401 unless ``attempt`` (when given) is the action's current attempt."""
@@ -103,9 +141,6 @@ def check_attempt(action: Mapping[str, Any], attempt: int | None) -> None:
             "STALE_ATTEMPT",
             f"signed with the key of attempt {attempt}, but attempt {current} is current",
         )
-
-
-RUNNING_PHASES = frozenset({"STARTING", "RUNNING"})
 
 
 def check_running(action: Mapping[str, Any], attempt: int | None) -> None:
@@ -174,11 +209,22 @@ class Coalescer:
             return
         self._last_flush[uid] = time.monotonic()
         try:
-            await self.writer.apply(uid, pending.report, extra=self.extra, attempt=pending.attempt)
+            await self.writer.apply(
+                uid, pending.report, extra=self.extra, attempt=pending.attempt, cached=True
+            )
         except HookError as exc:
-            log.info("dropped coalesced report for %s: %s", uid, exc.message)
+            log.info(
+                "dropped coalesced report for %s: %s",
+                uid,
+                exc.message,
+                extra=about_uid(self.writer.cache.action, uid),
+            )
         except Exception:
-            log.exception("could not write coalesced report for %s", uid)
+            log.exception(
+                "could not write coalesced report for %s",
+                uid,
+                extra=about_uid(self.writer.cache.action, uid),
+            )
 
     def forget(self, uid: str) -> None:
         """The action finished or disappeared: nothing of it is kept or written."""

@@ -31,9 +31,10 @@ def body_digest(body: bytes) -> str:
 
 
 def _hmac_hex(secret: str, message: str) -> str:
-    # latin-1, as the seed's client encodes both key and message.
-    key = secret.encode("latin-1")
-    return hmac.new(key, message.encode("latin-1"), hashlib.sha256).hexdigest().lower()
+    # latin-1, as the seed's client encodes both key and message. The one-shot
+    # ``hmac.digest`` (OpenSSL, no Python HMAC object) gives the same lower-case hex at a
+    # fraction of the cost: the hook verifies every request.
+    return hmac.digest(secret.encode("latin-1"), message.encode("latin-1"), "sha256").hex()
 
 
 def sign_v1(secret: str, time_ms: str) -> str:

@@ -23,11 +23,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import kopf
 from aiohttp import web
 
 from asyncaction.controllers.manager import Manager
 from asyncaction.kube import KubeClient, load_connection
+from asyncaction.leankopf import kopf  # kopf, without the client libraries (memory)
 from asyncaction.preflight import StartupError, check_crds, check_files
 from asyncaction.probes import Lifeline, Probes, Readiness
 from asyncaction.runtime.metrics import process_metrics

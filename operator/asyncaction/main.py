@@ -15,8 +15,7 @@ import argparse
 import asyncio
 import logging
 
-import kopf
-
+from asyncaction.leankopf import kopf  # kopf, without the client libraries (memory)
 from asyncaction.probes import Lifeline
 from asyncaction.settings import OperatorSettings, SettingsError
 

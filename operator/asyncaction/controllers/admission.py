@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -40,9 +40,10 @@ QueueKey = tuple[str, str]  # (namespace, queue name)
 Entry = AdmissionOrder
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
-    """What admission knows of one action: a few fields, not the object."""
+    """What admission knows of one action: a few fields, not the object (no instance
+    dict: there is one per action)."""
 
     uid: str
     queue: QueueKey
@@ -165,16 +166,21 @@ class Admissions:
         self._drop(member)
         return member.queue
 
-    def retain(self, uids: Collection[str]) -> set[QueueKey]:
-        """Forget every member whose uid is not in ``uids`` (the cache's, after a
-        relist or at a resync): a deletion the watch never delivered frees its slot.
-        The queues whose counts changed."""
+    def retain(self, uids: Container[str], among: Iterable[str] | None = None) -> set[QueueKey]:
+        """Forget every member (of ``among``; default: all) whose uid is not in ``uids``
+        (the cache's, after a relist or at a resync): a deletion the watch never
+        delivered frees its slot. The queues whose counts changed."""
+        candidates = list(self._members) if among is None else among
         changed: set[QueueKey] = set()
-        for uid in [uid for uid in self._members if uid not in uids]:
+        for uid in [uid for uid in candidates if uid in self._members and uid not in uids]:
             queue = self.forget(uid)
             if queue is not None:
                 changed.add(queue)
         return changed
+
+    def member_uids(self) -> list[str]:
+        """Every member's uid now (a copy: a caller may yield while it walks them)."""
+        return list(self._members)
 
     def set_limits(self, key: QueueKey, limits: QueueLimits | None) -> None:
         """An ActionQueue's spec (None: it was deleted, the default applies again)."""

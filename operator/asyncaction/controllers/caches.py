@@ -15,14 +15,18 @@ update's answer (a status patch) is taken only while the cache still holds that 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily
+
 from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID, LABEL_HOOK_SHARD
+from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.runtime import Informers, object_key
+from asyncaction.runtime.metrics import phase_family, phase_labels
 
 Obj = dict[str, Any]
 
@@ -109,21 +113,36 @@ _ACTION_META = (
     "creationTimestamp",
     "deletionTimestamp",
 )
+_SHARED_META = ("namespace", "creationTimestamp")
 TERMINAL_VALUES = {"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"}
+# Equal pod templates and conditions of the cached actions, kept once (``compact``).
+SHARED = SharedValues()
 
 
 def summarize_action(action: Obj) -> Obj:
     """The part of an action a reconcile reads; a finished one keeps no pod template.
 
+    Short strings are interned and a pod template or conditions equal to another
+    action's are that action's object (``controllers.compact``): memory at 100,000.
     The archive, which wants the whole record, reads the action fresh once.
     """
     meta = action.get("metadata") or {}
-    spec = dict(action.get("spec") or {})
-    status = {k: v for k, v in (action.get("status") or {}).items() if k not in REPORT_FIELDS}
+    spec = {k: interned(v) for k, v in (action.get("spec") or {}).items()}
+    status = {
+        k: interned(v) for k, v in (action.get("status") or {}).items() if k not in REPORT_FIELDS
+    }
     if status.get("phase") in TERMINAL_VALUES:
         for name in (*_BUILD_FIELDS, *_STREAMS):
             spec.pop(name, None)
+    elif isinstance(spec.get("template"), dict):
+        spec["template"] = SHARED.json(spec["template"])  # the same for many actions
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        status["conditions"] = SHARED.conditions(conditions)
     summary_meta = {key: meta[key] for key in _ACTION_META if key in meta}
+    for key in _SHARED_META:  # name, uid and resourceVersion are each action's own
+        if key in summary_meta:
+            summary_meta[key] = interned(summary_meta[key])
     shard = (meta.get("labels") or {}).get(LABEL_HOOK_SHARD)
     if shard is not None:  # the only label the controller reads (label_hook_shard)
         summary_meta["labels"] = {LABEL_HOOK_SHARD: shard}
@@ -268,12 +287,40 @@ class Caches:
         cache.put(answer)
         return True
 
-    def uids(self, cache: Informers) -> set[str]:
-        """Every uid ``cache`` holds now (to repair what was derived from it)."""
-        found: set[str] = set()
-        for informer in cache.members.values():
-            for obj in informer.items.values():
-                uid = uid_of(obj)
-                if uid:
-                    found.add(uid)
-        return found
+
+@dataclass(frozen=True)
+class LiveUids:
+    """The uids a cache (one with the ``BY_UID`` index) holds at the moment of asking.
+
+    What admission is repaired against: a lookup in the index, checked against the
+    object, instead of a set of 100,000 uids built in one go that would be stale as
+    soon as the repair yields to the loop.
+    """
+
+    cache: Informers
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, str) and any(
+            uid_of(obj) == uid for obj in self.cache.by_index(BY_UID, uid)
+        )
+
+
+@dataclass
+class PhaseCounts:
+    """Actions by ``(namespace, queue, phase)``, kept by the action cache's handler, for
+    the ``asyncaction_actions`` gauge: a scrape reads these counts instead of walking
+    every cached action (77 ms at 100,000, on the event loop)."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def on_change(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        if old is not None:
+            key = phase_labels(old)
+            self.counts[key] -= 1
+            if self.counts[key] <= 0:
+                del self.counts[key]
+        if new is not None:
+            self.counts[phase_labels(new)] += 1
+
+    def family(self) -> GaugeMetricFamily:
+        return phase_family(self.counts)

@@ -42,6 +42,7 @@ from asyncaction.lifecycle import (
     EnsureSecret,
     RemoveChildren,
 )
+from asyncaction.logfields import about
 from asyncaction.manifests import ManifestError, build_event, build_job, build_secret
 from asyncaction.runtime import Informers, Metrics
 from asyncaction.runtime.result import TerminalError
@@ -190,12 +191,23 @@ class EffectExecutor:
         except Conflict:
             landed = await self._read_back(action, status)
             if landed is None:
-                log.debug("status of %s/%s changed meanwhile", meta["namespace"], meta["name"])
+                log.debug(
+                    "status of %s/%s changed meanwhile",
+                    meta["namespace"],
+                    meta["name"],
+                    extra=about(action),
+                )
                 return False
             updated = landed
         except ApiError as exc:
             if not exc.transient:
-                log.error("status patch of %s/%s refused: %s", meta["namespace"], meta["name"], exc)
+                log.error(
+                    "status patch of %s/%s refused: %s",
+                    meta["namespace"],
+                    meta["name"],
+                    exc,
+                    extra=about(action),
+                )
                 raise
             landed = await self._read_back(action, status)
             if landed is None:
@@ -286,7 +298,12 @@ class EffectExecutor:
                         return existing
                     found = existing
                     continue
-                log.info("secret %s/%s belongs to an earlier action: replaced", ns, name)
+                log.info(
+                    "secret %s/%s belongs to an earlier action: replaced",
+                    ns,
+                    name,
+                    extra=about(action),
+                )
                 await self._delete(path)
                 continue
             return self._wrote(self.caches.secrets, "secrets", created)
@@ -359,7 +376,7 @@ class EffectExecutor:
                 raise TerminalError(
                     "JobNameTaken", f"job {effect.job_name} exists and belongs to another object"
                 ) from None
-            log.info("job %s/%s exists already: adopted", ns, effect.job_name)
+            log.info("job %s/%s exists already: adopted", ns, effect.job_name, extra=about(action))
             self.caches.accept(self.caches.jobs, existing, update=False)
             return
         except ApiError as exc:
@@ -401,4 +418,4 @@ class EffectExecutor:
             self._count("events")
             self.metrics.event(effect.type, effect.reason)
         except ApiError as exc:  # events are best effort: never block the lifecycle on them
-            log.warning("could not post event %s: %s", effect.reason, exc)
+            log.warning("could not post event %s: %s", effect.reason, exc, extra=about(action))

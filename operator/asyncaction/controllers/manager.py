@@ -20,6 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -28,6 +29,7 @@ from asyncaction.controllers.actions import ActionController
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.caches import (
     Caches,
+    PhaseCounts,
     summarize_action,
     summarize_job,
     summarize_pod,
@@ -36,11 +38,11 @@ from asyncaction.controllers.caches import (
 from asyncaction.controllers.queues import QueueController
 from asyncaction.controllers.schedules import ScheduleController
 from asyncaction.kube import KubeClient, paths
+from asyncaction.logfields import about
 from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue, heap
 from asyncaction.runtime.informer import Transform, strip_managed_fields
 from asyncaction.runtime.metrics import (
     WorkQueueObserver,
-    actions_by_phase,
     gauge,
     process_metrics,
     workqueue_families,
@@ -107,12 +109,15 @@ class Manager:
             templates=informers(paths.template_path, "actiontemplates"),
             queues=informers(paths.queue_path, "actionqueues"),
         )
+        self.phase_counts = PhaseCounts()  # the actions gauge, without a walk per scrape
+        self.caches.actions.add_handler(self.phase_counts.on_change)
         self.admissions = Admissions(settings.default_max_concurrent)
         # Failed reconciles (API errors) retry after 0.5 s, doubling up to a minute.
         self.action_queue = WorkQueue(
             "actions",
             RateLimiter(base=0.5, cap=60.0),
             observer=WorkQueueObserver(self.metrics, "actions"),
+            log_fields=self._about_key,
         )
         self.status_queue = WorkQueue(
             "queue-status", observer=WorkQueueObserver(self.metrics, "queue-status")
@@ -152,14 +157,19 @@ class Manager:
         self.leading = False
         self.metrics.bind("manager", self._live_metrics)
 
+    def _about_key(self, key: str) -> dict[str, Any]:
+        """Log fields of the action a work-queue key names (from the cache; the key's
+        namespace and name alone once the action is gone)."""
+        cached = self.caches.actions.get(key)
+        if cached is None:
+            namespace, _, name = key.partition("/")
+            cached = {"metadata": {"namespace": namespace, "name": name}}
+        return about(cached)
+
     def _live_metrics(self) -> list[Metric]:
         """Gauges read at scrape time: actions by phase, work queues, leadership."""
         return [
-            actions_by_phase(
-                action
-                for key in self.caches.actions.all_keys()
-                if (action := self.caches.actions.get(key)) is not None
-            ),
+            self.phase_counts.family(),
             *workqueue_families([self.action_queue, self.status_queue]),
             gauge(
                 "leader_election_master_status",
@@ -195,7 +205,7 @@ class Manager:
     async def resync_once(self) -> None:
         """Repair admission from the cache, then queue every action once."""
         heap.settle()  # the last period's survivors, before this pass adds its own
-        self.actions.repair()
+        await self.actions.repair()
         for count, key in enumerate(self.caches.actions.all_keys(), 1):
             self.action_queue.add(key)
             if count % RESYNC_BATCH == 0:

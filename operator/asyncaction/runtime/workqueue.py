@@ -26,9 +26,9 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from asyncaction.runtime.result import Result, TerminalError
 
@@ -84,9 +84,12 @@ class WorkQueue:
         rate_limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
+        log_fields: Callable[[str], Mapping[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.observer = observer
+        # ``extra`` of the log lines about a key (``asyncaction.logfields.about``)
+        self._log_fields = log_fields or (lambda key: {})
         self._added_at: dict[str, float] = {}  # when each ready key was queued
         self._started_at: dict[str, float] = {}  # when each key's processing began
         self.rate_limiter = rate_limiter or RateLimiter()
@@ -208,14 +211,25 @@ class WorkQueue:
                 raise
             except TerminalError as exc:
                 self.stats.failures += 1
-                log.error("%s: %s failed for good, not retried: %s", self.name, key, exc)
+                log.error(
+                    "%s: %s failed for good, not retried: %s",
+                    self.name,
+                    key,
+                    exc,
+                    extra=self._log_fields(key),
+                )
                 self.rate_limiter.forget(key)
                 self._done(key)
                 await asyncio.sleep(0)
                 continue
             except Exception:
                 self.stats.failures += 1
-                log.exception("%s: processing %s failed; retrying with backoff", self.name, key)
+                log.exception(
+                    "%s: processing %s failed; retrying with backoff",
+                    self.name,
+                    key,
+                    extra=self._log_fields(key),
+                )
                 self._done(key)
                 self.add_rate_limited(key)
                 await asyncio.sleep(0)

@@ -3,11 +3,14 @@ over an in-memory API (``World``): each test fails on the controller before the 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from asyncaction.controllers import actions as actions_module
 from asyncaction.kube import paths
 from tests.unit.controllers.fakekube import status_error
 from tests.unit.controllers.world import NS, World, action_object
@@ -182,9 +185,41 @@ async def test_a_resync_forgets_admission_records_of_actions_the_cache_lost(worl
     world.create_action(action_object("lost", queue="one"))
     await run_until_running(world, "lost")
     world.caches.actions.members[NS].items.clear()  # gone without a DELETED event
-    world.controller.repair()
+    await world.controller.repair()
     assert world.admissions.active_count((NS, "one")) == 0
     assert world.admissions.queue_of(uid(world, "lost")) is None
+
+
+@pytest.mark.asyncio
+async def test_a_resync_repairs_admission_in_slices_and_keeps_what_arrives_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 100,000 actions the repair held the loop 135 ms (``bench/bench_loop.py``): it
+    now yields every ``REPAIR_SLICE`` members, and judges each against the cache as it
+    is then, so an action that arrives while it yields keeps its place in its queue."""
+    monkeypatch.setattr(actions_module, "REPAIR_SLICE", 10)
+    world.limit("one", 0)  # admits nothing: every action stays QUEUED in the heap
+    lost = [uid(world, a["metadata"]["name"]) for a in make_actions(world, "lost", 30)]
+    world.caches.actions.members[NS].items.clear()  # gone without DELETED events
+    forgotten: list[int] = []  # how many were forgotten each time another task ran
+    repairing = asyncio.create_task(world.controller.repair())
+    while not repairing.done():
+        forgotten.append(sum(world.admissions.queue_of(u) is None for u in lost))
+        if forgotten[-1] == 10:
+            make_actions(world, "late", 1)  # arrives while the repair yields
+        await asyncio.sleep(0)
+    await repairing
+    assert all(world.admissions.queue_of(u) is None for u in lost)
+    assert world.admissions.queue_of(uid(world, "late-00")) == (NS, "one")
+    assert world.admissions.waiting_count((NS, "one")) == 1
+    assert {10, 20} <= set(forgotten)  # other tasks ran between slices
+    assert max(b - a for a, b in itertools.pairwise([0, *forgotten, 30])) <= 10
+
+
+def make_actions(world: World, prefix: str, count: int) -> list[dict[str, Any]]:
+    return [
+        world.create_action(action_object(f"{prefix}-{i:02d}", queue="one")) for i in range(count)
+    ]
 
 
 @pytest.mark.asyncio

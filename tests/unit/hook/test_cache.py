@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asyncaction_hook.cache import shard_selector, summarize_action, summarize_template
+from asyncaction_hook.limits import json_size
 
 
 def whole_action() -> dict[str, Any]:
@@ -45,7 +46,8 @@ def whole_action() -> dict[str, Any]:
 
 
 def test_an_action_summary_keeps_only_what_the_hook_reads() -> None:
-    assert summarize_action(whole_action()) == {
+    whole = whole_action()
+    assert summarize_action(whole) == {
         "metadata": {
             "name": "a",
             "namespace": "ns",
@@ -65,7 +67,10 @@ def test_an_action_summary_keeps_only_what_the_hook_reads() -> None:
             "outputs": [{"name": "o", "uri": "s3://b/o", "size": 1, "md5": "m"}],
             "pendingUploads": [{"name": "p", "uri": "s3://b/p", "md5": "m"}],
         },
+        # a running action's whole status size: a progress write needs no read
+        "statusBytes": json_size(whole["status"]),
     }
+    assert 90_000 < json_size(whole["status"]) < 100_000
 
 
 def test_a_waiting_action_is_a_few_fields() -> None:
@@ -142,7 +147,11 @@ def test_an_action_of_tasks_keeps_what_the_task_routes_read() -> None:
         taskLeaseSeconds=5,
         taskRetryLimit=0,
     )
-    spec = summarize_action(action)["spec"]
+    summary = summarize_action(action)
+    spec = summary["spec"]
+    # its status (every task's state) changes with each lease: no size kept, its writes
+    # read the action fresh
+    assert "statusBytes" not in summary
     assert {k: spec[k] for k in ("tasks", "excludedTasks", "taskRetry")} == {
         "tasks": tasks,
         "excludedTasks": ["t0"],

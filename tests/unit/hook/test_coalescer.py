@@ -15,7 +15,12 @@ class FakeWriter:
         self.attempts: list[int | None] = []
 
     async def apply(
-        self, uid: str, report: Report | None, extra: Any = None, attempt: int | None = None
+        self,
+        uid: str,
+        report: Report | None,
+        extra: Any = None,
+        attempt: int | None = None,
+        cached: bool = False,
     ) -> dict[str, Any]:
         assert report is not None
         self.writes.append((time.monotonic(), report))

@@ -22,10 +22,7 @@ def test_a_line_about_an_action_names_it() -> None:
         "level": "warning",
         "logger": "asyncaction_hook.app",
         "message": "x y",
-        "namespace": "ns",
-        "name": "a",
-        "uid": "u-1",
-        "attempt": 2,
+        "action": {"namespace": "ns", "name": "a", "uid": "u-1", "attempt": 2},
     }
     assert line["timestamp"].endswith("+00:00")
 

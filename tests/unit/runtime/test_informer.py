@@ -85,3 +85,36 @@ def test_a_change_the_summary_does_not_show_notifies_nobody() -> None:
         }
     )
     assert events == ["ADDED", "MODIFIED"]
+
+
+def test_an_index_value_goes_from_one_key_to_several_and_back() -> None:
+    """Most values (a uid) name one object: the index keeps them without a set each."""
+    cache = informer()
+    cache.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
+    cache.put(obj("a", "1", app="x"))
+    keys = cache.index_keys("app", "x")
+    assert keys == {"ns/a"}
+    keys.add("ns/zzz")  # a copy: the caller may change it
+    assert cache.index_keys("app", "x") == {"ns/a"}
+    cache.put(obj("b", "2", app="x"))
+    cache.put(obj("c", "3", app="x"))
+    assert cache.index_keys("app", "x") == {"ns/a", "ns/b", "ns/c"}
+    cache._apply("DELETED", obj("a", "4", app="x"))
+    cache.put(obj("b", "5", app="y"))
+    assert cache.index_keys("app", "x") == {"ns/c"}
+    assert [o["metadata"]["name"] for o in cache.by_index("app", "x")] == ["c"]
+    assert cache.index_keys("app", "y") == {"ns/b"}
+    cache._apply("DELETED", obj("c", "6", app="x"))
+    assert cache.index_keys("app", "x") == set()
+    assert cache.by_index("app", "x") == []
+    assert "x" not in cache._indexes["app"]
+    assert all(isinstance(v, str) for v in cache._indexes["app"].values())
+
+
+def test_an_index_built_after_the_cache_filled_has_the_same_entries() -> None:
+    cache = informer()
+    for name, app in (("a", "x"), ("b", "x"), ("c", "y")):
+        cache.put(obj(name, "1", app=app))
+    cache.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
+    assert cache.index_keys("app", "x") == {"ns/a", "ns/b"}
+    assert cache.index_keys("app", "y") == {"ns/c"}

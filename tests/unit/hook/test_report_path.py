@@ -1,0 +1,187 @@
+"""A signed progress report through the hook's real app, and what ``/metrics`` says of it.
+
+The report path is tuned for throughput (cached metric children, the one-shot HMAC, the
+cheap depth bound, the coalescer's merge); this pins what it must keep: every check
+still refuses what it refused, each answer is the same, and the exposition has the same
+series with the same labels and values, and no series before its first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from asyncaction.keys import MasterKeys
+from asyncaction.kube.client import WatchEvent
+from asyncaction.stores import Stores
+from asyncaction_hook.app import Hook, create_app
+from asyncaction_hook.auth import WindowReplayGuard
+from asyncaction_hook.budgets import Budgets, Rate
+from asyncaction_hook.cache import ActionCache
+from asyncaction_hook.settings import HookSettings
+from asyncaction_hook.writer import Coalescer, StatusWriter
+from asyncaction_job.signing import headers_v2
+
+KEYS = MasterKeys((b"m" * 48,))
+UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
+OTHER = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c12"
+ACTION = {
+    "metadata": {"name": "a", "namespace": "ns", "uid": UID, "resourceVersion": "3"},
+    "spec": {"template": {"spec": {}}},
+    "status": {"phase": "RUNNING", "attempts": 1, "progress": 5},
+}
+
+
+class OneActionApi:
+    """A LIST with one RUNNING action, then a watch on which nothing happens; status
+    patches are recorded and applied."""
+
+    def __init__(self) -> None:
+        self.action = copy.deepcopy(ACTION)
+        self.patches: list[dict[str, Any]] = []
+
+    async def get(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        return copy.deepcopy(self.action)
+
+    async def patch(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        self.patches.append(body)
+        self.action["status"].update(body["status"])
+        self.action["metadata"]["resourceVersion"] = str(len(self.patches) + 3)
+        return copy.deepcopy(self.action)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        items = [] if "actiontemplates" in path else [ACTION]
+        return {"items": items, "metadata": {"resourceVersion": "3"}}
+
+    async def watch(self, path: str, **kwargs: Any) -> AsyncIterator[WatchEvent]:
+        await asyncio.Event().wait()
+        yield WatchEvent("BOOKMARK", {})
+
+
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Hook, OneActionApi]]:
+    api: Any = OneActionApi()
+    cache = ActionCache(api)
+    settings = HookSettings(max_future_seconds=0.0)  # no start fence to wait out
+    writer = StatusWriter(api, cache, settings.limits)
+    coalescer = Coalescer(writer, window=3600)  # nothing is written during the test
+    hook = Hook(
+        settings,
+        api,
+        cache,
+        writer,
+        coalescer,
+        Stores({}),
+        WindowReplayGuard(300, 0),
+        lambda: KEYS,
+        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
+    )
+    cache.start()
+    assert await cache.wait_synced(5)
+    async with TestClient(TestServer(create_app(hook))) as http:
+        yield http, hook, api
+    coalescer.forget(UID)
+    await cache.stop()
+
+
+def signed(uid: str, key: str, body: bytes, time_ms: int) -> dict[str, str]:
+    return {**headers_v2(uid, key, "POST", "/status", body, time_ms), "Content-Type": "x"}
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # app.py's str keys
+async def test_reports_answers_and_exposition(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    now = hook.clock_ms()
+    first = json.dumps({"progress": 40, "statusDetails": {"step": "a"}}).encode()
+    second = json.dumps({"progress": 60, "logs": ["x"]}).encode()
+    deep = b"[" * 40 + b"]" * 40  # 40 levels: over max_json_depth (32)
+    answers = []
+    for uid, sign_key, body, at in (
+        (UID, key, first, now),
+        (UID, key, second, now + 1),
+        (UID, key, first, now),  # the same signature again: a replay
+        (UID, "wrong", first, now + 2),
+        (OTHER, key, first, now + 3),  # no such action
+        (UID, key, deep, now + 4),
+    ):
+        response = await http.post("/status", data=body, headers=signed(uid, sign_key, body, at))
+        answers.append((response.status, await response.json()))
+    view = {"id": UID, "name": "a", "namespace": "ns", "phase": "RUNNING", "attempts": 1}
+    assert answers[0] == (200, {**view, "progress": 40})
+    assert answers[1] == (200, {**view, "progress": 60})
+    assert [(status, body["error"]["reason"]) for status, body in answers[2:]] == [
+        (401, "REPLAYED"),
+        (401, "UNAUTHORIZED"),
+        (404, "NOT_FOUND"),
+        (400, "BAD_REQUEST"),
+    ]
+    assert "bad signature" in answers[3][1]["error"]["message"]
+    assert "deeper than 32" in answers[5][1]["error"]["message"]
+    # the first report of an action is written at once, the next waits for its window
+    await asyncio.sleep(0.05)
+    assert [(p["metadata"], set(p["status"])) for p in api.patches] == [
+        ({"resourceVersion": "3"}, {"lastReportAt", "progress", "statusDetails"})
+    ]
+    assert api.patches[0]["status"]["progress"] == 40
+    assert api.patches[0]["status"]["statusDetails"] == {"step": "a"}
+    assert hook.coalescer.pending_view(UID) == {"progress": 60, "logs": ["x"]}
+    third = json.dumps({"statusDetails": {"step": "b"}, "logs": ["y"]}).encode()
+    response = await http.post("/status", data=third, headers=signed(UID, key, third, now + 5))
+    assert response.status == 200
+    assert (await response.json())["progress"] is None  # none reported; the cache keeps none
+    # merged field by field, the later wins, log lines accumulate
+    assert hook.coalescer.pending_view(UID) == {
+        "progress": 60,
+        "status_details": {"step": "b"},
+        "logs": ["x", "y"],
+    }
+
+    scraped = await (await http.get("/metrics")).text()
+    lines = [line for line in scraped.splitlines() if line.startswith("asyncaction_hook_")]
+    for line in (
+        'asyncaction_hook_requests_total{code="200",route="/status"} 3.0',
+        'asyncaction_hook_requests_total{code="401",route="/status"} 2.0',
+        'asyncaction_hook_requests_total{code="404",route="/status"} 1.0',
+        'asyncaction_hook_requests_total{code="400",route="/status"} 1.0',
+        'asyncaction_hook_refusals_total{reason="replay"} 1.0',
+        'asyncaction_hook_refusals_total{reason="bad_signature"} 1.0',
+        'asyncaction_hook_refusals_total{reason="unknown_id"} 1.0',
+        'asyncaction_hook_reports_total{kind="progress"} 3.0',
+        'asyncaction_hook_request_duration_seconds_count{route="/status"} 7.0',
+        'asyncaction_hook_request_duration_seconds_bucket{le="+Inf",route="/status"} 7.0',
+    ):
+        assert line in lines, line
+    # a series exists only once used: no report of another kind, no presigned URL
+    assert not any('kind="running"' in line or 'kind="terminal"' in line for line in lines)
+    assert not any(line.startswith("asyncaction_hook_presigned_urls_total{") for line in lines)
+    assert not any(line.startswith("asyncaction_hook_events_total{") for line in lines)
+    series = {line.split("{")[0].split(" ")[0] for line in lines}
+    assert series == {
+        "asyncaction_hook_requests_total",
+        "asyncaction_hook_requests_created",
+        "asyncaction_hook_request_duration_seconds_bucket",
+        "asyncaction_hook_request_duration_seconds_count",
+        "asyncaction_hook_request_duration_seconds_sum",
+        "asyncaction_hook_request_duration_seconds_created",
+        "asyncaction_hook_refusals_total",
+        "asyncaction_hook_refusals_created",
+        "asyncaction_hook_reports_total",
+        "asyncaction_hook_reports_created",
+        "asyncaction_hook_status_writes_total",
+        "asyncaction_hook_coalescer_backlog",
+        "asyncaction_hook_cache_synced",
+        "asyncaction_hook_cached_actions",
+        "asyncaction_hook_per_uid_entries",
+        "asyncaction_hook_replay_entries",
+    }
