@@ -358,3 +358,24 @@ def test_a_full_queue_whose_waiting_actions_all_left_compacts_its_heap() -> None
     admissions.set_limits(QUEUES[0], QueueLimits(1))
     admissions.observe(queued("late"))
     assert admissions.fill(QUEUES[0]) == ["late"]
+
+
+def test_retain_in_slices_forgets_only_the_gone_members_of_each_slice() -> None:
+    """The resync walks ``member_uids()`` in slices (``among``), each judged against the
+    cache's uids at that moment: a member of another slice, or one already forgotten,
+    is left alone, and the queues that lost a member are named."""
+    admissions = Admissions()
+    admissions.observe(queued("a"))
+    admissions.observe(Member("b", QUEUES[1], 0, T0, Phase.RUNNING))
+    admissions.observe(queued("c"))
+    uids = admissions.member_uids()
+    assert uids == ["a", "b", "c"]
+    uids.remove("c")  # a copy: the caller may walk it while members change
+    assert admissions.member_uids() == ["a", "b", "c"]
+    assert admissions.retain({"c"}, among=["a", "gone-already"]) == {QUEUES[0]}
+    assert admissions.member_uids() == ["b", "c"]
+    assert admissions.retain(set(), among=["c"]) == {QUEUES[0]}
+    assert admissions.retain({"b"}) == set()
+    assert admissions.member_uids() == ["b"]
+    assert admissions.retain(set()) == {QUEUES[1]}
+    assert admissions.member_uids() == []
