@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -187,6 +188,7 @@ def main(n: int, threads: int, actions: int, client: str) -> None:
             stop_process(hook)
         s3.stop()
         plane.stop()
+        shutil.rmtree(state, ignore_errors=True)  # etcd and S3 data: ~65 MiB a run
 
 
 if __name__ == "__main__":
