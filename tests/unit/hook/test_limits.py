@@ -129,3 +129,15 @@ def test_a_scalar_before_a_deep_container_does_not_end_the_check() -> None:
     assert depth_exceeds([[[[[]]]], 1], 4)
     assert depth_exceeds({"deep": [[[[]]]], "z": "scalar"}, 4)
     assert refused(parse_json, b"[[[[[]]]], 1]", 4).status == 400
+
+
+def test_objects_alone_nest_as_deep_as_lists_and_many_shallow_brackets_pass() -> None:
+    """The bracket count that skips the depth walk counts both kinds, and only skips:
+    a body of objects only, nested past the limit, is refused; a shallow body with more
+    brackets than the limit (siblings) is accepted."""
+    deep_objects = b'{"a":' * 5 + b"1" + b"}" * 5
+    error = refused(parse_json, deep_objects, 4)
+    assert (error.status, error.reason) == (400, "BAD_REQUEST")
+    assert parse_json(b'{"a":' * 4 + b"1" + b"}" * 4, 4) == {"a": {"a": {"a": {"a": 1}}}}
+    siblings = json.dumps([[i] for i in range(40)] + [{"k": i} for i in range(40)]).encode()
+    assert parse_json(siblings, 4) == json.loads(siblings)
