@@ -182,8 +182,35 @@ def test_the_cache_goes_stale_while_the_api_server_is_down_and_heals(
     wait_for(lambda: ready() == 200, 120, "the hook's cache to heal")
 
 
+@pytest.fixture
+def patient_operator(
+    admin_kubeconfig: Path,
+    namespace: str,
+    crds: Any,
+    node_agent: Any,
+    hook_url: str,
+    stores_config: Path,
+) -> Iterator[Any]:
+    """The operator with a Lease longer than any restart of the test bed's API server.
+
+    With the default 10 s renew deadline a restart that takes longer (a slow CI machine
+    takes more) makes the leader stop, as it must (tests/e2e/test_leader_stall.py): a
+    Deployment restarts it. This test is about the data path riding the restart through,
+    so its leader keeps the Lease across it.
+    """
+    with run_operator(
+        admin_kubeconfig,
+        namespace,
+        hook_url,
+        ASYNCACTION_STORES_CONFIG=str(stores_config),
+        ASYNCACTION_LEASE_SECONDS="300",
+        ASYNCACTION_LEASE_RENEW_DEADLINE_SECONDS="240",
+    ) as runner:
+        yield runner
+
+
 def test_an_action_runs_through_an_api_server_restart(
-    kube: Kube, namespace: str, control_plane: Any, hooked_operator: Any
+    kube: Kube, namespace: str, control_plane: Any, patient_operator: Any
 ) -> None:
     state = getattr(control_plane, "state", None)
     if state is None:
