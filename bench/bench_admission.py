@@ -13,7 +13,11 @@ measured), ROUNDS times, interleaved so both see the same machine load:
    moment its caches synced until every one has its Job.
 
 Prints each round and the medians, and the ratio operator / minimal client (goal: at
-least 0.8).
+least 0.8). Throughput on a shared 2-core machine moves with its load, so each round
+also prints CPU milliseconds per admitted action (from /proc, so steadier): the
+operator's and the API server's (etcd's too), against the minimal client's API server
+cost. What the operator costs the API server beyond the minimal client's is what the
+controller's own watches and extra writes take from the shared cores.
 
     .venv/bin/python bench/bench_admission.py [N [ROUNDS]]   (default 500 3)
 """
@@ -31,12 +35,39 @@ from asyncaction.lifecycle import job_name_for
 from asyncaction.manifests import build_job, build_secret, new_secret_key
 from asyncaction.settings import OperatorSettings
 from asyncaction.timeutil import format_time, utcnow
-from testbed import Bed, bulk, create_actions, phases, testbed, wait
+from asyncaction_testbed import procs
+from testbed import Bed, bulk, cpu_seconds, create_actions, phases, testbed, wait
 
 WORKERS = OperatorSettings.from_env().workers
+SERVERS = ("kube-apiserver", "etcd")
 
 
-def minimal_admission(bed: Bed, namespace: str, n: int) -> float:
+class Cpu:
+    """CPU seconds the named processes spent between ``start`` and ``stop``."""
+
+    def __init__(self, bed: Bed, operator: int | None = None) -> None:
+        self.pids = {name: procs.read_pid(bed.plane.state, name) for name in SERVERS}
+        if operator is not None:
+            self.pids["operator"] = operator
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items() if pid is not None}
+
+    def start(self) -> None:
+        self.spent = self._now()
+
+    def stop(self) -> dict[str, float]:
+        now = self._now()
+        self.spent = {name: now[name] - self.spent[name] for name in now}
+        return self.spent
+
+
+def per_action_ms(spent: dict[str, float], n: int) -> str:
+    return ", ".join(f"{name} {1000 * seconds / n:.1f}" for name, seconds in spent.items())
+
+
+def minimal_admission(bed: Bed, namespace: str, n: int, cpu: Cpu) -> float:
     names = [f"m-{i:05d}" for i in range(n)]
     create_actions(bed, namespace, names)
     actions = bed.kube.list_actions(namespace)
@@ -64,8 +95,11 @@ def minimal_admission(bed: Bed, namespace: str, n: int) -> float:
         return call
 
     started = time.monotonic()
+    cpu.start()
     bulk(bed.kubeconfig, [admit(a) for a in actions], limit=WORKERS)
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    cpu.stop()
+    return elapsed
 
 
 def job_count(bed: Bed, namespace: str) -> int:
@@ -85,43 +119,51 @@ def check_all_starting(bed: Bed, namespace: str, n: int) -> None:
         raise SystemExit(f"expected {n} STARTING, saw {seen}")
 
 
-def operator_on_new(bed: Bed, namespace: str, n: int) -> tuple[float, float]:
+def operator_on_new(bed: Bed, namespace: str, n: int) -> tuple[float, float, Cpu]:
     log_before = len(bed.operator_log())
-    bed.start_operator(namespace)
+    cpu = Cpu(bed, bed.start_operator(namespace))
     wait(lambda: "caches synced" in bed.operator_log()[log_before:], 60, "sync", interval=0.05)
     started = time.monotonic()
+    cpu.start()  # the API server's share includes the benchmark's own creates
     create_actions(bed, namespace, [f"o-{i:05d}" for i in range(n)])
     created = time.monotonic() - started
     wait(all_started(bed, namespace, n), 600, "all STARTING", interval=0.05)
     elapsed = time.monotonic() - started
+    cpu.stop()
     bed.stop_operator()
     check_all_starting(bed, namespace, n)
-    return elapsed, created
+    return elapsed, created, cpu
 
 
-def operator_on_backlog(bed: Bed, namespace: str, n: int) -> float:
+def operator_on_backlog(bed: Bed, namespace: str, n: int) -> tuple[float, Cpu]:
     create_actions(bed, namespace, [f"b-{i:05d}" for i in range(n)])
     log_before = len(bed.operator_log())
-    bed.start_operator(namespace)
+    cpu = Cpu(bed, bed.start_operator(namespace))
     wait(lambda: "caches synced" in bed.operator_log()[log_before:], 120, "sync", interval=0.05)
     started = time.monotonic()
+    cpu.start()
     wait(all_started(bed, namespace, n), 600, "all STARTING", interval=0.05)
     elapsed = time.monotonic() - started
+    cpu.stop()
     bed.stop_operator()
     check_all_starting(bed, namespace, n)
-    return elapsed
+    return elapsed, cpu
 
 
 def main(n: int, rounds: int) -> None:
     results: dict[str, list[float]] = {"minimal": [], "new": [], "backlog": []}
     with testbed() as bed:
         for r in range(rounds):
-            minimal = minimal_admission(bed, bed.namespace(f"minimal-{r}"), n)
-            new, created = operator_on_new(bed, bed.namespace(f"operated-{r}"), n)
-            backlog = operator_on_backlog(bed, bed.namespace(f"backlog-{r}"), n)
+            minimal_cpu = Cpu(bed)
+            minimal = minimal_admission(bed, bed.namespace(f"minimal-{r}"), n, minimal_cpu)
+            new, created, new_cpu = operator_on_new(bed, bed.namespace(f"operated-{r}"), n)
+            backlog, backlog_cpu = operator_on_backlog(bed, bed.namespace(f"backlog-{r}"), n)
             print(
                 f"round {r + 1}: minimal {n / minimal:.0f}/s, operator on new {n / new:.0f}/s "
-                f"(creates took {created:.2f} s), on a backlog {n / backlog:.0f}/s"
+                f"(creates took {created:.2f} s), on a backlog {n / backlog:.0f}/s\n"
+                f"  CPU ms per action: minimal [{per_action_ms(minimal_cpu.spent, n)}]; "
+                f"new [{per_action_ms(new_cpu.spent, n)}]; "
+                f"backlog [{per_action_ms(backlog_cpu.spent, n)}]"
             )
             results["minimal"].append(minimal)
             results["new"].append(new)

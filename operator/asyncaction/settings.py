@@ -101,6 +101,12 @@ class OperatorSettings(BaseModel):
     # The hook's stores file: with it, actions naming S3 keys outside their namespace's
     # grants fail (StoreAccessDenied) before any Job is created (asyncaction.tenancy).
     stores_config: str = ""
+    # Events about actions are written off the reconcile path (asyncaction.runtime.events):
+    # at most this many a second after a burst of `event_burst`; beyond `event_queue_size`
+    # waiting, new ones are dropped (counted in asyncaction_events_dropped_total).
+    events_per_second: float = Field(50.0, gt=0)
+    event_burst: int = Field(200, ge=1)
+    event_queue_size: int = Field(5000, ge=1)
     # Server-side timeout of each watch request (the watch is then resumed).
     watch_server_timeout: int = Field(300, ge=1)
     # Prometheus metrics endpoint, as controller-runtime's --metrics-bind-address:

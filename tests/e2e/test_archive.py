@@ -49,10 +49,13 @@ def test_ttl_archives_the_record(
         assert not kube.core.list_namespaced_secret(
             namespace, label_selector=f"{LABEL_ACTION_UID}={uid}"
         ).items
-        reasons = {
-            e.reason
-            for e in kube.core.list_namespaced_event(
-                namespace, field_selector="involvedObject.name=archived"
-            ).items
-        }
-        assert "Archived" in reasons
+
+        def reasons() -> set[str]:
+            return {
+                e.reason
+                for e in kube.core.list_namespaced_event(
+                    namespace, field_selector="involvedObject.name=archived"
+                ).items
+            }
+
+        wait_for(lambda: "Archived" in reasons(), 30, "the Archived Event", reasons)

@@ -93,13 +93,16 @@ def test_a_job_the_api_refuses_fails_the_action_and_frees_its_slot(
     assert kube.wait_phase(namespace, "next", {"SUCCEEDED", "FAILED"})["status"]["phase"] == (
         "SUCCEEDED"
     )
-    reasons = {
-        e.reason
-        for e in kube.core.list_namespaced_event(
-            namespace, field_selector="involvedObject.name=refused"
-        ).items
-    }
-    assert "Failed" in reasons
+
+    def reasons() -> set[str]:
+        return {
+            e.reason
+            for e in kube.core.list_namespaced_event(
+                namespace, field_selector="involvedObject.name=refused"
+            ).items
+        }
+
+    wait_for(lambda: "Failed" in reasons(), 30, "the Failed Event", reasons)
 
 
 @pytest.mark.usefixtures("operator")

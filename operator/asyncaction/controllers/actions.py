@@ -71,6 +71,7 @@ from asyncaction.manifests import (
 )
 from asyncaction.manifests.templates import ATTEMPT_FIELDS
 from asyncaction.runtime import Metrics, WorkQueue, object_key
+from asyncaction.runtime.events import EventSender
 from asyncaction.runtime.result import Result, TerminalError
 from asyncaction.settings import OperatorSettings
 from asyncaction.stores import Store
@@ -105,10 +106,18 @@ class ActionController:
         self.scopes = scopes
         if not settings.master_keys_file:
             raise MasterKeyError(f"{MASTER_KEYS_ENV} is not set: the operator cannot issue keys")
+        self.events = EventSender(
+            kube,
+            metrics,
+            capacity=settings.event_queue_size,
+            rate=settings.events_per_second,
+            burst=settings.event_burst,
+        )
         self.executor = EffectExecutor(
             kube,
             caches,
             metrics,
+            self.events,
             JobSettings(
                 hook_url=settings.hook_url,
                 hook_shards=settings.hook_shards,

@@ -45,6 +45,7 @@ from asyncaction.lifecycle import (
 from asyncaction.logfields import about
 from asyncaction.manifests import ManifestError, build_event, build_job, build_secret
 from asyncaction.runtime import Informers, Metrics
+from asyncaction.runtime.events import EventSender
 from asyncaction.runtime.result import TerminalError
 from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store
@@ -129,6 +130,7 @@ class EffectExecutor:
         kube: KubeApi,
         caches: Caches,
         metrics: Metrics,
+        events: EventSender,
         settings: JobSettings,
         master_keys: MasterKeysFile,
         archive: Store | None = None,
@@ -136,6 +138,7 @@ class EffectExecutor:
         self.kube = kube
         self.caches = caches
         self.metrics = metrics
+        self.events = events
         self.settings = settings
         self.master_keys = master_keys
         self.archive = archive
@@ -162,7 +165,7 @@ class EffectExecutor:
                 meta = target.action["metadata"]
                 await self._delete(paths.action_path(meta["namespace"], meta["name"]))
             case Emit():
-                await self.emit(target.action, effect)
+                self.emit(target.action, effect)
             case _:
                 assert_never(effect)
 
@@ -402,20 +405,17 @@ class EffectExecutor:
                 archive_document(record),
                 "application/json",
             )
-            await self.emit(action, Emit("Normal", "Archived", f"record archived to {uri}"))
+            self.emit(action, Emit("Normal", "Archived", f"record archived to {uri}"))
         for job in self.caches.jobs.by_index(BY_ACTION_UID, meta["uid"]):
             if owned_by(job, meta["uid"]):
                 await self._delete(paths.job_path(ns, job["metadata"]["name"]))
         for secret in self.caches.secrets.by_index(BY_OWNER_UID, meta["uid"]):
             await self._delete(paths.secret_path(ns, secret["metadata"]["name"]))
 
-    async def emit(self, action: Mapping[str, Any], effect: Emit) -> None:
+    def emit(self, action: Mapping[str, Any], effect: Emit) -> None:
+        """Queue the Event (``asyncaction.runtime.events``): the reconcile goes on at once."""
         event = build_event(
             action, type=effect.type, reason=effect.reason, message=effect.message, now=utcnow()
         )
-        try:
-            await self.kube.create(paths.event_path(action["metadata"]["namespace"]), event)
-            self._count("events")
-            self.metrics.event(effect.type, effect.reason)
-        except ApiError as exc:  # events are best effort: never block the lifecycle on them
-            log.warning("could not post event %s: %s", effect.reason, exc, extra=about(action))
+        path = paths.event_path(action["metadata"]["namespace"])
+        self.events.post(path, event, about(action))

@@ -182,6 +182,11 @@ class Manager:
                 "1 once every informer listed its objects (admission opens then).",
                 1 if self.synced.is_set() else 0,
             ),
+            gauge(
+                "events_pending",
+                "Events about actions queued, not yet written (they are paced).",
+                len(self.actions.events),
+            ),
         ]
 
     def figures(self) -> dict[str, float]:
@@ -257,6 +262,7 @@ class Manager:
                 ),
                 asyncio.create_task(self._resync()),
                 asyncio.create_task(self.schedules.run()),
+                asyncio.create_task(self.actions.events.run()),
             ]
             await self.leader.lost.wait()
             log.error("leadership lost: stopping the controllers")

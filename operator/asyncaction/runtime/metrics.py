@@ -164,6 +164,11 @@ class Metrics:
             f"{p}events", "Events posted about actions, by type and reason.",
             ["type", "reason"], registry=r,
         )  # fmt: skip
+        self.events_dropped = Counter(
+            f"{p}events_dropped", "Events about actions not posted: queue_full (posted "
+            "faster than the API server took them) or refused (the API server said no).",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self._legacy: dict[str, Counter] = {}
         self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._sources: dict[str, Callable[[], Iterable[Metric]]] = {}
@@ -265,6 +270,9 @@ class Metrics:
 
     def event(self, type: str, reason: str) -> None:
         self.events.labels(type, reason).inc()
+
+    def event_dropped(self, reason: str) -> None:
+        self.events_dropped.labels(reason).inc()
 
     # -- what an action's change means --------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,22 @@ async def test_delete_job_is_foreground_and_remove_children_deletes_jobs_and_sec
 
 
 @pytest.mark.asyncio
-async def test_emit_posts_an_event_and_a_refused_event_blocks_nothing(world: World) -> None:
+async def test_emit_queues_the_event_and_the_sender_posts_it_refusals_block_nothing(
+    world: World,
+) -> None:
     world.create_action(action_object("hello"))
     target = target_of(world, "hello")
-    await world.controller.executor.run(Emit("Warning", "Retrying", "attempt 1 failed"), target)
+    executor = world.controller.executor
+    world.kube.fail("POST", "/events", status_error(403, "Forbidden", "events are forbidden"))
+    await executor.run(Emit("Normal", "Started", "x"), target)  # refused later, never raised
+    assert len(world.controller.events) == 1  # queued: the reconcile goes on
+    await executor.run(Emit("Warning", "Retrying", "attempt 1 failed"), target)
+    assert world.kube.created(paths.event_path(NS)) == []
+    sender = asyncio.create_task(world.controller.events.run())
+    try:
+        await asyncio.wait_for(world.controller.events.drained(), 5)
+    finally:
+        sender.cancel()
     [event] = world.kube.created(paths.event_path(NS))
     assert (event["type"], event["reason"], event["message"]) == (
         "Warning",
@@ -107,8 +120,9 @@ async def test_emit_posts_an_event_and_a_refused_event_blocks_nothing(world: Wor
         "attempt 1 failed",
     )
     assert event["involvedObject"]["name"] == "hello"
-    world.kube.fail("POST", "/events", status_error(403, "Forbidden", "events are forbidden"))
-    await world.controller.executor.run(Emit("Normal", "Started", "x"), target)  # no raise
+    samples = world.metrics.samples()
+    assert samples['asyncaction_events_dropped_total{reason="refused"}'] == 1
+    assert samples['asyncaction_api_writes_total{resource="events"}'] == 1
 
 
 @pytest.mark.parametrize(
