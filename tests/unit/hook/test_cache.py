@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncaction_hook.cache import shard_selector, summarize_action, summarize_template
+from asyncaction_hook.cache import (
+    FINISHED_STATUS,
+    shard_selector,
+    summarize_action,
+    summarize_template,
+)
 from asyncaction_hook.limits import json_size
 
 
@@ -107,16 +112,23 @@ def test_a_finished_action_keeps_only_its_phase_and_pending_uploads() -> None:
         "phase": "SUCCEEDED",
         "pendingUploads": [{"name": "p", "uri": "s3://b/p", "md5": "m"}],
     }
+    assert summarize_action(action)["metadata"]["resourceVersion"] == "42"  # the sweep's
     del action["status"]["pendingUploads"]
-    assert summarize_action(action) == {
+    summary = summarize_action(action)
+    assert summary == {
         "metadata": {
             "name": "a",
             "namespace": "ns",
             "uid": "0b7e1c1e-6a1e-4c54-a1d5-7b0d2c9f3a11",
-            "resourceVersion": "42",
         },
         "status": {"phase": "SUCCEEDED"},
     }
+    # one status dict per phase, shared by every finished action: 100,000 of them
+    other = whole_action()
+    other["status"] = {"phase": "SUCCEEDED", "result": {"x": 1}}
+    assert summarize_action(other)["status"] is summary["status"] is FINISHED_STATUS["SUCCEEDED"]
+    other["status"]["phase"] = "FAILED"
+    assert summarize_action(other)["status"] == {"phase": "FAILED"}
 
 
 def test_lookups_by_uid_follow_deletes_and_re_creations() -> None:
