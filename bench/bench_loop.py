@@ -13,9 +13,11 @@ answer would; the benchmark prints the longest it waited (the loop's stall) thro
 2. the first reconcile of every action,
 3. a resync (every action queued and reconciled again),
 4. one ``/metrics`` scrape (the gauges are read from the caches then),
+5. the suspended queue resumed (as its ActionQueue's edit does): every waiting action
+   granted a slot and queued (the queue has no limit), until none waits,
 
-and the API writes made (goal: none), the time of each stage and the RSS growth of the
-process over the pages held by the fake (the operator's own structures).
+and the API writes made before stage 5 (goal: none), the time of each stage and the RSS
+growth of the process over the pages held by the fake (the operator's own structures).
 
     flock /tmp/asyncaction-cluster.lock .venv/bin/python -u bench/bench_loop.py [COUNT] [--stalls]
 
@@ -46,6 +48,7 @@ from prometheus_client import generate_latest
 import asyncaction.handlers  # noqa: F401 - the operator process's modules, for its RSS
 from asyncaction.api.names import API_VERSION
 from asyncaction.api.phases import Phase
+from asyncaction.controllers.admission import QueueLimits
 from asyncaction.controllers.manager import Manager
 from asyncaction.kube import NotFound, paths
 from asyncaction.lifecycle import conditions_for
@@ -350,6 +353,14 @@ async def measure(count: int, *, stalls: bool = False) -> None:
     generate_latest(manager.metrics.registry)  # as runtime/metrics_server.py answers it
     await asyncio.sleep(0.05)
     stages[probe.stage] = time.monotonic() - clock
+    writes = api.writes
+    probe.stage, clock = "the suspended queue resumed", time.monotonic()
+    held_queue = (NAMESPACE, "held")
+    manager.admissions.set_limits(held_queue, QueueLimits(None))  # as QueueController does
+    manager.actions.wake_granted(held_queue)
+    while manager.admissions.waiting_count(held_queue):  # noqa: ASYNC110 - a poll is fine
+        await asyncio.sleep(0.01)
+    stages[probe.stage] = time.monotonic() - clock
     for task in (running, probing):
         task.cancel()
     await asyncio.gather(running, probing, return_exceptions=True)
@@ -364,7 +375,7 @@ async def measure(count: int, *, stalls: bool = False) -> None:
             sampler.report(stage)
         if probe.gc is not None:
             probe.gc.report(stage)
-    print(f"  API writes {api.writes}; RSS growth over the pages {grown:.0f} MiB")
+    print(f"  API writes before stage 5 {writes}; RSS growth over the pages {grown:.0f} MiB")
     print(f"  operator RSS (modules + growth) {imported + grown:.0f} MiB")
     held = sum(len(page) for page in pages) / 2**20
     print(

@@ -75,6 +75,8 @@ class QueueState:
     phases: Counter[str] = field(default_factory=Counter)
 
     def free(self) -> int | None:
+        if self.limits.max_concurrent is None:
+            return None  # unlimited: no need to count 100,000 running uids
         return free_slots(self.limits.max_concurrent, len(self.active | self.granted))
 
     def empty(self) -> bool:
@@ -228,21 +230,22 @@ class Admissions:
         if state is not None:
             state.granted.discard(uid)
 
-    def fill(self, key: QueueKey) -> list[str]:
-        """Grant free slots of ``key`` to the best waiting actions; the uids granted."""
+    def fill(self, key: QueueKey, most: int | None = None) -> list[str]:
+        """Grant free slots of ``key`` to the best waiting actions, ``most`` of them at a
+        time (None: all); the uids granted."""
         state = self._queues.get(key)
         if state is None or state.limits.suspended or not self.open:
             return []
         granted: list[str] = []
-        while state.heap:
-            free = state.free()
-            if free is not None and free <= 0:
-                break
+        free = state.free()  # counted once: each grant below takes one slot
+        while state.heap and (free is None or free > 0) and len(granted) != most:
             entry = heapq.heappop(state.heap)
             uid = entry[2]
             if state.waiting.get(uid) != entry:
                 continue  # withdrawn or re-pushed: a stale heap entry
             del state.waiting[uid]
+            if free is not None and uid not in state.active and uid not in state.granted:
+                free -= 1
             state.granted.add(uid)
             granted.append(uid)
         if len(state.heap) > 64 and len(state.heap) > 2 * len(state.waiting):

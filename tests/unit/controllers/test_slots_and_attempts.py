@@ -327,3 +327,33 @@ def test_a_default_retention_that_is_not_keep_or_delete_names_the_variable() -> 
 
     with pytest.raises(SettingsError, match="ASYNCACTION_DEFAULT_RETENTION='Forever'"):
         OperatorSettings.from_env({"ASYNCACTION_DEFAULT_RETENTION": "Forever"})
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_queue_wakes_its_waiting_actions_a_batch_per_turn_of_the_loop(
+    world: World,
+) -> None:
+    """2,500 QUEUED in a suspended queue, then resumed: one turn of the loop grants and
+    queues 1,000 (FILL_BATCH), the next turns the rest; not all in one turn."""
+    from asyncaction.controllers.admission import QueueLimits
+
+    big = (NS, "big")
+    world.admissions.set_limits(big, QueueLimits(None, suspended=True))
+    for n in range(2500):
+        obj = action_object(f"w-{n:04d}", queue="big")
+        obj["status"] = {"phase": "QUEUED", "attempts": 0, "queue": "big"}
+        world.create_action(obj)
+    world.queue = type(world.queue)("actions")  # forget the keys the creation queued
+    world.controller.queue = world.queue
+    assert world.admissions.waiting_count(big) == 2500
+    world.admissions.set_limits(big, QueueLimits(None))
+    world.controller.wake_granted(big)
+    assert len(world.queue) == actions_module.FILL_BATCH == 1000
+    await asyncio.sleep(0)
+    assert len(world.queue) == 2000
+    for _ in range(2):
+        await asyncio.sleep(0)
+    assert len(world.queue) == 2500
+    assert world.admissions.waiting_count(big) == 0
+    await world.reconcile("w-0000")  # the oldest, granted first, is admitted
+    assert world.status("w-0000")["phase"] == "STARTING"
