@@ -19,7 +19,9 @@ the signing times the previous holder accepted.
   held while it waited are answered, not refused: seed-era jobs (no retries) survive a
   rollout.
 - A successor that finds the Lease held waits (requests are held meanwhile, bounded,
-  then answered 503 with Retry-After).
+  then answered 503 with Retry-After). It announces itself before it listens
+  (``announce``), so no request reaches it before the holder knows to hand over per
+  action.
 
 Times are milliseconds of the hook's clock, the same clock that checks ``X-Job-Time``.
 """
@@ -209,6 +211,23 @@ class ShardFence:
             if not self._waiting_written:
                 await self._announce(annotations)
             await asyncio.sleep(0.25)
+
+    async def announce(self) -> None:
+        """Before this process listens: when another process holds the Lease, tell it a
+        successor waits. A holder that releases before it knows so hands over its newest
+        time only, and every request this process held meanwhile, signed before some
+        other job's newer report, would be refused (a seed-era job then fails); announced
+        before the first request can arrive, the hand-over is per action."""
+        try:
+            lease = await self.kube.get(lease_path(self.namespace, self.name))
+        except NotFound:
+            return
+        except ApiError as exc:
+            log.warning("could not read the shard lease before listening: %s", exc)
+            return
+        holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+        if holder and holder != self.identity:
+            await self._announce({})
 
     async def _announce(self, annotations: dict[str, str]) -> None:
         """Tell the holder a successor waits, so it hands over per-action times."""

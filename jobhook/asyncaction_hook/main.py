@@ -215,6 +215,8 @@ async def serve(args: argparse.Namespace) -> None:
     # process holds its shard, is held (bounded) rather than refused.
     runner = web.AppRunner(create_app(hook), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
+    if fence is not None:
+        await fence.announce()  # before any request can arrive here
     await web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port).start()
     log = logging.getLogger(__name__)
     log.info("job hook listening on %s:%s", args.host, args.port)

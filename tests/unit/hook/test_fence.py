@@ -1,15 +1,23 @@
-"""What a successor of a shard refuses, from what its predecessor handed over (pure)."""
+"""What a successor of a shard refuses, from what its predecessor handed over (pure), and
+the hand-over itself over an in-memory Lease."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
+from typing import Any
 
+import pytest
+
+from asyncaction.kube import Conflict, NotFound
 from asyncaction_hook.fence import (
     ACCEPTED_UNTIL,
     PER_ACTION,
     PER_ACTION_FROM,
     AcceptedLog,
     Handover,
+    ShardFence,
 )
 
 
@@ -59,3 +67,90 @@ def test_the_accepted_log_gives_the_newest_time_per_action_since_a_moment() -> N
     for second in range(200):  # old seconds are dropped as time goes on
         log.record("d", 20_000 + second * 1000)
     assert log.since(0).keys() == {"d"}
+
+
+class LeaseApi:
+    """One namespace's Leases in memory, with resourceVersion conflicts as the API has."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.version = 0
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        stored = copy.deepcopy(body)
+        stored["metadata"]["resourceVersion"] = str(self.version)
+        self.leases[stored["metadata"]["name"]] = stored
+        return copy.deepcopy(stored)
+
+    async def get(self, path: str) -> dict[str, Any]:
+        name = path.rsplit("/", 1)[1]
+        if name not in self.leases:
+            raise NotFound(404, "NotFound", f"lease {name} not found")
+        return copy.deepcopy(self.leases[name])
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if body["metadata"]["name"] in self.leases:
+            raise Conflict(409, "AlreadyExists", "exists")
+        return self._stamp(body)
+
+    async def request(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        assert method == "PUT"
+        current = self.leases[path.rsplit("/", 1)[1]]
+        if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict", "the object has been modified")
+        return self._stamp(body)
+
+    async def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        current = copy.deepcopy(self.leases[path.rsplit("/", 1)[1]])
+        current["metadata"].setdefault("annotations", {}).update(body["metadata"]["annotations"])
+        return self._stamp(current)
+
+
+def fence(api: LeaseApi, identity: str, now: list[int]) -> ShardFence:
+    return ShardFence(
+        api,  # type: ignore[arg-type]
+        "ns",
+        "hook-shard-0",
+        future_ms=1000,
+        duration_s=6,
+        identity=identity,
+        clock_ms=lambda: now[0],
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_successor_announced_before_it_listens_gets_a_per_action_hand_over() -> None:
+    """The holder releases right after the successor started listening: requests the
+    successor held meanwhile, signed before another job's newer report, are answered.
+    (Announced from inside the wait for the Lease, the announcement could land after the
+    release: the successor then refused them all, and seed-era jobs failed a rollout.)"""
+    api, now = LeaseApi(), [100_000]
+    old = fence(api, "old", now)
+    await old.acquire()
+    new = fence(api, "new", now)
+    now[0] = 101_000
+    await new.announce()  # as the hook's main does, before its site starts
+    old.accepted.record("job-a", 101_200)  # the old process answered a's report...
+    old.accepted.record("job-b", 101_400)  # ...and b's newer one
+    now[0] = 101_500
+    await old.release()  # SIGTERM: it stops listening and hands over
+    await asyncio.wait_for(new.acquire(), 5)
+    # job a's next report, signed at 101,300 and held by the new process meanwhile
+    assert new.refuses("job-a", 101_300) is None
+    assert new.refuses("job-a", 101_200) is not None  # a replay of what old accepted
+    assert new.refuses("job-b", 101_400) is not None
+    assert new.refuses("job-c", 101_000) is None  # c sent nothing to the old one since
+
+
+@pytest.mark.asyncio
+async def test_announcing_with_no_holder_writes_nothing() -> None:
+    api, now = LeaseApi(), [100_000]
+    await fence(api, "new", now).announce()  # no Lease yet
+    assert api.leases == {}
+    first = fence(api, "first", now)
+    await first.acquire()
+    await first.release()
+    version = api.version
+    await fence(api, "new", now).announce()  # released: nobody to tell
+    assert api.version == version
