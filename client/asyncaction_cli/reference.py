@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asyncaction_cli.main import EXIT_CODES, PROG, build_parser
+from asyncaction_cli.outcomes import EXIT_CODES
+from asyncaction_cli.parser import PROG, build_parser
 
 INTRO = (
     f"""\

@@ -19,7 +19,7 @@ import yaml
 
 from asyncaction.api.names import ACTION_PLURAL, GROUP, TEMPLATE_PLURAL, VERSION
 from asyncaction.archive import archive_document, archive_key
-from asyncaction_cli.main import (
+from asyncaction_cli.outcomes import (
     EXIT_ABORTED,
     EXIT_ERROR,
     EXIT_FAILED,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from asyncaction.api.names import ACTION_PLURAL, GROUP, VERSION
-from asyncaction_cli.main import EXIT_SUCCEEDED
+from asyncaction_cli.outcomes import EXIT_SUCCEEDED
 from tests.conftest import EXISTING
 from tests.support.kube import Kube, action_manifest
 

@@ -5,17 +5,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncaction_cli.main import (
+from asyncaction_cli.console import Output, print_actions
+from asyncaction_cli.outcomes import (
     EXIT_ABORTED,
     EXIT_FAILED,
     EXIT_SUCCEEDED,
     EXIT_TIMEOUT,
     EXIT_WAIT_TIMEOUT,
-    Output,
-    build_parser,
     exit_code_for,
-    print_actions,
 )
+from asyncaction_cli.parser import build_parser
 from asyncaction_cli.reference import main as reference_main
 from asyncaction_cli.reference import render
 from asyncaction_client import WaitTimeout
