@@ -357,7 +357,7 @@ def cmd_archive(io: Output, args: argparse.Namespace) -> int:
         except Exception:  # no kubeconfig at all: archives need only S3
             namespace = "default"
     try:
-        day = s3.archive_day(args.day) if args.day else None
+        day = s3.parse_day_flag(args.day) if args.day else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     records = s3.list_archive(

@@ -113,7 +113,7 @@ class ArchivedRecord:
     archived_at: Any
 
 
-def archive_day(value: str) -> str:
+def parse_day_flag(value: str) -> str:
     """A ``--day`` as the archive's keys spell it; ValueError naming the form otherwise."""
     try:
         ok = bool(DAY.match(value)) and date.fromisoformat(value).isoformat() == value

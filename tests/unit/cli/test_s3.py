@@ -76,12 +76,12 @@ def test_the_operator_writes_keys_the_cli_reads() -> None:
 
 
 def test_archive_days_are_dates() -> None:
-    from asyncaction_cli.s3 import archive_day
+    from asyncaction_cli.s3 import parse_day_flag
 
-    assert archive_day("2026-11-30") == "2026-11-30"
+    assert parse_day_flag("2026-11-30") == "2026-11-30"
     for wrong in ("2026-13-01", "30.11.2026", "2026-11-30/..", ""):
         with pytest.raises(ValueError, match="YYYY-MM-DD"):
-            archive_day(wrong)
+            parse_day_flag(wrong)
 
 
 def test_archive_location(monkeypatch: pytest.MonkeyPatch) -> None:
