@@ -33,7 +33,8 @@ FINISHED = {
     "statusDetails": {"step": "done", "notes": "d" * 256},
     "logTail": [f"line {n}: " + "l" * 60 for n in range(20)],
 }
-CACHED = re.compile(r"^asyncaction_hook_cached_actions (\d+)$", re.M)
+# prometheus_client prints gauges as floats ("100000.0")
+CACHED = re.compile(r"^asyncaction_hook_cached_actions ([0-9.e+]+)$", re.M)
 
 
 def create(namespace: str, name: str):  # type: ignore[no-untyped-def]
@@ -56,7 +57,7 @@ def cached(url: str) -> int:
             found = CACHED.search(response.read().decode())
     except OSError:
         return -1
-    return int(found.group(1)) if found else -1
+    return int(float(found.group(1))) if found else -1
 
 
 def measure(bed, n: int, run: int) -> None:  # type: ignore[no-untyped-def]

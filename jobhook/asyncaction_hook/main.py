@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
+from asyncaction.runtime import heap
 from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook, create_app
@@ -211,6 +212,7 @@ async def serve(args: argparse.Namespace) -> None:
     )
     cache.add_handler(hook.on_action)
     cache.start()
+    settling = asyncio.create_task(_settle_when_synced(cache))
     # Listen at once: a request that arrives before the first sync, or before this
     # process holds its shard, is held (bounded) rather than refused.
     runner = web.AppRunner(create_app(hook), access_log=None, shutdown_timeout=5.0)
@@ -225,7 +227,7 @@ async def serve(args: argparse.Namespace) -> None:
         metrics_runner = await serve_metrics(
             metrics.registry, f"{args.host}:{args.metrics_port}", args.metrics_path
         )
-    tasks = [asyncio.create_task(sweep_forever(hook, args.sweep_interval))]
+    tasks = [asyncio.create_task(sweep_forever(hook, args.sweep_interval)), settling]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -256,6 +258,15 @@ async def serve(args: argparse.Namespace) -> None:
     if fence is not None and fence.lost.is_set():
         log.error("the shard Lease was lost; exiting so that a new process takes over")
         raise SystemExit(1)
+
+
+async def _settle_when_synced(cache: ActionCache) -> None:
+    """Once the first LISTs are in: the summaries out of the collector's way and the
+    pages' freed memory back to the system (at 100,000 actions, 9 MiB of RSS)."""
+    while not await cache.wait_synced(60):
+        pass
+    heap.settle()
+    heap.trim()
 
 
 async def _acquire_or_stop(fence: ShardFence, stop: asyncio.Event) -> None:

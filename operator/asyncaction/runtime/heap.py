@@ -11,18 +11,45 @@ objects are still freed by reference counting when the caches drop them (the cac
 hold acyclic dicts and lists); only a reference cycle that was alive when frozen and
 died later is never collected, so ``settle`` is called at the moments the heap grows in
 bulk (start-up, a relist, a resync), not continuously.
+
+``trim`` hands the C allocator's free pages back to the system once a sync is done:
+decoding 200 LIST pages leaves about 9 MiB of freed but mapped memory behind at 100,000
+actions (``bench/bench_hook_memory.py``). glibc only (``malloc_trim``); elsewhere a no-op.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
+from collections.abc import Callable
 
 
 def settle() -> None:
     gc.collect(1)
     gc.freeze()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc (musl), or no C library found
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def trim() -> bool:
+    """Return free heap pages to the system; False where the C library cannot."""
+    if _TRIM is None:
+        return False
+    _TRIM(0)
+    return True
 
 
 async def settle_until(done: asyncio.Event, period: float = 0.05) -> None:
@@ -31,3 +58,4 @@ async def settle_until(done: asyncio.Event, period: float = 0.05) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=period)
         settle()
+    trim()
