@@ -360,6 +360,7 @@ async def measure(count: int, *, stalls: bool = False) -> None:
     manager.actions.wake_granted(held_queue)
     while manager.admissions.waiting_count(held_queue):  # noqa: ASYNC110 - a poll is fine
         await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the probe's turn, to record a stall that ended the stage
     stages[probe.stage] = time.monotonic() - clock
     for task in (running, probing):
         task.cancel()
