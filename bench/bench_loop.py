@@ -51,42 +51,15 @@ from asyncaction.api.phases import Phase
 from asyncaction.controllers.admission import QueueLimits
 from asyncaction.controllers.manager import Manager
 from asyncaction.kube import NotFound, paths
-from asyncaction.lifecycle import conditions_for
-from asyncaction.lifecycle.waiting import queue_block
 from asyncaction.settings import OperatorSettings
 from asyncaction.timeutil import format_time, utcnow
+from testbed import settled_status
 from tests.support.procs import ensure_master_keys
 
 NAMESPACE = "loop"
 PAGE = 500
 PROBE_SECONDS = 0.01
 POD = {"spec": {"containers": [{"name": "main", "image": "busybox", "command": ["true"]}]}}
-
-
-def status_for(phase: Phase, queue: str) -> dict[str, Any]:
-    """A status the operator would leave as it is: a QUEUED one already says that its
-    suspended queue holds it (the waiting reason of ``lifecycle.waiting``)."""
-    now = utcnow()
-    held = queue_block(NAMESPACE, queue, suspended=True, limit=None, active=0)
-    reason = held.reason if held is not None and phase is Phase.QUEUED else None
-    message = held.message if held is not None and reason else phase.value.lower()
-    status: dict[str, Any] = {
-        "phase": phase.value,
-        "message": message,
-        "queuedAt": format_time(now),
-        "attempts": 0,
-        "failures": 0,
-        "queue": queue,
-        "observedGeneration": 1,
-        "conditions": conditions_for(
-            phase, reason=reason, now=now, message=message, observed_generation=1
-        ),
-    }
-    if phase.is_terminal:
-        status.update(
-            attempts=1, startedAt=format_time(now), finishedAt=format_time(now), progress=100
-        )
-    return status
 
 
 def action(index: int, version: int) -> dict[str, Any]:
@@ -108,7 +81,7 @@ def action(index: int, version: int) -> dict[str, Any]:
             "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsV1": {}}],
         },
         "spec": spec,
-        "status": status_for(Phase.QUEUED if queued else Phase.SUCCEEDED, queue),
+        "status": settled_status(Phase.QUEUED if queued else Phase.SUCCEEDED, NAMESPACE, queue),
     }
 
 

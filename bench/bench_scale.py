@@ -20,34 +20,19 @@ import time
 
 from asyncaction.api.phases import Phase
 from asyncaction.kube import KubeClient, paths
-from asyncaction.lifecycle import conditions_for
-from asyncaction.timeutil import format_time, utcnow
-from testbed import Bed, bulk, cpu_seconds, create_actions, rss_kib, testbed, wait
+from testbed import Bed, bulk, cpu_seconds, create_actions, rss_kib, settled_status, testbed, wait
 
 RESOURCES = {"asyncactions", "actionqueues", "actiontemplates", "jobs", "pods", "secrets", "events"}
-
-
-def status_for(phase: Phase) -> dict[str, object]:
-    now = utcnow()
-    status: dict[str, object] = {
-        "phase": phase.value,
-        "message": phase.value.lower(),
-        "queuedAt": format_time(now),
-        "attempts": 0,
-        "failures": 0,
-        "conditions": conditions_for(phase, now=now, message=phase.value.lower()),
-    }
-    if phase.is_terminal:
-        status.update(attempts=1, startedAt=format_time(now), finishedAt=format_time(now))
-    return status
 
 
 def grow(bed: Bed, namespace: str, have: int, want: int) -> None:
     half = (want - have) // 2
     queued = [f"q-{i:05d}" for i in range(have // 2, have // 2 + half)]
     done = [f"s-{i:05d}" for i in range(have // 2, have // 2 + half)]
-    create_actions(bed, namespace, queued, status_for(Phase.QUEUED), queue="held")
-    create_actions(bed, namespace, done, status_for(Phase.SUCCEEDED))
+    create_actions(
+        bed, namespace, queued, settled_status(Phase.QUEUED, namespace, "held"), queue="held"
+    )
+    create_actions(bed, namespace, done, settled_status(Phase.SUCCEEDED, namespace, "default"))
     counts = {"QUEUED": have // 2 + half}
 
     async def queue_status(api: KubeClient) -> None:

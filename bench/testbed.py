@@ -23,8 +23,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 
 from asyncaction.api.names import API_VERSION
+from asyncaction.api.phases import Phase
 from asyncaction.keys import MASTER_KEYS_ENV
 from asyncaction.kube import KubeClient, paths
+from asyncaction.lifecycle import conditions_for
+from asyncaction.lifecycle.waiting import queue_block
+from asyncaction.timeutil import format_time, utcnow
 from asyncaction_testbed import procs
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
@@ -193,3 +197,29 @@ def wait(check: Callable[[], bool], timeout: float, what: str, interval: float =
 
 def phases(bed: Bed, namespace: str) -> Counter[str | None]:
     return Counter(a.get("status", {}).get("phase") for a in bed.kube.list_actions(namespace))
+
+
+def settled_status(phase: Phase, namespace: str, queue: str) -> dict[str, Any]:
+    """A status the operator leaves as it is (so a restart on it writes nothing): a
+    QUEUED one already says that its suspended queue holds it (``lifecycle.waiting``)."""
+    now = utcnow()
+    held = queue_block(namespace, queue, suspended=True, limit=None, active=0)
+    reason = held.reason if held is not None and phase is Phase.QUEUED else None
+    message = held.message if held is not None and reason else phase.value.lower()
+    status: dict[str, Any] = {
+        "phase": phase.value,
+        "message": message,
+        "queuedAt": format_time(now),
+        "attempts": 0,
+        "failures": 0,
+        "queue": queue,
+        "observedGeneration": 1,
+        "conditions": conditions_for(
+            phase, reason=reason, now=now, message=message, observed_generation=1
+        ),
+    }
+    if phase.is_terminal:
+        status.update(
+            attempts=1, startedAt=format_time(now), finishedAt=format_time(now), progress=100
+        )
+    return status
