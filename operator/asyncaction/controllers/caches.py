@@ -22,7 +22,12 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from asyncaction.api.names import ANNOTATION_KEY_ATTEMPT, LABEL_ACTION_UID, LABEL_HOOK_SHARD
+from asyncaction.api.names import (
+    ANNOTATION_KEY_ATTEMPT,
+    ANNOTATION_SCHEDULED_AT,
+    LABEL_ACTION_UID,
+    LABEL_HOOK_SHARD,
+)
 from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.runtime import Informers, object_key
@@ -146,6 +151,13 @@ def summarize_action(action: Obj) -> Obj:
     shard = (meta.get("labels") or {}).get(LABEL_HOOK_SHARD)
     if shard is not None:  # the only label the controller reads (label_hook_shard)
         summary_meta["labels"] = {LABEL_HOOK_SHARD: shard}
+    # A schedule's run: its owner and slot, read by the schedule controller from this
+    # cache (``controllers.schedules``), which keeps no second cache of the actions.
+    if meta.get("ownerReferences"):
+        summary_meta["ownerReferences"] = meta["ownerReferences"]
+    slot = (meta.get("annotations") or {}).get(ANNOTATION_SCHEDULED_AT)
+    if slot is not None:
+        summary_meta["annotations"] = {ANNOTATION_SCHEDULED_AT: slot}
     return {"metadata": summary_meta, "spec": spec, "status": status}
 
 

@@ -142,7 +142,12 @@ class Manager:
             self.actions.wake_granted,
         )
         self.schedules = ScheduleController(
-            kube, ns, self.metrics, watch_timeout=settings.watch_server_timeout
+            kube,
+            ns,
+            self.metrics,
+            self.caches.actions,
+            lambda answer: self.caches.accept(self.caches.actions, answer, update=False),
+            watch_timeout=settings.watch_server_timeout,
         )
         self.leader = LeaderElector(
             kube,

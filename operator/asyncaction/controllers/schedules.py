@@ -1,10 +1,14 @@
 """The ActionSchedule controller: caches in, the pure decision, writes out.
 
-Two informers feed it: the schedules, and the actions labelled
-``asyncaction.dev/schedule`` (server-side selector; cached as small summaries, so a run's
-progress reports wake nothing). A schedule's key is reconciled when its spec changes,
-when one of its runs changes, and at the time ``lifecycle.schedule.decide`` asked for
-(the next slot, on the work queue's delay heap): no polling.
+Two caches feed it: its own of the schedules, and the action controller's cache of the
+actions, which keeps of each run what a schedule reads (owner, slot annotation, abort,
+phase, end) and indexes runs by their schedule. A second informer for the runs (a label
+selector) made the API server read every action twice at start: on Kubernetes a label
+selector on a custom resource filters after reading, and at 100,000 actions that was
+half of the operator's sync time (``bench/bench_scale.py``). A schedule's key is
+reconciled when its spec changes, when one of its runs changes, and at the time
+``lifecycle.schedule.decide`` asked for (the next slot, on the work queue's delay
+heap): no polling.
 
 A reconcile applies the decision in the crash-safe order:
 
@@ -20,10 +24,10 @@ A reconcile applies the decision in the crash-safe order:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from asyncaction.api.names import ANNOTATION_SCHEDULED_AT, LABEL_SCHEDULE
+from asyncaction.api.names import ANNOTATION_SCHEDULED_AT
 from asyncaction.api.phases import Phase
 from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound, paths
 from asyncaction.lifecycle.schedule import (
@@ -45,27 +49,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 BY_OWNER = "schedule-owner"
 BY_UID = "uid"
-
-
-def summarize_run(action: Obj) -> Obj:
-    """What a schedule reads of its runs: identity, owner, slot, abort, phase, end."""
-    meta = action.get("metadata") or {}
-    status = action.get("status") or {}
-    annotations = meta.get("annotations") or {}
-    summary: Obj = {
-        "metadata": {
-            key: meta[key]
-            for key in ("name", "namespace", "uid", "resourceVersion", "ownerReferences")
-            if key in meta
-        },
-        "spec": {"abort": bool((action.get("spec") or {}).get("abort"))},
-        "status": {key: status[key] for key in ("phase", "finishedAt") if key in status},
-    }
-    if ANNOTATION_SCHEDULED_AT in annotations:
-        summary["metadata"]["annotations"] = {
-            ANNOTATION_SCHEDULED_AT: annotations[ANNOTATION_SCHEDULED_AT]
-        }
-    return summary
 
 
 def _owner_uid(obj: Mapping[str, Any]) -> Iterable[str]:
@@ -103,31 +86,28 @@ class ScheduleController:
         kube: KubeClient,
         namespaces: Iterable[str],
         metrics: Metrics,
+        actions: Informers,
+        accept: Callable[[Obj], object],
         *,
         watch_timeout: int = 300,
         workers: int = 4,
     ) -> None:
+        """``actions``: the action controller's cache (its summaries keep what
+        ``run_view_from`` reads); ``accept``: how a write's answer enters it
+        (``Caches.accept``, never for an action whose deletion was seen)."""
         self.kube = kube
         self.metrics = metrics
         self.workers = workers
-        ns = list(namespaces)
         self.schedules = Informers(
             kube,
             paths.schedule_path,
-            ns,
+            list(namespaces),
             name="actionschedules",
             transform=strip_managed_fields,
             watch_timeout=watch_timeout,
         )
-        self.runs = Informers(
-            kube,
-            paths.action_path,
-            ns,
-            name="scheduled-actions",
-            label_selector=LABEL_SCHEDULE,
-            transform=summarize_run,
-            watch_timeout=watch_timeout,
-        )
+        self.runs = actions
+        self.accept = accept
         self.queue = WorkQueue("schedules", RateLimiter(base=0.5, cap=60.0))
         self.schedules.add_index(BY_UID, _uid)
         self.runs.add_index(BY_OWNER, _owner_uid)
@@ -135,7 +115,8 @@ class ScheduleController:
         self.runs.add_handler(self._on_run)
 
     def caches(self) -> list[Informers]:
-        return [self.schedules, self.runs]
+        """The caches this controller starts (the actions' is the action controller's)."""
+        return [self.schedules]
 
     async def run(self) -> None:
         await self.queue.run(self.reconcile, self.workers)
@@ -154,6 +135,7 @@ class ScheduleController:
         self.queue.add(object_key(new))
 
     def _on_run(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        """An action changed: when a schedule owns it, that schedule looks again."""
         for uid in _owner_uid(new or old or {}):
             for key in self.schedules.index_keys(BY_UID, uid):
                 self.queue.add(key)
@@ -215,7 +197,7 @@ class ScheduleController:
         except NotFound:
             return
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "asyncactions"})
-        self.runs.put(summarize_run(updated))
+        self.accept(updated)
 
     async def _create_run(self, schedule: Obj, effect: CreateRun) -> None:
         meta = schedule["metadata"]
@@ -237,10 +219,10 @@ class ScheduleController:
                 )
                 return
             log.info("run %s/%s exists already: adopted", ns, effect.name)
-            self.runs.put(summarize_run(existing))
+            self.accept(existing)
             return
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "asyncactions"})
-        self.runs.put(summarize_run(created))
+        self.accept(created)
 
     async def _notify(self, schedule: Obj, effect: Notify) -> None:
         event = build_schedule_event(
@@ -260,4 +242,4 @@ class ScheduleController:
             log.warning("could not post event %s: %s", effect.reason, exc)
 
 
-__all__ = ["ScheduleController", "ScheduleDecision", "summarize_run"]
+__all__ = ["ScheduleController", "ScheduleDecision", "run_view_from"]

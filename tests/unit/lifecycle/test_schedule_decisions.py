@@ -3,7 +3,7 @@
 The schedules are validated by the model as the API server stores them; the runs are
 built by ``build_run`` (what the controller creates), given what the API server and the
 action controller add (uid, phase, finishedAt), then read the way the controller reads
-its cache (``summarize_run``, ``run_view_from``).
+the operator's cache (``summarize_action``, ``run_view_from``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 
 from asyncaction.api.models import ActionSchedule, ConcurrencyPolicy
 from asyncaction.api.phases import Phase
-from asyncaction.controllers.schedules import run_view_from, summarize_run
+from asyncaction.controllers.caches import summarize_action
+from asyncaction.controllers.schedules import run_view_from
 from asyncaction.lifecycle.schedule import (
     AbortRun,
     CreateRun,
@@ -81,7 +82,7 @@ def stored_run(
         obj["status"] = {"phase": phase.value}
         if finished is not None:
             obj["status"]["finishedAt"] = format_time(finished)
-    return run_view_from(summarize_run(obj))
+    return run_view_from(summarize_action(obj))
 
 
 def ready(status: str, reason: str, message: str, when: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncaction.api.models import AsyncAction
-from asyncaction.controllers.schedules import run_view_from, summarize_run
+from asyncaction.controllers.caches import summarize_action
+from asyncaction.controllers.schedules import run_view_from
 from asyncaction.manifests.runs import build_run, build_schedule_event
 
 SLOT = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
@@ -49,8 +50,13 @@ def test_summary_keeps_what_the_decision_reads() -> None:
     run = build_run(SCHEDULE, "nightly-1767225610", SLOT)
     run["metadata"].update(uid="r-uid", resourceVersion="7")
     run["status"] = {"phase": "SUCCEEDED", "finishedAt": "2026-01-01T00:00:12Z", "progress": 100}
-    summary = summarize_run(run)
-    assert "labels" not in summary["metadata"]
+    summary = summarize_action(run)  # as the operator's cache keeps it
+    assert summary["metadata"]["annotations"] == {
+        "asyncaction.dev/scheduled-at": run["metadata"]["annotations"][
+            "asyncaction.dev/scheduled-at"
+        ]
+    }
+    assert summary["metadata"]["ownerReferences"] == run["metadata"]["ownerReferences"]
     assert summary["status"] == {"phase": "SUCCEEDED", "finishedAt": "2026-01-01T00:00:12Z"}
     view = run_view_from(summary)
     assert (view.name, view.uid, view.scheduled_at) == ("nightly-1767225610", "r-uid", SLOT)
