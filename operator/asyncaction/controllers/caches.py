@@ -26,7 +26,6 @@ from asyncaction.api.names import (
     ANNOTATION_KEY_ATTEMPT,
     ANNOTATION_SCHEDULED_AT,
     LABEL_ACTION_UID,
-    LABEL_HOOK_SHARD,
 )
 from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
@@ -148,9 +147,6 @@ def summarize_action(action: Obj) -> Obj:
     for key in _SHARED_META:  # name, uid and resourceVersion are each action's own
         if key in summary_meta:
             summary_meta[key] = interned(summary_meta[key])
-    shard = (meta.get("labels") or {}).get(LABEL_HOOK_SHARD)
-    if shard is not None:  # the only label the controller reads (label_hook_shard)
-        summary_meta["labels"] = {LABEL_HOOK_SHARD: shard}
     # A schedule's run: its owner and slot, read by the schedule controller from this
     # cache (``controllers.schedules``), which keeps no second cache of the actions.
     if meta.get("ownerReferences"):

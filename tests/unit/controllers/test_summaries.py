@@ -144,3 +144,20 @@ def test_the_shared_values_table_stays_bounded() -> None:
     assert len(table) == 3
     assert table.json(json.loads(json.dumps(templates[4]))) is templates[4]  # remembered
     assert table.json(copy := json.loads(json.dumps(templates[0]))) is copy  # forgotten
+
+
+def test_a_sharded_action_keeps_its_kueue_labels_for_its_job() -> None:
+    """With hook shards the operator labels each action with its shard; the summary used
+    to keep that one label alone, so the Job lost the action's Kueue labels."""
+    from asyncaction.api.names import LABEL_HOOK_SHARD
+    from asyncaction.manifests.job import kueue_labels
+
+    running = action("RUNNING")
+    running["metadata"]["labels"] = {
+        LABEL_HOOK_SHARD: "1",
+        "kueue.x-k8s.io/queue-name": "team-a",
+        "team": "a",
+    }
+    summary = summarize_action(running)
+    assert summary["metadata"]["labels"] == running["metadata"]["labels"]
+    assert kueue_labels(summary) == {"kueue.x-k8s.io/queue-name": "team-a"}
