@@ -139,29 +139,29 @@ class _WatchHealth:
     informer relists on its own, but the hook must also know when its view is stale (an
     unknown id is then "retry", not "no such action")."""
 
-    def __init__(self, kube: KubeClient, on_change: Callable[[bool], None]) -> None:
+    def __init__(self, kube: KubeClient, on_change: Callable[[str, bool], None]) -> None:
         self.kube = kube
-        self.on_change = on_change
+        self.on_change = on_change  # (the collection's path, whether it is current)
 
     async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             answer = await self.kube.request(method, path, **kwargs)
         except ApiError:
-            self.on_change(False)
+            self.on_change(path, False)
             raise
         if method == "GET" and not (answer.get("metadata") or {}).get("continue"):
-            self.on_change(True)  # a whole LIST is in: the view is current again
+            self.on_change(path, True)  # a whole LIST is in: this view is current again
         return answer
 
     async def watch(self, path: str, **kwargs: Any) -> AsyncIterator[WatchEvent]:
         try:
             async for event in self.kube.watch(path, **kwargs):
-                self.on_change(True)
+                self.on_change(path, True)
                 yield event
         except (Gone, asyncio.CancelledError):
             raise  # a 410 relists at once (the view stays current); a stop is no failure
         except Exception:
-            self.on_change(False)  # any failure of the watch: the view may be stale
+            self.on_change(path, False)  # any failure of the watch: it may be stale
             raise
 
 
@@ -178,8 +178,13 @@ class ActionCache:
         page_size: int = 500,
     ) -> None:
         self.kube = kube
-        self.stale_since: float | None = None
+        self.stale_since: float | None = None  # the oldest failure not yet healed
         self.errors = 0
+        # Each collection's own staleness (actions and templates, per namespace): one
+        # healing must not vouch for another (the templates listed again after an API
+        # server restart while the actions' watch still failed, and a new action was
+        # answered 404 "unknown job id" instead of 503).
+        self._stale: dict[str, float] = {}
         tracked = cast(KubeClient, _WatchHealth(kube, self._health))
         self.actions = Informers(
             tracked,
@@ -206,12 +211,14 @@ class ActionCache:
         self._tasks: list[asyncio.Task[None]] = []
         self._synced = False
 
-    def _health(self, ok: bool) -> None:
+    def _health(self, path: str, ok: bool) -> None:
         if ok:
-            self.stale_since = None
-        elif self.stale_since is None:
+            if self._stale.pop(path, None) is None:
+                return
+        elif path not in self._stale:
             self.errors += 1
-            self.stale_since = time.monotonic()
+            self._stale[path] = time.monotonic()
+        self.stale_since = min(self._stale.values(), default=None)
 
     def _track_uid(self, event: str, new: Obj | None, old: Obj | None) -> None:
         """uid -> metadata; an object re-created under its name (a new uid) replaces the

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
+from asyncaction.kube import ApiError
+from asyncaction.kube.client import WatchEvent
 from asyncaction_hook.cache import (
     FINISHED_STATUS,
     shard_selector,
@@ -178,3 +183,47 @@ def test_an_action_without_tasks_keeps_no_task_fields() -> None:
     assert not {"tasks", "excludedTasks", "taskRetry", "taskLeaseSeconds", "taskRetryLimit"} & set(
         spec
     )
+
+
+class OutageApi:
+    """Templates list fine; the actions' watch fails (the API server came back for one
+    resource before the other's watch resumed)."""
+
+    def __init__(self, action_paths_fail: bool = True) -> None:
+        self.fail = action_paths_fail
+
+    async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        if "asyncactions" in path and self.fail:
+            raise ApiError(503, "ServiceUnavailable", "server is starting")
+        return {"items": [], "metadata": {"resourceVersion": "5"}}
+
+    async def watch(self, path: str, **_: Any) -> AsyncIterator[WatchEvent]:
+        if "asyncactions" in path and self.fail:
+            raise ApiError(503, "ServiceUnavailable", "server is starting")
+        yield WatchEvent("BOOKMARK", {"metadata": {"resourceVersion": "6"}})
+
+
+@pytest.mark.asyncio
+async def test_the_cache_is_stale_while_any_of_its_informers_is() -> None:
+    """After an API server restart the templates' LIST came back first and marked the
+    whole cache fresh while the actions' watch still failed: an action created meanwhile
+    was answered 404 "unknown job id" (its job stops for good) instead of 503 (retry)."""
+    from asyncaction_hook.cache import ActionCache
+
+    api = OutageApi()
+    cache = ActionCache(api)  # type: ignore[arg-type]
+    actions = cache.actions.members[None]
+    templates = cache.templates.members[None]
+    actions.synced.set()  # both listed once, before the outage
+    templates.synced.set()
+    with pytest.raises(ApiError):
+        await actions.kube.request("GET", actions.path)  # the actions' relist fails
+    assert not cache.ready
+    await templates.kube.request("GET", templates.path)  # the templates' succeeds
+    async for _ in templates.kube.watch(templates.path):
+        pass
+    assert not cache.ready  # the actions' view is still stale
+    api.fail = False
+    await actions.kube.request("GET", actions.path)
+    assert cache.ready
+    assert cache.errors == 1
