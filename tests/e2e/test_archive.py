@@ -49,13 +49,9 @@ def test_ttl_archives_the_record(
         assert not kube.core.list_namespaced_secret(
             namespace, label_selector=f"{LABEL_ACTION_UID}={uid}"
         ).items
-
-        def reasons() -> set[str]:
-            return {
-                e.reason
-                for e in kube.core.list_namespaced_event(
-                    namespace, field_selector="involvedObject.name=archived"
-                ).items
-            }
-
-        wait_for(lambda: "Archived" in reasons(), 30, "the Archived Event", reasons)
+        wait_for(
+            lambda: "Archived" in kube.event_reasons(namespace, "archived"),
+            30,
+            "the Archived Event",
+            lambda: kube.event_reasons(namespace, "archived"),
+        )

@@ -93,16 +93,12 @@ def test_a_job_the_api_refuses_fails_the_action_and_frees_its_slot(
     assert kube.wait_phase(namespace, "next", {"SUCCEEDED", "FAILED"})["status"]["phase"] == (
         "SUCCEEDED"
     )
-
-    def reasons() -> set[str]:
-        return {
-            e.reason
-            for e in kube.core.list_namespaced_event(
-                namespace, field_selector="involvedObject.name=refused"
-            ).items
-        }
-
-    wait_for(lambda: "Failed" in reasons(), 30, "the Failed Event", reasons)
+    wait_for(
+        lambda: "Failed" in kube.event_reasons(namespace, "refused"),
+        30,
+        "the Failed Event",
+        lambda: kube.event_reasons(namespace, "refused"),
+    )
 
 
 @pytest.mark.usefixtures("operator")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ import pytest
 from tests.support.kube import Kube, action_manifest, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow]
-
-
-def reasons(kube: Kube, namespace: str, name: str) -> Counter[str]:
-    events = kube.core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.name={name}"
-    ).items
-    return Counter(e.reason for e in events for _ in range(e.count or 1))
 
 
 def sources(kube: Kube, namespace: str, name: str, reason: str) -> list[str]:
@@ -63,9 +55,9 @@ def test_a_hook_reported_success_emits_exactly_one_event(
 
     wait_for(seen_succeeded, 30, "the operator to see SUCCEEDED")
     wait_for(lambda: job_complete(kube, namespace, created["metadata"]["uid"]), 60, "the Job")
-    wait_for(lambda: reasons(kube, namespace, "told")["Succeeded"], 30, "the Succeeded Event")
+    wait_for(lambda: kube.event_reasons(namespace, "told")["Succeeded"], 30, "the Succeeded Event")
     time.sleep(2)  # a second Event, were there one, would be posted by now
-    counted = reasons(kube, namespace, "told")
+    counted = kube.event_reasons(namespace, "told")
     assert counted["Succeeded"] == 1, counted
     assert sources(kube, namespace, "told", "Succeeded") == ["asyncaction-hook"]
     assert counted["Started"] == 1, counted

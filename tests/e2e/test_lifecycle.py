@@ -48,12 +48,8 @@ def test_success_without_report(kube: Kube, namespace: str) -> None:
     assert conditions(done) == {"Ready": "True", "Succeeded": "True"}
     assert len(kube.jobs_of(namespace, done["metadata"]["uid"])) == 1
     # Events are written off the reconcile path: the last one may follow the status.
-    wait_for(
-        lambda: "Succeeded" in {e.reason for e in events_for(kube, namespace, "ok")},
-        30,
-        "the Succeeded Event",
-    )
-    reasons = {e.reason for e in events_for(kube, namespace, "ok")}
+    wait_for(lambda: "Succeeded" in kube.event_reasons(namespace, "ok"), 30, "the Succeeded Event")
+    reasons = kube.event_reasons(namespace, "ok")
     assert "Started" in reasons  # one Event per transition people ask about
     assert "Running" not in reasons  # the job's own progress: status only
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,13 @@ class Kube:
         result = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ACTION_PLURAL)
         items: list[dict[str, Any]] = result["items"]
         return items
+
+    def event_reasons(self, namespace: str, name: str) -> Counter[str]:
+        """The reasons of the Events about ``name``, each as often as it happened."""
+        events = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        ).items
+        return Counter(e.reason for e in events for _ in range(e.count or 1))
 
     def jobs_of(self, namespace: str, action_uid: str) -> list[Any]:
         from asyncaction.api.names import LABEL_ACTION_UID
