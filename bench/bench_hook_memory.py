@@ -24,6 +24,8 @@ import asyncaction_hook.main  # noqa: F401 - the hook process's imports, as it r
 from asyncaction_hook.cache import ActionCache
 
 PAGE = 500
+# A finished action's status, as bench_hook_scale.py writes it too (importing this module
+# costs that benchmark nothing: it runs the hook anyway).
 FINISHED = {
     "phase": "SUCCEEDED",
     "attempts": 1,

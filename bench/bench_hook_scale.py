@@ -21,18 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asyncaction.kube import KubeClient, paths
+from bench_hook_memory import FINISHED
 from testbed import bulk, rss_kib, testbed
 from tests.support.procs import ensure_master_keys, free_port, start_process, stop_process
 
 POD = {"spec": {"containers": [{"name": "m", "image": "x", "command": ["true"]}]}}
-FINISHED = {
-    "phase": "SUCCEEDED",
-    "attempts": 1,
-    "progress": 100,
-    "result": {"blob": "r" * 1024},
-    "statusDetails": {"step": "done", "notes": "d" * 256},
-    "logTail": [f"line {n}: " + "l" * 60 for n in range(20)],
-}
 # prometheus_client prints gauges as floats ("100000.0")
 CACHED = re.compile(r"^asyncaction_hook_cached_actions ([0-9.e+]+)$", re.M)
 
