@@ -209,7 +209,7 @@ class ShardFence:
                 log.info("holding shard lease %s/%s", self.namespace, self.name)
                 return
             if not self._waiting_written:
-                await self._announce(annotations)
+                await self._announce()
             await asyncio.sleep(0.25)
 
     async def announce(self) -> None:
@@ -227,9 +227,9 @@ class ShardFence:
             return
         holder = (lease.get("spec") or {}).get("holderIdentity") or ""
         if holder and holder != self.identity:
-            await self._announce({})
+            await self._announce()
 
-    async def _announce(self, annotations: dict[str, str]) -> None:
+    async def _announce(self) -> None:
         """Tell the holder a successor waits, so it hands over per-action times."""
         body = {"metadata": {"annotations": {WAITING_SINCE: str(self.clock_ms())}}}
         try:
