@@ -9,8 +9,9 @@
 // Requests are signed with version 2 from a strictly increasing millisecond clock.
 // Connection errors and 5xx (503 NOT_READY, RESTARTED, STORE_UNAVAILABLE) are retried with
 // capped exponential backoff and jitter, each retry freshly signed; 429 waits what its
-// Retry-After says; a 421 naming another hook replica is followed; other 4xx throw a
-// HookError at once. Uploads to S3 are retried the same way.
+// Retry-After says; a 421 naming another hook replica is followed; a 401 REPLAYED is
+// signed afresh and sent again at once (see `call`); other 4xx throw a HookError at once.
+// Uploads to S3 are retried the same way.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
@@ -21,6 +22,8 @@ import { headersV2, signingClock } from "./signing.js";
 export { headersV2, signingClock } from "./signing.js";
 
 const CHUNK = 1024 * 1024;
+/** The longest pause, in milliseconds, before a request refused as a replay is signed again. */
+const REPLAYED_JITTER_MS = 5;
 
 /** The hook (or S3) refused a request, or could not be reached (status 0). */
 export class HookError extends Error {
@@ -136,7 +139,16 @@ export class JobClient {
     return capped * (0.5 + Math.random() / 2);
   }
 
-  /** One signed request to the hook, retried as the contract says; the JSON answer. */
+  /**
+   * One signed request to the hook, retried as the contract says; the JSON answer.
+   *
+   * A 401 REPLAYED means the hook had already accepted this very signature, and this
+   * process never signs two requests alike (signingClock): another pod of the same
+   * attempt, sharing its key, signed the same method, path and body in the same
+   * millisecond (two workers leasing GET /task at once). The hook refused this request
+   * without acting on it, so it is signed again with a later time, after a pause of a few
+   * milliseconds that takes the pods out of step.
+   */
   async call(method, route, payload) {
     const body = payload === undefined ? "" : JSON.stringify(payload);
     let last;
@@ -163,6 +175,11 @@ export class JobClient {
         if (response.status === 421 && error.hook && httpUrl(error.hook).replace(/\/+$/, "") !== this.hook) {
           this.hook = error.hook.replace(/\/+$/, ""); // the replica serving this action now
           last = error;
+          continue;
+        }
+        if (response.status === 401 && error.reason === "REPLAYED") {
+          last = error;
+          await this.sleep(Math.random() * REPLAYED_JITTER_MS);
           continue;
         }
         if (response.status === 429) {

@@ -10,8 +10,9 @@ Requests are signed with version 2 (method, path and body covered). Connection e
 5xx and 429 are retried with capped exponential backoff and jitter, each retry freshly
 signed; a 429 or 503 with ``Retry-After`` waits at least that long (capped at
 ``Retry.max_retry_after``) before the next try; a 421 naming another hook replica
-(``error.hook``, after the number of replicas changed) is followed; other 4xx raise
-``HookError`` at once. Uploads to S3 are retried the same way.
+(``error.hook``, after the number of replicas changed) is followed; a 401 ``REPLAYED`` is
+signed afresh and sent again at once (see ``call``); other 4xx raise ``HookError`` at
+once. Uploads to S3 are retried the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ from asyncaction_job.signing import headers_v2, signing_clock
 from asyncaction_job.tasks import Task, lease_tasks
 
 CHUNK = 1024 * 1024
+
+#: The longest pause, in seconds, before a request refused as a replay is signed again.
+REPLAYED_JITTER = 0.005
 
 
 class HookError(Exception):
@@ -91,12 +95,17 @@ class JobClient:
         *,
         retry: Retry | None = None,
         timeout: float = 30.0,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.job_id = job_id
         self.secret = secret
         self.hook = _http(hook).rstrip("/")
         self.retry = retry or Retry()
         self.timeout = timeout
+        self.clock = clock  # None: the process-wide ``signing_clock``
+
+    def _now_ms(self) -> int:
+        return (self.clock or signing_clock)()
 
     @classmethod
     def from_env(cls) -> JobClient:
@@ -108,12 +117,21 @@ class JobClient:
         return cls(os.environ["JOB_ID"], os.environ["JOB_SECRET_KEY"], os.environ["JOB_HOOK"])
 
     def call(self, method: str, route: str, payload: Any = None) -> Any:
+        """One signed request, retried as the module says; the JSON answer.
+
+        A 401 ``REPLAYED`` means the hook had already accepted this very signature, and
+        this process never signs two requests alike (``signing_clock``): another pod of
+        the same attempt, sharing its key, signed the same method, path and body in the
+        same millisecond (two workers leasing ``GET /task`` at once). The hook refused
+        this request without acting on it, so it is signed again with a later time,
+        after a pause of a few milliseconds that takes the pods out of step.
+        """
         body = b"" if payload is None else json.dumps(payload).encode()
         for attempt in range(self.retry.attempts):
             wait: float | None = None
             url = self.hook + route
             path = urllib.parse.urlsplit(url).path
-            headers = headers_v2(self.job_id, self.secret, method, path, body, signing_clock())
+            headers = headers_v2(self.job_id, self.secret, method, path, body, self._now_ms())
             if body:
                 headers["Content-Type"] = "application/json"
             request = urllib.request.Request(
@@ -131,6 +149,10 @@ class JobClient:
                 if exc.code == 421 and error.hook and _http(error.hook).rstrip("/") != self.hook:
                     self.hook = error.hook.rstrip("/")  # the replica serving us now
                     last: HookError = error
+                    continue
+                if exc.code == 401 and error.reason == "REPLAYED":
+                    last = error
+                    time.sleep(random.random() * REPLAYED_JITTER)
                     continue
                 if exc.code < 500 and exc.code != 429:
                     raise error from None

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import { HookError, JobClient, retryAfterSeconds } from "../index.js";
+import { createSigningClock } from "../signing.js";
 
 const SECRET = "job-secret-of-this-attempt";
 const JOB = "0b6a1f2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
@@ -122,6 +123,36 @@ test("503 every time ends in the last HookError once the attempts are spent", as
   await assert.rejects(client.succeed({}), (e) => e instanceof HookError && e.status === 503 && e.reason === "STORE_UNAVAILABLE");
   assert.equal(hook.seen.length, 4);
   assert.equal(sleeps.length, 3);
+});
+
+test("two pods signing GET /task in the same millisecond: the refused one signs again and is served", async (t) => {
+  // The hook's rule: a signature is accepted once (401 REPLAYED after that).
+  const accepted = new Set();
+  const hook = await server((req) => {
+    const signature = req.headers["x-job-hash"];
+    if (accepted.has(signature)) return refusal(401, "REPLAYED");
+    accepted.add(signature);
+    return { status: 200, json: { id: `t-${accepted.size}` } };
+  });
+  t.after(hook.close);
+  const sameMs = () => 1_700_000_000_000;
+  const pods = [0, 1].map(() => clientOf(hook.url, { clock: createSigningClock(sameMs) }));
+  assert.deepEqual(await pods[0].client.call("GET", "/task"), { id: "t-1" });
+  assert.deepEqual(await pods[1].client.call("GET", "/task"), { id: "t-2" });
+  const hashes = hook.seen.map((r) => r.headers["x-job-hash"]);
+  assert.equal(hashes.length, 3);
+  assert.equal(hashes[0], hashes[1]);
+  assert.notEqual(hashes[1], hashes[2]);
+  assert.equal(pods[1].sleeps.length, 1);
+  assert.ok(pods[1].sleeps[0] >= 0 && pods[1].sleeps[0] <= 5, String(pods[1].sleeps));
+});
+
+test("a replay refused every time ends in the refusal once the attempts are spent", async (t) => {
+  const hook = await server(() => refusal(401, "REPLAYED"));
+  t.after(hook.close);
+  const { client } = clientOf(hook.url);
+  await assert.rejects(client.call("GET", "/task"), (e) => e instanceof HookError && e.status === 401 && e.reason === "REPLAYED");
+  assert.equal(hook.seen.length, 4);
 });
 
 test("429 waits what Retry-After says before trying again", async (t) => {

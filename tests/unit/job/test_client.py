@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_job.client import HookError, JobClient, Retry, file_digests
 from asyncaction_job.signing import SigningClock, sign_v2
 
@@ -20,6 +21,7 @@ class FakeHook(ThreadingHTTPServer):
     answers: list[tuple[int, dict[str, Any]]]
     seen: list[tuple[str, str, dict[str, Any] | None]]
     signatures: list[str]
+    guard: WindowReplayGuard  # the hook's own replay memory
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -31,7 +33,10 @@ class Handler(BaseHTTPRequestHandler):
         assert self.headers["X-Job-Signature"] == "v2"
         assert self.headers["X-Job-Hash"] == expected, "bad v2 signature"
         self.server.seen.append((self.command, self.path, json.loads(body) if body else None))
-        replayed = expected in self.server.signatures
+        signed_at = int(self.headers["X-Job-Time"])
+        replayed = not self.server.guard.accept_once(
+            self.headers["X-Job-Id"], expected, signed_at, now_ms=signed_at
+        )
         self.server.signatures.append(expected)
         status, answer = self.server.answers.pop(0) if self.server.answers else (200, {})
         extra_headers = answer.pop("_headers", {})
@@ -51,12 +56,17 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def hook() -> Iterator[FakeHook]:
+def start_hook() -> FakeHook:
     server = FakeHook(("127.0.0.1", 0), Handler)
     server.answers, server.seen, server.signatures = [], [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server.guard = WindowReplayGuard(past_seconds=300)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def hook() -> Iterator[FakeHook]:
+    server = start_hook()
     yield server
     server.shutdown()
 
@@ -87,6 +97,52 @@ def test_identical_requests_in_one_millisecond_are_signed_apart(
     for _ in range(50):
         client(hook).report(progress=7)
     assert len(set(hook.signatures)) == 50
+
+
+def test_two_pods_leasing_in_the_same_millisecond_both_get_an_answer(hook: FakeHook) -> None:
+    """Two pods of one attempt share its key; both sign ``GET /task`` in the same
+    millisecond, so the second signature is the first's and the hook refuses it as a
+    replay. That refusal did nothing, so the second pod signs again and is served."""
+    same_ms = 1_700_000_000_000
+    pods = [
+        JobClient(
+            "job-1",
+            KEY,
+            f"http://127.0.0.1:{hook.server_address[1]}/base/",
+            retry=Retry(attempts=2, base_delay=0.01, max_delay=0.02),
+            clock=SigningClock(wall_ms=lambda: same_ms),
+        )
+        for _ in range(2)
+    ]
+    hook.answers = [(200, {"id": "t-1"}), (200, {"id": "t-2"}), (200, {"id": "t-3"})]
+    assert pods[0].call("GET", "/task") == {"id": "t-1"}
+    assert pods[1].call("GET", "/task") == {"id": "t-3"}  # t-2 went to the refused copy
+    assert hook.signatures[0] == hook.signatures[1] != hook.signatures[2]
+    assert [seen[:2] for seen in hook.seen] == [("GET", "/base/task")] * 3
+
+
+def test_a_replay_refused_every_time_ends_in_the_refusal(hook: FakeHook) -> None:
+    frozen = SigningClock(wall_ms=lambda: 1_700_000_000_000)
+    pods = [
+        JobClient(
+            "job-1",
+            KEY,
+            f"http://127.0.0.1:{hook.server_address[1]}/",
+            retry=Retry(attempts=3, base_delay=0.01),
+            clock=frozen,
+        )
+        for _ in range(2)
+    ]
+    pods[0].call("GET", "/task")
+    # A client whose clock repeats itself (not the project's) is refused each time, and
+    # gives up after its attempts with the hook's reason.
+    stuck = JobClient(
+        "job-1", KEY, f"http://127.0.0.1:{hook.server_address[1]}/", clock=lambda: frozen._last
+    )
+    with pytest.raises(HookError) as caught:
+        stuck.call("GET", "/task")
+    assert (caught.value.status, caught.value.reason) == (401, "REPLAYED")
+    assert len(hook.seen) == 1 + stuck.retry.attempts
 
 
 def test_5xx_and_429_are_retried_with_fresh_signatures(hook: FakeHook) -> None:
@@ -158,10 +214,8 @@ def test_signing_clock_is_unique_across_threads() -> None:
 
 
 def test_a_421_naming_another_replica_is_followed(hook: FakeHook) -> None:
-    other = FakeHook(("127.0.0.1", 0), Handler)
-    other.answers, other.seen, other.signatures = [(200, {"ok": "other"})], [], []
-    thread = threading.Thread(target=other.serve_forever, daemon=True)
-    thread.start()
+    other = start_hook()
+    other.answers = [(200, {"ok": "other"})]
     try:
         moved = f"http://127.0.0.1:{other.server_address[1]}"
         hook.answers = [(421, {"error": {"reason": "MISDIRECTED", "message": "m", "hook": moved}})]
