@@ -41,6 +41,7 @@ from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.metrics import HookMetrics
+from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from hookload import run_load
@@ -114,7 +115,11 @@ async def serve(port: int, actions: list[dict[str, Any]], ready: Any, stop: Any)
     kube: Any = api
     cache = ActionCache(kube)
     writer = StatusWriter(kube, cache, settings.limits)
-    coalescer = Coalescer(writer, settings.coalesce_window_seconds)
+    coalescer = Coalescer(
+        writer,
+        settings.coalesce_window_seconds,
+        pacer=WritePacer(settings.status_writes_per_second, settings.status_writes_burst),
+    )
     hook = Hook(
         settings,
         kube,

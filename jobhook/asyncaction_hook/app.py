@@ -397,6 +397,7 @@ def create_app(hook: Hook) -> web.Application:
             status_writes=hook.writer.patches,
             backlog=hook.coalescer.backlog,
             synced=hook.cache.ready,
+            pacer=hook.coalescer.pacer,
         )
     )
     hook.metrics.bind(lambda: state_families(hook))

@@ -23,6 +23,7 @@ from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.fence import ShardFence
 from asyncaction_hook.logs import configure as configure_logs
 from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
+from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -53,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds X-Job-Time may be ahead of the hook's clock",
     )
     p.add_argument("--coalesce-window", type=float, default=defaults.coalesce_window_seconds)
+    p.add_argument(
+        "--status-writes-per-second",
+        type=float,
+        default=defaults.status_writes_per_second,
+        help="coalesced progress writes a second of this process, all actions together; "
+        "past it each action's window stretches (0: no bound)",
+    )
+    p.add_argument("--status-writes-burst", type=int, default=defaults.status_writes_burst)
     p.add_argument("--max-body", type=int, default=defaults.max_body_bytes)
     p.add_argument("--max-result", type=int, default=defaults.max_result_bytes)
     p.add_argument("--log-tail-lines", type=int, default=defaults.log_tail_lines)
@@ -138,6 +147,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--shard must be in 0..{args.shards - 1}")
     if args.master_keys_file is None:
         p.error(f"--master-keys-file (or {MASTER_KEYS_ENV}) is required")
+    if args.status_writes_per_second < 0:
+        p.error("--status-writes-per-second must be 0 (no bound) or more")
+    if args.status_writes_burst < 1:
+        p.error("--status-writes-burst must be at least 1")
     return args
 
 
@@ -148,6 +161,8 @@ async def serve(args: argparse.Namespace) -> None:
         time_window_seconds=args.time_window,
         max_future_seconds=args.max_future,
         coalesce_window_seconds=args.coalesce_window,
+        status_writes_per_second=args.status_writes_per_second,
+        status_writes_burst=args.status_writes_burst,
         max_body_bytes=args.max_body,
         max_result_bytes=args.max_result,
         log_tail_lines=args.log_tail_lines,
@@ -191,6 +206,7 @@ async def serve(args: argparse.Namespace) -> None:
         settings.coalesce_window_seconds,
         extra=functools.partial(verify_pending, stores),
         keep_lines=settings.log_tail_lines,
+        pacer=WritePacer(settings.status_writes_per_second, settings.status_writes_burst),
     )
     budgets = Budgets(
         unauthenticated=Rate(settings.global_rate_per_second, settings.global_rate_burst),

@@ -28,6 +28,7 @@ from asyncaction.kube.client import WatchEvent
 
 if TYPE_CHECKING:
     from asyncaction_hook.app import Hook
+    from asyncaction_hook.pacing import WritePacer
 
 
 class CountingKubeClient(KubeClient):
@@ -258,7 +259,9 @@ class _Live(Collector):
             yield from families()
 
 
-def live_families(*, status_writes: int, backlog: int, synced: bool) -> list[Metric]:
+def live_families(
+    *, status_writes: int, backlog: int, synced: bool, pacer: WritePacer
+) -> list[Metric]:
     """The hook's state read at scrape time."""
     writes = CounterMetricFamily(
         "asyncaction_hook_status_writes",
@@ -273,4 +276,19 @@ def live_families(*, status_writes: int, backlog: int, synced: bool) -> list[Met
     ready = GaugeMetricFamily(
         "asyncaction_hook_cache_synced", "1 when the action cache is synced.", value=int(synced)
     )
-    return [writes, pending, ready]
+    paced = CounterMetricFamily(
+        "asyncaction_hook_status_writes_paced",
+        "Coalesced writes that waited for their turn (--status-writes-per-second).",
+        value=pacer.delayed,
+    )
+    paced_seconds = CounterMetricFamily(
+        "asyncaction_hook_status_writes_paced_seconds",
+        "Seconds coalesced writes waited for their turn, together.",
+        value=pacer.waited_seconds,
+    )
+    lag = GaugeMetricFamily(
+        "asyncaction_hook_status_write_lag_seconds",
+        "How long a coalesced write asked for now would wait for its turn.",
+        value=pacer.lag(),
+    )
+    return [writes, pending, ready, paced, paced_seconds, lag]

@@ -17,6 +17,11 @@ class HookSettings:
     # also how long a restarted hook refuses requests signed before it could vouch.
     max_future_seconds: float = 5.0
     coalesce_window_seconds: float = 1.0
+    # Coalesced progress writes of this process together (``pacing``): past this rate
+    # each action's window stretches, so the API server's load does not grow with the
+    # number of running actions. 0: no bound.
+    status_writes_per_second: float = 100.0
+    status_writes_burst: int = 100
     max_body_bytes: int = 1024 * 1024
     max_result_bytes: int = 64 * 1024
     log_tail_lines: int = 100

@@ -8,7 +8,9 @@ coalesced progress report of a RUNNING action, an upload's record) start from th
 cache and read nothing; the others read the action first.
 
 Coalescing: progress-only reports of one action are merged and written at most once
-per window. Such a report is acknowledged when queued (the next one supersedes it, and
+per window, and every such write of the process waits its turn of the ``WritePacer``
+(``asyncaction_hook.pacing``), so their rate stays bounded however many actions run.
+Such a report is acknowledged when queued (the next one supersedes it, and
 a queued report lost with a crashed hook is replaced by the job's next report).
 Terminal reports are never coalesced: pending progress is merged into them and they
 are acknowledged only once the patch is in the API server. Pending reports are
@@ -32,6 +34,7 @@ from asyncaction_hook.cache import RUNNING_PHASES, STATUS_BYTES, TERMINAL, Actio
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import Limits, check_status_size, json_size
 from asyncaction_hook.logs import about_uid
+from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.reports import Report, status_patch
 
 log = logging.getLogger(__name__)
@@ -169,11 +172,13 @@ class Coalescer:
         window: float,
         extra: Extra | None = None,
         keep_lines: int = 100,
+        pacer: WritePacer | None = None,
     ) -> None:
         self.writer = writer
         self.window = window
         self.extra = extra  # e.g. verifying pending uploads with every write
         self.keep_lines = keep_lines  # log lines a pending report keeps (the tail's length)
+        self.pacer = pacer or WritePacer(0)  # default: no bound beyond the window
         self._pending: dict[str, _Pending] = {}
         self._last_flush: dict[str, float] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -200,6 +205,9 @@ class Coalescer:
 
     async def _flush_later(self, uid: str, delay: float) -> None:
         await asyncio.sleep(delay)
+        # Reports that arrive while this waits for its turn merge into the pending one:
+        # the timer stays registered until the write starts.
+        await self.pacer.turn()
         self._timers.pop(uid, None)
         await self._flush(uid)
 

@@ -10,6 +10,7 @@ from asyncaction_hook.auth import WindowReplayGuard, check_replay, matching_atte
 from asyncaction_hook.budgets import rate_limited
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.metrics import HookMetrics, live_families, refusal_reason
+from asyncaction_hook.pacing import WritePacer
 from asyncaction_job.signing import headers_v2
 from tests.unit.runtime.test_metrics import action
 
@@ -69,7 +70,8 @@ def test_both_expositions_pass_promtool() -> None:
     operator.count_request("PATCH", 200)
     operator.event("Normal", "Started")
     hook = HookMetrics()
-    hook.bind(lambda: live_families(status_writes=3, backlog=1, synced=True))
+    pacer = WritePacer(100, 1)
+    hook.bind(lambda: live_families(status_writes=3, backlog=1, synced=True, pacer=pacer))
     hook.requests.labels("/status", "200").inc()
     hook.duration.labels("/status").observe(0.01)
     hook.refused(401, "REPLAYED", "")
