@@ -32,7 +32,7 @@ def run_promtool(*args: str) -> tuple[int, str]:
 def test_rules_pass_promtool_check(rules: Path) -> None:
     code, output = run_promtool("check", "rules", str(rules))
     assert code == 0, output
-    assert "SUCCESS: 9 rules found" in output
+    assert "SUCCESS: 10 rules found" in output
 
 
 def transitions(to_phase: str, per_minute: int) -> dict[str, str]:
@@ -74,6 +74,49 @@ def test_failure_ratio_alert_fires_after_fifteen_minutes(tmp_path: Path) -> None
                 "input_series": [transitions("FAILED", 1), transitions("SUCCEEDED", 9)],
                 "alert_rule_test": [
                     {"eval_time": "40m", "alertname": "AsyncActionFailureRatioHigh"},
+                ],
+            },
+        ],
+    }
+    path = tmp_path / "tests.yaml"
+    path.write_text(yaml.safe_dump(tests))
+    code, output = run_promtool("test", "rules", str(path))
+    assert code == 0, output
+
+
+def test_status_write_lag_alert_fires_only_on_a_lasting_lag(tmp_path: Path) -> None:
+    lagging = {
+        "exp_labels": {"severity": "info"},
+        "exp_annotations": {
+            "summary": "Progress reaches the actions' status more than 30 s late.",
+            "description": "More actions report than --status-writes-per-second allows a hook "
+            "process (chart hook.statusWritesPerSecond): raise it if the API server has room, "
+            "or add hook shards. Nothing is lost; terminal reports are not paced.",
+        },
+    }
+    lag = "asyncaction_hook_status_write_lag_seconds"
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": lag, "values": "45x40"}],
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "AsyncActionHookStatusWritesLagging"},
+                    {
+                        "eval_time": "20m",
+                        "alertname": "AsyncActionHookStatusWritesLagging",
+                        "exp_alerts": [lagging],
+                    },
+                ],
+            },
+            {
+                "interval": "1m",
+                # a peak now and then (a burst of new actions) is no lasting lag
+                "input_series": [{"series": lag, "values": "0 0 0 0 0 0 0 60 0 0 0 0 0 0 0x30"}],
+                "alert_rule_test": [
+                    {"eval_time": "30m", "alertname": "AsyncActionHookStatusWritesLagging"},
                 ],
             },
         ],
