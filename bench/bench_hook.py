@@ -14,7 +14,11 @@ share is on the hook's node).
 connection per report; on two cores that client, not the hook, sets the figure.
 
     .venv/bin/python bench/bench_hook.py [N] [T] [A] [--client keepalive|urllib]
+                                      [--status-writes-per-second R]
                                                           (default 2000 4 1 keepalive)
+
+``--status-writes-per-second`` is passed to the hook (its default otherwise; 0: the
+coalesced writes are not paced, each action written once per window).
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ def urllib_load(url: str, targets: list[tuple[str, str]], n: int, threads: int) 
     return LoadResult(sorted(latencies), elapsed, statuses, time.process_time() - cpu)
 
 
-def main(n: int, threads: int, actions: int, client: str) -> None:
+def main(n: int, threads: int, actions: int, client: str, pacing: tuple[str, ...] = ()) -> None:
     state = Path(tempfile.mkdtemp(prefix="aa-bench-hook-"))
     plane, s3 = ControlPlane(state / "cp"), S3Server(state / "s3")
     plane.start()
@@ -139,6 +143,7 @@ def main(n: int, threads: int, actions: int, client: str) -> None:
             "100000",
             "--namespace-burst",
             "100000",
+            *pacing,
         )
         print(f"hook process {hook.pid} at {url}", flush=True)  # e.g. for py-spy --pid
         before = kube.custom.list_namespaced_custom_object(
@@ -180,7 +185,8 @@ def main(n: int, threads: int, actions: int, client: str) -> None:
             " cores"
         )
         print(
-            f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s;"
+            f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s,"
+            f" {' '.join(pacing) or 'default pacing'};"
             f" {len(result.latencies) / max(1, patches):.1f} reports per write)"
         )
     finally:
@@ -197,5 +203,8 @@ if __name__ == "__main__":
     parser.add_argument("clients", type=int, nargs="?", default=4)
     parser.add_argument("actions", type=int, nargs="?", default=1)
     parser.add_argument("--client", choices=["keepalive", "urllib"], default="keepalive")
+    parser.add_argument("--status-writes-per-second", type=float, default=None)
     args = parser.parse_args()
-    main(args.reports, args.clients, args.actions, args.client)
+    rate = args.status_writes_per_second
+    pacing = () if rate is None else ("--status-writes-per-second", f"{rate:g}")
+    main(args.reports, args.clients, args.actions, args.client, pacing)
