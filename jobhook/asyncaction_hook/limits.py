@@ -47,7 +47,23 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     # the walk is left for the rare body that could.
     if body.count(b"[") + body.count(b"{") > max_depth and depth_exceeds(value, max_depth):
         raise bad_request(f"JSON nested deeper than {max_depth} levels")
+    # A \uD800-\uDFFF escape that is not half of a pair decodes to a lone surrogate,
+    # which no UTF-8 text holds: measuring or writing it would fail later, as a 500.
+    # ``json.loads`` also lets a surrogate's raw bytes through (it decodes with
+    # "surrogatepass"): in UTF-8 they start with 0xED, and a UTF-16 or UTF-32 body has
+    # NUL bytes. The walk is left for the rare body with one of those.
+    suspect = b"\\ud" in body or b"\\uD" in body or b"\xed" in body or b"\x00" in body
+    if suspect and _has_lone_surrogate(value):
+        raise bad_request("malformed JSON: half of a surrogate pair is not Unicode text")
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def depth_exceeds(value: Any, max_depth: int) -> bool:

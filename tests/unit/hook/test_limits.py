@@ -141,3 +141,22 @@ def test_objects_alone_nest_as_deep_as_lists_and_many_shallow_brackets_pass() ->
     assert parse_json(b'{"a":' * 4 + b"1" + b"}" * 4, 4) == {"a": {"a": {"a": {"a": 1}}}}
     siblings = json.dumps([[i] for i in range(40)] + [{"k": i} for i in range(40)]).encode()
     assert parse_json(siblings, 4) == json.loads(siblings)
+
+
+def test_half_a_surrogate_pair_is_a_400_however_it_is_written() -> None:
+    """Lone surrogates cannot be measured in UTF-8 nor stored: refused as malformed,
+    where they once made the size check raise (a 500)."""
+    for body in (
+        b'{"statusDetails": {"a": "\\ud800"}}',
+        b'{"logs": ["x\\uDC00"]}',
+        b'{"statusDetails": {"\\udfff": 1}}',  # in a key
+        '{"logs": ["x"]}'.encode().replace(b"x", b"\xed\xa0\x80"),  # raw UTF-8 bytes
+        '{"logs": ["\ud800"]}'.encode("utf-16-le", "surrogatepass"),
+    ):
+        error = refused(parse_json, body, 4)
+        assert (error.status, error.reason) == (400, "BAD_REQUEST"), body
+        assert error.message == "malformed JSON: half of a surrogate pair is not Unicode text"
+    # a whole pair, a Hangul syllable (0xED in UTF-8) and UTF-16 text without surrogates
+    assert parse_json(b'{"a": "\\ud83d\\ude00"}', 4) == {"a": "\U0001f600"}
+    assert parse_json('{"a": "\ud7a3"}'.encode(), 4) == {"a": "\ud7a3"}
+    assert parse_json('{"a": "b"}'.encode("utf-16"), 4) == {"a": "b"}

@@ -188,3 +188,23 @@ async def test_reports_answers_and_exposition(
         "asyncaction_hook_per_uid_entries",
         "asyncaction_hook_replay_entries",
     }
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_half_a_surrogate_pair_is_refused_as_malformed_not_a_500(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    body = b'{"progress": 1, "statusDetails": {"a": "\\ud800"}}'
+    response = await http.post(
+        "/status", data=body, headers=signed(UID, key, body, hook.clock_ms())
+    )
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error == {
+        "reason": "BAD_REQUEST",
+        "message": "malformed JSON: half of a surrogate pair is not Unicode text",
+    }
+    assert api.patches == []
