@@ -208,3 +208,47 @@ async def test_half_a_surrogate_pair_is_refused_as_malformed_not_a_500(
         "message": "malformed JSON: half of a surrogate pair is not Unicode text",
     }
     assert api.patches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_numbers_json_cannot_carry_are_refused_before_anything_is_kept(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """A terminal report with NaN went to the API server, which refuses it (a 503 to the
+    job, which retries for ever); a progress report with 1e400 was acknowledged, then its
+    write failed and it was dropped. Both are the job's error: a 400 saying which number."""
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    now = hook.clock_ms()
+    answers = []
+    for at, body in enumerate(
+        (
+            b'{"status": "SUCCEEDED", "result": {"score": NaN}}',
+            b'{"progress": 7, "statusDetails": {"rate": 1e400}}',
+        )
+    ):
+        response = await http.post("/status", data=body, headers=signed(UID, key, body, now + at))
+        answers.append((response.status, await response.json()))
+    assert answers == [
+        (
+            400,
+            {
+                "error": {
+                    "reason": "BAD_REQUEST",
+                    "message": "malformed JSON: NaN is not a JSON number",
+                }
+            },
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "reason": "BAD_REQUEST",
+                    "message": "malformed JSON: the number 1e400 is out of range (a 64-bit float)",
+                }
+            },
+        ),
+    ]
+    assert api.patches == []
+    assert hook.coalescer.pending_view(UID) == {}
