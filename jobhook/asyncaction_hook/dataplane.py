@@ -15,6 +15,9 @@ from typing import Any
 from asyncaction_hook.errors import HookError, forbidden, not_found
 
 PROPERTY = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+# A task id or an object's index in a path: no list the hook serves is this long, so a
+# longer one names nothing (404), and is never given to int() (over 4,300 digits raises).
+MAX_INDEX_DIGITS = 18
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,8 @@ async def get_download(request: web.Request) -> web.Response:
     store = hook.store(caller, info["store"], info["uuid"])
     if not info["index"].isascii() or not info["index"].isdigit():
         raise bad_request("index must be a non-negative integer")
+    if len(info["index"]) > dataplane.MAX_INDEX_DIGITS:  # int() of 4,301 digits raises
+        raise not_found(f"no object {info['property'][:63]}/{info['index'][:20]}...")
     index = int(info["index"])
     action = await hook.action(caller.uid)
     spec = hook.spec_of(action)

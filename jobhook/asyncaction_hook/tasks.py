@@ -61,6 +61,7 @@ from asyncaction_client.taskbook import (
     summary,
     task_name,
 )
+from asyncaction_hook.dataplane import MAX_INDEX_DIGITS
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.limits import parse_json
 from asyncaction_hook.logs import about_uid
@@ -324,6 +325,8 @@ async def post_task(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isascii() or not raw.isdigit():
         raise not_found("task ids are decimal integers")
+    if len(raw) > MAX_INDEX_DIGITS:  # int() of over 4,300 digits raises: it was a 500
+        raise not_found(f"no task {raw[:20]}... ({len(raw)} digits)")
     try:
         body = TaskReport.model_validate(parse_json(caller.body, 16) or {})
     except ValueError as exc:

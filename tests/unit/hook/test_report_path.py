@@ -4,6 +4,9 @@ The report path is tuned for throughput (cached metric children, the one-shot HM
 cheap depth bound, the coalescer's merge); this pins what it must keep: every check
 still refuses what it refused, each answer is the same, and the exposition has the same
 series with the same labels and values, and no series before its first use.
+
+It also pins what the hook answers to signed requests a buggy or hostile job sends to
+the other routes: a 4xx saying what is wrong, never a 500.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube.client import WatchEvent
-from asyncaction.stores import Stores
+from asyncaction.stores import Store, Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
@@ -252,3 +255,55 @@ async def test_numbers_json_cannot_carry_are_refused_before_anything_is_kept(
     ]
     assert api.patches == []
     assert hook.coalescer.pending_view(UID) == {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_task_id_or_object_index_of_thousands_of_digits_is_a_404_not_a_500(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """int() of over 4,300 digits raises ValueError: the id of POST /task/{id} and the
+    index of GET /download/... made a 500. Such a number names no task and no object."""
+    http, hook, api = client
+    # a real store, never called: the index is refused before any S3 call
+    hook.stores.by_name["s3"] = Store(
+        "s3",
+        {
+            "bucket": "b",
+            "endpoint": "http://127.0.0.1:9",
+            "accessKeyId": "k",
+            "secretAccessKey": "s",
+        },
+        60,
+    )
+    key = KEYS.issue("ns", UID, 1)
+    now = hook.clock_ms()
+    huge = "9" * 4301
+    body = b'{"status": "done"}'
+    task_path = f"/task/{huge}"
+    answer = await http.post(
+        task_path, data=body, headers=headers_v2(UID, key, "POST", task_path, body, now)
+    )
+    assert (answer.status, await answer.json()) == (
+        404,
+        {
+            "error": {
+                "reason": "NOT_FOUND",
+                "message": "no task 99999999999999999999... (4301 digits)",
+            }
+        },
+    )
+    download = f"/download/s3/{UID}/out/{huge}"
+    answer = await http.get(download, headers=headers_v2(UID, key, "GET", download, b"", now + 1))
+    assert (answer.status, await answer.json()) == (
+        404,
+        {"error": {"reason": "NOT_FOUND", "message": "no object out/99999999999999999999..."}},
+    )
+    # the longest index still read as a number, and one digit more
+    for at, index in enumerate(("9" * 18, "1" + "0" * 18), start=2):
+        task_path = f"/task/{index}"
+        answer = await http.post(
+            task_path, data=body, headers=headers_v2(UID, key, "POST", task_path, body, now + at)
+        )
+        assert answer.status == 404, index
+    assert api.patches == []
