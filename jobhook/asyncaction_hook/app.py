@@ -194,9 +194,21 @@ class Hook:
                 raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
             raise self.budgets.refused(not_found(UNKNOWN_ID))
         try:
-            body = await request.read()
+            # a body announced and never sent would hold this handler for as long as the
+            # connection stays open, drawing on no budget
+            async with asyncio.timeout(self.settings.hold_seconds):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
+        except TimeoutError:
+            raise self.budgets.refused(
+                HookError(
+                    408,
+                    "BODY_TIMEOUT",
+                    "the request's body did not arrive within "
+                    f"{self.settings.hold_seconds:g} s of its headers",
+                )
+            ) from None
         try:
             attempt = matching_attempt(
                 signed,

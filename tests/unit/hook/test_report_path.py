@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -306,4 +307,47 @@ async def test_a_task_id_or_object_index_of_thousands_of_digits_is_a_404_not_a_5
             task_path, data=body, headers=headers_v2(UID, key, "POST", task_path, body, now + at)
         )
         assert answer.status == 404, index
+    assert api.patches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_body_that_never_comes_is_answered_408_not_waited_for_for_ever(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """Headers of the right form, for a known action, and a Content-Length the body
+    never reaches: the handler waited in ``request.read()`` as long as the connection
+    stayed open, drawing on no budget. It waits ``--hold-seconds`` at most."""
+    http, hook, api = client
+    hook.settings = dataclasses.replace(hook.settings, hold_seconds=0.2)
+    body = b'{"progress": 1}'
+    head = "".join(
+        f"{name}: {value}\r\n"
+        for name, value in signed(UID, KEYS.issue("ns", UID, 1), body, hook.clock_ms()).items()
+    )
+    reader, writer = await asyncio.open_connection(http.host, http.port)
+    writer.write(
+        f"POST /status HTTP/1.1\r\nHost: hook\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+        + body[:5]
+    )
+    await writer.drain()
+    try:
+        # generous: the old code never answered (the test then fails here, not hangs)
+        head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        status_line, *header_lines = head_bytes.decode().split("\r\n")
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in header_lines
+            if line.lower().startswith("content-length:")
+        )
+        answer = await reader.readexactly(length)
+    finally:
+        writer.close()
+    assert status_line.startswith("HTTP/1.1 408 ")
+    assert json.loads(answer) == {
+        "error": {
+            "reason": "BODY_TIMEOUT",
+            "message": "the request's body did not arrive within 0.2 s of its headers",
+        }
+    }
     assert api.patches == []
