@@ -351,3 +351,46 @@ async def test_a_body_that_never_comes_is_answered_408_not_waited_for_for_ever(
         }
     }
     assert api.patches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_body_that_is_not_an_object_or_a_wrong_field_is_a_422_naming_it(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """``[]``, ``0`` or ``""`` as a report was read as an empty report (200, a write);
+    ``[1]`` got pydantic's words naming the model class; a task report with a wrong
+    field got only "1 validation error for TaskReport". Each now says what is wrong."""
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    answers = []
+    for path, body in (
+        ("/status", b"[]"),
+        ("/status", b'""'),
+        ("/status", b"[1]"),
+        ("/task/0", b"[1]"),
+        ("/task/0", b'{"status": "DONE"}'),
+        ("/task/0", b'{"status": "failed", "errorMessage": {"a": 1}}'),
+    ):
+        headers = headers_v2(UID, key, "POST", path, body, hook.clock_ms())
+        response = await http.post(path, data=body, headers=headers)
+        answers.append((response.status, (await response.json())["error"]))
+    not_an_object = (422, {"reason": "INVALID", "message": "the body must be a JSON object"})
+    assert answers == [
+        not_an_object,
+        not_an_object,
+        not_an_object,
+        not_an_object,
+        (
+            422,
+            {
+                "reason": "INVALID",
+                "message": "status: String should match pattern '^(executing|done|failed)$'",
+            },
+        ),
+        (422, {"reason": "INVALID", "message": "errorMessage: Input should be a valid string"}),
+    ]
+    assert api.patches == []
+    # an empty body is still an empty report
+    response = await http.post("/status", data=b"", headers=signed(UID, key, b"", hook.clock_ms()))
+    assert response.status == 200
