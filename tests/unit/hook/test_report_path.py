@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube.client import WatchEvent
@@ -29,6 +29,7 @@ from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
+from asyncaction_hook.errors import HookError
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
@@ -394,3 +395,26 @@ async def test_a_body_that_is_not_an_object_or_a_wrong_field_is_a_422_naming_it(
     # an empty body is still an empty report
     response = await http.post("/status", data=b"", headers=signed(UID, key, b"", hook.clock_ms()))
     assert response.status == 200
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """aiohttp's C parser refuses raw non-ASCII bytes in a path, but its pure-Python one
+    (AIOHTTP_NO_EXTENSIONS, or a platform without the extension) lets them through, and
+    the signature check encodes the path as latin-1: "/task/٣" raised
+    UnicodeEncodeError, a 500. The request is built as that parser builds it."""
+    http, hook, _ = client
+    key = KEYS.issue("ns", UID, 1)
+    headers = headers_v2(UID, key, "POST", "/task/3", b"", hook.clock_ms())
+    for path in ("/task/\u0663", "/upload/s3/x/\u00e9"):
+        request = make_mocked_request("POST", path, headers=headers, app=http.app)
+        with pytest.raises(HookError) as caught:
+            await hook.authenticate(request)
+        assert (caught.value.status, caught.value.reason, caught.value.message) == (
+            400,
+            "BAD_REQUEST",
+            "the request's path must be ASCII: percent-encode other characters",
+        )
