@@ -63,9 +63,11 @@ def _float_sized_int(text: str) -> int:
 
 
 # Python's JSON reads NaN, Infinity and numbers past a 64-bit float (1e400 as inf, 10**400
-# as an int), and writes them back out as they are; the API server's JSON (Go's) refuses
-# them, so a write carrying one failed with a 400 there: a 503 to a terminal report, and
-# a progress report acknowledged then dropped. Refused here, as malformed, instead.
+# as an int), and writes them back out as they are; the API server refuses them (measured
+# on the test bed's kube-apiserver: NaN and Infinity in a status patch are a 500 "Invalid
+# JSON Patch", 10**400 a 422; 10**300 and 2**70 are kept, as floats). So a write carrying
+# one failed: a 5xx to a terminal report, and a progress report acknowledged then dropped.
+# Refused here, as malformed, instead.
 _DECODER = json.JSONDecoder(
     parse_constant=_no_constant, parse_float=_finite_float, parse_int=_float_sized_int
 )
