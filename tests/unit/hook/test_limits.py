@@ -191,6 +191,14 @@ def test_numbers_the_api_server_cannot_hold_are_a_400() -> None:
             "BAD_REQUEST",
             f"malformed JSON: {message}",
         ), body
+    # a number of up to 24 characters is shown whole, a longer one cut
+    whole, cut = b"1" + b"0" * 19 + b"e999", b"1" + b"0" * 20 + b"e999"
+    assert refused(parse_json, whole, 4).message.endswith(
+        f"{whole.decode()} is out of range (a 64-bit float)"
+    )
+    assert refused(parse_json, cut, 4).message.endswith(
+        "number 10000000000000000000... (25 characters) is out of range (a 64-bit float)"
+    )
     # the largest a 64-bit float holds pass, as do underflows (they read as 0.0)
     biggest = b"1" + b"0" * 308
     assert parse_json(b"[1.7e308, -1.7e308, 1e-400, " + biggest + b"]", 4) == [
