@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from asyncaction_cli import render, s3
+from asyncaction_cli import kubeconfig, render, s3
 from asyncaction_cli import tasks as task_commands
 from asyncaction_cli.console import Output, print_actions, print_outcomes, wait_for
 from asyncaction_cli.outcomes import EXIT_SUCCEEDED, UsageError
@@ -31,6 +31,9 @@ from asyncaction_client.sync import Client
 
 
 def connect(args: argparse.Namespace) -> Client:
+    """The client of the chosen kubeconfig context; a kubeconfig that cannot be used is
+    refused first, in one line naming the file and the setting (``kubeconfig.check``)."""
+    kubeconfig.check(args.kubeconfig, args.context)
     return Client(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
 
 

@@ -1,0 +1,122 @@
+"""Why the kubeconfig cannot be used, said before the ``kubernetes`` loader says it worse.
+
+The loader's own errors name neither the file nor the setting that chose it ("Service
+host/port is not set." when there is no kubeconfig at all, "No configuration found." for
+a missing file, a bare YAML ``ParserError``, a ``TypeError`` for a file holding a list).
+``check`` reads the same files the loader will (``--kubeconfig``, else ``$KUBECONFIG``, a
+path list, else ``~/.kube/config``) and raises ``ClientError`` with one line naming the
+file, the setting and what is wrong; kubectl's rules: missing files in a list are
+skipped, the first file to set ``current-context`` wins, and the chosen context's cluster
+and user must exist.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asyncaction_client.connection import kubeconfig_paths
+from asyncaction_client.errors import ClientError
+
+
+def one_line_yaml_error(exc: yaml.YAMLError) -> str:
+    """``problem (line L, column C)`` of a YAML error, instead of its multi-line report."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        problem = exc.problem or exc.context or "invalid"
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return f"{problem}{where}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _setting(explicit: str | None) -> str:
+    if explicit:
+        return "--kubeconfig"
+    return "KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config"
+
+
+def _named(document: dict[str, Any], section: str) -> dict[str, Any]:
+    """``{name: entry}`` of a kubeconfig list (``contexts``, ``clusters``, ``users``)."""
+    entries = document.get(section)
+    if not isinstance(entries, list):
+        return {}
+    return {e["name"]: e for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)}
+
+
+def _load(path: str, where: str) -> dict[str, Any] | None:
+    """The kubeconfig document at ``path``; None when the file does not exist."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ClientError(f"kubeconfig {path} ({where}) is a directory, not a file") from None
+    except OSError as exc:
+        raise ClientError(f"kubeconfig {path} ({where}): {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ClientError(f"kubeconfig {path} ({where}) is not UTF-8 text") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ClientError(
+            f"kubeconfig {path} ({where}) is not valid YAML: {one_line_yaml_error(exc)}"
+        ) from None
+    if document is None:
+        raise ClientError(f"kubeconfig {path} ({where}) is empty")
+    if not isinstance(document, dict):
+        raise ClientError(
+            f"kubeconfig {path} ({where}) is not a kubeconfig: it holds a YAML "
+            f"{type(document).__name__}, not a mapping with clusters, users and contexts"
+        )
+    return document
+
+
+def check(explicit: str | None, context: str | None) -> None:
+    """Raise ``ClientError`` naming what is wrong when the kubeconfig cannot be used."""
+    paths = kubeconfig_paths(explicit)
+    if paths is None:
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return  # in a pod: the loader uses the service account
+        raise ClientError(
+            "no kubeconfig: KUBECONFIG is not set and ~/.kube/config does not exist "
+            "(give --kubeconfig FILE)"
+        )
+    where = _setting(explicit)
+    files = [p for p in paths.split(os.pathsep) if p]
+    documents = [(p, d) for p in files if (d := _load(p, where)) is not None]
+    if not documents:
+        raise ClientError(f"kubeconfig {paths} ({where}): no such file")
+    shown = os.pathsep.join(p for p, _ in documents)
+    contexts: dict[str, Any] = {}
+    clusters: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    current = None
+    for _, document in documents:  # the first file to define a name wins, as kubectl
+        contexts = _named(document, "contexts") | contexts
+        clusters = _named(document, "clusters") | clusters
+        users = _named(document, "users") | users
+        current = current or document.get("current-context")
+    chosen = context or current
+    if not chosen:
+        raise ClientError(
+            f"kubeconfig {shown} ({where}) has no current-context: give --context NAME"
+            + (f" (one of {', '.join(sorted(contexts))})" if contexts else "")
+        )
+    if chosen not in contexts:
+        raise ClientError(
+            f'context "{chosen}" ({"--context" if context else "current-context"}) is not in '
+            f"kubeconfig {shown} ({where})"
+            + (f"; it has {', '.join(sorted(contexts))}" if contexts else "; it has no contexts")
+        )
+    entry = contexts[chosen].get("context")
+    entry = entry if isinstance(entry, dict) else {}
+    for kind, known in (("cluster", clusters), ("user", users)):
+        named = entry.get(kind)
+        if named not in known:
+            raise ClientError(
+                f'context "{chosen}" names {kind} "{named or ""}", which is not in '
+                f"kubeconfig {shown} ({where})"
+            )

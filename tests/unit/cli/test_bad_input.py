@@ -1,0 +1,318 @@
+"""The CLI on a bad day, without a cluster: every mistake in the setup or the command line
+ends in one line naming what is wrong (the setting, file, flag or field) and a non-zero
+exit code, never a traceback, a bare library message or a request sent anyway."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asyncaction_cli.console import Output
+from asyncaction_cli.main import run
+from asyncaction_cli.outcomes import EXIT_ERROR, EXIT_USAGE
+
+
+def closed_loopback_url() -> str:
+    """An https URL on a loopback port nobody listens on: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"https://127.0.0.1:{port}"
+
+
+def kubeconfig(
+    server: str, *, current: str = "ctx", cluster: str = "c", user: str = "u"
+) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": cluster, "user": user}}],
+        "current-context": current,
+    }
+
+
+@pytest.fixture
+def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A HOME with no ~/.kube, no KUBECONFIG, not in a pod; the working directory is tmp."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        code = run(list(argv), Output(out, err))
+    finally:
+        sys.stdin = saved
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_no_kubeconfig_at_all_says_so_not_in_cluster_jargon(no_cluster: Path) -> None:
+    code, out, err = cli("get", "a")
+    assert (code, out, one_error_line(err)) == (
+        EXIT_ERROR,
+        "",
+        "error: no kubeconfig: KUBECONFIG is not set and ~/.kube/config does not exist "
+        "(give --kubeconfig FILE)",
+    )
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_a_missing_kubeconfig_file_is_named_with_its_setting(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    missing = str(no_cluster / "nope.yaml")
+    if how == "env":
+        monkeypatch.setenv("KUBECONFIG", missing)
+        code, _, err = cli("list")
+    else:
+        code, _, err = cli("list", "--kubeconfig", missing)
+    setting = "KUBECONFIG" if how == "env" else "--kubeconfig"
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        f"error: kubeconfig {missing} ({setting}): no such file",
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "is empty"),
+        (
+            "apiVersion: v1\nclusters: [\n  - bad: : :\n",
+            "is not valid YAML: expected the node content, but found '-' (line 3, column 3)",
+        ),
+        (
+            "- a\n- b\n",
+            "is not a kubeconfig: it holds a YAML list, "
+            "not a mapping with clusters, users and contexts",
+        ),
+        (
+            "just a string\n",
+            "is not a kubeconfig: it holds a YAML str, "
+            "not a mapping with clusters, users and contexts",
+        ),
+    ],
+)
+def test_an_unusable_kubeconfig_file_is_named_with_what_is_wrong(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch, content: str, says: str
+) -> None:
+    path = no_cluster / "config"
+    path.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code, _, err = cli("get", "a")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        f"error: kubeconfig {path} (KUBECONFIG) {says}",
+    )
+
+
+def test_a_kubeconfig_that_is_a_directory_is_named(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(no_cluster))
+    code, _, err = cli("get", "a")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        f"error: kubeconfig {no_cluster} (KUBECONFIG) is a directory, not a file",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "argv", "says"),
+    [
+        (
+            {"current": "gone"},
+            [],
+            'context "gone" (current-context) is not in kubeconfig {path} (KUBECONFIG); it has ctx',
+        ),
+        (
+            {},
+            ["--context", "other"],
+            'context "other" (--context) is not in kubeconfig {path} (KUBECONFIG); it has ctx',
+        ),
+        (
+            {"cluster": "nocluster"},
+            [],
+            'context "ctx" names cluster "nocluster", '
+            "which is not in kubeconfig {path} (KUBECONFIG)",
+        ),
+        (
+            {"user": "nouser"},
+            [],
+            'context "ctx" names user "nouser", which is not in kubeconfig {path} (KUBECONFIG)',
+        ),
+        (
+            {"current": ""},
+            [],
+            "kubeconfig {path} (KUBECONFIG) has no current-context: "
+            "give --context NAME (one of ctx)",
+        ),
+    ],
+)
+def test_a_context_cluster_or_user_the_kubeconfig_lacks_is_named(
+    no_cluster: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    changes: dict[str, str],
+    argv: list[str],
+    says: str,
+) -> None:
+    path = no_cluster / "config"
+    path.write_text(yaml.safe_dump(kubeconfig(closed_loopback_url(), **changes)))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code, _, err = cli("get", "a", *argv)
+    assert (code, one_error_line(err)) == (EXIT_ERROR, "error: " + says.format(path=path))
+
+
+def test_an_unreachable_api_server_is_one_short_line_naming_it(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = closed_loopback_url()
+    path = no_cluster / "config"
+    path.write_text(yaml.safe_dump(kubeconfig(server)))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code, _, err = cli("get", "a")
+    line = one_error_line(err)
+    assert code == EXIT_ERROR
+    assert line == f"error: cannot reach the API server {server}: Connection refused"
+
+
+@pytest.fixture
+def refused(no_cluster: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A valid kubeconfig whose server refuses: any request sent shows as 'cannot reach'."""
+    path = no_cluster / "config"
+    path.write_text(yaml.safe_dump(kubeconfig(closed_loopback_url())))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["submit", "--template", "t", "--name", "a", "--wait", "--timeout", "5x"],
+            "not a duration: '5x' (use e.g. 30s, 5m, 1h30m, 2d)",
+        ),
+        (
+            ["submit", "--template", "t", "--name", "a", "--wait", "--timeout=-5m"],
+            "not a duration: '-5m' (use e.g. 30s, 5m, 1h30m, 2d)",
+        ),
+        (
+            ["rerun", "a", "--wait", "--timeout", "soon"],
+            "not a duration: 'soon' (use e.g. 30s, 5m, 1h30m, 2d)",
+        ),
+    ],
+)
+def test_a_bad_wait_timeout_is_refused_before_anything_is_submitted(
+    refused: str, argv: list[str], says: str
+) -> None:
+    code, _, err = cli(*argv)
+    # refused by the CLI itself: not 'cannot reach the API server', so nothing was sent
+    assert (code, one_error_line(err)) == (EXIT_USAGE, f"error: --timeout: {says}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--since", "5x"], "--since: not a duration: '5x' (use e.g. 30s, 5m, 1h30m, 2d)"),
+        (["--since=-1h"], "--since: not a duration: '-1h' (use e.g. 30s, 5m, 1h30m, 2d)"),
+        (
+            ["--older-than", "abc"],
+            "--older-than: not a duration: 'abc' (use e.g. 30s, 5m, 1h30m, 2d)",
+        ),
+        (["--since", ""], "--since: empty duration"),
+        (["--since", "99999999999d"], "--since: duration too long: '99999999999d'"),
+    ],
+)
+def test_list_names_a_bad_duration_flag_as_a_usage_error(
+    refused: str, argv: list[str], says: str
+) -> None:
+    code, _, err = cli("list", *argv)
+    assert (code, one_error_line(err)) == (EXIT_USAGE, f"error: {says}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "says"),
+    [
+        (["-f", "-"], "", "error: stdin holds no manifest (it is empty)"),
+        (["-f", "empty.yaml"], "", "error: empty.yaml holds no manifest (it is empty)"),
+        (["-f", "missing.yaml"], "", "error: cannot read missing.yaml: No such file or directory"),
+        (["-f", "."], "", "error: cannot read .: Is a directory"),
+        (["-f", "binary.yaml"], "", "error: cannot read binary.yaml: not UTF-8 text"),
+        (
+            ["-f", "bad.yaml"],
+            "",
+            "error: bad.yaml is not valid YAML: expected the node content, but found "
+            "'<stream end>' (line 2, column 1)",
+        ),
+        (
+            ["-f", "two.yaml"],
+            "",
+            "error: two.yaml is not valid YAML: expected a single document in the stream, "
+            "but found another document (line 2, column 1)",
+        ),
+        (
+            ["--template", "t", "--request", "{a"],
+            "",
+            "error: --request is not valid YAML: expected ',' or '}', but got '<stream end>' "
+            "(line 1, column 3)",
+        ),
+        (
+            ["--template", "t", "--request", "@missing.json"],
+            "",
+            "error: cannot read missing.json: No such file or directory",
+        ),
+        (["-f", "list.yaml"], "", "error: list.yaml does not hold one AsyncAction manifest"),
+        (["-f", "meta.yaml"], "", "error: metadata must be a mapping, got int"),
+        (["-f", "spec.yaml"], "", "error: spec must be a mapping, got list"),
+        (
+            ["-f", "labels.yaml", "--label", "a=b"],
+            "",
+            "error: metadata.labels must be a mapping, got list",
+        ),
+        (
+            ["-f", "version.yaml"],
+            "",
+            "error: expected apiVersion asyncaction.dev/v1alpha1, got v9",
+        ),
+    ],
+)
+def test_submit_names_what_is_wrong_with_its_input(
+    refused: str, argv: list[str], stdin: str, says: str
+) -> None:
+    Path("empty.yaml").write_text("")
+    Path("binary.yaml").write_bytes(b"\xff\xfe kind")
+    Path("bad.yaml").write_text("a: [\n")
+    Path("two.yaml").write_text("---\na: 1\n---\nb: 2\n")
+    Path("list.yaml").write_text("[]\n")
+    Path("meta.yaml").write_text("kind: AsyncAction\nmetadata: 5\n")
+    Path("spec.yaml").write_text("kind: AsyncAction\nmetadata: {name: a}\nspec: [1]\n")
+    Path("labels.yaml").write_text(
+        "kind: AsyncAction\nmetadata: {name: a, labels: [x]}\nspec: {templateRef: t}\n"
+    )
+    Path("version.yaml").write_text(
+        "apiVersion: v9\nkind: AsyncAction\nmetadata: {name: a}\nspec: {templateRef: t}\n"
+    )
+    code, out, err = cli("submit", *argv, stdin=stdin)
+    assert (code, out, one_error_line(err)) == (EXIT_USAGE, "", says)
