@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,20 @@ def connect(args: argparse.Namespace) -> Client:
     return Client(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
 
 
-def seconds(text: str | None) -> float | None:
+def duration(text: str | None, flag: str) -> timedelta | None:
+    """The duration a flag gives, or a UsageError naming the flag; checked before any
+    request, so a typo never leaves a submitted action behind."""
     if text is None:
         return None
     try:
-        return parse_duration(text).total_seconds()
+        return parse_duration(text)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def seconds(text: str | None, flag: str = "--timeout") -> float | None:
+    found = duration(text, flag)
+    return None if found is None else found.total_seconds()
 
 
 def read_document(source: str) -> Any:
@@ -71,6 +79,7 @@ def labels_of(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_submit(io: Output, args: argparse.Namespace) -> int:
+    timeout = seconds(args.timeout)
     manifest = None
     if args.filename:
         manifest = read_document(args.filename if args.filename == "-" else "@" + args.filename)
@@ -100,17 +109,22 @@ def cmd_submit(io: Output, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         io.say(f"{render.resource_name(created)} submitted in namespace {namespace_of(created)}")
-        return finish(io, client, [created], args)
+        return finish(io, client, [created], args, timeout)
 
 
-def finish(io: Output, client: Client, actions: list[Action], args: argparse.Namespace) -> int:
-    """Print the new action(s); with --wait, wait first and exit with the outcome."""
+def finish(
+    io: Output,
+    client: Client,
+    actions: list[Action],
+    args: argparse.Namespace,
+    timeout: float | None,
+) -> int:
+    """Print the new action(s); with --wait, wait (``timeout``: the --timeout, read before
+    anything was submitted) and exit with the outcome."""
     if not getattr(args, "wait", False):
         print_actions(io, actions, "name" if args.output == "table" else args.output)
         return EXIT_SUCCEEDED
-    outcomes = wait_for(
-        io, client, [(namespace_of(a), name_of(a)) for a in actions], seconds(args.timeout)
-    )
+    outcomes = wait_for(io, client, [(namespace_of(a), name_of(a)) for a in actions], timeout)
     return print_outcomes(io, outcomes, args.output)
 
 
@@ -124,8 +138,8 @@ def cmd_list(io: Output, args: argparse.Namespace) -> int:
     filters = Filters(
         phases=frozenset(phases),
         queues=frozenset(args.queue),
-        since=parse_duration(args.since) if args.since else None,
-        older_than=parse_duration(args.older_than) if args.older_than else None,
+        since=duration(args.since, "--since"),
+        older_than=duration(args.older_than, "--older-than"),
     )
     with connect(args) as client:
         actions = client.list(
@@ -246,10 +260,9 @@ def _created(action: Mapping[str, Any]) -> str:
 
 
 def cmd_wait(io: Output, args: argparse.Namespace) -> int:
+    timeout = seconds(args.timeout)
     with connect(args) as client:
-        outcomes = wait_for(
-            io, client, [(client.namespace, name) for name in args.names], seconds(args.timeout)
-        )
+        outcomes = wait_for(io, client, [(client.namespace, name) for name in args.names], timeout)
     return print_outcomes(io, outcomes, args.output)
 
 
@@ -342,10 +355,11 @@ def _change(verb: str) -> Callable[[Output, argparse.Namespace], int]:
 
 
 def cmd_rerun(io: Output, args: argparse.Namespace) -> int:
+    timeout = seconds(args.timeout)
     with connect(args) as client:
         created = client.rerun(args.name, generate_name=args.generate_name)
         io.say(f"{render.resource_name(created)} submitted as a rerun of {args.name}")
-        return finish(io, client, [created], args)
+        return finish(io, client, [created], args, timeout)
 
 
 def cmd_archive(io: Output, args: argparse.Namespace) -> int:

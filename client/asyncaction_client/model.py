@@ -132,7 +132,10 @@ def parse_duration(text: str) -> timedelta:
         position = match.end()
     if position != len(text):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # past timedelta's 999999999 days: a typo, not a wish
+        raise ValueError(f"duration too long: {text!r}") from None
 
 
 @dataclass(frozen=True)
