@@ -15,6 +15,7 @@ import yaml
 from asyncaction_cli import kubeconfig, render, s3
 from asyncaction_cli import tasks as task_commands
 from asyncaction_cli.console import Output, print_actions, print_outcomes, wait_for
+from asyncaction_cli.kubeconfig import one_line_yaml_error
 from asyncaction_cli.outcomes import EXIT_SUCCEEDED, UsageError
 from asyncaction_cli.waiting import ReasonChanges, queue_position
 from asyncaction_client.contract import LABEL_ATTEMPT, utcnow
@@ -54,8 +55,17 @@ def seconds(text: str | None, flag: str = "--timeout") -> float | None:
     return None if found is None else found.total_seconds()
 
 
-def read_document(source: str) -> Any:
-    """JSON or YAML from ``-`` (stdin), ``@FILE`` or the text itself."""
+def source_name(source: str, flag: str) -> str:
+    """What the messages call a document: ``stdin``, the file, or the flag it was given in."""
+    if source == "-":
+        return "stdin"
+    return source[1:] if source.startswith("@") else flag
+
+
+def read_document(source: str, flag: str) -> Any:
+    """JSON or YAML from ``-`` (stdin), ``@FILE`` or the text itself (given in ``flag``);
+    a UsageError of one line naming the file (or stdin, or the flag) otherwise."""
+    name = source_name(source, flag)
     try:
         if source == "-":
             text = sys.stdin.read()
@@ -63,9 +73,14 @@ def read_document(source: str) -> Any:
             text = Path(source[1:]).read_text()
         else:
             text = source
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {name}: not UTF-8 text") from None
+    try:
         return yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read {source!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{name} is not valid YAML: {one_line_yaml_error(exc)}") from None
 
 
 def labels_of(pairs: Sequence[str]) -> dict[str, str]:
@@ -82,16 +97,20 @@ def cmd_submit(io: Output, args: argparse.Namespace) -> int:
     timeout = seconds(args.timeout)
     manifest = None
     if args.filename:
-        manifest = read_document(args.filename if args.filename == "-" else "@" + args.filename)
-    if manifest is not None and not isinstance(manifest, dict):
-        raise UsageError(f"{args.filename} does not hold one AsyncAction manifest")
-    in_file = ((manifest or {}).get("metadata") or {}).get("namespace")
+        source = args.filename if args.filename == "-" else "@" + args.filename
+        manifest = read_document(source, "-f")
+        if manifest is None:  # else the complaint would be a missing name or template
+            raise UsageError(f"{source_name(source, '-f')} holds no manifest (it is empty)")
+        if not isinstance(manifest, dict):
+            raise UsageError(f"{source_name(source, '-f')} does not hold one AsyncAction manifest")
+    metadata = (manifest or {}).get("metadata")
+    in_file = metadata.get("namespace") if isinstance(metadata, dict) else None
     if in_file and args.namespace and in_file != args.namespace:
         # As kubectl: a file that names another namespace than -n is a mistake, not a choice.
         raise UsageError(
             f'the namespace from the file ("{in_file}") does not match -n "{args.namespace}"'
         )
-    request = read_document(args.request) if args.request else None
+    request = read_document(args.request, "--request") if args.request else None
     if request is not None and not isinstance(request, dict):
         raise UsageError("--request must be a JSON object")
     with connect(args) as client:

@@ -26,6 +26,8 @@ def one_line_yaml_error(exc: yaml.YAMLError) -> str:
     """``problem (line L, column C)`` of a YAML error, instead of its multi-line report."""
     if isinstance(exc, yaml.MarkedYAMLError):
         problem = exc.problem or exc.context or "invalid"
+        if exc.context and problem.startswith("but "):  # "expected X, but found Y"
+            problem = f"{exc.context}, {problem}"
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         return f"{problem}{where}"

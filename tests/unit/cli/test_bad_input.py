@@ -270,7 +270,7 @@ def test_list_names_a_bad_duration_flag_as_a_usage_error(
             ["-f", "two.yaml"],
             "",
             "error: two.yaml is not valid YAML: expected a single document in the stream, "
-            "but found another document (line 2, column 1)",
+            "but found another document (line 3, column 1)",
         ),
         (
             ["--template", "t", "--request", "{a"],
