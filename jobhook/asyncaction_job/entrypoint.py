@@ -184,4 +184,7 @@ def _run(
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    # Through the CLI, so that outside a job (no JOB_ID...) it says so in one line.
+    from asyncaction_job.cli import main
+
+    sys.exit(main(["run", "--", *sys.argv[1:]]))
