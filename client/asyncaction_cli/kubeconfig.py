@@ -13,6 +13,8 @@ and user must exist.
 from __future__ import annotations
 
 import os
+import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,40 @@ def check(explicit: str | None, context: str | None) -> None:
                 f'context "{chosen}" names {kind} "{named or ""}", which is not in '
                 f"kubeconfig {shown} ({where})"
             )
+    cluster, user = str(entry["cluster"]), str(entry["user"])
+    problem = _server_problem(cluster, _section(clusters[cluster], "cluster")) or _exec_problem(
+        user, _section(users[user], "user")
+    )
+    if problem:
+        raise ClientError(f'{problem}, in kubeconfig {shown} ({where}) for context "{chosen}"')
+
+
+def _section(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    inner = entry.get(key)
+    return inner if isinstance(inner, dict) else {}
+
+
+def _server_problem(name: str, cluster: dict[str, Any]) -> str | None:
+    """The loader would send requests to ``http://HOST:80`` for a server without a
+    scheme, and fail on the first request with 'No host specified' for none."""
+    server = cluster.get("server")
+    if not server:
+        return f'cluster "{name}" has no server'
+    try:
+        parts = urllib.parse.urlsplit(str(server))
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        return f'cluster "{name}" server "{server}" is not a URL ({exc})'
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f'cluster "{name}" server "{server}" is not an https:// URL'
+    return None
+
+
+def _exec_problem(name: str, user: dict[str, Any]) -> str | None:
+    """A credential plugin that is not installed: the loader only logs it and sends the
+    requests without credentials, so the error would be a 401 or a refused connection."""
+    plugin = user.get("exec")
+    command = plugin.get("command") if isinstance(plugin, dict) else None
+    if command and shutil.which(str(command)) is None:
+        return f'user "{name}" runs credential plugin "{command}", which is not found'
+    return None

@@ -185,6 +185,44 @@ def test_a_context_cluster_or_user_the_kubeconfig_lacks_is_named(
     assert (code, one_error_line(err)) == (EXIT_ERROR, "error: " + says.format(path=path))
 
 
+@pytest.mark.parametrize(
+    ("server", "user", "says"),
+    [
+        (None, {"token": "t"}, 'cluster "c" has no server'),
+        ("not-a-url", {"token": "t"}, 'cluster "c" server "not-a-url" is not an https:// URL'),
+        (
+            "https://127.0.0.1:abc",
+            {"token": "t"},
+            'cluster "c" server "https://127.0.0.1:abc" is not a URL '
+            "(Port could not be cast to integer value as 'abc')",
+        ),
+        (
+            "https://127.0.0.1:9",
+            {"exec": {"apiVersion": "v1beta1", "command": "no-such-credential-plugin"}},
+            'user "u" runs credential plugin "no-such-credential-plugin", which is not found',
+        ),
+    ],
+)
+def test_a_server_or_credential_plugin_that_cannot_work_is_named_before_any_request(
+    no_cluster: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: str | None,
+    user: dict[str, object],
+    says: str,
+) -> None:
+    config = kubeconfig(server or "")
+    config["clusters"] = [{"name": "c", "cluster": {"server": server} if server else {}}]
+    config["users"] = [{"name": "u", "user": user}]
+    path = no_cluster / "config"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code, _, err = cli("get", "a")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        f'error: {says}, in kubeconfig {path} (KUBECONFIG) for context "ctx"',
+    )
+
+
 def test_an_unreachable_api_server_is_one_short_line_naming_it(
     no_cluster: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
