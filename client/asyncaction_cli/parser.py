@@ -4,7 +4,7 @@ one sub-command per verb; ``build_parser`` is also what docs/cli.md is generated
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from asyncaction_cli import tasks as task_commands
@@ -18,6 +18,22 @@ PROG = "asyncaction"
 def _formatter(prog: str) -> argparse.HelpFormatter:
     # A fixed width keeps the generated reference (docs/cli.md) the same on every terminal.
     return argparse.RawDescriptionHelpFormatter(prog, width=100, max_help_position=32)
+
+
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type for a whole number of at least ``least``: a negative --tail or a
+    zeroth --attempt is refused on the command line, not sent to the API server."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
+        return value
+
+    return parse
 
 
 def _common(
@@ -176,9 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--follow", action="store_true", help="keep printing new lines until the attempt ends"
     )
     logs.add_argument(
-        "--attempt", type=int, metavar="N", help="attempt number (default: the current one)"
+        "--attempt", type=at_least(1), metavar="N", help="attempt number (default: the current one)"
     )
-    logs.add_argument("--tail", type=int, metavar="LINES", help="only the last LINES lines")
+    logs.add_argument("--tail", type=at_least(0), metavar="LINES", help="only the last LINES lines")
 
     outputs = command(
         "outputs",

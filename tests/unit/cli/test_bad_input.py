@@ -354,3 +354,21 @@ def test_submit_names_what_is_wrong_with_its_input(
     )
     code, out, err = cli("submit", *argv, stdin=stdin)
     assert (code, out, one_error_line(err)) == (EXIT_USAGE, "", says)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--tail=-5"], "argument --tail: must be 0 or more, got -5"),
+        (["--attempt", "0"], "argument --attempt: must be 1 or more, got 0"),
+        (["--attempt=-1"], "argument --attempt: must be 1 or more, got -1"),
+        (["--tail", "ten"], "argument --tail: not a whole number: 'ten'"),
+    ],
+)
+def test_logs_refuses_counts_out_of_range_before_asking_the_cluster(
+    refused: str, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli("logs", "a", *argv)
+    assert exited.value.code == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines()[-1] == f"asyncaction logs: error: {says}"
