@@ -28,13 +28,13 @@ from asyncaction_cli.outcomes import (
     EXIT_WAIT_TIMEOUT,
     UsageError,
 )
-from asyncaction_cli.parser import build_parser
+from asyncaction_cli.parser import build_parser, parse
 from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
 
 
 def run(argv: Sequence[str], io: Output) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if getattr(args, "verbose", False):
         handler = logging.StreamHandler(io.err)
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

@@ -97,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        return commands.add_parser(
+        sub = commands.add_parser(
             name, help=help, description=help, parents=list(parents), formatter_class=_formatter
         )
+        sub.set_defaults(command_parser=sub)
+        return sub
 
     with_result = [*FORMATS, "result"]
     submit = command(
@@ -258,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[location],
         formatter_class=_formatter,
     )
+    archive_list.set_defaults(command_parser=archive_list)
     archive_list.add_argument(
         "-A", "--all-namespaces", action="store_true", help="across all namespaces"
     )
@@ -280,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[location],
         formatter_class=_formatter,
     )
+    archive_get.set_defaults(command_parser=archive_get)
     archive_get.add_argument("name", metavar="NAME")
     archive_get.add_argument("--uid", help="the record of this uid, when the name was reused")
     archive_get.add_argument(
@@ -293,6 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: yaml)",
     )
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``parser.parse_args``, except that arguments left over are reported by the command
+    they were given to, with its usage ('asyncaction describe: error: unrecognized
+    arguments: b'), not by the top-level parser, whose usage shows no NAME at all."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        owner: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _wait_options(parser: argparse.ArgumentParser, flag_help: str | None) -> None:

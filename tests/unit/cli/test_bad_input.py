@@ -372,3 +372,22 @@ def test_logs_refuses_counts_out_of_range_before_asking_the_cluster(
         cli("logs", "a", *argv)
     assert exited.value.code == EXIT_USAGE
     assert capsys.readouterr().err.splitlines()[-1] == f"asyncaction logs: error: {says}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog", "extra"),
+    [
+        (["describe", "a", "b"], "asyncaction describe", "b"),
+        (["get", "a", "--bogus"], "asyncaction get", "--bogus"),
+        (["archive", "get", "a", "b"], "asyncaction archive get", "b"),
+    ],
+)
+def test_extra_arguments_are_reported_with_the_usage_of_the_command_given(
+    refused: str, capsys: pytest.CaptureFixture[str], argv: list[str], prog: str, extra: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli(*argv)
+    lines = capsys.readouterr().err.splitlines()
+    assert exited.value.code == EXIT_USAGE
+    assert lines[0].startswith(f"usage: {prog} ")
+    assert lines[-1] == f"{prog}: error: unrecognized arguments: {extra}"
