@@ -391,3 +391,72 @@ def test_extra_arguments_are_reported_with_the_usage_of_the_command_given(
     assert exited.value.code == EXIT_USAGE
     assert lines[0].startswith(f"usage: {prog} ")
     assert lines[-1] == f"{prog}: error: unrecognized arguments: {extra}"
+
+
+@pytest.fixture
+def no_aws(monkeypatch: pytest.MonkeyPatch, no_cluster: Path) -> pytest.MonkeyPatch:
+    """No AWS credentials anywhere, no instance metadata lookups, S3 on a closed port."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(no_cluster / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(no_cluster / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", closed_loopback_url().replace("https", "http"))
+    monkeypatch.delenv("ASYNCACTION_ARCHIVE", raising=False)
+    monkeypatch.delenv("ASYNCACTION_BUCKET", raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "says"),
+    [
+        (
+            {"ASYNCACTION_ARCHIVE": "foo"},
+            [],
+            "ASYNCACTION_ARCHIVE: not an s3://bucket/key URI: 'foo'",
+        ),
+        ({}, ["--archive", "s3://"], "--archive: not an s3://bucket/key URI: 's3://'"),
+    ],
+)
+def test_a_malformed_archive_location_names_its_setting(
+    no_aws: pytest.MonkeyPatch, env: dict[str, str], argv: list[str], says: str
+) -> None:
+    for name, value in env.items():
+        no_aws.setenv(name, value)
+    code, _, err = cli("archive", "list", *argv)
+    assert (code, one_error_line(err)) == (EXIT_USAGE, f"error: {says}")
+
+
+def test_no_s3_credentials_says_which_settings_give_them(no_aws: pytest.MonkeyPatch) -> None:
+    code, _, err = cli("archive", "list", "--archive", "s3://bucket/")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        "error: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "or AWS_PROFILE (the standard AWS settings)",
+    )
+
+
+def test_a_malformed_s3_endpoint_names_its_setting(no_aws: pytest.MonkeyPatch) -> None:
+    no_aws.setenv("AWS_ACCESS_KEY_ID", "id")
+    no_aws.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    no_aws.setenv("AWS_ENDPOINT_URL_S3", "notaurl")
+    code, _, err = cli("archive", "list", "--archive", "s3://bucket/")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        "error: AWS_ENDPOINT_URL_S3 'notaurl' is not a usable endpoint: Invalid endpoint: notaurl",
+    )
+
+
+def test_archives_without_boto3_say_which_extra_to_install(
+    no_aws: pytest.MonkeyPatch,
+) -> None:
+    no_aws.setitem(sys.modules, "boto3", None)  # as after `pip install ./client` alone
+    code, _, err = cli("archive", "list", "--archive", "s3://bucket/")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        "error: S3 access needs boto3: pip install 'asyncaction-client[s3]'",
+    )
