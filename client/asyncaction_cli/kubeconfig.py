@@ -98,10 +98,14 @@ def check(explicit: str | None, context: str | None) -> None:
     clusters: dict[str, Any] = {}
     users: dict[str, Any] = {}
     current = None
-    for _, document in documents:  # the first file to define a name wins, as kubectl
+    origin: dict[tuple[str, str], str] = {}  # (kind, name): the file defining it
+    for path, document in documents:  # the first file to define a name wins, as kubectl
         contexts = _named(document, "contexts") | contexts
         clusters = _named(document, "clusters") | clusters
         users = _named(document, "users") | users
+        for kind in ("cluster", "user"):
+            for name in _named(document, kind + "s"):
+                origin.setdefault((kind, name), path)
         current = current or document.get("current-context")
     chosen = context or current
     if not chosen:
@@ -125,8 +129,13 @@ def check(explicit: str | None, context: str | None) -> None:
                 f"kubeconfig {shown} ({where})"
             )
     cluster, user = str(entry["cluster"]), str(entry["user"])
-    problem = _server_problem(cluster, _section(clusters[cluster], "cluster")) or _exec_problem(
-        user, _section(users[user], "user")
+    cluster_entry = _section(clusters[cluster], "cluster")
+    user_entry = _section(users[user], "user")
+    problem = (
+        _server_problem(cluster, cluster_entry)
+        or _exec_problem(user, user_entry)
+        or _missing_file("cluster", cluster, cluster_entry, origin)
+        or _missing_file("user", user, user_entry, origin)
     )
     if problem:
         raise ClientError(f'{problem}, in kubeconfig {shown} ({where}) for context "{chosen}"')
@@ -150,6 +159,22 @@ def _server_problem(name: str, cluster: dict[str, Any]) -> str | None:
         return f'cluster "{name}" server "{server}" is not a URL ({exc})'
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return f'cluster "{name}" server "{server}" is not an https:// URL'
+    return None
+
+
+FILE_KEYS = ("certificate-authority", "client-certificate", "client-key", "tokenFile")
+
+
+def _missing_file(
+    kind: str, name: str, entry: dict[str, Any], origin: dict[tuple[str, str], str]
+) -> str | None:
+    """A certificate, key or token file the entry names that does not exist (relative
+    paths are relative to the kubeconfig that defines the entry, as kubectl has them)."""
+    base = Path(origin.get((kind, name), ".")).parent
+    for key in FILE_KEYS:
+        named = entry.get(key)
+        if named and not (base / str(named)).expanduser().is_file():
+            return f'{kind} "{name}" {key} "{named}" does not exist'
     return None
 
 

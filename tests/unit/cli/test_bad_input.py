@@ -460,3 +460,32 @@ def test_archives_without_boto3_say_which_extra_to_install(
         EXIT_ERROR,
         "error: S3 access needs boto3: pip install 'asyncaction-client[s3]'",
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "says"),
+    [
+        ("clusters", "certificate-authority", 'cluster "c" certificate-authority "ca.crt"'),
+        ("users", "client-certificate", 'user "u" client-certificate "ca.crt"'),
+        ("users", "tokenFile", 'user "u" tokenFile "ca.crt"'),
+    ],
+)
+def test_a_certificate_or_token_file_the_kubeconfig_names_must_exist(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch, section: str, key: str, says: str
+) -> None:
+    config = kubeconfig(closed_loopback_url())
+    entries = config[section]
+    assert isinstance(entries, list)
+    entries[0]["cluster" if section == "clusters" else "user"][key] = "ca.crt"
+    path = no_cluster / "kube" / "config"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code, _, err = cli("get", "a")
+    assert (code, one_error_line(err)) == (
+        EXIT_ERROR,
+        f'error: {says} does not exist, in kubeconfig {path} (KUBECONFIG) for context "ctx"',
+    )
+    (path.parent / "ca.crt").write_text("not checked further here")  # relative to the file
+    code, _, err = cli("get", "a")
+    assert "does not exist" not in err
