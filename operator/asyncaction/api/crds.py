@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from asyncaction.api import models
+from asyncaction.api import models, schedules
 from asyncaction.api.names import (
     ACTION_KIND,
     ACTION_PLURAL,
@@ -186,8 +186,8 @@ def build_crds() -> list[dict[str, Any]]:
             SCHEDULE_PLURAL,
             SCHEDULE_SINGULAR,
             _root(
-                models.ActionScheduleSpec,
-                models.ActionScheduleStatus,
+                schedules.ActionScheduleSpec,
+                schedules.ActionScheduleStatus,
                 True,
                 "Creates AsyncActions on a cron schedule, as a CronJob creates Jobs.",
             ),

@@ -3,130 +3,31 @@
 Field names on the wire are the contract's camelCase; Python code uses snake_case.
 Validation here is what ``kubectl apply`` enforces through the generated OpenAPI
 schema, plus what a 1.20 API server cannot express (no CEL): those rules are checked
-again by the operator when it reads an object.
+again by the operator when it reads an object. The building blocks are in
+``api.wire``, a command's arguments and streams in ``api.arguments``, ActionSchedule in
+``api.schedules``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from asyncaction.api.arguments import Argument, Stream
 from asyncaction.api.names import DEFAULT_QUEUE
 from asyncaction.api.phases import Phase
-
-S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-
-S3Uri = Annotated[str, Field(pattern=S3_URI, max_length=1024)]
-FreeForm = Annotated[dict[str, Any], Field(json_schema_extra=FREE_FORM)]
-Timestamp = datetime
-
-
-def described(text: str, **constraints: Any) -> Any:
-    """``Field(description=...)``: ``kubectl explain`` shows the text for the field."""
-    return Field(description=text, **constraints)
-
-
-class Wire(BaseModel):
-    """camelCase on the wire; unknown fields ignored (servers prune them anyway)."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class ArgumentType(StrEnum):
-    """How an argument reaches the command: a file staged in, a literal, a file uploaded."""
-
-    INPUT = "input"
-    PARAMETER = "parameter"
-    OUTPUT = "output"
-
-
-class Argument(Wire):
-    """One command-line argument, appended after the container's ``args`` in order."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            # Structural-schema form of the rule below, for kubectl-time rejection.
-            "oneOf": [
-                {"properties": {"type": {"enum": ["parameter"]}}},
-                {
-                    "properties": {
-                        "type": {"enum": ["input", "output"]},
-                        "value": {"pattern": S3_URI},
-                    }
-                },
-            ]
-        }
-    )
-    type: Annotated[
-        ArgumentType,
-        described(
-            "input: an S3 object staged before the command runs; parameter: a literal; "
-            "output: a file uploaded to S3 after the command. Data arguments appear in the "
-            "command line as local paths."
-        ),
-    ]
-    name: Annotated[
-        str | None,
-        described(
-            "name the job uses to find the argument (also the hook's property name)",
-            pattern=r"^[A-Za-z0-9_.-]{1,63}$",
-        ),
-    ] = None
-    value: Annotated[
-        str,
-        described(
-            "the literal (parameter) or an s3://bucket/key URI (input, output)", max_length=4096
-        ),
-    ]
-
-    @model_validator(mode="after")
-    def _uris_for_data(self) -> Argument:
-        import re
-
-        if self.type != ArgumentType.PARAMETER and not re.match(S3_URI, self.value):
-            raise ValueError(f"an {self.type.value} argument needs an s3://bucket/key value")
-        return self
-
-
-class StreamType(StrEnum):
-    """Where a standard stream goes: the pod's own pipe, or an S3 object."""
-
-    PIPE = "pipe"
-    URI = "uri"
-
-
-class Stream(Wire):
-    """A standard stream of the command: kept as a pipe or read from / written to S3."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"properties": {"type": {"enum": ["pipe"]}}},
-                {
-                    "properties": {"type": {"enum": ["uri"]}, "value": {"pattern": S3_URI}},
-                    "required": ["value"],
-                },
-            ]
-        }
-    )
-    type: Annotated[
-        StreamType, described("pipe (default): the pod's own stream; uri: an S3 object")
-    ] = StreamType.PIPE
-    value: Annotated[str | None, described("the s3://bucket/key URI when type is uri")] = None
-
-    @model_validator(mode="after")
-    def _uri_needs_value(self) -> Stream:
-        import re
-
-        if self.type == StreamType.URI and not (self.value and re.match(S3_URI, self.value)):
-            raise ValueError("a uri stream needs an s3://bucket/key value")
-        return self
+from asyncaction.api.wire import (
+    DNS_LABEL,
+    Condition,
+    FreeForm,
+    Resource,
+    S3Uri,
+    Timestamp,
+    Wire,
+    described,
+)
 
 
 class Retention(StrEnum):
@@ -316,29 +217,6 @@ class PendingUpload(Wire):
     expires_at: Annotated[Timestamp | None, described("when the presigned URL expires")] = None
 
 
-class ConditionStatus(StrEnum):
-    """metav1.ConditionStatus."""
-
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
-
-
-class Condition(Wire):
-    """A metav1.Condition (kstatus): Ready, Reconciling, Stalled or Succeeded."""
-
-    type: Annotated[str, described("Ready, Reconciling, Stalled or Succeeded")]
-    status: Annotated[ConditionStatus, described("True, False or Unknown")]
-    reason: Annotated[str | None, described("CamelCase reason of the last transition")] = None
-    message: Annotated[str | None, described("human-readable detail")] = None
-    last_transition_time: Annotated[Timestamp | None, described("when the status last changed")] = (
-        None
-    )
-    observed_generation: Annotated[
-        int | None, described("generation the condition was computed for")
-    ] = None
-
-
 class FailingTask(Wire):
     """A task that failed for good (its tries spent)."""
 
@@ -469,12 +347,6 @@ class ActionTemplateSpec(ActionFields):
     """``template`` plus defaults for any AsyncAction field but ``templateRef``."""
 
 
-class Resource(Wire):
-    api_version: str | None = None
-    kind: str | None = None
-    metadata: FreeForm | None = None
-
-
 class AsyncAction(Resource):
     spec: AsyncActionSpec
     status: AsyncActionStatus | None = None
@@ -487,113 +359,3 @@ class ActionQueue(Resource):
 
 class ActionTemplate(Resource):
     spec: ActionTemplateSpec
-
-
-class ConcurrencyPolicy(StrEnum):
-    """What a schedule does when a slot comes while one of its actions still runs."""
-
-    ALLOW = "Allow"
-    FORBID = "Forbid"
-    REPLACE = "Replace"
-
-
-class ActionTemplateMeta(Wire):
-    """The labels and annotations the actions of a schedule get (their names are derived)."""
-
-    labels: Annotated[dict[str, str] | None, described("labels of every action created")] = None
-    annotations: Annotated[
-        dict[str, str] | None, described("annotations of every action created")
-    ] = None
-
-
-class ScheduledActionTemplate(Wire):
-    """``metadata`` and ``spec`` of the actions a schedule creates."""
-
-    metadata: Annotated[
-        ActionTemplateMeta | None, described("labels and annotations of the created actions")
-    ] = None
-    spec: Annotated[AsyncActionSpec, described("the AsyncAction spec of every run")]
-
-
-class ActionScheduleSpec(Wire):
-    """When to create actions and from what, in the manner of a CronJob."""
-
-    schedule: Annotated[
-        str,
-        described(
-            "cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with "
-            "seconds first, or @hourly, @daily, @weekly, @monthly, @yearly",
-            min_length=1,
-            max_length=256,
-        ),
-    ]
-    time_zone: Annotated[
-        str | None,
-        described(
-            "IANA time zone the schedule is read in (e.g. Europe/Paris); default UTC",
-            max_length=64,
-        ),
-    ] = None
-    action_template: Annotated[
-        ScheduledActionTemplate, described("metadata and spec of the actions it creates")
-    ]
-    concurrency_policy: Annotated[
-        ConcurrencyPolicy,
-        described(
-            "Allow: runs may overlap; Forbid: a slot is skipped while a run is active; "
-            "Replace: the active run is aborted and the new one created"
-        ),
-    ] = ConcurrencyPolicy.ALLOW
-    starting_deadline_seconds: Annotated[
-        int | None,
-        described(
-            "a missed slot still runs when no more than this late (after downtime, at most "
-            "the latest missed slot runs); unset: any delay",
-            ge=0,
-        ),
-    ] = None
-    successful_history_limit: Annotated[
-        int,
-        described("succeeded actions kept; the oldest are deleted; default 3", ge=0),
-    ] = 3
-    failed_history_limit: Annotated[
-        int,
-        described("failed, aborted or timed-out actions kept; default 1", ge=0),
-    ] = 1
-    suspend: Annotated[bool, described("true: create no action (running ones go on)")] = False
-
-
-class ActionReference(Wire):
-    """An action a schedule created."""
-
-    name: Annotated[str, described("the action's name")]
-    uid: Annotated[str | None, described("the action's uid")] = None
-
-
-class ActionScheduleStatus(Wire):
-    """Observed state of a schedule, written by the operator."""
-
-    last_schedule_time: Annotated[
-        Timestamp | None, described("the slot of the latest action created")
-    ] = None
-    last_successful_time: Annotated[
-        Timestamp | None, described("when the latest succeeded action finished")
-    ] = None
-    next_schedule_time: Annotated[
-        Timestamp | None, described("the next slot, as the operator computed it")
-    ] = None
-    active: Annotated[
-        list[ActionReference] | None, described("the schedule's actions not yet finished")
-    ] = None
-    observed_generation: Annotated[
-        int | None, described("generation the operator last acted on")
-    ] = None
-    conditions: Annotated[
-        list[Condition] | None,
-        described("Ready (False with reason InvalidSchedule when the spec cannot be read)"),
-    ] = None
-
-
-class ActionSchedule(Resource):
-    spec: ActionScheduleSpec
-    status: ActionScheduleStatus | None = None

@@ -28,6 +28,7 @@ from typing import Any
 
 from asyncaction.api.names import DEFAULT_QUEUE
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
+from asyncaction.controllers.action_metrics import ActionMetrics
 from asyncaction.controllers.admission import Admissions, Member, QueueKey
 from asyncaction.controllers.caches import (
     BY_ACTION_UID,
@@ -103,6 +104,7 @@ class ActionController:
         self.admissions = admissions
         self.queue = queue
         self.metrics = metrics
+        self.action_metrics = ActionMetrics.of(metrics)
         # None: no stores configured here, the hook alone checks S3 keys.
         self.scopes = scopes
         if not settings.master_keys_file:
@@ -143,7 +145,7 @@ class ActionController:
     # -- events → keys -------------------------------------------------------------------
 
     def _on_action(self, event: str, new: Obj | None, old: Obj | None) -> None:
-        self.metrics.observe_transition(old, new)
+        self.action_metrics.observe_transition(old, new)
         if old is not None and (new is None or new["metadata"]["uid"] != old["metadata"]["uid"]):
             # Deleted, or deleted and re-created under the same name while the watch was
             # away (the relist shows a new uid at the old key): the old uid's slot goes.
@@ -288,7 +290,7 @@ class ActionController:
                 if queue is not None:
                     self.wake_granted(queue)  # maybe a slot is free: the heap decides who
                 admitted = self.admissions.request(uid)
-            self.metrics.admission(admitted)
+            self.action_metrics.admission(admitted)
             return admitted
         if view.phase is Phase.QUEUED:
             self.admissions.withdraw(uid)

@@ -27,10 +27,10 @@ from asyncaction.api.names import (
     ANNOTATION_SCHEDULED_AT,
     LABEL_ACTION_UID,
 )
+from asyncaction.controllers.action_metrics import phase_family, phase_labels
 from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.runtime import Informers, object_key
-from asyncaction.runtime.metrics import phase_family, phase_labels
 
 Obj = dict[str, Any]
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from asyncaction.api.models import ConcurrencyPolicy
 from asyncaction.api.phases import Phase
+from asyncaction.api.schedules import ConcurrencyPolicy
 from asyncaction.lifecycle.cron import CronSchedule, InvalidSchedule
 from asyncaction.manifests.naming import bounded_name
 from asyncaction.timeutil import format_time, parse_time

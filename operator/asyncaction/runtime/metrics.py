@@ -11,9 +11,10 @@ reason, so the number of series stays bounded by configuration, not by traffic.
 
 Three kinds of figures:
 
-- counters and histograms updated where things happen (``observe_transition`` from the
-  action informer's handler, ``instrument`` around a reconcile, ``WorkQueueObserver``
-  inside the queue, ``count_request`` from the Kubernetes client);
+- counters and histograms updated where things happen (``instrument`` around a
+  reconcile, ``WorkQueueObserver`` inside the queue, ``count_request`` from the
+  Kubernetes client; the action controller's own, phase transitions and admission, are
+  ``asyncaction.controllers.action_metrics``, built on this registry with ``extension``);
 - gauges read at scrape time from the live objects (``bind``: the manager's caches and
   queues), so a gauge can never drift from the cache it describes;
 - the small ``inc``/``set``/``snapshot`` API the controllers and the liveness probe used
@@ -28,15 +29,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
 from importlib import metadata
 from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-from asyncaction.timeutil import parse_time, utcnow
 
 PREFIX = "asyncaction_"
 # controller-runtime's reconcile buckets (seconds).
@@ -46,11 +44,10 @@ RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 
 # client-go's work queue buckets: 10 ns to 10 s, by powers of ten.
 WORKQUEUE_BUCKETS = tuple(10.0**exp for exp in range(-8, 2))
 # Waiting for a slot and running: from a second to a day.
-WAIT_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
-EXECUTION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
 Labels = Mapping[str, str]
 R = TypeVar("R")
+E = TypeVar("E")
 
 
 class QueueState(Protocol):
@@ -128,29 +125,6 @@ class Metrics:
             f"{p}workqueue_work_duration_seconds", "How long processing one key took.",
             ["name"], buckets=WORKQUEUE_BUCKETS, registry=r,
         )  # fmt: skip
-        self.transitions = Counter(
-            f"{p}phase_transitions", "Phase changes of actions seen by the operator, written "
-            "by the operator or by the hook.", ["namespace", "queue", "from_phase", "to_phase"],
-            registry=r,
-        )  # fmt: skip
-        self.admission_wait = Histogram(
-            f"{p}admission_wait_time_seconds", "Time from QUEUED (or the end of a retry "
-            "backoff, or startAt) to STARTING; Kueue's kueue_admission_wait_time_seconds.",
-            ["namespace", "queue"], buckets=WAIT_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.execution_time = Histogram(
-            f"{p}execution_time_seconds", "Time from the first start to the terminal phase, "
-            "paused time excluded, by outcome (the terminal phase).",
-            ["namespace", "queue", "outcome"], buckets=EXECUTION_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.attempts = Counter(
-            f"{p}attempts", "Finished attempts by result (succeeded, failed, stopped) and "
-            "reason (the cause of a failure).", ["result", "reason"], registry=r,
-        )  # fmt: skip
-        self.admission_attempts = Counter(
-            f"{p}admission_attempts", "Admission decisions for eligible actions: success or "
-            "inadmissible (Kueue's kueue_admission_attempts_total).", ["result"], registry=r,
-        )  # fmt: skip
         self.api_requests = Counter(
             f"{p}rest_client_requests", "Requests to the API server by method and HTTP code "
             "(client-go's rest_client_requests_total; code 0: no answer).",
@@ -172,8 +146,7 @@ class Metrics:
         self._legacy: dict[str, Counter] = {}
         self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._sources: dict[str, Callable[[], Iterable[Metric]]] = {}
-        self._queued_since: dict[str, datetime] = {}
-        self._started_seen: dict[str, datetime] = {}  # first start this process saw
+        self._extensions: dict[str, Any] = {}
         self.registry.register(_Live(self))
 
     # -- the API the controllers used before (kept) --------------------------------------
@@ -234,6 +207,14 @@ class Metrics:
         for families in list(self._sources.values()):
             yield from families()
 
+    def extension(self, name: str, build: Callable[[CollectorRegistry], E]) -> E:
+        """Metrics defined outside the runtime (the controllers' own), built once on this
+        registry: a manager restarted in the same process gets the same ones back."""
+        if name not in self._extensions:
+            self._extensions[name] = build(self.registry)
+        found: E = self._extensions[name]
+        return found
+
     # -- reconciles ----------------------------------------------------------------------
 
     def instrument(
@@ -262,9 +243,6 @@ class Metrics:
 
         return timed
 
-    def admission(self, admitted: bool) -> None:
-        self.admission_attempts.labels("success" if admitted else "inadmissible").inc()
-
     def count_request(self, method: str, code: int) -> None:
         self.api_requests.labels(method.upper(), str(code)).inc()
 
@@ -273,139 +251,6 @@ class Metrics:
 
     def event_dropped(self, reason: str) -> None:
         self.events_dropped.labels(reason).inc()
-
-    # -- what an action's change means --------------------------------------------------
-
-    def observe_transition(
-        self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
-    ) -> None:
-        """Count a phase change between two cached versions of one action (``old`` None:
-        first seen, e.g. on a relist: nothing changed that this process saw; ``new``
-        None: deleted, forget it)."""
-        if new is None:
-            uid = str(((old or {}).get("metadata") or {}).get("uid", ""))
-            self._queued_since.pop(uid, None)
-            self._started_seen.pop(uid, None)
-            return
-        if old is None:
-            return
-        before = _phase(old)
-        after = _phase(new)
-        if before == after or after is None:
-            return
-        meta = new.get("metadata") or {}
-        namespace = str(meta.get("namespace", ""))
-        status = new.get("status") or {}
-        queue = str(status.get("queue") or (new.get("spec") or {}).get("queue") or "default")
-        uid = str(meta.get("uid", ""))
-        self.transitions.labels(namespace, queue, before or "", after).inc()
-        now = utcnow()
-        if after in ("QUEUED", "SCHEDULED"):
-            self._queued_since[uid] = now
-        if after == "STARTING":
-            self._admitted(old, new, namespace, queue, uid, now)
-            self._started_seen.setdefault(uid, now)
-        if before in ("STARTING", "RUNNING"):
-            self._attempt_ended(old, new, after)
-        if after in TERMINAL:
-            self._queued_since.pop(uid, None)
-            # As this process saw them (sub-second), else the status' times (whole seconds).
-            seen = self._started_seen.pop(uid, None)
-            started = seen or parse_time(status.get("startedAt"))
-            finished = now if seen else parse_time(status.get("finishedAt")) or now
-            if started is not None:
-                paused = float(status.get("pausedSeconds") or 0.0)
-                seconds = max(0.0, (finished - started).total_seconds() - paused)
-                self.execution_time.labels(namespace, queue, after).observe(seconds)
-
-    def _admitted(
-        self,
-        old: Mapping[str, Any],
-        new: Mapping[str, Any],
-        namespace: str,
-        queue: str,
-        uid: str,
-        now: datetime,
-    ) -> None:
-        """The wait ends: it began at the latest of queuedAt, the end of a retry's
-        backoff, startAt, and the moment this process saw the action enter QUEUED."""
-        status = new.get("status") or {}
-        marks = [
-            parse_time(status.get("queuedAt")),
-            parse_time((old.get("status") or {}).get("nextAttemptAt")),
-            parse_time((new.get("spec") or {}).get("startAt")),
-            self._queued_since.pop(uid, None),
-            parse_time((new.get("metadata") or {}).get("creationTimestamp")),
-        ]
-        since = max((m for m in marks if m is not None and m <= now), default=None)
-        if since is not None:
-            self.admission_wait.labels(namespace, queue).observe((now - since).total_seconds())
-
-    def _attempt_ended(self, old: Mapping[str, Any], new: Mapping[str, Any], after: str) -> None:
-        status = new.get("status") or {}
-        reason = str((status.get("error") or {}).get("reason") or "")
-        if after == "SUCCEEDED":
-            self.attempts.labels("succeeded", "Succeeded").inc()
-        elif after in ("FAILED", "TIMEOUT"):
-            self.attempts.labels("failed", reason or after.title()).inc()
-        elif after == "ABORTED":
-            self.attempts.labels("stopped", "Aborted").inc()
-        elif after == "PAUSED":
-            self.attempts.labels("stopped", "Paused").inc()
-        elif after == "QUEUED" and int(status.get("failures") or 0) > int(
-            (old.get("status") or {}).get("failures") or 0
-        ):
-            self.attempts.labels("failed", ready_reason(status) or "Failed").inc()
-
-
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})
-
-
-def _phase(action: Mapping[str, Any]) -> str | None:
-    phase = (action.get("status") or {}).get("phase")
-    return str(phase) if phase else None
-
-
-def ready_reason(status: Mapping[str, Any]) -> str | None:
-    """The reason of the ``Ready`` condition (why an action waits, or why it ended)."""
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Ready":
-            reason = condition.get("reason")
-            return str(reason) if reason else None
-    return None
-
-
-def phase_labels(action: Mapping[str, Any]) -> tuple[str, str, str]:
-    """``(namespace, queue, phase)`` of one action in ``asyncaction_actions``."""
-    status = action.get("status") or {}
-    return (
-        str((action.get("metadata") or {}).get("namespace", "")),
-        str(status.get("queue") or (action.get("spec") or {}).get("queue") or "default"),
-        str(status.get("phase") or "NEW"),
-    )
-
-
-def actions_by_phase(actions: Iterable[Mapping[str, Any]]) -> GaugeMetricFamily:
-    """``asyncaction_actions{namespace,queue,phase}``: how many actions are in each phase
-    (Kueue's pending_workloads, per phase). An action with no phase yet counts as NEW."""
-    counts: dict[tuple[str, str, str], int] = {}
-    for action in actions:
-        key = phase_labels(action)
-        counts[key] = counts.get(key, 0) + 1
-    return phase_family(counts)
-
-
-def phase_family(counts: Mapping[tuple[str, str, str], int]) -> GaugeMetricFamily:
-    """``asyncaction_actions`` from counts by ``phase_labels`` (kept as the cache changes:
-    walking 100,000 actions on each scrape held the event loop)."""
-    family = GaugeMetricFamily(
-        f"{PREFIX}actions",
-        "Actions by namespace, queue and phase (NEW: not yet seen by a reconcile).",
-        labels=["namespace", "queue", "phase"],
-    )
-    for labels, count in sorted(counts.items()):
-        family.add_metric(list(labels), count)
-    return family
 
 
 def workqueue_families(queues: Iterable[QueueState]) -> list[GaugeMetricFamily]:

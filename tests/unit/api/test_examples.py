@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from asyncaction.api.models import ActionSchedule, AsyncAction
+from asyncaction.api.models import AsyncAction
+from asyncaction.api.schedules import ActionSchedule
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
 

@@ -9,12 +9,12 @@ from typing import Any
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from asyncaction.controllers.action_metrics import actions_by_phase
 from asyncaction.controllers.caches import PhaseCounts
 from asyncaction.controllers.manager import Manager
 from asyncaction.kube import KubeClient
 from asyncaction.kube.config import ConnectionInfo
 from asyncaction.runtime.informer import Informer
-from asyncaction.runtime.metrics import actions_by_phase
 from asyncaction.settings import OperatorSettings
 
 

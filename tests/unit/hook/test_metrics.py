@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from asyncaction.controllers.action_metrics import ActionMetrics
 from asyncaction.runtime.metrics import Metrics
 from asyncaction_hook.auth import WindowReplayGuard, check_replay, matching_attempt, parse_headers
 from asyncaction_hook.budgets import rate_limited
@@ -12,7 +13,7 @@ from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.metrics import HookMetrics, live_families, refusal_reason
 from asyncaction_hook.pacing import WritePacer
 from asyncaction_job.signing import headers_v2
-from tests.unit.runtime.test_metrics import action
+from tests.unit.controllers.test_action_metrics import action
 
 NOW = 1_800_000_000_000
 KEY = "k" * 43
@@ -65,7 +66,9 @@ def test_both_expositions_pass_promtool() -> None:
     from asyncaction_testbed.prometheus import PrometheusUnavailable, promtool
 
     operator = Metrics()
-    operator.observe_transition(action("QUEUED"), action("STARTING", queuedAt=None))
+    ActionMetrics.of(operator).observe_transition(
+        action("QUEUED"), action("STARTING", queuedAt=None)
+    )
     operator.inc("asyncaction_api_writes_total", {"resource": "jobs"})
     operator.count_request("PATCH", 200)
     operator.event("Normal", "Started")

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from asyncaction.api.models import ActionSchedule
 from asyncaction.api.phases import Phase
+from asyncaction.api.schedules import ActionSchedule
 from asyncaction.lifecycle.schedule import (
     AbortRun,
     CreateRun,

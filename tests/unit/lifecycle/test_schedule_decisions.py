@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from asyncaction.api.models import ActionSchedule, ConcurrencyPolicy
 from asyncaction.api.phases import Phase
+from asyncaction.api.schedules import ActionSchedule, ConcurrencyPolicy
 from asyncaction.controllers.caches import summarize_action
 from asyncaction.controllers.schedules import run_view_from
 from asyncaction.lifecycle.schedule import (
