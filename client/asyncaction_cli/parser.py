@@ -302,7 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """``parser.parse_args``, except that arguments left over are reported by the command
     they were given to, with its usage ('asyncaction describe: error: unrecognized
-    arguments: b'), not by the top-level parser, whose usage shows no NAME at all."""
+    arguments: b'), not by the top-level parser, whose usage shows no NAME at all; and
+    options given before the command are named as such, not as an unknown command."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        # kubectl habits ('-n NS get'): else argparse takes NS for an unknown command
+        parser.error(
+            f"options go after the command, as in '{PROG} list -n NAMESPACE': "
+            f"{argv[0]!r} came first"
+        )
     args, extra = parser.parse_known_args(argv)
     if extra:
         owner: argparse.ArgumentParser = getattr(args, "command_parser", parser)

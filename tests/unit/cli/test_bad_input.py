@@ -489,3 +489,18 @@ def test_a_certificate_or_token_file_the_kubeconfig_names_must_exist(
     (path.parent / "ca.crt").write_text("not checked further here")  # relative to the file
     code, _, err = cli("get", "a")
     assert "does not exist" not in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["-n", "x", "list"], ["--kubeconfig", "/x", "get", "a"], ["-v", "list"]]
+)
+def test_options_before_the_command_are_reported_as_such(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli(*argv)
+    assert exited.value.code == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "asyncaction: error: options go after the command, as in "
+        f"'asyncaction list -n NAMESPACE': {argv[0]!r} came first"
+    )
