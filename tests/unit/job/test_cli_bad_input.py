@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from asyncaction_job.cli import main
+from asyncaction_job.entrypoint import run
 
 JOB_ENV = ("JOB_ID", "JOB_SECRET_KEY", "JOB_HOOK")
 
@@ -105,3 +106,32 @@ def test_the_entrypoint_module_outside_a_job_says_what_is_missing(
         "asyncaction-job: JOB_ID, JOB_SECRET_KEY, JOB_HOOK not set: "
         "is this running as an AsyncAction job?\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "says"),
+    [
+        ("no-such-command-anywhere", 127, "No such file or directory"),
+        ("{tmp}", 126, "Permission denied"),  # a directory: found but not runnable
+    ],
+)
+def test_a_command_that_cannot_start_fails_the_action_naming_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    code: int,
+    says: str,
+) -> None:
+    from tests.unit.job.test_client import client, start_hook
+
+    monkeypatch.setenv("ASYNCACTION_WORKDIR", str(tmp_path / "work"))
+    hook = start_hook()
+    try:
+        argv = command.format(tmp=tmp_path)
+        assert run([argv], client(hook)) == code
+    finally:
+        hook.shutdown()
+    message = f"cannot run {argv}: {says}"
+    assert hook.seen[-1] == ("POST", "/base/status", {"status": "FAILED", "errorMessage": message})
+    assert capsys.readouterr().err == f"asyncaction-job: {message}\n"
