@@ -6,13 +6,23 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from asyncaction_cli import tasks as task_commands
-from asyncaction_cli.outcomes import EXIT_CODES
+from asyncaction_cli.outcomes import EXIT_CODES, EXIT_USAGE
 from asyncaction_client.model import PHASES
 
 FORMATS = ["table", "wide", "json", "yaml", "name"]
 PROG = "asyncaction"
+
+
+class CommandLine(argparse.ArgumentParser):
+    """argparse, with its errors as one line in the CLI's own form (``error: ...``) that
+    points at the command's --help, instead of the usage block (up to five lines of
+    every flag) above the message; the exit code stays 2 (EXIT_USAGE)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -36,10 +46,8 @@ def at_least(least: int) -> Callable[[str], int]:
     return parse
 
 
-def _common(
-    *, all_namespaces: bool = False, output: Sequence[str] | None = None
-) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
+def _common(*, all_namespaces: bool = False, output: Sequence[str] | None = None) -> CommandLine:
+    parser = CommandLine(add_help=False)
     group = parser.add_argument_group("cluster options (as kubectl)")
     group.add_argument(
         "--kubeconfig",
@@ -88,7 +96,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLine(
         prog=PROG,
         description="Submit AsyncActions, follow them and wait for their results.",
         epilog=EXAMPLES,
@@ -96,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def command(name: str, help: str, *parents: CommandLine) -> CommandLine:
         sub = commands.add_parser(
             name, help=help, description=help, parents=list(parents), formatter_class=_formatter
         )
@@ -237,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     archive = command("archive", "Records of finished actions archived to S3 after their TTL.")
     archived = archive.add_subparsers(dest="archive_command", required=True, metavar="COMMAND")
-    location = argparse.ArgumentParser(add_help=False)
+    location = CommandLine(add_help=False)
     location.add_argument(
         "--archive",
         metavar="S3URI",

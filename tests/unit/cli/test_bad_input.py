@@ -371,7 +371,7 @@ def test_logs_refuses_counts_out_of_range_before_asking_the_cluster(
     with pytest.raises(SystemExit) as exited:
         cli("logs", "a", *argv)
     assert exited.value.code == EXIT_USAGE
-    assert capsys.readouterr().err.splitlines()[-1] == f"asyncaction logs: error: {says}"
+    assert capsys.readouterr().err == f"error: {says} (see 'asyncaction logs --help')\n"
 
 
 @pytest.mark.parametrize(
@@ -387,10 +387,10 @@ def test_extra_arguments_are_reported_with_the_usage_of_the_command_given(
 ) -> None:
     with pytest.raises(SystemExit) as exited:
         cli(*argv)
-    lines = capsys.readouterr().err.splitlines()
     assert exited.value.code == EXIT_USAGE
-    assert lines[0].startswith(f"usage: {prog} ")
-    assert lines[-1] == f"{prog}: error: unrecognized arguments: {extra}"
+    assert capsys.readouterr().err == (
+        f"error: unrecognized arguments: {extra} (see '{prog} --help')\n"
+    )
 
 
 @pytest.fixture
@@ -500,7 +500,35 @@ def test_options_before_the_command_are_reported_as_such(
     with pytest.raises(SystemExit) as exited:
         cli(*argv)
     assert exited.value.code == EXIT_USAGE
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        "asyncaction: error: options go after the command, as in "
-        f"'asyncaction list -n NAMESPACE': {argv[0]!r} came first"
+    assert capsys.readouterr().err == (
+        "error: options go after the command, as in "
+        f"'asyncaction list -n NAMESPACE': {argv[0]!r} came first (see 'asyncaction --help')\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([], "the following arguments are required: COMMAND (see 'asyncaction --help')"),
+        (
+            ["list", "-o", "xml"],
+            "argument -o/--output: invalid choice: 'xml' (choose from 'table', 'wide', "
+            "'json', 'yaml', 'name') (see 'asyncaction list --help')",
+        ),
+        (
+            ["archive", "list", "--bogus"],
+            "unrecognized arguments: --bogus (see 'asyncaction archive list --help')",
+        ),
+        (
+            ["tasks"],
+            "the following arguments are required: WORD (see 'asyncaction tasks --help')",
+        ),
+    ],
+)
+def test_a_command_line_error_is_one_line_pointing_at_the_help(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli(*argv)
+    assert exited.value.code == EXIT_USAGE
+    assert capsys.readouterr().err == f"error: {says}\n"
