@@ -29,6 +29,7 @@ from asyncaction_hook.budgets import Budgets
 from asyncaction_hook.cache import ActionCache, is_terminal
 from asyncaction_hook.errors import (
     HookError,
+    bad_request,
     forbidden,
     not_found,
     too_large,
@@ -182,6 +183,14 @@ class Hook:
             )
         except HookError as exc:
             raise self.budgets.refused(exc) from None
+        path = request.raw_path.split("?", 1)[0]
+        if not path.isascii():
+            # A client signs what it sends, which is ASCII (RFC 3986); aiohttp's pure-Python
+            # parser passes other bytes through, which the signature's latin-1 cannot
+            # encode (a 500).
+            raise self.budgets.refused(
+                bad_request("the request's path must be ASCII: percent-encode other characters")
+            )
         length = request.content_length
         if length is not None and length > self.settings.max_body_bytes:
             raise self.budgets.refused(too_large(f"body over {self.settings.max_body_bytes} bytes"))
@@ -194,14 +203,26 @@ class Hook:
                 raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
             raise self.budgets.refused(not_found(UNKNOWN_ID))
         try:
-            body = await request.read()
+            # a body announced and never sent would hold this handler for as long as the
+            # connection stays open, drawing on no budget
+            async with asyncio.timeout(self.settings.hold_seconds):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
+        except TimeoutError:
+            raise self.budgets.refused(
+                HookError(
+                    408,
+                    "BODY_TIMEOUT",
+                    "the request's body did not arrive within "
+                    f"{self.settings.hold_seconds:g} s of its headers",
+                )
+            ) from None
         try:
             attempt = matching_attempt(
                 signed,
                 method=request.method,
-                path=request.raw_path.split("?", 1)[0],
+                path=path,
                 body=body,
                 candidates=self.candidate_keys(action),
             )

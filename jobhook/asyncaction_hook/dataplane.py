@@ -15,6 +15,13 @@ from typing import Any
 from asyncaction_hook.errors import HookError, forbidden, not_found
 
 PROPERTY = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+# A task id or an object's index in a path: no list the hook serves is this long, so a
+# longer one names nothing (404), and is never given to int() (over 4,300 digits raises).
+MAX_INDEX_DIGITS = 18
+# S3's bound on a key. A longer one is a 400 from S3: to the HEAD the hook sends first
+# on servers that check every request (a 503 STORE_UNAVAILABLE to the job, a retry that
+# cannot succeed), or to the job's PUT of a URL the hook recorded as pending.
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,16 @@ def upload_target(
         if not prefixes or not relative or relative.startswith("/") or ".." in relative.split("/"):
             raise forbidden("outputs need spec.outputs and a relative metadata.path")
         base = prefixes[0]
-        return S3Ref(base.bucket, posixpath.join(base.key, relative)), False
+        key = posixpath.join(base.key, relative)
+        size = len(key.encode())
+        if size > MAX_KEY_BYTES:
+            raise HookError(
+                422,
+                "INVALID",
+                f"metadata.path makes an S3 key of {size} bytes; S3 keys are at most "
+                f"{MAX_KEY_BYTES} bytes of UTF-8",
+            )
+        return S3Ref(base.bucket, key), False
     declared = argument_named(spec, prop, "output")
     if declared is not None:
         return declared, False

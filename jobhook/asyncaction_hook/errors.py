@@ -7,6 +7,7 @@ changes the action.
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ValidationError
 
 
 class HookError(Exception):
@@ -34,6 +35,16 @@ class HookError(Exception):
 
 def bad_request(message: str) -> HookError:
     return HookError(400, "BAD_REQUEST", message)
+
+
+def invalid(exc: ValidationError) -> HookError:
+    """422 naming the first field that failed validation, or saying that the body is not
+    an object (pydantic's own words there name the model class, not the request)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    if not where:
+        return HookError(422, "INVALID", "the body must be a JSON object")
+    return HookError(422, "INVALID", f"{where}: {first.get('msg')}")
 
 
 def unauthorized(message: str) -> HookError:

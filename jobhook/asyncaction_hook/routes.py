@@ -17,7 +17,14 @@ from asyncaction.api.phases import Phase
 from asyncaction.timeutil import format_time, utcnow
 from asyncaction_hook import dataplane
 from asyncaction_hook.cache import TERMINAL
-from asyncaction_hook.errors import HookError, bad_request, completed, forbidden, not_found
+from asyncaction_hook.errors import (
+    HookError,
+    bad_request,
+    completed,
+    forbidden,
+    invalid,
+    not_found,
+)
 from asyncaction_hook.events import emit_transition
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
 from asyncaction_hook.reports import Report, check_result_size, public_view
@@ -29,20 +36,15 @@ if TYPE_CHECKING:
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
-def _invalid(exc: ValidationError) -> HookError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return HookError(422, "INVALID", f"{where}: {first.get('msg')}")
-
-
 async def post_status(request: web.Request) -> web.Response:
     hook: Hook = request.app["hook"]
     limits = hook.settings.limits
     caller = await hook.authenticate(request)
-    try:
-        report = Report.model_validate(parse_json(caller.body, limits.max_json_depth) or {})
+    parsed = parse_json(caller.body, limits.max_json_depth)
+    try:  # an empty body is an empty report; [], 0 or "" are not reports
+        report = Report.model_validate({} if parsed is None else parsed)
     except ValidationError as exc:
-        raise _invalid(exc) from exc
+        raise invalid(exc) from exc
     check_result_size(report, hook.settings.max_result_bytes)
     check_report(report.status_details, report.logs, limits)
     cached = await hook.action(caller.uid)
@@ -101,6 +103,8 @@ async def get_download(request: web.Request) -> web.Response:
     store = hook.store(caller, info["store"], info["uuid"])
     if not info["index"].isascii() or not info["index"].isdigit():
         raise bad_request("index must be a non-negative integer")
+    if len(info["index"]) > dataplane.MAX_INDEX_DIGITS:  # int() of 4,301 digits raises
+        raise not_found(f"no object {info['property'][:63]}/{info['index'][:20]}...")
     index = int(info["index"])
     action = await hook.action(caller.uid)
     spec = hook.spec_of(action)

@@ -44,7 +44,8 @@ class HookSettings:
     global_rate_per_second: float = 5000.0
     global_rate_burst: int = 5000
     # How long a request that arrives before the first cache sync, or before this
-    # process holds its shard, waits before it is answered 503.
+    # process holds its shard, waits before it is answered 503; also how long the hook
+    # waits for a request's body once its headers passed the cheap checks (then 408).
     hold_seconds: float = 8.0
     # S3 calls of one namespace in flight at once.
     s3_per_namespace: int = 4

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncaction.api.phases import Phase
 from asyncaction.kube import ApiError, Conflict, KubeClient, NotFound, paths
@@ -61,7 +61,8 @@ from asyncaction_client.taskbook import (
     summary,
     task_name,
 )
-from asyncaction_hook.errors import HookError, completed, not_found
+from asyncaction_hook.dataplane import MAX_INDEX_DIGITS
+from asyncaction_hook.errors import HookError, completed, invalid, not_found
 from asyncaction_hook.limits import parse_json
 from asyncaction_hook.logs import about_uid
 
@@ -324,10 +325,13 @@ async def post_task(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isascii() or not raw.isdigit():
         raise not_found("task ids are decimal integers")
+    if len(raw) > MAX_INDEX_DIGITS:  # int() of over 4,300 digits raises: it was a 500
+        raise not_found(f"no task {raw[:20]}... ({len(raw)} digits)")
+    parsed = parse_json(caller.body, 16)
     try:
-        body = TaskReport.model_validate(parse_json(caller.body, 16) or {})
-    except ValueError as exc:
-        raise HookError(422, "INVALID", str(exc).splitlines()[0]) from exc
+        body = TaskReport.model_validate({} if parsed is None else parsed)
+    except ValidationError as exc:  # its first line named only the model
+        raise invalid(exc) from exc
     if body.result is not None and len(json.dumps(body.result)) > MAX_RESULT:
         raise HookError(413, "TOO_LARGE", f"a task result is at most {MAX_RESULT} bytes")
     action = await hook.action(caller.uid)

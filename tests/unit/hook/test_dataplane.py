@@ -63,6 +63,24 @@ def test_escapes_are_refused(prop: str, metadata: dict[str, Any]) -> None:
         target(prop, metadata=metadata)
 
 
+def test_an_output_path_past_s3s_key_bound_is_a_422_before_any_s3_call() -> None:
+    """S3 refuses keys over 1024 bytes with a 400: to the hook's HEAD on some servers
+    (answered as 503 STORE_UNAVAILABLE, a retry that cannot succeed), else to the job's
+    PUT of the presigned URL."""
+    prefix = "results/"  # SPEC's outputs prefix, part of the key
+    fits = "x" * (1024 - len(prefix))
+    assert target("outputs", metadata={"path": fits}) == (f"s3://bkt/{prefix}{fits}", False)
+    for path, size in (("x" * (1025 - len(prefix)), 1025), ("é" * 600, 1208)):
+        with pytest.raises(HookError) as caught:
+            target("outputs", metadata={"path": path})
+        assert (caught.value.status, caught.value.reason, caught.value.message) == (
+            422,
+            "INVALID",
+            f"metadata.path makes an S3 key of {size} bytes; S3 keys are at most 1024 "
+            "bytes of UTF-8",
+        )
+
+
 def test_recorded_outputs_by_index() -> None:
     outputs = [
         {"name": "r", "uri": "s3://bkt/1"},

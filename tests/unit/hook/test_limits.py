@@ -160,3 +160,46 @@ def test_half_a_surrogate_pair_is_a_400_however_it_is_written() -> None:
     assert parse_json(b'{"a": "\\ud83d\\ude00"}', 4) == {"a": "\U0001f600"}
     assert parse_json('{"a": "\ud7a3"}'.encode(), 4) == {"a": "\ud7a3"}
     assert parse_json('{"a": "b"}'.encode("utf-16"), 4) == {"a": "b"}
+
+
+def test_numbers_the_api_server_cannot_hold_are_a_400() -> None:
+    """Python reads NaN, Infinity and numbers past a 64-bit float; the API server's JSON
+    does not, so a write carrying one failed there (a 503 to a terminal report, a progress
+    report acknowledged and then dropped): refused as malformed before anything is kept."""
+    long_int = b"1" + b"0" * 400
+    for body, message in (
+        (b'{"statusDetails": {"a": NaN}}', "NaN is not a JSON number"),
+        (b'{"result": {"a": [Infinity]}}', "Infinity is not a JSON number"),
+        (b'{"result": {"a": -Infinity}}', "-Infinity is not a JSON number"),
+        (b'{"statusDetails": {"a": 1e400}}', "the number 1e400 is out of range (a 64-bit float)"),
+        (
+            b'{"statusDetails": {"a": -0.1e999}}',
+            "the number -0.1e999 is out of range (a 64-bit float)",
+        ),
+        (
+            b'{"result": {"a": ' + long_int + b"}}",
+            "the number 10000000000000000000... (401 characters) is out of range (a 64-bit float)",
+        ),
+        (
+            b'{"result": {"a": -' + long_int + b"}}",
+            "the number -1000000000000000000... (402 characters) is out of range (a 64-bit float)",
+        ),
+    ):
+        error = refused(parse_json, body, 4)
+        assert (error.status, error.reason, error.message) == (
+            400,
+            "BAD_REQUEST",
+            f"malformed JSON: {message}",
+        ), body
+    # the largest a 64-bit float holds pass, as do underflows (they read as 0.0)
+    biggest = b"1" + b"0" * 308
+    assert parse_json(b"[1.7e308, -1.7e308, 1e-400, " + biggest + b"]", 4) == [
+        1.7e308,
+        -1.7e308,
+        0.0,
+        10**308,
+    ]
+    # every encoding json.loads reads is still read, and an empty body is null
+    assert parse_json('{"a": 1.5}'.encode("utf-16"), 4) == {"a": 1.5}
+    assert parse_json(b'\xef\xbb\xbf{"a": 2}', 4) == {"a": 2}
+    assert parse_json(b"", 4) is None

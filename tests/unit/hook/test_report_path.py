@@ -4,27 +4,32 @@ The report path is tuned for throughput (cached metric children, the one-shot HM
 cheap depth bound, the coalescer's merge); this pins what it must keep: every check
 still refuses what it refused, each answer is the same, and the exposition has the same
 series with the same labels and values, and no series before its first use.
+
+It also pins what the hook answers to signed requests a buggy or hostile job sends to
+the other routes: a 4xx saying what is wrong, never a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube.client import WatchEvent
-from asyncaction.stores import Stores
+from asyncaction.stores import Store, Stores
 from asyncaction_hook.app import Hook, create_app
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
+from asyncaction_hook.errors import HookError
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
@@ -208,3 +213,208 @@ async def test_half_a_surrogate_pair_is_refused_as_malformed_not_a_500(
         "message": "malformed JSON: half of a surrogate pair is not Unicode text",
     }
     assert api.patches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_numbers_json_cannot_carry_are_refused_before_anything_is_kept(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """A terminal report with NaN went to the API server, which refuses it (a 503 to the
+    job, which retries for ever); a progress report with 1e400 was acknowledged, then its
+    write failed and it was dropped. Both are the job's error: a 400 saying which number."""
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    now = hook.clock_ms()
+    answers = []
+    for at, body in enumerate(
+        (
+            b'{"status": "SUCCEEDED", "result": {"score": NaN}}',
+            b'{"progress": 7, "statusDetails": {"rate": 1e400}}',
+        )
+    ):
+        response = await http.post("/status", data=body, headers=signed(UID, key, body, now + at))
+        answers.append((response.status, await response.json()))
+    assert answers == [
+        (
+            400,
+            {
+                "error": {
+                    "reason": "BAD_REQUEST",
+                    "message": "malformed JSON: NaN is not a JSON number",
+                }
+            },
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "reason": "BAD_REQUEST",
+                    "message": "malformed JSON: the number 1e400 is out of range (a 64-bit float)",
+                }
+            },
+        ),
+    ]
+    assert api.patches == []
+    assert hook.coalescer.pending_view(UID) == {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_task_id_or_object_index_of_thousands_of_digits_is_a_404_not_a_500(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """int() of over 4,300 digits raises ValueError: the id of POST /task/{id} and the
+    index of GET /download/... made a 500. Such a number names no task and no object."""
+    http, hook, api = client
+    # a real store, never called: the index is refused before any S3 call
+    hook.stores.by_name["s3"] = Store(
+        "s3",
+        {
+            "bucket": "b",
+            "endpoint": "http://127.0.0.1:9",
+            "accessKeyId": "k",
+            "secretAccessKey": "s",
+        },
+        60,
+    )
+    key = KEYS.issue("ns", UID, 1)
+    now = hook.clock_ms()
+    huge = "9" * 4301
+    body = b'{"status": "done"}'
+    task_path = f"/task/{huge}"
+    answer = await http.post(
+        task_path, data=body, headers=headers_v2(UID, key, "POST", task_path, body, now)
+    )
+    assert (answer.status, await answer.json()) == (
+        404,
+        {
+            "error": {
+                "reason": "NOT_FOUND",
+                "message": "no task 99999999999999999999... (4301 digits)",
+            }
+        },
+    )
+    download = f"/download/s3/{UID}/out/{huge}"
+    answer = await http.get(download, headers=headers_v2(UID, key, "GET", download, b"", now + 1))
+    assert (answer.status, await answer.json()) == (
+        404,
+        {"error": {"reason": "NOT_FOUND", "message": "no object out/99999999999999999999..."}},
+    )
+    # the longest index still read as a number, and one digit more
+    for at, index in enumerate(("9" * 18, "1" + "0" * 18), start=2):
+        task_path = f"/task/{index}"
+        answer = await http.post(
+            task_path, data=body, headers=headers_v2(UID, key, "POST", task_path, body, now + at)
+        )
+        assert answer.status == 404, index
+    assert api.patches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_body_that_never_comes_is_answered_408_not_waited_for_for_ever(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """Headers of the right form, for a known action, and a Content-Length the body
+    never reaches: the handler waited in ``request.read()`` as long as the connection
+    stayed open, drawing on no budget. It waits ``--hold-seconds`` at most."""
+    http, hook, api = client
+    hook.settings = dataclasses.replace(hook.settings, hold_seconds=0.2)
+    body = b'{"progress": 1}'
+    head = "".join(
+        f"{name}: {value}\r\n"
+        for name, value in signed(UID, KEYS.issue("ns", UID, 1), body, hook.clock_ms()).items()
+    )
+    reader, writer = await asyncio.open_connection(http.host, http.port)
+    writer.write(
+        f"POST /status HTTP/1.1\r\nHost: hook\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
+        + body[:5]
+    )
+    await writer.drain()
+    try:
+        # generous: the old code never answered (the test then fails here, not hangs)
+        head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        status_line, *header_lines = head_bytes.decode().split("\r\n")
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in header_lines
+            if line.lower().startswith("content-length:")
+        )
+        answer = await reader.readexactly(length)
+    finally:
+        writer.close()
+    assert status_line.startswith("HTTP/1.1 408 ")
+    assert json.loads(answer) == {
+        "error": {
+            "reason": "BODY_TIMEOUT",
+            "message": "the request's body did not arrive within 0.2 s of its headers",
+        }
+    }
+    assert api.patches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_body_that_is_not_an_object_or_a_wrong_field_is_a_422_naming_it(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """``[]``, ``0`` or ``""`` as a report was read as an empty report (200, a write);
+    ``[1]`` got pydantic's words naming the model class; a task report with a wrong
+    field got only "1 validation error for TaskReport". Each now says what is wrong."""
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    answers = []
+    for path, body in (
+        ("/status", b"[]"),
+        ("/status", b'""'),
+        ("/status", b"[1]"),
+        ("/task/0", b"[1]"),
+        ("/task/0", b'{"status": "DONE"}'),
+        ("/task/0", b'{"status": "failed", "errorMessage": {"a": 1}}'),
+    ):
+        headers = headers_v2(UID, key, "POST", path, body, hook.clock_ms())
+        response = await http.post(path, data=body, headers=headers)
+        answers.append((response.status, (await response.json())["error"]))
+    not_an_object = (422, {"reason": "INVALID", "message": "the body must be a JSON object"})
+    assert answers == [
+        not_an_object,
+        not_an_object,
+        not_an_object,
+        not_an_object,
+        (
+            422,
+            {
+                "reason": "INVALID",
+                "message": "status: String should match pattern '^(executing|done|failed)$'",
+            },
+        ),
+        (422, {"reason": "INVALID", "message": "errorMessage: Input should be a valid string"}),
+    ]
+    assert api.patches == []
+    # an empty body is still an empty report
+    response = await http.post("/status", data=b"", headers=signed(UID, key, b"", hook.clock_ms()))
+    assert response.status == 200
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """aiohttp's C parser refuses raw non-ASCII bytes in a path, but its pure-Python one
+    (AIOHTTP_NO_EXTENSIONS, or a platform without the extension) lets them through, and
+    the signature check encodes the path as latin-1: "/task/٣" raised
+    UnicodeEncodeError, a 500. The request is built as that parser builds it."""
+    http, hook, _ = client
+    key = KEYS.issue("ns", UID, 1)
+    headers = headers_v2(UID, key, "POST", "/task/3", b"", hook.clock_ms())
+    for path in ("/task/\u0663", "/upload/s3/x/\u00e9"):
+        request = make_mocked_request("POST", path, headers=headers, app=http.app)
+        with pytest.raises(HookError) as caught:
+            await hook.authenticate(request)
+        assert (caught.value.status, caught.value.reason, caught.value.message) == (
+            400,
+            "BAD_REQUEST",
+            "the request's path must be ASCII: percent-encode other characters",
+        )
