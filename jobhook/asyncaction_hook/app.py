@@ -203,10 +203,13 @@ class Hook:
                 raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
             raise self.budgets.refused(not_found(UNKNOWN_ID))
         try:
-            # a body announced and never sent would hold this handler for as long as the
-            # connection stays open, drawing on no budget
-            async with asyncio.timeout(self.settings.hold_seconds):
+            if request.content.is_eof():  # all there (a report in one packet): no timer
                 body = await request.read()
+            else:
+                # a body announced and never sent would hold this handler for as long as
+                # the connection stays open, drawing on no budget
+                async with asyncio.timeout(self.settings.hold_seconds):
+                    body = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
         except TimeoutError:
