@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from asyncaction_cli import render, s3
+from asyncaction_cli import kubeconfig, render, s3
 from asyncaction_cli import tasks as task_commands
 from asyncaction_cli.console import Output, print_actions, print_outcomes, wait_for
+from asyncaction_cli.kubeconfig import one_line_yaml_error
 from asyncaction_cli.outcomes import EXIT_SUCCEEDED, UsageError
 from asyncaction_cli.waiting import ReasonChanges, queue_position
 from asyncaction_client.contract import LABEL_ATTEMPT, utcnow
@@ -31,20 +33,39 @@ from asyncaction_client.sync import Client
 
 
 def connect(args: argparse.Namespace) -> Client:
+    """The client of the chosen kubeconfig context; a kubeconfig that cannot be used is
+    refused first, in one line naming the file and the setting (``kubeconfig.check``)."""
+    kubeconfig.check(args.kubeconfig, args.context)
     return Client(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
 
 
-def seconds(text: str | None) -> float | None:
+def duration(text: str | None, flag: str) -> timedelta | None:
+    """The duration a flag gives, or a UsageError naming the flag; checked before any
+    request, so a typo never leaves a submitted action behind."""
     if text is None:
         return None
     try:
-        return parse_duration(text).total_seconds()
+        return parse_duration(text)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{flag}: {exc}") from None
 
 
-def read_document(source: str) -> Any:
-    """JSON or YAML from ``-`` (stdin), ``@FILE`` or the text itself."""
+def seconds(text: str | None, flag: str = "--timeout") -> float | None:
+    found = duration(text, flag)
+    return None if found is None else found.total_seconds()
+
+
+def source_name(source: str, flag: str) -> str:
+    """What the messages call a document: ``stdin``, the file, or the flag it was given in."""
+    if source == "-":
+        return "stdin"
+    return source[1:] if source.startswith("@") else flag
+
+
+def read_document(source: str, flag: str) -> Any:
+    """JSON or YAML from ``-`` (stdin), ``@FILE`` or the text itself (given in ``flag``);
+    a UsageError of one line naming the file (or stdin, or the flag) otherwise."""
+    name = source_name(source, flag)
     try:
         if source == "-":
             text = sys.stdin.read()
@@ -52,9 +73,14 @@ def read_document(source: str) -> Any:
             text = Path(source[1:]).read_text()
         else:
             text = source
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {name}: not UTF-8 text") from None
+    try:
         return yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read {source!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{name} is not valid YAML: {one_line_yaml_error(exc)}") from None
 
 
 def labels_of(pairs: Sequence[str]) -> dict[str, str]:
@@ -68,18 +94,23 @@ def labels_of(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_submit(io: Output, args: argparse.Namespace) -> int:
+    timeout = seconds(args.timeout)
     manifest = None
     if args.filename:
-        manifest = read_document(args.filename if args.filename == "-" else "@" + args.filename)
-    if manifest is not None and not isinstance(manifest, dict):
-        raise UsageError(f"{args.filename} does not hold one AsyncAction manifest")
-    in_file = ((manifest or {}).get("metadata") or {}).get("namespace")
+        source = args.filename if args.filename == "-" else "@" + args.filename
+        manifest = read_document(source, "-f")
+        if manifest is None:  # else the complaint would be a missing name or template
+            raise UsageError(f"{source_name(source, '-f')} holds no manifest (it is empty)")
+        if not isinstance(manifest, dict):
+            raise UsageError(f"{source_name(source, '-f')} does not hold one AsyncAction manifest")
+    metadata = (manifest or {}).get("metadata")
+    in_file = metadata.get("namespace") if isinstance(metadata, dict) else None
     if in_file and args.namespace and in_file != args.namespace:
         # As kubectl: a file that names another namespace than -n is a mistake, not a choice.
         raise UsageError(
             f'the namespace from the file ("{in_file}") does not match -n "{args.namespace}"'
         )
-    request = read_document(args.request) if args.request else None
+    request = read_document(args.request, "--request") if args.request else None
     if request is not None and not isinstance(request, dict):
         raise UsageError("--request must be a JSON object")
     with connect(args) as client:
@@ -97,17 +128,22 @@ def cmd_submit(io: Output, args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         io.say(f"{render.resource_name(created)} submitted in namespace {namespace_of(created)}")
-        return finish(io, client, [created], args)
+        return finish(io, client, [created], args, timeout)
 
 
-def finish(io: Output, client: Client, actions: list[Action], args: argparse.Namespace) -> int:
-    """Print the new action(s); with --wait, wait first and exit with the outcome."""
+def finish(
+    io: Output,
+    client: Client,
+    actions: list[Action],
+    args: argparse.Namespace,
+    timeout: float | None,
+) -> int:
+    """Print the new action(s); with --wait, wait (``timeout``: the --timeout, read before
+    anything was submitted) and exit with the outcome."""
     if not getattr(args, "wait", False):
         print_actions(io, actions, "name" if args.output == "table" else args.output)
         return EXIT_SUCCEEDED
-    outcomes = wait_for(
-        io, client, [(namespace_of(a), name_of(a)) for a in actions], seconds(args.timeout)
-    )
+    outcomes = wait_for(io, client, [(namespace_of(a), name_of(a)) for a in actions], timeout)
     return print_outcomes(io, outcomes, args.output)
 
 
@@ -121,8 +157,8 @@ def cmd_list(io: Output, args: argparse.Namespace) -> int:
     filters = Filters(
         phases=frozenset(phases),
         queues=frozenset(args.queue),
-        since=parse_duration(args.since) if args.since else None,
-        older_than=parse_duration(args.older_than) if args.older_than else None,
+        since=duration(args.since, "--since"),
+        older_than=duration(args.older_than, "--older-than"),
     )
     with connect(args) as client:
         actions = client.list(
@@ -243,10 +279,9 @@ def _created(action: Mapping[str, Any]) -> str:
 
 
 def cmd_wait(io: Output, args: argparse.Namespace) -> int:
+    timeout = seconds(args.timeout)
     with connect(args) as client:
-        outcomes = wait_for(
-            io, client, [(client.namespace, name) for name in args.names], seconds(args.timeout)
-        )
+        outcomes = wait_for(io, client, [(client.namespace, name) for name in args.names], timeout)
     return print_outcomes(io, outcomes, args.output)
 
 
@@ -339,10 +374,11 @@ def _change(verb: str) -> Callable[[Output, argparse.Namespace], int]:
 
 
 def cmd_rerun(io: Output, args: argparse.Namespace) -> int:
+    timeout = seconds(args.timeout)
     with connect(args) as client:
         created = client.rerun(args.name, generate_name=args.generate_name)
         io.say(f"{render.resource_name(created)} submitted as a rerun of {args.name}")
-        return finish(io, client, [created], args)
+        return finish(io, client, [created], args, timeout)
 
 
 def cmd_archive(io: Output, args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from urllib3.exceptions import MaxRetryError
+
 from asyncaction_cli.commands import COMMANDS
 from asyncaction_cli.console import Output
 from asyncaction_cli.outcomes import (
@@ -26,13 +28,13 @@ from asyncaction_cli.outcomes import (
     EXIT_WAIT_TIMEOUT,
     UsageError,
 )
-from asyncaction_cli.parser import build_parser
+from asyncaction_cli.parser import build_parser, parse
 from asyncaction_client.errors import ActionNotFound, ClientError, WaitTimeout
 
 
 def run(argv: Sequence[str], io: Output) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if getattr(args, "verbose", False):
         handler = logging.StreamHandler(io.err)
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -49,6 +51,9 @@ def run(argv: Sequence[str], io: Output) -> int:
     except (ClientError, ActionNotFound) as exc:
         io.say(f"error: {exc}")
         return EXIT_ERROR
+    except MaxRetryError as exc:  # the kubernetes client gave up connecting
+        io.say(f"error: {unreachable(exc)}")
+        return EXIT_ERROR
     except KeyboardInterrupt:
         io.say("interrupted")
         return EXIT_INTERRUPTED
@@ -57,6 +62,17 @@ def run(argv: Sequence[str], io: Output) -> int:
             raise
         io.say(f"error: {describe_exception(exc)}")
         return EXIT_ERROR
+
+
+def unreachable(exc: MaxRetryError) -> str:
+    """``cannot reach the API server URL: WHY``, instead of urllib3's paragraph that repeats
+    the host, the port and the request path twice."""
+    pool = exc.pool
+    server = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else "the API server"
+    reason: BaseException = exc.reason or exc
+    cause = reason.__cause__ or reason.__context__ or reason
+    why = getattr(cause, "strerror", None) or describe_exception(cause)
+    return f"cannot reach the API server {server}: {why}"
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ EXIT_WAIT_TIMEOUT = 6
 EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     EXIT_SUCCEEDED: "the action(s) SUCCEEDED (or the command did what it was asked)",
-    EXIT_ERROR: "an error: not found, refused by the API server or S3, unreachable",
+    EXIT_ERROR: "an error: not found; refused by or unreachable: API server, S3; bad kubeconfig",
     EXIT_USAGE: "the command line or its input is wrong (flags, the -f file, --request)",
     EXIT_FAILED: "an action ended FAILED",
     EXIT_ABORTED: "an action ended ABORTED",

@@ -4,15 +4,25 @@ one sub-command per verb; ``build_parser`` is also what docs/cli.md is generated
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from asyncaction_cli import tasks as task_commands
-from asyncaction_cli.outcomes import EXIT_CODES
+from asyncaction_cli.outcomes import EXIT_CODES, EXIT_USAGE
 from asyncaction_client.model import PHASES
 
 FORMATS = ["table", "wide", "json", "yaml", "name"]
 PROG = "asyncaction"
+
+
+class CommandLine(argparse.ArgumentParser):
+    """argparse, with its errors as one line in the CLI's own form (``error: ...``) that
+    points at the command's --help, instead of the usage block (up to five lines of
+    every flag) above the message; the exit code stays 2 (EXIT_USAGE)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see '{self.prog} --help')\n")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -20,10 +30,24 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, width=100, max_help_position=32)
 
 
-def _common(
-    *, all_namespaces: bool = False, output: Sequence[str] | None = None
-) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type for a whole number of at least ``least``: a negative --tail or a
+    zeroth --attempt is refused on the command line, not sent to the API server."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
+        return value
+
+    return parse
+
+
+def _common(*, all_namespaces: bool = False, output: Sequence[str] | None = None) -> CommandLine:
+    parser = CommandLine(add_help=False)
     group = parser.add_argument_group("cluster options (as kubectl)")
     group.add_argument(
         "--kubeconfig",
@@ -72,7 +96,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLine(
         prog=PROG,
         description="Submit AsyncActions, follow them and wait for their results.",
         epilog=EXAMPLES,
@@ -80,10 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        return commands.add_parser(
+    def command(name: str, help: str, *parents: CommandLine) -> CommandLine:
+        sub = commands.add_parser(
             name, help=help, description=help, parents=list(parents), formatter_class=_formatter
         )
+        sub.set_defaults(command_parser=sub)
+        return sub
 
     with_result = [*FORMATS, "result"]
     submit = command(
@@ -176,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--follow", action="store_true", help="keep printing new lines until the attempt ends"
     )
     logs.add_argument(
-        "--attempt", type=int, metavar="N", help="attempt number (default: the current one)"
+        "--attempt", type=at_least(1), metavar="N", help="attempt number (default: the current one)"
     )
-    logs.add_argument("--tail", type=int, metavar="LINES", help="only the last LINES lines")
+    logs.add_argument("--tail", type=at_least(0), metavar="LINES", help="only the last LINES lines")
 
     outputs = command(
         "outputs",
@@ -219,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     archive = command("archive", "Records of finished actions archived to S3 after their TTL.")
     archived = archive.add_subparsers(dest="archive_command", required=True, metavar="COMMAND")
-    location = argparse.ArgumentParser(add_help=False)
+    location = CommandLine(add_help=False)
     location.add_argument(
         "--archive",
         metavar="S3URI",
@@ -242,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[location],
         formatter_class=_formatter,
     )
+    archive_list.set_defaults(command_parser=archive_list)
     archive_list.add_argument(
         "-A", "--all-namespaces", action="store_true", help="across all namespaces"
     )
@@ -264,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[location],
         formatter_class=_formatter,
     )
+    archive_get.set_defaults(command_parser=archive_get)
     archive_get.add_argument("name", metavar="NAME")
     archive_get.add_argument("--uid", help="the record of this uid, when the name was reused")
     archive_get.add_argument(
@@ -277,6 +305,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: yaml)",
     )
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``parser.parse_args``, except that arguments left over are reported by the command
+    they were given to, with its usage ('asyncaction describe: error: unrecognized
+    arguments: b'), not by the top-level parser, whose usage shows no NAME at all; and
+    options given before the command are named as such, not as an unknown command."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        # kubectl habits ('-n NS get'): else argparse takes NS for an unknown command
+        parser.error(
+            f"options go after the command, as in '{PROG} list -n NAMESPACE': "
+            f"{argv[0]!r} came first"
+        )
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        owner: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _wait_options(parser: argparse.ArgumentParser, flag_help: str | None) -> None:

@@ -25,6 +25,9 @@ is described in [client.md](client.md).
 as a kubectl plugin. It reads kubeconfig files as kubectl does (`--kubeconfig`,
 `$KUBECONFIG`, `~/.kube/config`, in-cluster service accounts), with contexts, exec
 credential plugins (EKS, GKE, AKS) and OIDC, through the `kubernetes` Python client.
+A kubeconfig that cannot work (no file at all, a missing or empty file, invalid YAML, a
+context, cluster, user or credential plugin it lacks, a server that is not a URL) is
+refused before any request, naming the file, the setting that chose it and the problem.
 
 Data (tables, `-o json|yaml|name|result`) goes to stdout; messages, the progress bar and
 errors (one line, `error: ...`) go to stderr. The live `watch` table and the progress bar

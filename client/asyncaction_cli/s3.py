@@ -13,9 +13,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asyncaction_client.errors import ClientError
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+ENDPOINT_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # boto3's order
 S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/?(?P<key>.*)$")
 # `{day}/{name}-{uid}.json` (earlier: `{name}-{uid}.json`), as
 # asyncaction.archive.archive_key writes it.
@@ -46,13 +49,32 @@ def safe_destination(root: Path, key: str) -> Path:
 
 
 def s3_client() -> S3Client:
-    import boto3
-    from botocore.config import Config
+    """A boto3 S3 client of the standard AWS settings; a ClientError naming the setting
+    (or the missing extra) when they cannot give one, rather than boto's own words
+    ('Unable to locate credentials', 'Invalid endpoint') or a ModuleNotFoundError."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise ClientError("S3 access needs boto3: pip install 'asyncaction-client[s3]'") from None
 
-    custom = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    setting = next((n for n in ENDPOINT_SETTINGS if os.environ.get(n)), None)
     # A custom endpoint (MinIO, SeaweedFS, a test bed) rarely serves virtual-host buckets.
-    config = Config(s3={"addressing_style": "path"}) if custom else Config()
-    client: S3Client = boto3.client("s3", config=config)
+    config = Config(s3={"addressing_style": "path"}) if setting else Config()
+    session = boto3.Session()
+    if session.get_credentials() is None:
+        raise ClientError(
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE (the standard AWS settings)"
+        )
+    try:
+        client: S3Client = session.client("s3", config=config)
+    except ValueError as exc:
+        if setting is None:
+            raise
+        raise ClientError(
+            f"{setting} {os.environ[setting]!r} is not a usable endpoint: {exc}"
+        ) from None
     return client
 
 
@@ -92,14 +114,19 @@ def download_outputs(
 def archive_location(explicit: str | None) -> tuple[str, str]:
     """(bucket, prefix) of the archive store: ``--archive``, ``$ASYNCACTION_ARCHIVE``, or
     the bucket of ``$ASYNCACTION_BUCKET`` (what `make up` configures)."""
-    uri = explicit or os.environ.get("ASYNCACTION_ARCHIVE")
+    uri, setting = explicit, "--archive"
+    if not uri:
+        uri, setting = os.environ.get("ASYNCACTION_ARCHIVE"), "ASYNCACTION_ARCHIVE"
     if not uri and os.environ.get("ASYNCACTION_BUCKET"):
-        uri = f"s3://{os.environ['ASYNCACTION_BUCKET']}/"
+        uri, setting = f"s3://{os.environ['ASYNCACTION_BUCKET']}/", "ASYNCACTION_BUCKET"
     if not uri:
         raise ValueError(
             "where is the archive? give --archive s3://bucket/prefix or set ASYNCACTION_ARCHIVE"
         )
-    return split_uri(uri)
+    try:
+        return split_uri(uri)
+    except ValueError as exc:
+        raise ValueError(f"{setting}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,13 @@ def build_action(
     kind = manifest.setdefault("kind", ACTION_KIND)
     if kind != ACTION_KIND:
         raise ValueError(f"expected kind {ACTION_KIND}, got {kind}")
-    manifest.setdefault("apiVersion", API_VERSION)
-    meta = manifest.setdefault("metadata", {})
-    spec = manifest.setdefault("spec", {})
+    version = manifest.setdefault("apiVersion", API_VERSION)
+    if version != API_VERSION:
+        raise ValueError(f"expected apiVersion {API_VERSION}, got {version}")
+    meta = _mapping(manifest, "metadata", "metadata")
+    spec = _mapping(manifest, "spec", "spec")
+    if meta.get("labels") is not None:
+        _mapping(meta, "labels", "metadata.labels")
     if name:
         meta["name"] = name
         meta.pop("generateName", None)
@@ -95,6 +99,15 @@ def build_action(
     if not spec.get("template") and not spec.get("templateRef"):
         raise ValueError("the action needs spec.template or a template name (--template)")
     return manifest
+
+
+def _mapping(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """``parent[key]``, made an empty mapping when absent; a ValueError naming ``path``
+    when a file gave it another shape (the laying-over would fail with a TypeError)."""
+    value = parent.setdefault(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} must be a mapping, got {type(value).__name__}")
+    return value
 
 
 def rerun_of(action: Mapping[str, Any], generate_name: str | None = None) -> Action:
@@ -132,7 +145,10 @@ def parse_duration(text: str) -> timedelta:
         position = match.end()
     if position != len(text):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # past timedelta's 999999999 days: a typo, not a wish
+        raise ValueError(f"duration too long: {text!r}") from None
 
 
 @dataclass(frozen=True)

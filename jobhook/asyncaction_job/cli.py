@@ -23,7 +23,12 @@ from asyncaction_job.entrypoint import run
 
 def _json_arg(text: str) -> Any:
     if text.startswith("@"):
-        text = Path(text[1:]).read_text()
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(
+                f"cannot read {text[1:]}: {exc.strerror or exc}"
+            ) from exc
     try:
         return json.loads(text)
     except ValueError as exc:
@@ -79,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "download":
             print(client.download(args.name, args.dest, args.index))
         elif args.command == "upload":
+            try:  # before the hook is asked: a wrong path is the caller's mistake
+                args.path.open("rb").close()
+            except OSError as exc:
+                print(f"asyncaction-job: cannot read {args.path}: {exc.strerror}", file=sys.stderr)
+                return 2
             done = client.upload(args.name, args.path)
             print("uploaded" if done else "already uploaded")
     except HookError as exc:

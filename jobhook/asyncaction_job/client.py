@@ -114,7 +114,11 @@ class JobClient:
             raise RuntimeError(
                 f"{', '.join(missing)} not set: is this running as an AsyncAction job?"
             )
-        return cls(os.environ["JOB_ID"], os.environ["JOB_SECRET_KEY"], os.environ["JOB_HOOK"])
+        hook = os.environ["JOB_HOOK"]
+        problem = hook_url_problem(hook)
+        if problem:  # a setup mistake, not an unreachable hook: say which setting
+            raise RuntimeError(f"JOB_HOOK {hook!r} is not an http(s) URL of the hook: {problem}")
+        return cls(os.environ["JOB_ID"], os.environ["JOB_SECRET_KEY"], hook)
 
     def call(self, method: str, route: str, payload: Any = None) -> Any:
         """One signed request, retried as the module says; the JSON answer.
@@ -262,6 +266,21 @@ class JobClient:
             )
             with urllib.request.urlopen(request, timeout=self.timeout):
                 pass
+
+
+def hook_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as the hook's base URL, or None: urllib would otherwise
+    fail on the first request with a traceback (a bad port, a broken IPv6 address)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return f"the scheme is {parts.scheme or 'missing'!r}"
+    if not parts.hostname:
+        return "it names no host"
+    return None
 
 
 def _http(url: str) -> str:

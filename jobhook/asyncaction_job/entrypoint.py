@@ -158,6 +158,11 @@ def _run(
             stdout=streams.get("stdout"),
             stderr=streams.get("stderr"),
         )
+    except OSError as exc:  # not found, not executable: the action fails saying which
+        message = f"cannot run {plan.argv[0]}: {exc.strerror or exc}"
+        print(f"asyncaction-job: {message}", file=sys.stderr)
+        _ignore_completed(client.fail, message)
+        return 127 if isinstance(exc, FileNotFoundError) else 126  # as a shell
     finally:
         for handle in [*streams.values(), *([stdin] if stdin else [])]:
             handle.close()
@@ -184,4 +189,7 @@ def _run(
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    # Through the CLI, so that outside a job (no JOB_ID...) it says so in one line.
+    from asyncaction_job.cli import main
+
+    sys.exit(main(["run", "--", *sys.argv[1:]]))
