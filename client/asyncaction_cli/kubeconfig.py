@@ -123,14 +123,16 @@ def check(explicit: str | None, context: str | None) -> None:
     entry = entry if isinstance(entry, dict) else {}
     for kind, known in (("cluster", clusters), ("user", users)):
         named = entry.get(kind)
+        if kind == "user" and not named:
+            continue  # no user: anonymous requests, as kubectl sends them
         if named not in known:
             raise ClientError(
                 f'context "{chosen}" names {kind} "{named or ""}", which is not in '
                 f"kubeconfig {shown} ({where})"
             )
-    cluster, user = str(entry["cluster"]), str(entry["user"])
+    cluster, user = str(entry["cluster"]), str(entry.get("user") or "")
     cluster_entry = _section(clusters[cluster], "cluster")
-    user_entry = _section(users[user], "user")
+    user_entry = _section(users[user], "user") if user else {}
     problem = (
         _server_problem(cluster, cluster_entry)
         or _exec_problem(user, user_entry)

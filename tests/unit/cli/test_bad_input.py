@@ -236,6 +236,22 @@ def test_an_unreachable_api_server_is_one_short_line_naming_it(
     assert line == f"error: cannot reach the API server {server}: Connection refused"
 
 
+def test_a_context_without_a_user_is_used_anonymously_as_kubectl_does(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = closed_loopback_url()
+    config = kubeconfig(server)
+    del config["contexts"][0]["context"]["user"]  # type: ignore[index]
+    config["users"] = []
+    path = no_cluster / "config"
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    code, _, err = cli("get", "a")
+    assert code == EXIT_ERROR
+    # past the kubeconfig check: the request went to the server
+    assert one_error_line(err) == f"error: cannot reach the API server {server}: Connection refused"
+
+
 @pytest.fixture
 def refused(no_cluster: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A valid kubeconfig whose server refuses: any request sent shows as 'cannot reach'."""
