@@ -1,6 +1,6 @@
 """Where a signed progress report's time goes in the hook, without a cluster.
 
-The hook's real app (``create_app``: metrics middleware, authentication, budgets,
+The hook's real app (``server.create_app``: metrics middleware, authentication, budgets,
 replay memory, fence check, coalescer, status writer) runs in a process of its own on
 loopback; the API server is replaced by memory (a LIST of A RUNNING actions, GETs and
 status PATCHes answered from a dict), so every cost measured is the hook's. The load is
@@ -36,12 +36,13 @@ from asyncaction.keys import MasterKeys
 from asyncaction.kube import Conflict
 from asyncaction.kube.client import WatchEvent
 from asyncaction.stores import Stores
-from asyncaction_hook.app import Hook, create_app
+from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.metrics import HookMetrics
 from asyncaction_hook.pacing import WritePacer
+from asyncaction_hook.server import create_app
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from hookload import run_load

@@ -1,5 +1,11 @@
-"""The hook's HTTP routes (contract, section 2). Handlers stay thin: they authenticate,
-parse, and hand over to reports/dataplane (pure) and the writer (I/O).
+"""The hook's per-process state and the checks every request passes (contract, section 2).
+
+``Hook.authenticate`` runs the cheapest checks first (headers, size, the cached action,
+the signature, the shard, the fence, the replay memory, the budgets); the rest of
+``Hook`` is what the route handlers (``routes``, ``tasks``, ``uploads``) share: the
+stores and their per-namespace slots, the spec with its template's defaults, an
+attempt's input listing, and the per-uid state dropped when an action ends. The aiohttp
+application that serves them is ``server.create_app``.
 """
 
 from __future__ import annotations
@@ -9,16 +15,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from botocore.exceptions import BotoCoreError, ClientError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asyncaction.keys import MasterKeys
-from asyncaction.kube import ApiError, KubeClient
+from asyncaction.kube import KubeClient
 from asyncaction.manifests import resolve_spec_shared
 from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
@@ -36,8 +40,7 @@ from asyncaction_hook.errors import (
     unavailable,
 )
 from asyncaction_hook.fence import ShardFence
-from asyncaction_hook.logs import about_uid
-from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics, live_families, state_families
+from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -346,87 +349,3 @@ class Hook:
             uid = gone["metadata"].get("uid")
             if uid:
                 self.forget(str(uid))
-
-
-def _about_caller(request: web.Request) -> dict[str, Any]:
-    """Log fields of the action whose job sent ``request`` (its claimed id; the request
-    got past authentication when an API or S3 call failed)."""
-    uid = request.headers.get("X-Job-Id", "")
-    if not uid:
-        return {}
-    hook: Hook = request.app["hook"]
-    return about_uid(hook.cache.action, uid)
-
-
-@web.middleware
-async def errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except HookError as exc:
-        request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
-        return exc.response()
-    except ApiError as exc:
-        log.warning(
-            "API error while serving %s: %s", request.path, exc, extra=_about_caller(request)
-        )
-        return HookError(503, "UNAVAILABLE", "the API server is unavailable; retry").response()
-    except (BotoCoreError, ClientError) as exc:
-        log.warning(
-            "S3 error while serving %s: %s", request.path, exc, extra=_about_caller(request)
-        )
-        return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
-
-
-def metrics_handler(metrics: HookMetrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def serve(_: web.Request) -> web.Response:
-        body = generate_latest(metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    return serve
-
-
-def create_app(hook: Hook) -> web.Application:
-    from asyncaction_hook.routes import get_action, get_download, post_status, put_upload
-
-    app = web.Application(
-        middlewares=[hook.metrics.middleware(), errors],
-        client_max_size=hook.settings.max_body_bytes + 1,
-    )
-    app["hook"] = hook
-    base = hook.settings.base_path.rstrip("/")
-    app.router.add_post(f"{base}/status", post_status)
-    app.router.add_get(f"{base}/action", get_action)
-    app.router.add_get(f"{base}/download/{{store}}/{{uuid}}/{{property}}/{{index}}", get_download)
-    app.router.add_put(f"{base}/upload/{{store}}/{{uuid}}/{{property}}", put_upload)
-    tasks.register(app, base, hook.task_books)
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def readyz(_: web.Request) -> web.Response:
-        # Ready while starting (requests are held for the first sync and the shard Lease,
-        # and a shard has no other pod to send them to); not ready once the cache went
-        # stale after its sync, or the shard Lease was lost.
-        stale = hook.cache.synced and not hook.cache.ready
-        lost = hook.fence is not None and hook.fence.lost.is_set()
-        # without a shard Lease, the start fence refuses what holding cannot fix
-        fenced = hook.fence is None and hook.clock_ms() < hook.fenced_until_ms
-        ready = not stale and not lost and not fenced
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
-
-    hook.metrics.bind(
-        lambda: live_families(
-            status_writes=hook.writer.patches,
-            backlog=hook.coalescer.backlog,
-            synced=hook.cache.ready,
-            pacer=hook.coalescer.pacer,
-        )
-    )
-    hook.metrics.bind(lambda: state_families(hook))
-    app.router.add_get("/healthz", healthz)
-    if hook.settings.metrics_path:
-        app.router.add_get(hook.settings.metrics_path, metrics_handler(hook.metrics))
-    app.router.add_get("/readyz", readyz)
-    return app

@@ -16,7 +16,7 @@ from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
 from asyncaction.runtime import heap
 from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
-from asyncaction_hook.app import Hook, create_app
+from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
@@ -24,6 +24,7 @@ from asyncaction_hook.fence import ShardFence
 from asyncaction_hook.logs import configure as configure_logs
 from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
 from asyncaction_hook.pacing import WritePacer
+from asyncaction_hook.server import create_app
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter

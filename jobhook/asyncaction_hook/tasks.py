@@ -371,7 +371,7 @@ async def post_task(request: web.Request) -> web.Response:
 
 
 def register(app: web.Application, base: str, books: TaskBooks) -> None:
-    """Add the task routes to the hook's app (called by ``app.create_app``)."""
+    """Add the task routes to the hook's app (called by ``server.create_app``)."""
     app["task_books"] = books
     app.router.add_get(f"{base}/task", get_task)
     app.router.add_post(f"{base}/task/{{id}}", post_task)

@@ -25,11 +25,12 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from asyncaction.keys import MasterKeys
 from asyncaction.kube.client import WatchEvent
 from asyncaction.stores import Store, Stores
-from asyncaction_hook.app import Hook, create_app
+from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.errors import HookError
+from asyncaction_hook.server import create_app
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2

@@ -1,0 +1,105 @@
+"""The aiohttp application of the hook: routes, the error and metrics middlewares, the
+probes and the metrics endpoint, around one ``app.Hook``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from asyncaction.kube import ApiError
+from asyncaction_hook import tasks
+from asyncaction_hook.app import Hook
+from asyncaction_hook.errors import HookError
+from asyncaction_hook.logs import about_uid
+from asyncaction_hook.metrics import HookMetrics, live_families, state_families
+
+log = logging.getLogger(__name__)
+
+
+def _about_caller(request: web.Request) -> dict[str, Any]:
+    """Log fields of the action whose job sent ``request`` (its claimed id; the request
+    got past authentication when an API or S3 call failed)."""
+    uid = request.headers.get("X-Job-Id", "")
+    if not uid:
+        return {}
+    hook: Hook = request.app["hook"]
+    return about_uid(hook.cache.action, uid)
+
+
+@web.middleware
+async def errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HookError as exc:
+        request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
+        return exc.response()
+    except ApiError as exc:
+        log.warning(
+            "API error while serving %s: %s", request.path, exc, extra=_about_caller(request)
+        )
+        return HookError(503, "UNAVAILABLE", "the API server is unavailable; retry").response()
+    except (BotoCoreError, ClientError) as exc:
+        log.warning(
+            "S3 error while serving %s: %s", request.path, exc, extra=_about_caller(request)
+        )
+        return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
+
+
+def metrics_handler(metrics: HookMetrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return serve
+
+
+def create_app(hook: Hook) -> web.Application:
+    from asyncaction_hook.routes import get_action, get_download, post_status, put_upload
+
+    app = web.Application(
+        middlewares=[hook.metrics.middleware(), errors],
+        client_max_size=hook.settings.max_body_bytes + 1,
+    )
+    app["hook"] = hook
+    base = hook.settings.base_path.rstrip("/")
+    app.router.add_post(f"{base}/status", post_status)
+    app.router.add_get(f"{base}/action", get_action)
+    app.router.add_get(f"{base}/download/{{store}}/{{uuid}}/{{property}}/{{index}}", get_download)
+    app.router.add_put(f"{base}/upload/{{store}}/{{uuid}}/{{property}}", put_upload)
+    tasks.register(app, base, hook.task_books)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        # Ready while starting (requests are held for the first sync and the shard Lease,
+        # and a shard has no other pod to send them to); not ready once the cache went
+        # stale after its sync, or the shard Lease was lost.
+        stale = hook.cache.synced and not hook.cache.ready
+        lost = hook.fence is not None and hook.fence.lost.is_set()
+        # without a shard Lease, the start fence refuses what holding cannot fix
+        fenced = hook.fence is None and hook.clock_ms() < hook.fenced_until_ms
+        ready = not stale and not lost and not fenced
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    hook.metrics.bind(
+        lambda: live_families(
+            status_writes=hook.writer.patches,
+            backlog=hook.coalescer.backlog,
+            synced=hook.cache.ready,
+            pacer=hook.coalescer.pacer,
+        )
+    )
+    hook.metrics.bind(lambda: state_families(hook))
+    app.router.add_get("/healthz", healthz)
+    if hook.settings.metrics_path:
+        app.router.add_get(hook.settings.metrics_path, metrics_handler(hook.metrics))
+    app.router.add_get("/readyz", readyz)
+    return app
