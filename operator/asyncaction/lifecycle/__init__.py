@@ -9,6 +9,13 @@ from asyncaction.lifecycle.admission import (
     admission_order,
     select_admissions,
 )
+from asyncaction.lifecycle.attempts import (
+    LifecycleSettings,
+    active_seconds,
+    is_eligible,
+    job_name_for,
+    retry_delay,
+)
 from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import (
     CreateJob,
@@ -20,16 +27,8 @@ from asyncaction.lifecycle.effects import (
     EnsureSecret,
     RemoveChildren,
 )
-from asyncaction.lifecycle.reconcile import (
-    LifecycleSettings,
-    active_seconds,
-    failure_decision,
-    is_eligible,
-    job_name_for,
-    reconcile,
-    refused_attempt,
-    retry_delay,
-)
+from asyncaction.lifecycle.failures import failure_decision
+from asyncaction.lifecycle.reconcile import reconcile, refused_attempt
 from asyncaction.lifecycle.transitions import ALLOWED, can_transition
 from asyncaction.lifecycle.views import (
     ActionView,

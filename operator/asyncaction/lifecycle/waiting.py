@@ -22,7 +22,7 @@ from typing import Any
 from asyncaction.api.phases import Phase
 from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import Decision
-from asyncaction.lifecycle.reconcile import REPORTED_FAILURE
+from asyncaction.lifecycle.failures import REPORTED_FAILURE
 from asyncaction.lifecycle.views import ActionView, JobState, JobView
 
 QUEUE_FULL = "QueueFull"

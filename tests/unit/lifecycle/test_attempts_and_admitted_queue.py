@@ -14,7 +14,7 @@ from asyncaction.lifecycle import (
     refused_attempt,
     select_admissions,
 )
-from asyncaction.lifecycle.reconcile import PREVIOUS_ATTEMPT_REPORTS
+from asyncaction.lifecycle.attempts import PREVIOUS_ATTEMPT_REPORTS
 from tests.unit.lifecycle.helpers import NOW, SETTINGS, job, running, view
 
 

@@ -27,9 +27,9 @@ from asyncaction.lifecycle import (
     reconcile,
     retry_delay,
 )
+from asyncaction.lifecycle.attempts import active_seconds
 from asyncaction.lifecycle.conditions import conditions_for
 from asyncaction.lifecycle.effects import Emit, RemoveChildren
-from asyncaction.lifecycle.reconcile import active_seconds
 from asyncaction.lifecycle.views import ActionView, JobView
 from tests.unit.lifecycle.helpers import NOW, SETTINGS, job, later, running, view
 
