@@ -111,6 +111,16 @@ def upload_target(
         relative = str(metadata.get("path", ""))
         if not prefixes or not relative or relative.startswith("/") or ".." in relative.split("/"):
             raise forbidden("outputs need spec.outputs and a relative metadata.path")
+        control = next((c for c in relative if ord(c) < 0x20 or ord(c) == 0x7F), None)
+        if control is not None:
+            # S3 lists keys in XML, which cannot carry most of them (NUL never): the PUT
+            # of such a key is refused, or the object cannot be listed afterwards
+            raise HookError(
+                422,
+                "INVALID",
+                f"metadata.path holds the control character {control!r}: name outputs "
+                "with printable characters",
+            )
         base = prefixes[0]
         key = posixpath.join(base.key, relative)
         size = len(key.encode())

@@ -5,7 +5,6 @@ The seed's spellings are accepted: ``status: SUCCESS|ERROR`` and ``results``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from asyncaction.api.phases import Phase
 from asyncaction.lifecycle import can_transition, conditions_for
 from asyncaction.timeutil import format_time
 from asyncaction_hook.errors import HookError, completed, too_large
+from asyncaction_hook.limits import json_size
 
 ALIASES = {"SUCCESS": "SUCCEEDED", "ERROR": "FAILED"}
 REPORTABLE = {Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED}
@@ -72,7 +72,9 @@ class Report(BaseModel):
 
 
 def check_result_size(report: Report, max_bytes: int) -> None:
-    if report.result is not None and len(json.dumps(report.result)) > max_bytes:
+    """``result`` measured as every bound of the status is (``limits.json_size``:
+    compact UTF-8, what etcd keeps), not as the escaped ASCII of a request."""
+    if report.result is not None and json_size(report.result) > max_bytes:
         raise too_large(
             f"result is larger than {max_bytes} bytes: upload it as an output "
             "(PUT /upload/...) and report a reference to it instead"

@@ -81,6 +81,23 @@ def test_an_output_path_past_s3s_key_bound_is_a_422_before_any_s3_call() -> None
         )
 
 
+def test_an_output_path_with_a_control_character_is_a_422() -> None:
+    """S3 lists keys in XML, which cannot carry NUL or most other control characters:
+    refused before a URL is handed out whose PUT fails or whose object cannot be listed."""
+    for char in ("\x00", "\n", "\x1f", "\x7f"):
+        with pytest.raises(HookError) as caught:
+            target("outputs", metadata={"path": f"dir/a{char}b.txt"})
+        assert (caught.value.status, caught.value.reason, caught.value.message) == (
+            422,
+            "INVALID",
+            f"metadata.path holds the control character {char!r}: name outputs with "
+            "printable characters",
+        )
+    # the printable neighbours, and non-ASCII text, pass
+    for path in ("a b.txt", "a~b.txt", "é/ü.txt", "a\u00a0b"):
+        assert target("outputs", metadata={"path": path}) == (f"s3://bkt/results/{path}", False)
+
+
 def test_recorded_outputs_by_index() -> None:
     outputs = [
         {"name": "r", "uri": "s3://bkt/1"},

@@ -133,12 +133,21 @@ def test_coalesced_reports_keep_earlier_fields_and_accumulate_logs() -> None:
 
 
 def test_a_result_of_exactly_the_limit_passes() -> None:
-    report = Report.model_validate({"result": {"k": "v"}})  # {"k": "v"}: 10 bytes
-    check_result_size(report, 10)
+    report = Report.model_validate({"result": {"k": "v"}})  # {"k":"v"}: 9 bytes
+    check_result_size(report, 9)
     with pytest.raises(HookError) as raised:
-        check_result_size(report, 9)
+        check_result_size(report, 8)
     assert (raised.value.status, raised.value.reason) == (413, "TOO_LARGE")
     check_result_size(Report(), 0)
+
+
+def test_a_result_is_measured_in_utf8_as_every_other_bound() -> None:
+    """100 "é" are 200 bytes of UTF-8 (what etcd keeps) and 600 as escaped ASCII: the
+    result bound counts the first, as the statusDetails and status bounds do."""
+    report = Report.model_validate({"result": {"k": "é" * 100}})  # {"k":"éé…"}: 208 bytes
+    check_result_size(report, 208)
+    with pytest.raises(HookError):
+        check_result_size(report, 207)
 
 
 def test_the_public_view_names_exactly_what_a_job_may_see() -> None:
