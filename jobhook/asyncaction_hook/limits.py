@@ -101,8 +101,9 @@ def parse_json(body: bytes, max_depth: int) -> Any:
 
 
 def _has_lone_surrogate(value: Any) -> bool:
+    """Whether ``value`` cannot be measured as the status bounds measure it (UTF-8)."""
     try:
-        json.dumps(value, ensure_ascii=False).encode()
+        json_size(value)
     except UnicodeEncodeError:
         return True
     return False
