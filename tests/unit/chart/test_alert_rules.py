@@ -8,6 +8,7 @@ tests/e2e/test_observability.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,14 @@ def run_promtool(*args: str) -> tuple[int, str]:
     except PrometheusUnavailable as exc:
         pytest.skip(str(exc))
     return done.returncode, done.stdout + done.stderr
+
+
+def assert_promtool_tests_pass(tmp_path: Path, tests: Mapping[str, object]) -> None:
+    """Run ``promtool test rules`` on ``tests`` (its unit-test file format)."""
+    path = tmp_path / "tests.yaml"
+    path.write_text(yaml.safe_dump(tests))
+    code, output = run_promtool("test", "rules", str(path))
+    assert code == 0, output
 
 
 @pytest.mark.parametrize("rules", [RULES, DOCS_RULES])
@@ -78,10 +87,7 @@ def test_failure_ratio_alert_fires_after_fifteen_minutes(tmp_path: Path) -> None
             },
         ],
     }
-    path = tmp_path / "tests.yaml"
-    path.write_text(yaml.safe_dump(tests))
-    code, output = run_promtool("test", "rules", str(path))
-    assert code == 0, output
+    assert_promtool_tests_pass(tmp_path, tests)
 
 
 def test_status_write_lag_alert_fires_only_on_a_lasting_lag(tmp_path: Path) -> None:
@@ -121,7 +127,4 @@ def test_status_write_lag_alert_fires_only_on_a_lasting_lag(tmp_path: Path) -> N
             },
         ],
     }
-    path = tmp_path / "tests.yaml"
-    path.write_text(yaml.safe_dump(tests))
-    code, output = run_promtool("test", "rules", str(path))
-    assert code == 0, output
+    assert_promtool_tests_pass(tmp_path, tests)
