@@ -50,6 +50,16 @@ def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def use_kubeconfig(
+    home: Path, monkeypatch: pytest.MonkeyPatch, content: str | dict[str, object]
+) -> Path:
+    """``content`` (text as is, a mapping as YAML) as the file KUBECONFIG names."""
+    path = home / "config"
+    path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return path
+
+
 def cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stdin
@@ -118,9 +128,7 @@ def test_a_missing_kubeconfig_file_is_named_with_its_setting(
 def test_an_unusable_kubeconfig_file_is_named_with_what_is_wrong(
     no_cluster: Path, monkeypatch: pytest.MonkeyPatch, content: str, says: str
 ) -> None:
-    path = no_cluster / "config"
-    path.write_text(content)
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    path = use_kubeconfig(no_cluster, monkeypatch, content)
     code, _, err = cli("get", "a")
     assert (code, one_error_line(err)) == (
         EXIT_ERROR,
@@ -178,9 +186,7 @@ def test_a_context_cluster_or_user_the_kubeconfig_lacks_is_named(
     argv: list[str],
     says: str,
 ) -> None:
-    path = no_cluster / "config"
-    path.write_text(yaml.safe_dump(kubeconfig(closed_loopback_url(), **changes)))
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    path = use_kubeconfig(no_cluster, monkeypatch, kubeconfig(closed_loopback_url(), **changes))
     code, _, err = cli("get", "a", *argv)
     assert (code, one_error_line(err)) == (EXIT_ERROR, "error: " + says.format(path=path))
 
@@ -213,9 +219,7 @@ def test_a_server_or_credential_plugin_that_cannot_work_is_named_before_any_requ
     config = kubeconfig(server or "")
     config["clusters"] = [{"name": "c", "cluster": {"server": server} if server else {}}]
     config["users"] = [{"name": "u", "user": user}]
-    path = no_cluster / "config"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    path = use_kubeconfig(no_cluster, monkeypatch, config)
     code, _, err = cli("get", "a")
     assert (code, one_error_line(err)) == (
         EXIT_ERROR,
@@ -227,9 +231,7 @@ def test_an_unreachable_api_server_is_one_short_line_naming_it(
     no_cluster: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = closed_loopback_url()
-    path = no_cluster / "config"
-    path.write_text(yaml.safe_dump(kubeconfig(server)))
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    use_kubeconfig(no_cluster, monkeypatch, kubeconfig(server))
     code, _, err = cli("get", "a")
     line = one_error_line(err)
     assert code == EXIT_ERROR
@@ -243,9 +245,7 @@ def test_a_context_without_a_user_is_used_anonymously_as_kubectl_does(
     config = kubeconfig(server)
     del config["contexts"][0]["context"]["user"]  # type: ignore[index]
     config["users"] = []
-    path = no_cluster / "config"
-    path.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    use_kubeconfig(no_cluster, monkeypatch, config)
     code, _, err = cli("get", "a")
     assert code == EXIT_ERROR
     # past the kubeconfig check: the request went to the server
@@ -255,9 +255,7 @@ def test_a_context_without_a_user_is_used_anonymously_as_kubectl_does(
 @pytest.fixture
 def refused(no_cluster: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A valid kubeconfig whose server refuses: any request sent shows as 'cannot reach'."""
-    path = no_cluster / "config"
-    path.write_text(yaml.safe_dump(kubeconfig(closed_loopback_url())))
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    path = use_kubeconfig(no_cluster, monkeypatch, kubeconfig(closed_loopback_url()))
     return str(path)
 
 
