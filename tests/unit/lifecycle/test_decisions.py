@@ -55,7 +55,7 @@ def status(
     v: ActionView | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The patch ``_transition`` writes, spelled out: the fields every transition sets."""
+    """The patch ``phase_change`` writes, spelled out: the fields every transition sets."""
     v = v or view()
     patch: dict[str, Any] = {
         "phase": phase.value,
