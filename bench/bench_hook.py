@@ -14,11 +14,25 @@ share is on the hook's node).
 connection per report; on two cores that client, not the hook, sets the figure.
 
     .venv/bin/python bench/bench_hook.py [N] [T] [A] [--client keepalive|urllib]
-                                      [--status-writes-per-second R]
+                                      [--status-writes-per-second R] [--shards K]
                                                           (default 2000 4 1 keepalive)
 
 ``--status-writes-per-second`` is passed to the hook (its default otherwise; 0: the
 coalesced writes are not paced, each action written once per window).
+
+``--shards K`` runs K hook processes, one per shard (``--shard i --shards K``), as a
+cluster scales the hook out: each action carries the shard label the operator writes,
+each replica watches and serves only its shard's actions, and each client connection
+reports to the replica of the actions it reports for (the job's ``JOB_HOOK``). The
+status-write pacing is per replica, so the total is divided among them to keep the API
+server's write rate that of one replica.
+
+``--pin`` gives the hook a core of its own and puts the API server, etcd, the controller
+manager and the load client on the others, as in a cluster where the hook's node runs
+the hook and the jobs and control plane run elsewhere. Unpinned, the one-threaded hook
+waits for a core a sixth of the time on two cores; the bench prints that share
+(``/proc/<pid>/task/*/schedstat``), the machine's busy cores and the hook's kernel share,
+so a figure that the bed limits shows as such.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,25 +52,53 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for hookload
 
+from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.keys import load_master_keys
+from asyncaction.sharding import shard_of
+from asyncaction_hook.settings import HookSettings
 from asyncaction_job.signing import headers_v2
 from asyncaction_testbed import procs
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
 from asyncaction_testbed.s3server import S3Server
-from hookload import LoadResult, run_load
+from hookload import LoadResult, run_sharded_load
 from tests.support.kube import Kube
 from tests.support.procs import ensure_master_keys, start_hook, stop_process
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU the processes (not their children) have used so far."""
+def cpu_seconds(pids: list[int], *, kernel_only: bool = False) -> float:
+    """User and system CPU the processes (not their children) have used so far (only
+    the system part: ``kernel_only``)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        total += int(fields[12]) + (0 if kernel_only else int(fields[11]))  # stime, utime
     return total / ticks
+
+
+def run_queue_seconds(pids: list[int]) -> float:
+    """Seconds the processes' threads spent runnable but waiting for a core so far
+    (``/proc/<pid>/task/*/schedstat``, second field)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def busy_cores() -> float:
+    """Busy CPU seconds of the whole machine so far (``/proc/stat``)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def pin(pids: list[int], cores: set[int]) -> None:
+    """Every thread of the processes onto ``cores`` (threads they start later inherit)."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), cores)
 
 
 def urllib_load(url: str, targets: list[tuple[str, str]], n: int, threads: int) -> LoadResult:
@@ -98,17 +141,26 @@ def urllib_load(url: str, targets: list[tuple[str, str]], n: int, threads: int) 
     return LoadResult(sorted(latencies), elapsed, statuses, time.process_time() - cpu)
 
 
-def main(n: int, threads: int, actions: int, client: str, pacing: tuple[str, ...] = ()) -> None:
+def main(
+    n: int,
+    threads: int,
+    actions: int,
+    client: str,
+    pacing: float | None = None,
+    shards: int = 1,
+    processes: int = 2,
+    pinned: bool = False,
+) -> None:
     state = Path(tempfile.mkdtemp(prefix="aa-bench-hook-"))
     plane, s3 = ControlPlane(state / "cp"), S3Server(state / "s3")
     plane.start()
     s3.start()
-    hook = None
+    hooks: list[subprocess.Popen[bytes]] = []
     try:
         install_crds(plane.admin_kubeconfig)
         kube = Kube.from_kubeconfig(plane.admin_kubeconfig)
         keys = load_master_keys(ensure_master_keys(state))
-        targets: list[tuple[str, str]] = []
+        targets: list[list[tuple[str, str]]] = [[] for _ in range(shards)]
         for a in range(actions):
             created = kube.create_action(
                 "default",
@@ -118,6 +170,16 @@ def main(n: int, threads: int, actions: int, client: str, pacing: tuple[str, ...
                 },
             )
             uid = created["metadata"]["uid"]
+            shard = shard_of(uid, shards)
+            if shards > 1:  # what the operator writes before the first attempt
+                kube.custom.patch_namespaced_custom_object(
+                    "asyncaction.dev",
+                    "v1alpha1",
+                    "default",
+                    "asyncactions",
+                    f"bench-{a}",
+                    {"metadata": {"labels": {LABEL_HOOK_SHARD: str(shard)}}},
+                )
             kube.custom.patch_namespaced_custom_object_status(
                 "asyncaction.dev",
                 "v1alpha1",
@@ -126,71 +188,107 @@ def main(n: int, threads: int, actions: int, client: str, pacing: tuple[str, ...
                 f"bench-{a}",
                 {"status": {"phase": "RUNNING", "attempts": 1}},
             )
-            targets.append((uid, keys.issue("default", uid, 1)))
+            targets[shard].append((uid, keys.issue("default", uid, 1)))
         stores = state / "stores.json"
         stores.write_text(json.dumps(s3.stores_document()))
-        hook, url = start_hook(
-            plane.admin_kubeconfig,
-            stores,
-            state / "hook.log",
-            "--coalesce-window",
-            "1.0",
-            "--rate",
-            "100000",
-            "--burst",
-            "100000",
-            "--namespace-rate",
-            "100000",
-            "--namespace-burst",
-            "100000",
-            *pacing,
+        # one replica's pacing, shared by the replicas: the API server sees the same rate
+        if pacing is None:
+            pacing = HookSettings().status_writes_per_second
+        burst = max(1, HookSettings().status_writes_burst // shards)
+        paced = (
+            *("--status-writes-per-second", f"{pacing / shards:g}"),
+            *("--status-writes-burst", str(burst)),
         )
-        print(f"hook process {hook.pid} at {url}", flush=True)  # e.g. for py-spy --pid
-        before = kube.custom.list_namespaced_custom_object(
-            "asyncaction.dev", "v1alpha1", "default", "asyncactions"
-        )["metadata"]["resourceVersion"]  # after every set-up write
+        groups = []
+        for shard in range(shards):
+            hook, url = start_hook(
+                plane.admin_kubeconfig,
+                stores,
+                state / f"hook-{shard}.log",
+                "--coalesce-window",
+                "1.0",
+                "--rate",
+                "100000",
+                "--burst",
+                "100000",
+                "--namespace-rate",
+                "100000",
+                "--namespace-burst",
+                "100000",
+                "--shard",
+                str(shard),
+                "--shards",
+                str(shards),
+                *paced,
+            )
+            hooks.append(hook)
+            groups.append((url, targets[shard]))
+            print(f"hook process {hook.pid} (shard {shard}) at {url}", flush=True)  # py-spy
         servers = [
             pid
             for pid in (procs.read_pid(plane.state, name) for name in ("etcd", "kube-apiserver"))
             if pid is not None
         ]
-        cpu_before = cpu_seconds([hook.pid]), cpu_seconds(servers)
+        manager = procs.read_pid(plane.state, "kube-controller-manager")
+        pids = [hook.pid for hook in hooks]
+        cpu_before = cpu_seconds(pids), cpu_seconds(servers)
+        kernel_before = cpu_seconds(pids, kernel_only=True)
+        manager_before = cpu_seconds([manager]) if manager is not None else 0.0
+        if pinned:
+            # the hook's node runs the hook; the API server, etcd and the jobs run elsewhere
+            cores = sorted(os.sched_getaffinity(0))
+            if len(cores) < 2:
+                raise SystemExit("--pin needs two cores")
+            pin(pids, {cores[-1]})
+            others = servers + ([manager] if manager is not None else []) + [os.getpid()]
+            pin(others, set(cores[:-1]))  # the load client's processes inherit this
+        machine_before = busy_cores()
+        waited_before = run_queue_seconds(pids)
         if client == "urllib":
-            result = urllib_load(url, targets, n, threads)
+            if shards > 1:
+                raise SystemExit("--client urllib sends to one replica: use --shards 1")
+            result = urllib_load(groups[0][0], targets[0], n, threads)
         else:
-            result = run_load(url, targets, n, threads, processes=2)
-        hook_cpu = cpu_seconds([hook.pid]) - cpu_before[0]
+            result = run_sharded_load(groups, n, threads, processes=processes)
+        hook_cpu = cpu_seconds(pids) - cpu_before[0]
+        hook_kernel = cpu_seconds(pids, kernel_only=True) - kernel_before
         server_cpu = cpu_seconds(servers) - cpu_before[1]
-        time.sleep(1.5)
-        from kubernetes import watch
-
-        patches = sum(
-            1
-            for e in watch.Watch().stream(
-                kube.custom.list_namespaced_custom_object,
-                "asyncaction.dev",
-                "v1alpha1",
-                "default",
-                "asyncactions",
-                resource_version=before,
-                timeout_seconds=2,
-            )
-            if e["type"] == "MODIFIED"
-        )
+        waited = run_queue_seconds(pids) - waited_before
+        manager_cpu = cpu_seconds([manager]) - manager_before if manager is not None else 0.0
+        machine = busy_cores()
+        busy = machine - machine_before
         print(result.summary())
+        time.sleep(1.5)  # the last coalescing window is written after the last answer
+        calls: dict[str, float] = {}
+        for url, _ in groups:
+            with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:  # noqa: S310
+                for line in answer.read().decode().splitlines():
+                    if line.startswith("asyncaction_hook_rest_client_requests_total{"):
+                        series, value = line.rsplit(" ", 1)
+                        calls[series.split("{", 1)[1].rstrip("}")] = float(value)
+        print("the hook's API calls:", ", ".join(f"{k}: {v:.0f}" for k, v in sorted(calls.items())))
+        # the set-up made no PATCH through the hook: every accepted one is a status write
+        patches = int(sum(v for k, v in calls.items() if 'method="PATCH"' in k and "200" in k))
         print(
-            f"hook CPU {hook_cpu:.2f} s = {hook_cpu / result.elapsed:.2f} cores"
-            f" ({hook_cpu / max(1, len(result.latencies)) * 1e6:.0f} µs a report);"
+            f"hook CPU ({shards} process{'es' if shards > 1 else ''}) {hook_cpu:.2f} s"
+            f" = {hook_cpu / result.elapsed:.2f} cores"
+            f" ({hook_cpu / max(1, len(result.latencies)) * 1e6:.0f} µs a report,"
+            f" {hook_kernel / max(hook_cpu, 1e-9) * 100:.0f} % in the kernel);"
             f" kube-apiserver and etcd {server_cpu:.2f} s = {server_cpu / result.elapsed:.2f}"
-            " cores"
+            f" cores; kube-controller-manager {manager_cpu / result.elapsed:.2f} cores"
+        )
+        print(
+            f"the machine: {busy / result.elapsed:.2f} of {os.cpu_count()} cores"
+            " busy while the clients ran; the hook waited for a core"
+            f" {waited / result.elapsed * 100:.0f} % of the time"
         )
         print(
             f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s,"
-            f" {' '.join(pacing) or 'default pacing'};"
+            f" paced at {pacing:g} writes/s in all;"
             f" {len(result.latencies) / max(1, patches):.1f} reports per write)"
         )
     finally:
-        if hook is not None:
+        for hook in hooks:
             stop_process(hook)
         s3.stop()
         plane.stop()
@@ -204,7 +302,23 @@ if __name__ == "__main__":
     parser.add_argument("actions", type=int, nargs="?", default=1)
     parser.add_argument("--client", choices=["keepalive", "urllib"], default="keepalive")
     parser.add_argument("--status-writes-per-second", type=float, default=None)
+    parser.add_argument("--shards", type=int, default=1, help="hook replicas, one per shard")
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="processes of the keep-alive client"
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the hook on a core of its own, everything else on the others (a cluster's hook node)",
+    )
     args = parser.parse_args()
-    rate = args.status_writes_per_second
-    pacing = () if rate is None else ("--status-writes-per-second", f"{rate:g}")
-    main(args.reports, args.clients, args.actions, args.client, pacing)
+    main(
+        args.reports,
+        args.clients,
+        args.actions,
+        args.client,
+        args.status_writes_per_second,
+        args.shards,
+        args.client_processes,
+        args.pin,
+    )

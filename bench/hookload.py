@@ -70,9 +70,13 @@ def _request(host: str, path: str, uid: str, key: str, index: int) -> bytes:
     return head.encode("latin-1") + body
 
 
+Group = tuple[str, list[tuple[str, str]]]  # a hook's URL and the (uid, key) pairs it serves
+
+
 async def _connection(
-    url: str, targets: list[tuple[str, str]], first: int, count: int, start_at: float
+    group: Group, first: int, count: int, start_at: float
 ) -> tuple[list[float], dict[int, int]]:
+    url, targets = group
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = f"{parts.path.rstrip('/')}/status"
@@ -100,10 +104,10 @@ async def _connection(
 
 
 async def _process_load(
-    url: str, targets: list[tuple[str, str]], firsts: list[int], per: int, start_at: float
+    connections: list[tuple[Group, int]], per: int, start_at: float
 ) -> tuple[list[float], dict[int, int], float, float]:
     cpu = time.process_time()
-    done = await asyncio.gather(*(_connection(url, targets, f, per, start_at) for f in firsts))
+    done = await asyncio.gather(*(_connection(g, f, per, start_at) for g, f in connections))
     latencies = [lat for lats, _ in done for lat in lats]
     statuses: dict[int, int] = {}
     for _, counts in done:
@@ -113,14 +117,12 @@ async def _process_load(
 
 
 def _worker(
-    url: str,
-    targets: list[tuple[str, str]],
-    firsts: list[int],
+    connections: list[tuple[Group, int]],
     per: int,
     start_at: float,
     out: multiprocessing.Queue[tuple[list[float], dict[int, int], float, float]],
 ) -> None:
-    out.put(asyncio.run(_process_load(url, targets, firsts, per, start_at)))
+    out.put(asyncio.run(_process_load(connections, per, start_at)))
 
 
 def run_load(
@@ -128,16 +130,23 @@ def run_load(
 ) -> LoadResult:
     """Send ``reports`` signed progress reports over ``connections`` keep-alive
     connections (``targets``: (uid, key) pairs, cycled) from ``processes`` processes."""
+    return run_sharded_load([(url, targets)], reports, connections, processes)
+
+
+def run_sharded_load(
+    groups: list[Group], reports: int, connections: int, processes: int = 4
+) -> LoadResult:
+    """``run_load`` over several hook replicas (shards): connection ``c`` goes to group
+    ``c % len(groups)`` and cycles over that group's actions, as each job reports to the
+    replica its ``JOB_HOOK`` names."""
     processes = max(1, min(processes, connections))
     per = reports // connections
-    firsts = [c * per for c in range(connections)]
+    plan = [(groups[c % len(groups)], c * per) for c in range(connections)]
     context = multiprocessing.get_context("fork")
     out: multiprocessing.Queue[tuple[list[float], dict[int, int], float, float]] = context.Queue()
     start_at = time.time() + 1.0  # every connection open before the clock starts
     workers = [
-        context.Process(
-            target=_worker, args=(url, targets, firsts[p::processes], per, start_at, out)
-        )
+        context.Process(target=_worker, args=(plan[p::processes], per, start_at, out))
         for p in range(processes)
     ]
     for worker in workers:
