@@ -29,9 +29,12 @@ class Inspection:
     def events(self, action: Mapping[str, Any]) -> builtins.list[Any]:
         """Events about the action, oldest first (V1Event / CoreV1Event objects)."""
         meta = action["metadata"]
-        events = self.core.list_namespaced_event(
-            meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}"
-        ).items
+        try:
+            events = self.core.list_namespaced_event(
+                meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}"
+            ).items
+        except ApiException as exc:
+            raise api_error_of(exc) from None
         return sorted(
             events,
             key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp),
@@ -40,9 +43,12 @@ class Inspection:
     def jobs(self, action: Mapping[str, Any]) -> builtins.list[Any]:
         """The action's Jobs, one per attempt, by attempt."""
         meta = action["metadata"]
-        jobs = self.batch.list_namespaced_job(
-            meta["namespace"], label_selector=f"{LABEL_ACTION_UID}={meta['uid']}"
-        ).items
+        try:
+            jobs = self.batch.list_namespaced_job(
+                meta["namespace"], label_selector=f"{LABEL_ACTION_UID}={meta['uid']}"
+            ).items
+        except ApiException as exc:
+            raise api_error_of(exc) from None
         return sorted(jobs, key=lambda j: int((j.metadata.labels or {}).get(LABEL_ATTEMPT, 0)))
 
     def pods(self, action: Mapping[str, Any], attempt: int | None = None) -> builtins.list[Any]:
@@ -51,7 +57,10 @@ class Inspection:
         status = action.get("status") or {}
         number = attempt if attempt is not None else int(status.get("attempts") or 0)
         selector = f"{LABEL_ACTION_UID}={meta['uid']},{LABEL_ATTEMPT}={number}"
-        pods = self.core.list_namespaced_pod(meta["namespace"], label_selector=selector).items
+        try:
+            pods = self.core.list_namespaced_pod(meta["namespace"], label_selector=selector).items
+        except ApiException as exc:
+            raise api_error_of(exc) from None
         return sorted(pods, key=lambda p: str(p.metadata.creation_timestamp))
 
     def pod_log(self, pod: Any, *, follow: bool = False, tail: int | None = None) -> Iterator[str]:

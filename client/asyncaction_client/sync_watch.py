@@ -89,6 +89,8 @@ class Watching:
         field = f"metadata.name={name}" if name else None
         ns = namespace or self.namespace
         for kind, action in self._events(ns, all_namespaces, field, label_selector, deadline):
+            if kind == "MISSING":  # a named action that does not exist (yet): nothing to show
+                continue
             if kind == "DELETED":
                 meta = action.setdefault("metadata", {})
                 meta.setdefault("deletionTimestamp", utcnow().isoformat())
