@@ -16,7 +16,7 @@ inherits both, so every call stays a method of ``Client``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client as k8s
@@ -56,6 +56,8 @@ class Client(Watching, Inspection):
         api_client: k8s.ApiClient | None = None,
     ) -> None:
         found_namespace = None
+        # the kubeconfig file the client was made from (None: in-cluster or given a client)
+        self.kubeconfig_file: str | None = None
         if api_client is None:
             paths = kubeconfig_paths(kubeconfig)
             if paths is None:
@@ -187,7 +189,3 @@ class Client(Watching, Inspection):
         """A new action with the same spec; the old one stays as the record of its run."""
         old = self.get(name, namespace)
         return self.submit(rerun_of(old, generate_name), namespace=namespace_of(old))
-
-
-def actions_by_name(client: Client, names: Sequence[str], namespace: str | None) -> list[Action]:
-    return [client.get(name, namespace) for name in names]

@@ -82,3 +82,8 @@ def test_inspection_refusals_are_the_one_api_error_class(
 def test_watching_a_named_action_that_does_not_exist_yields_nothing(client: Client) -> None:
     """As the async client's watch: no empty ``{}`` stands for the missing action."""
     assert list(client.watch("nothing", timeout=0.3)) == []
+
+
+def test_a_client_given_an_api_client_names_no_kubeconfig_file(client: Client) -> None:
+    """As the async client: the attribute is there, None, rather than missing."""
+    assert client.kubeconfig_file is None
