@@ -14,7 +14,9 @@ Semantics follow client-go's rate-limited delaying queue:
 - ``run(process, workers)`` runs a fixed number of workers. ``process`` returns a
   ``Result`` (``runtime.result``; a bare delay or None is accepted too) for a requeue;
   an exception is logged and retried with the backoff, a ``TerminalError`` is logged and
-  not retried.
+  not retried. A transient API failure (``logthrottle.is_transient``) is logged without
+  a traceback and at most once per interval for the whole queue, with the count of the
+  others: during an outage every key fails, and a line each would bury the cause.
 - a worker yields to the event loop after every key, so a burst of reconciles that
   make no API call (a resync, a start-up) never holds the loop for more than one key.
 """
@@ -30,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from asyncaction.logthrottle import ThrottledLog, is_transient
 from asyncaction.runtime.result import Result, TerminalError
 
 log = logging.getLogger(__name__)
@@ -85,8 +88,11 @@ class WorkQueue:
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
         log_fields: Callable[[str], Mapping[str, Any]] | None = None,
+        failure_log: ThrottledLog | None = None,
     ) -> None:
         self.name = name
+        # transient failures: one line per interval for the queue, not one per key
+        self._failure_log = failure_log or ThrottledLog(log, clock=clock)
         self.observer = observer
         # ``extra`` of the log lines about a key (``asyncaction.logfields.about``)
         self._log_fields = log_fields or (lambda key: {})
@@ -222,18 +228,29 @@ class WorkQueue:
                 self._done(key)
                 await asyncio.sleep(0)
                 continue
-            except Exception:
+            except Exception as exc:
                 self.stats.failures += 1
-                log.exception(
-                    "%s: processing %s failed; retrying with backoff",
-                    self.name,
-                    key,
-                    extra=self._log_fields(key),
-                )
+                if is_transient(exc):
+                    self._failure_log.warning(
+                        "api",
+                        "%s: processing %s failed: %s; retrying with backoff",
+                        self.name,
+                        key,
+                        exc,
+                        extra=self._log_fields(key),
+                    )
+                else:
+                    log.exception(
+                        "%s: processing %s failed; retrying with backoff",
+                        self.name,
+                        key,
+                        extra=self._log_fields(key),
+                    )
                 self._done(key)
                 self.add_rate_limited(key)
                 await asyncio.sleep(0)
                 continue
+            self._failure_log.recovered("api", f"{self.name}: keys are processed again")
             self.stats.processed += 1
             self.rate_limiter.forget(key)
             self._done(key)

@@ -1,7 +1,9 @@
 import asyncio
+import logging
 
 import pytest
 
+from asyncaction.kube.errors import ApiError
 from asyncaction.runtime.workqueue import RateLimiter, WorkQueue
 
 
@@ -306,4 +308,46 @@ async def test_the_observer_is_told_each_add_retry_wait_and_work_time() -> None:
         ("done", 6),
         ("retried", None),
         ("done", 4),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_an_api_outage_is_a_few_lines_not_one_traceback_per_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """200 keys fail on a 503 within one interval: one line, no traceback; a bug (a
+    KeyError) keeps its own line with its traceback; the recovery is one line."""
+    caplog.set_level(logging.INFO, "asyncaction.runtime.workqueue")
+    clock = Clock()
+    queue = WorkQueue(name="actions", clock=clock, rate_limiter=RateLimiter(base=3600))
+    back = asyncio.Event()
+
+    async def process(key: str) -> None:
+        # No await inside: each key is taken, processed and logged before the next, so
+        # "after", added last, comes once every other key has failed.
+        if key == "bug":
+            raise KeyError("status")
+        if key != "after":
+            raise ApiError(503, "ServiceUnavailable", "the API server is down")
+        clock.now = 31.0  # an interval without failure: this success ends the outage
+        back.set()
+
+    for key in [*(f"k{i}" for i in range(200)), "bug", "after"]:
+        queue.add(key)
+    task = asyncio.create_task(queue.run(process, workers=4))
+    await back.wait()
+    await asyncio.sleep(0)  # the worker logs after process returns
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    records = [r for r in caplog.records if r.name == "asyncaction.runtime.workqueue"]
+    assert [(r.levelno, r.getMessage(), r.exc_info is not None) for r in records] == [
+        (
+            logging.WARNING,
+            "actions: processing k0 failed: 503 ServiceUnavailable: the API server is down;"
+            " retrying with backoff",
+            False,
+        ),
+        (logging.ERROR, "actions: processing bug failed; retrying with backoff", True),
+        (logging.INFO, "actions: keys are processed again: 200 failure(s) over 0s", False),
     ]
