@@ -48,10 +48,11 @@ class Bed:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     if EXISTING:
         pytest.skip("ASYNCACTION_TEST_KUBECONFIG is set: the real node runs on the local test bed")
-    from asyncaction_testbed import images, release
+    from asyncaction_testbed import release
     from asyncaction_testbed.binaries import find_binaries
     from asyncaction_testbed.controlplane import ControlPlane
     from asyncaction_testbed.crds import install_crds
+    from asyncaction_testbed.images import recipes
     from asyncaction_testbed.node import (
         RUN_DIR,
         NodeInUse,
@@ -80,7 +81,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     release.start_workload_controllers(state, find_binaries().kube_controller_manager, kubeconfig)
     node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})", tied=True)
     try:
-        job, operator = images.build_python_image("job"), images.build_python_image("operator")
+        job, operator = recipes.build_python_image("job"), recipes.build_python_image("operator")
         job_node = build_job_node_image()
         node.start(kubeconfig, [job, operator, job_node])
     except NodeInUse as exc:

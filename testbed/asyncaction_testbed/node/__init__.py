@@ -32,13 +32,9 @@ import yaml
 
 from asyncaction_testbed import procs
 from asyncaction_testbed.binaries import NODE_NAMES, BinariesNotFound, cache_dir, locate
-from asyncaction_testbed.images import (
-    PAUSE_IMAGE,
-    BuiltImage,
-    build_pause_image,
-    ctr_command,
-    import_image,
-)
+from asyncaction_testbed.images.cache import BuiltImage
+from asyncaction_testbed.images.containerd import ctr_command, import_image
+from asyncaction_testbed.images.recipes import PAUSE_IMAGE, build_pause_image
 from asyncaction_testbed.node import config as cfg
 from asyncaction_testbed.node import host
 
