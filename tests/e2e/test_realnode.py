@@ -53,6 +53,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     from asyncaction_testbed.controlplane import ControlPlane
     from asyncaction_testbed.crds import install_crds
     from asyncaction_testbed.images import recipes
+    from asyncaction_testbed.images.job_node import build_job_node_image
     from asyncaction_testbed.node import (
         RUN_DIR,
         NodeInUse,
@@ -62,7 +63,6 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         unavailable_reason,
     )
     from asyncaction_testbed.node.config import NODE_IP
-    from asyncaction_testbed.node_image import build_job_node_image
     from asyncaction_testbed.s3server import S3Server
     from asyncaction_testbed.stack import apply_manifests, hook_service_manifests
 
@@ -454,7 +454,7 @@ def test_node_job_reports_and_uploads_through_the_service(bed: Bed, ns: str) -> 
     """The Node client in the job-node image (Debian's Node.js 18): signed reports, and an
     upload with the md5 challenge to the presigned URL; the same content again is not
     sent (the hook answers done)."""
-    from asyncaction_testbed.node_image import JOB_NODE_IMAGE
+    from asyncaction_testbed.images.job_node import JOB_NODE_IMAGE
 
     body = job_action(bed, "node-up", ["node", "--input-type=module", "-e", NODE_UPLOADER])
     body["spec"]["request"] = {"who": "node"}

@@ -6,6 +6,7 @@ content, and imported into the real node's containerd. One module per step:
 
 * ``recipes``: what each image holds; ``build_all`` / ``build_python_image`` /
   ``build_pause_image`` (``python -m asyncaction_testbed.images build`` prints sizes);
+* ``job_node``: the Node job image (Debian's Node.js and ``clients/node``);
 * ``debian_base``: the Debian root filesystem layer from ``mmdebstrap``;
 * ``project_layer``: the project installed by pip, staged for a Python image;
 * ``cache``: content keys, the build lock, ``BuiltImage`` and pruning;

@@ -5,7 +5,7 @@
   dependencies on Debian's Python.
 * ``docker.io/asyncaction/job-python:<version>``: Debian's Python with the stdlib job
   client ``asyncaction_job`` and its ``asyncaction-job`` script.
-* ``docker.io/asyncaction/job-node:<version>``: built by ``asyncaction_testbed.node_image``.
+* ``docker.io/asyncaction/job-node:<version>``: built by ``asyncaction_testbed.images.job_node``.
 * ``docker.io/asyncaction/pause:1.20``: the sandbox's process, a static ``pause``.
 
 Each Python image is the shared Debian base (``debian_base``) plus a project layer
@@ -178,13 +178,13 @@ def build_all(cache: Path | None = None) -> dict[str, BuiltImage]:
 
 
 def _build_all(cache: Path) -> dict[str, BuiltImage]:
-    from asyncaction_testbed import node_image
+    from asyncaction_testbed.images import job_node
 
     built = {name: _build_python_image(name, cache) for name in RECIPES}
-    built["job-node"] = node_image.build_node_image(cache)
+    built["job-node"] = job_node.build_node_image(cache)
     metas = [
         cache / f"base-{base_key()}.json",
-        cache / f"base-{base_key(node_image.PACKAGES)}.json",
+        cache / f"base-{base_key(job_node.PACKAGES)}.json",
     ]
     metas += [
         image.archive.with_name(image.archive.name.replace(".oci.tar", ".json"))

@@ -57,7 +57,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
 @pytest.mark.skipif(bool(MISSING), reason=f"not installed: {MISSING} (make tools)")
 def test_make_images_archives_push_to_a_registry_with_their_digest(registry: str) -> None:
     from asyncaction_testbed.images import recipes
-    from asyncaction_testbed.node_image import build_job_node_image
+    from asyncaction_testbed.images.job_node import build_job_node_image
 
     # What `make images` prints, built without its pruning of the shared image cache.
     built = {

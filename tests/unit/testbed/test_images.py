@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asyncaction_testbed.images import cache, debian_base, project_layer, recipes
+from asyncaction_testbed.images import cache, debian_base, job_node, project_layer, recipes
 
 
 def test_console_script_runs_the_entry_point_with_debian_python() -> None:
@@ -78,10 +78,8 @@ def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
 
 
 def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Path) -> None:
-    from asyncaction_testbed import node_image
-
     root = project_layer.project_root() / "clients" / "node"
-    assert [p.relative_to(root).as_posix() for p in node_image.package_files(root)] == [
+    assert [p.relative_to(root).as_posix() for p in job_node.package_files(root)] == [
         "package.json",
         "index.js",
         "index.d.ts",
@@ -90,11 +88,11 @@ def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Pa
         "README.md",
         "LICENSE",
     ]
-    argv = debian_base.mmdebstrap_argv(tmp_path / "out.tar", node_image.PACKAGES)
+    argv = debian_base.mmdebstrap_argv(tmp_path / "out.tar", job_node.PACKAGES)
     assert "--include=nodejs,ca-certificates" in argv
-    assert debian_base.base_key(node_image.PACKAGES) != debian_base.base_key()
-    assert f"docker.io/asyncaction/job-node:{recipes.VERSION}" == node_image.JOB_NODE_IMAGE
-    assert node_image.NODE_ENV["HOME"] == "/tmp"
+    assert debian_base.base_key(job_node.PACKAGES) != debian_base.base_key()
+    assert f"docker.io/asyncaction/job-node:{recipes.VERSION}" == job_node.JOB_NODE_IMAGE
+    assert job_node.NODE_ENV["HOME"] == "/tmp"
 
 
 def test_make_images_command_is_the_packages_main() -> None:

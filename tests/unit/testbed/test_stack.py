@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from asyncaction_testbed.images.job_node import JOB_NODE_IMAGE
 from asyncaction_testbed.images.recipes import JOB_IMAGE
-from asyncaction_testbed.node_image import JOB_NODE_IMAGE
 from asyncaction_testbed.stack import hook_service_manifests, hook_service_url
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
