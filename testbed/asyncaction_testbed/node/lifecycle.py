@@ -3,7 +3,8 @@
 A start checks the machine (``preflight``), takes the owner record (``ownership``) and,
 before anything on the host changes, writes ``host.snapshot()`` to
 ``/run/asyncaction-node/host-before.json``; then it writes the configuration files,
-sets up the network, starts the processes and imports the images. A stop (``make down``)
+sets up the network, starts containerd, imports the images and starts the other
+processes. A stop (``make down``)
 stops the processes and restores the host from that record with ``host.clean``; so does
 the next start after a node whose owner died. A failed start is stopped the same way.
 """
@@ -34,6 +35,8 @@ from asyncaction_testbed.node.preflight import NodeUnavailable, unavailable_reas
 
 
 class RealNode:
+    """The machine's node as run for one state directory (``make up``'s or a test's)."""
+
     def __init__(
         self, state: Path, run: Path = RUN_DIR, *, owner_label: str = "", tied: bool = False
     ) -> None:

@@ -155,7 +155,7 @@ def remove_not_ready_taint(kubeconfig: Path) -> None:
 
 
 def stop_all(paths: cfg.NodePaths) -> None:
-    """Every process in reverse order; containers (shims) before containerd itself."""
+    """Every process, in reverse start order."""
     for name in reversed(PROCESSES[1:]):
         procs.stop(paths.state, name)
     # Containers first (their shims and processes), then containerd itself.
