@@ -4,9 +4,9 @@ A start checks the machine (``preflight``), takes the owner record (``ownership`
 before anything on the host changes, writes ``host.snapshot()`` to
 ``/run/asyncaction-node/host-before.json``; then it writes the configuration files,
 sets up the network, starts containerd, imports the images and starts the other
-processes. A stop (``make down``)
-stops the processes and restores the host from that record with ``host.clean``; so does
-the next start after a node whose owner died. A failed start is stopped the same way.
+processes. A stop (``make down``) stops the processes and restores the host from that
+record with ``host.clean``; so does the next start after a node whose owner died. A
+failed start is stopped the same way.
 """
 
 from __future__ import annotations
