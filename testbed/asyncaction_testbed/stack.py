@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from asyncaction.keys import MASTER_KEYS_ENV
-from asyncaction_testbed import images, procs, prometheus, release
+from asyncaction_testbed import procs, prometheus, release
 from asyncaction_testbed.binaries import find_binaries
 from asyncaction_testbed.controlplane import ControlPlane
 from asyncaction_testbed.crds import install_crds
+from asyncaction_testbed.images import recipes
 from asyncaction_testbed.node import NodeUnavailable, RealNode, current_owner, unavailable_reason
 from asyncaction_testbed.node.config import NODE_IP
 from asyncaction_testbed.prometheus import OPERATOR_METRICS_PORT
@@ -146,7 +147,7 @@ class Stack:
         """Build and import the images and start the node; False (and why) if it fails."""
         say("real node (containerd, kubelet, kube-proxy, kube-scheduler, dnsmasq)")
         try:
-            built = list(images.build_all().values())
+            built = list(recipes.build_all().values())
             for image in built:
                 say(f"image {image.ref}: {image.compressed_bytes / 1e6:.1f} MB compressed")
             self.node().start(self.kubeconfig, built)
@@ -317,7 +318,7 @@ class Stack:
             "AWS_DEFAULT_REGION": s3.region,
             "ASYNCACTION_BUCKET": s3.bucket,
             "ASYNCACTION_HOOK_URL": self.hook_url,
-            "ASYNCACTION_JOB_IMAGE": images.JOB_IMAGE,
+            "ASYNCACTION_JOB_IMAGE": recipes.JOB_IMAGE,
             "ASYNCACTION_NODE": self.node_mode(),
         }
         lines = [f"export {key}={shlex.quote(value)}" for key, value in env.items()]

@@ -48,10 +48,12 @@ class Bed:
 def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     if EXISTING:
         pytest.skip("ASYNCACTION_TEST_KUBECONFIG is set: the real node runs on the local test bed")
-    from asyncaction_testbed import images, release
+    from asyncaction_testbed import release
     from asyncaction_testbed.binaries import find_binaries
     from asyncaction_testbed.controlplane import ControlPlane
     from asyncaction_testbed.crds import install_crds
+    from asyncaction_testbed.images import recipes
+    from asyncaction_testbed.images.job_node import build_job_node_image
     from asyncaction_testbed.node import (
         RUN_DIR,
         NodeInUse,
@@ -61,7 +63,6 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         unavailable_reason,
     )
     from asyncaction_testbed.node.config import NODE_IP
-    from asyncaction_testbed.node_image import build_job_node_image
     from asyncaction_testbed.s3server import S3Server
     from asyncaction_testbed.stack import apply_manifests, hook_service_manifests
 
@@ -80,7 +81,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     release.start_workload_controllers(state, find_binaries().kube_controller_manager, kubeconfig)
     node = RealNode(state / "node", owner_label=f"pytest session (pid {os.getpid()})", tied=True)
     try:
-        job, operator = images.build_python_image("job"), images.build_python_image("operator")
+        job, operator = recipes.build_python_image("job"), recipes.build_python_image("operator")
         job_node = build_job_node_image()
         node.start(kubeconfig, [job, operator, job_node])
     except NodeInUse as exc:
@@ -453,7 +454,7 @@ def test_node_job_reports_and_uploads_through_the_service(bed: Bed, ns: str) -> 
     """The Node client in the job-node image (Debian's Node.js 18): signed reports, and an
     upload with the md5 challenge to the presigned URL; the same content again is not
     sent (the hook answers done)."""
-    from asyncaction_testbed.node_image import JOB_NODE_IMAGE
+    from asyncaction_testbed.images.job_node import JOB_NODE_IMAGE
 
     body = job_action(bed, "node-up", ["node", "--input-type=module", "-e", NODE_UPLOADER])
     body["spec"]["request"] = {"who": "node"}

@@ -56,16 +56,16 @@ def registry(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.skipif(bool(MISSING), reason=f"not installed: {MISSING} (make tools)")
 def test_make_images_archives_push_to_a_registry_with_their_digest(registry: str) -> None:
-    from asyncaction_testbed import images
-    from asyncaction_testbed.node_image import build_job_node_image
+    from asyncaction_testbed.images import recipes
+    from asyncaction_testbed.images.job_node import build_job_node_image
 
     # What `make images` prints, built without its pruning of the shared image cache.
     built = {
-        "job": images.build_python_image("job"),
-        "operator": images.build_python_image("operator"),
+        "job": recipes.build_python_image("job"),
+        "operator": recipes.build_python_image("operator"),
         "job-node": build_job_node_image(),
     }
-    rows = {row["image"]: row for row in images.describe(built)}
+    rows = {row["image"]: row for row in recipes.describe(built)}
     wanted = {
         "docker.io/asyncaction/job-python:0.1.0",
         "docker.io/asyncaction/job-node:0.1.0",

@@ -2,46 +2,48 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from asyncaction_testbed import images
+from asyncaction_testbed.images import cache, debian_base, job_node, project_layer, recipes
 
 
 def test_console_script_runs_the_entry_point_with_debian_python() -> None:
-    script = images.console_script("asyncaction.main:main")
+    script = project_layer.console_script("asyncaction.main:main")
     assert script.startswith("#!/usr/bin/python3\n")
     code = compile(script, "script", "exec")
     assert "main" in code.co_names
 
 
 def test_tags_follow_the_project_version() -> None:
-    assert f"docker.io/asyncaction/asyncaction:{images.VERSION}" == images.OPERATOR_IMAGE
-    assert f"docker.io/asyncaction/job-python:{images.VERSION}" == images.JOB_IMAGE
+    assert f"docker.io/asyncaction/asyncaction:{recipes.VERSION}" == recipes.OPERATOR_IMAGE
+    assert f"docker.io/asyncaction/job-python:{recipes.VERSION}" == recipes.JOB_IMAGE
 
 
 def test_recipes_match_the_interface_with_the_chart() -> None:
-    operator, job = images.RECIPES["operator"], images.RECIPES["job"]
+    operator, job = recipes.RECIPES["operator"], recipes.RECIPES["job"]
     assert set(operator.scripts) == {"asyncaction-operator", "asyncaction-hook"}
     assert operator.deps
     assert not job.deps
     assert job.packages == ("asyncaction_job",)
     assert job.scripts == ("asyncaction-job",)
-    assert images.RUNTIME_ENV["HOME"] == "/tmp"
-    assert images.NONROOT_UID == 65532
+    assert recipes.RUNTIME_ENV["HOME"] == "/tmp"
+    assert debian_base.NONROOT_UID == 65532
 
 
 def test_content_key_depends_on_every_part_and_their_order() -> None:
-    assert images.content_key([b"a", b"b"]) == images.content_key([b"a", b"b"])
-    assert images.content_key([b"a", b"b"]) != images.content_key([b"b", b"a"])
-    assert images.content_key([b"ab"]) != images.content_key([b"a", b"b"])
+    assert cache.content_key([b"a", b"b"]) == cache.content_key([b"a", b"b"])
+    assert cache.content_key([b"a", b"b"]) != cache.content_key([b"b", b"a"])
+    assert cache.content_key([b"ab"]) != cache.content_key([b"a", b"b"])
 
 
 def test_base_root_filesystem_adds_the_nonroot_user_and_strips_docs(tmp_path: Path) -> None:
-    argv = images.mmdebstrap_argv(tmp_path / "out.tar")
+    argv = debian_base.mmdebstrap_argv(tmp_path / "out.tar")
     assert "--variant=essential" in argv
     assert any("nonroot:x:65532:65532" in a for a in argv)
     assert "--dpkgopt=path-exclude=/usr/share/doc/*" in argv
-    assert all(m.startswith("deb http://deb.debian.org/") for m in images.MIRRORS)
+    assert all(m.startswith("deb http://deb.debian.org/") for m in debian_base.MIRRORS)
 
 
 def test_image_requirements_leave_out_the_test_beds_kubernetes_client(tmp_path: Path) -> None:
@@ -50,7 +52,7 @@ def test_image_requirements_leave_out_the_test_beds_kubernetes_client(tmp_path: 
         '[project]\ndependencies = ["kopf==1.45.*", "kubernetes>=29", "pydantic>=2.6,<3", '
         '"boto3[crt]>=1.34"]\n'
     )
-    assert images.image_requirements(pyproject) == [
+    assert project_layer.image_requirements(pyproject) == [
         "kopf==1.45.*",
         "pydantic>=2.6,<3",
         "boto3[crt]>=1.34",
@@ -68,7 +70,7 @@ def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
     job_meta, old_meta = tmp_path / "job-new.json", tmp_path / "job-old.json"
     job_meta.write_text(f'{{"archive": "{archive}"}}')
     old_meta.write_text(f'{{"archive": "{old_archive}"}}')
-    deleted = images.prune(tmp_path, [base_meta, job_meta])
+    deleted = cache.prune(tmp_path, [base_meta, job_meta])
     assert sorted(deleted) == sorted([old_blob, old_archive, old_meta])
     assert base_blob.exists()
     assert archive.exists()
@@ -76,10 +78,8 @@ def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
 
 
 def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Path) -> None:
-    from asyncaction_testbed import node_image
-
-    root = images.project_root() / "clients" / "node"
-    assert [p.relative_to(root).as_posix() for p in node_image.package_files(root)] == [
+    root = project_layer.project_root() / "clients" / "node"
+    assert [p.relative_to(root).as_posix() for p in job_node.package_files(root)] == [
         "package.json",
         "index.js",
         "index.d.ts",
@@ -88,8 +88,21 @@ def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Pa
         "README.md",
         "LICENSE",
     ]
-    argv = images.mmdebstrap_argv(tmp_path / "out.tar", node_image.PACKAGES)
+    argv = debian_base.mmdebstrap_argv(tmp_path / "out.tar", job_node.PACKAGES)
     assert "--include=nodejs,ca-certificates" in argv
-    assert images.base_key(node_image.PACKAGES) != images.base_key()
-    assert f"docker.io/asyncaction/job-node:{images.VERSION}" == node_image.JOB_NODE_IMAGE
-    assert node_image.NODE_ENV["HOME"] == "/tmp"
+    assert debian_base.base_key(job_node.PACKAGES) != debian_base.base_key()
+    assert f"docker.io/asyncaction/job-node:{recipes.VERSION}" == job_node.JOB_NODE_IMAGE
+    assert job_node.NODE_ENV["HOME"] == "/tmp"
+
+
+def test_make_images_command_is_the_packages_main() -> None:
+    """`make images` runs `python -m asyncaction_testbed.images build`: the package's main."""
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncaction_testbed.images", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m asyncaction_testbed.images")
+    assert "{build}" in done.stdout

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from asyncaction_testbed import images
-from asyncaction_testbed.node_image import JOB_NODE_IMAGE
+from asyncaction_testbed.images.job_node import JOB_NODE_IMAGE
+from asyncaction_testbed.images.recipes import JOB_IMAGE
 from asyncaction_testbed.stack import hook_service_manifests, hook_service_url
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -29,7 +29,7 @@ def test_hook_service_points_at_the_hook_on_the_host() -> None:
 def test_every_example_names_an_image_the_project_builds() -> None:
     """No rewrite in `make demo`: each example names the job image `make up` imports (the
     Node one for Node jobs), at the project's version, so it runs as written."""
-    built = {images.JOB_IMAGE, JOB_NODE_IMAGE}
+    built = {JOB_IMAGE, JOB_NODE_IMAGE}
     found = {}
     for path in sorted(EXAMPLES.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())

@@ -1,7 +1,7 @@
 """``docker.io/asyncaction/job-node:<version>``: Debian's Node.js and the Node job client.
 
 The base layer is a Debian root filesystem with ``nodejs`` (no Python), made as the Python
-images' is (``images.base_layer``); the project layer holds the npm package of
+images' is (``images.debian_base.base_layer``); the project layer holds the npm package of
 ``clients/node`` as ``/node_modules/@asyncaction/job``. A module anywhere in the image
 resolves ``import "@asyncaction/job"`` by walking up to ``/node_modules`` (ES modules
 ignore ``NODE_PATH``; ``NODE_PATH`` is set too, for ``require``). Runs as uid 65532 with
@@ -16,17 +16,18 @@ import tempfile
 from pathlib import Path
 
 from asyncaction_testbed import oci
-from asyncaction_testbed.images import (
-    NONROOT_UID,
+from asyncaction_testbed.images.cache import (
     RECIPE_VERSION,
-    VERSION,
     BuiltImage,
-    _uncompressed,
-    base_layer,
+    cache_lock,
     content_key,
-    project_root,
+    images_cache,
     say,
+    uncompressed_size,
 )
+from asyncaction_testbed.images.debian_base import NONROOT_UID, base_layer
+from asyncaction_testbed.images.project_layer import project_root
+from asyncaction_testbed.images.recipes import VERSION
 
 JOB_NODE_IMAGE = f"docker.io/asyncaction/job-node:{VERSION}"
 PACKAGES = ("nodejs", "ca-certificates")
@@ -46,7 +47,7 @@ def package_files(package: Path) -> list[Path]:
 
 def build_node_image(cache: Path) -> BuiltImage:
     """The image, from the cache when Debian's recipe and the package did not change.
-    The caller holds ``images.cache_lock``."""
+    The caller holds ``images.cache.cache_lock``."""
     package = project_root() / "clients" / "node"
     files = package_files(package)
     base = base_layer(cache, PACKAGES)
@@ -89,7 +90,11 @@ def build_node_image(cache: Path) -> BuiltImage:
     archive = cache / f"job-node-{key}.oci.tar"
     digest = oci.write_archive(archive, JOB_NODE_IMAGE, layers, config)
     built = BuiltImage(
-        JOB_NODE_IMAGE, digest, archive, base.size + app.size, _uncompressed(base) + uncompressed
+        JOB_NODE_IMAGE,
+        digest,
+        archive,
+        base.size + app.size,
+        uncompressed_size(base) + uncompressed,
     )
     meta.write_text(json.dumps({**vars(built), "archive": str(archive)}))
     return built
@@ -97,7 +102,5 @@ def build_node_image(cache: Path) -> BuiltImage:
 
 def build_job_node_image(cache: Path | None = None) -> BuiltImage:
     """``build_node_image`` under the images cache's lock (for callers outside build_all)."""
-    from asyncaction_testbed.images import cache_lock, images_cache
-
     with cache_lock(cache or images_cache()) as locked:
         return build_node_image(locked)

@@ -1,0 +1,116 @@
+"""The images cache (``~/.cache/asyncaction/images``): what a build leaves and how it is found.
+
+Every base layer and image is stored under a key made from everything that goes into it
+(``RECIPE_VERSION``, the recipe, the sources), so a build whose inputs did not change
+returns what is cached and costs nothing. ``make up`` and test sessions may build at the
+same time, so ``cache_lock`` lets one build run per cache; ``prune`` then drops what older
+builds left behind. Kept apart from the recipes so every image (the Python images, the
+Node job image, the pause image) shares one keying and one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from asyncaction_testbed import oci
+from asyncaction_testbed.binaries import cache_dir
+
+# Part of every key: bump it when a recipe changes in a way its inputs do not show.
+RECIPE_VERSION = "4"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image archive in the cache, as ``ctr images import`` takes it."""
+
+    ref: str
+    digest: str
+    archive: Path
+    compressed_bytes: int
+    uncompressed_bytes: int
+
+
+def images_cache() -> Path:
+    return cache_dir().parent / "images"
+
+
+def content_key(parts: Iterable[bytes]) -> str:
+    sha = hashlib.sha256()
+    for part in parts:
+        sha.update(hashlib.sha256(part).digest())
+    return sha.hexdigest()[:20]
+
+
+def say(message: str) -> None:
+    """Progress of a build, on stderr (stdout is the ``build`` command's JSON rows)."""
+    print(f"[asyncaction] {message}", file=sys.stderr, flush=True)
+
+
+def save_layer(meta: Path, layer: oci.Layer) -> None:
+    meta.write_text(
+        json.dumps(
+            {
+                "path": str(layer.path),
+                "digest": layer.digest,
+                "diff_id": layer.diff_id,
+                "size": layer.size,
+            }
+        )
+    )
+
+
+def load_layer(meta: Path) -> oci.Layer | None:
+    doc = json.loads(meta.read_text())
+    path = Path(doc["path"])
+    if not path.exists():
+        return None
+    return oci.Layer(path, doc["digest"], doc["diff_id"], int(doc["size"]))
+
+
+def uncompressed_size(layer: oci.Layer) -> int:
+    total = 0
+    with gzip.open(layer.path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            total += len(chunk)
+    return total
+
+
+def prune(cache: Path, keep: Iterable[Path]) -> list[Path]:
+    """Delete cached files that ``keep`` (metadata files and archives) does not use.
+
+    A kept metadata file keeps what it names (its archive, its layer blob); layer blobs
+    of finished images live on in their archives. Returns what was deleted.
+    """
+    kept = {path.resolve() for path in keep}
+    for meta in [p for p in kept if p.suffix == ".json" and p.exists()]:
+        doc = json.loads(meta.read_text())
+        kept |= {Path(doc[k]).resolve() for k in ("archive", "path") if doc.get(k)}
+    doomed = [
+        path
+        for pattern in ("*.json", "*.oci.tar", "blobs/*")
+        for path in cache.glob(pattern)
+        if path.resolve() not in kept
+    ]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+@contextlib.contextmanager
+def cache_lock(cache: Path) -> Iterator[Path]:
+    """One build at a time per cache (make up and test sessions may build together)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield cache
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
