@@ -37,6 +37,7 @@ from asyncaction.kube.errors import (
     WriteOutcomeUnknown,
     error_from_status,
 )
+from asyncaction.logthrottle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ class KubeClient:
         self._watch_session: aiohttp.ClientSession | None = None
         # Told (method, HTTP code; 0: no answer) of every request sent, for metrics.
         self.on_response: Callable[[str, int], None] = lambda method, code: None
+        # Retries while the API server is down: a line per interval, not one per request.
+        self.retry_log = ThrottledLog(log)
 
     @classmethod
     async def from_kubeconfig(cls, path: str | PathLike[str] | None = None) -> KubeClient:
@@ -226,6 +229,7 @@ class KubeClient:
                     self.on_response(method, response.status)
                     payload = _decode(await response.text())
                     if response.status < 400:
+                        self.retry_log.recovered("retry", "requests to the API server succeed")
                         return payload if isinstance(payload, dict) else {"items": payload}
                     error = error_from_status(response.status, payload)
                     if not error.transient:
@@ -247,7 +251,9 @@ class KubeClient:
             if attempt + 1 == attempts:
                 break
             delay = self.retry.delay(attempt) if wait is None else wait
-            log.warning("%s %s failed (%s); retrying in %.2fs", method, path, last, delay)
+            self.retry_log.warning(
+                "retry", "%s %s failed (%s); retrying in %.2fs", method, path, last, delay
+            )
             await asyncio.sleep(delay)
         if isinstance(last, ApiError):
             raise last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -44,6 +45,10 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
             return status(415, "UnsupportedMediaType")
         return status(409, "AlreadyExists" if body.get("create") else "Conflict")
 
+    async def down(request: web.Request) -> web.Response:
+        calls["down"] = calls.get("down", 0) + 1
+        return status(503, "ServiceUnavailable")
+
     async def missing(request: web.Request) -> web.Response:
         calls["missing"] = calls.get("missing", 0) + 1
         return status(404, "NotFound")
@@ -70,6 +75,7 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
 
     app = web.Application()
     app.router.add_get("/flaky", flaky)
+    app.router.add_get("/down", down)
     app.router.add_get("/big-watch", big_watch)
     app.router.add_patch("/conflict", conflict)
     app.router.add_get("/missing", missing)
@@ -165,3 +171,32 @@ async def test_watch_reads_objects_larger_than_aiohttps_line_limit(
             async for event in kube.watch("/big-watch")
         ]
     assert seen == [("ADDED", 1_200_000), ("DELETED", 1_200_000)]
+
+
+@pytest.mark.asyncio
+async def test_retries_during_an_outage_log_a_line_not_one_per_request(
+    server: tuple[TestServer, dict[str, int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """20 requests retried 3 times each against a server that answers 503: one warning
+    (the rest counted into the next line an interval later), then one line once requests
+    succeed again an interval after the last failure."""
+    caplog.set_level(logging.INFO, "asyncaction.kube.client")
+    srv, calls = server
+    now = [0.0]
+    async with client_for(srv) as kube:
+        kube.retry_log.clock = lambda: now[0]
+        for _ in range(20):
+            with pytest.raises(ApiError):
+                await kube.get("/down")
+        now[0] = 31.0
+        await kube.get("/flaky")  # 503 twice (two lines: one now, one counted), then 200
+        now[0] = 62.0
+        await kube.get("/flaky")
+    assert calls["down"] == 80
+    messages = [r.getMessage() for r in caplog.records if r.name == "asyncaction.kube.client"]
+    assert [m.split(" (")[0] for m in messages] == [
+        "GET /down failed",
+        "GET /flaky failed",
+        "requests to the API server succeed: 62 failure(s) over 31s",
+    ]
+    assert "(59 more like it in the last 31s, 61 since the first 31s ago)" in messages[1]
