@@ -3,8 +3,8 @@
 ``reconcile(key)`` reads the action, its template, its Job, the Job's Pods and its
 Secret from the informers' caches (``controllers.caches``), asks admission for a slot
 when the action is eligible, calls the pure ``asyncaction.lifecycle.reconcile`` and
-hands what it decided to the executor (``controllers.executor``) in the crash-safe
-order:
+hands what it decided to the status writer (``controllers.status_writes``) and the
+executor (``controllers.executor``) in the crash-safe order:
 
 1. the status patch, with the action's resourceVersion as a precondition (a Conflict
    means the cache was stale: the watch brings the newer version and enqueues the key);
@@ -30,6 +30,7 @@ from asyncaction.api.names import DEFAULT_QUEUE
 from asyncaction.api.phases import ACTIVE_PHASES, Phase
 from asyncaction.controllers.action_metrics import ActionMetrics
 from asyncaction.controllers.admission import Admissions, Member, QueueKey
+from asyncaction.controllers.api_writes import ApiWrites, KubeApi
 from asyncaction.controllers.caches import (
     BY_ACTION_UID,
     BY_JOB,
@@ -45,7 +46,8 @@ from asyncaction.controllers.caches import (
     summarize_pod,
     summarize_secret,
 )
-from asyncaction.controllers.executor import EffectExecutor, JobSettings, KubeApi, Target
+from asyncaction.controllers.executor import EffectExecutor, JobSettings, Target
+from asyncaction.controllers.status_writes import StatusWriter
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, MasterKeysFile
 from asyncaction.lifecycle import (
     ActionView,
@@ -116,10 +118,10 @@ class ActionController:
             rate=settings.events_per_second,
             burst=settings.event_burst,
         )
+        writes = ApiWrites(kube, caches, metrics)
+        self.status_writer = StatusWriter(writes)
         self.executor = EffectExecutor(
-            kube,
-            caches,
-            metrics,
+            writes,
             self.events,
             JobSettings(
                 hook_url=settings.hook_url,
@@ -321,7 +323,7 @@ class ActionController:
             decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
         log.debug("%s: %s", key, decision_summary(decision), extra=about(action))
         target = Target(action, spec, pod_template, attempt_defaults(self.template_spec_of(action)))
-        if decision.status and not await self.executor.write_status(action, decision.status):
+        if decision.status and not await self.status_writer.write(action, decision.status):
             self.admissions.release(uid)
             return Result(self.settings.poll_seconds)
         try:
@@ -331,7 +333,7 @@ class ActionController:
             await self._refused(view, exc, target)
             return Result()
         if decision.after:
-            await self.executor.write_status(action, decision.after, fresh=True)
+            await self.status_writer.write(action, decision.after, fresh=True)
         return Result(decision.requeue_after)
 
     async def _refused(self, view: ActionView, exc: TerminalError, target: Target) -> None:
@@ -347,7 +349,7 @@ class ActionController:
         else:
             failed = failure_decision(view, exc.reason, exc.message, now=now)
         if failed.status:
-            await self.executor.write_status(target.action, failed.status, fresh=True)
+            await self.status_writer.write(target.action, failed.status, fresh=True)
         for effect in failed.effects:
             await self.executor.run(effect, target)
         if failed.requeue_after is not None:
