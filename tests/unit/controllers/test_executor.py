@@ -25,7 +25,7 @@ def world(master_keys_file: Path) -> World:
 def target_of(world: World, name: str) -> Target:
     action = world.cached(name)
     assert action is not None
-    spec = world.controller.resolved_spec(action)
+    spec = world.controller.reads.resolved_spec(action)
     return Target(action, spec, pod_template_for(spec))
 
 
