@@ -97,6 +97,8 @@ def job_refusal(exc: ApiError, refusals: int, retries: int) -> TerminalError | N
 
 
 class EffectExecutor:
+    """Runs the effects of one reconcile's decision, one at a time, for one action."""
+
     def __init__(
         self,
         writes: ApiWrites,
