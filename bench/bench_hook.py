@@ -94,6 +94,21 @@ def busy_cores() -> float:
     return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def reference_ms() -> float:
+    """CPU milliseconds of a fixed Python loop, the fastest of three: this machine class
+    shares its physical cores, and the same loop takes up to half as long again from one
+    minute to the next, with the hook's CPU a report moving alike. Printed beside the
+    figures so that runs can be compared."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
 def pin(pids: list[int], cores: set[int]) -> None:
     """Every thread of the processes onto ``cores`` (threads they start later inherit)."""
     for pid in pids:
@@ -242,6 +257,7 @@ def main(
             pin(pids, {cores[-1]})
             others = servers + ([manager] if manager is not None else []) + [os.getpid()]
             pin(others, set(cores[:-1]))  # the load client's processes inherit this
+        reference_before = reference_ms()
         machine_before = busy_cores()
         waited_before = run_queue_seconds(pids)
         if client == "urllib":
@@ -257,6 +273,7 @@ def main(
         manager_cpu = cpu_seconds([manager]) - manager_before if manager is not None else 0.0
         machine = busy_cores()
         busy = machine - machine_before
+        reference = min(reference_before, reference_ms())
         print(result.summary())
         time.sleep(1.5)  # the last coalescing window is written after the last answer
         calls: dict[str, float] = {}
@@ -280,7 +297,8 @@ def main(
         print(
             f"the machine: {busy / result.elapsed:.2f} of {os.cpu_count()} cores"
             " busy while the clients ran; the hook waited for a core"
-            f" {waited / result.elapsed * 100:.0f} % of the time"
+            f" {waited / result.elapsed * 100:.0f} % of the time; reference loop"
+            f" {reference:.0f} ms (``reference_ms``: lower is a faster host)"
         )
         print(
             f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s,"

@@ -4,9 +4,11 @@ Also installed as ``kubectl-asyncaction``, so ``kubectl asyncaction ...`` runs i
 kubectl plugin. Flags follow kubectl (-n, -A, --context, --kubeconfig, -l, -o). Data goes
 to stdout, messages to stderr; the exit code tells the outcome (see ``EXIT_CODES``).
 
-The modules: ``parser`` (the command line), ``commands`` (one function per verb),
-``console`` (what is printed and how), ``outcomes`` (exit codes); this one runs a
-command and turns any error into one line and its exit code.
+The modules: ``parser`` (the command line), ``commands`` (one function per verb, in
+``change_commands``, ``read_commands``, ``result_commands``, ``archive_commands`` and
+``tasks`` by what they act on), ``console`` (what is printed and how), ``outcomes``
+(exit codes); this one runs a command and turns any error into one line and its exit
+code.
 """
 
 from __future__ import annotations

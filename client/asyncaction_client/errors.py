@@ -5,7 +5,7 @@ one ``except asyncaction_client.ApiError`` serves programs using either."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 
 class ClientError(Exception):
@@ -29,6 +29,27 @@ def api_error(status: int | None, body: object, reason: object) -> ApiError:
     except (ValueError, AttributeError, TypeError):
         message = reason
     return ApiError(int(status or 0), f"{message} ({status})")
+
+
+class Refusal(Protocol):
+    """What the ``ApiException`` of either Kubernetes library carries (``kubernetes`` for
+    ``Client``, ``kubernetes_asyncio`` for ``AsyncClient``): typed by shape, so this module
+    imports neither HTTP stack."""
+
+    @property
+    def status(self) -> int | None: ...
+
+    @property
+    def body(self) -> object: ...
+
+    @property
+    def reason(self) -> object: ...
+
+
+def api_error_of(exc: Refusal) -> ApiError:
+    """The ApiError for either library's ApiException: the one conversion both clients and
+    all their modules use, so they raise the same class with the same message."""
+    return api_error(exc.status, exc.body, exc.reason)
 
 
 class ActionFailed(ClientError):
