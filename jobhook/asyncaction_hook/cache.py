@@ -38,7 +38,8 @@ from typing import Any, cast
 from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.kube import ApiError, Gone, KubeClient, paths
 from asyncaction.kube.client import WatchEvent
-from asyncaction.runtime.informer import Handler, Informers, Obj
+from asyncaction.runtime.indexed_cache import Handler, Obj
+from asyncaction.runtime.informer import Informers
 from asyncaction_hook.limits import json_size
 
 # The parts of the spec the hook reads (``GET /action`` reads ``request`` fresh).

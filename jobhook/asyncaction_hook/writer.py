@@ -28,7 +28,7 @@ from typing import Any
 
 from asyncaction.api.phases import Phase
 from asyncaction.kube import Conflict, KubeClient, paths
-from asyncaction.runtime.informer import Obj
+from asyncaction.runtime.indexed_cache import Obj
 from asyncaction.timeutil import utcnow
 from asyncaction_hook.cache import RUNNING_PHASES, STATUS_BYTES, TERMINAL, ActionCache
 from asyncaction_hook.errors import HookError, completed, not_found

@@ -1,10 +1,11 @@
 """The AsyncAction controller: one reconcile per queued key, from caches only.
 
 ``reconcile(key)`` reads the action, its template, its Job, the Job's Pods and its
-Secret from the informers' caches (``controllers.caches``), asks admission for a slot
+Secret from the informers' caches (``controllers.caches``, through
+``controllers.action_reads``), asks admission for a slot
 when the action is eligible, calls the pure ``asyncaction.lifecycle.reconcile`` and
-hands what it decided to the executor (``controllers.executor``) in the crash-safe
-order:
+hands what it decided to the status writer (``controllers.status_writes``) and the
+executor (``controllers.executor``) in the crash-safe order:
 
 1. the status patch, with the action's resourceVersion as a precondition (a Conflict
    means the cache was stale: the watch brings the newer version and enqueues the key);
@@ -26,51 +27,29 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from asyncaction.api.names import DEFAULT_QUEUE
-from asyncaction.api.phases import ACTIVE_PHASES, Phase
+from asyncaction.api.phases import Phase
 from asyncaction.controllers.action_metrics import ActionMetrics
-from asyncaction.controllers.admission import Admissions, Member, QueueKey
-from asyncaction.controllers.caches import (
-    BY_ACTION_UID,
-    BY_JOB,
-    BY_TEMPLATE,
-    BY_UID,
-    Caches,
-    LiveUids,
-    action_uid_label,
-    owned_by,
-    pod_is_live,
-    summarize_action,
-    summarize_job,
-    summarize_pod,
-    summarize_secret,
-)
-from asyncaction.controllers.executor import EffectExecutor, JobSettings, KubeApi, Target
+from asyncaction.controllers.action_reads import ACTIVE_VALUES, ActionReads
+from asyncaction.controllers.admission import Admissions, QueueKey
+from asyncaction.controllers.api_writes import ApiWrites, KubeApi
+from asyncaction.controllers.caches import BY_TEMPLATE, BY_UID, Caches, LiveUids, action_uid_label
+from asyncaction.controllers.executor import EffectExecutor, JobSettings, Target
+from asyncaction.controllers.status_writes import StatusWriter
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, MasterKeysFile
 from asyncaction.lifecycle import (
     ActionView,
     CreateJob,
     Decision,
-    JobView,
     LifecycleSettings,
     action_view_from,
-    admission_view_from,
     failure_decision,
     is_eligible,
-    job_view_from,
     reconcile,
     refused_attempt,
 )
 from asyncaction.lifecycle.waiting import Waiting, explain_waiting, queue_block
 from asyncaction.logfields import about
-from asyncaction.manifests import (
-    attempt_defaults,
-    pod_template_for,
-    recorded_defaults,
-    resolve_spec_shared,
-    secret_name_for,
-)
-from asyncaction.manifests.templates import ATTEMPT_FIELDS
+from asyncaction.manifests import attempt_defaults, pod_template_for
 from asyncaction.runtime import Metrics, WorkQueue, object_key
 from asyncaction.runtime.events import EventSender
 from asyncaction.runtime.result import Result, TerminalError
@@ -81,7 +60,6 @@ from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-ACTIVE_VALUES = {phase.value for phase in ACTIVE_PHASES}
 REPAIR_SLICE = 1000  # admission members checked by a resync's repair between two turns
 FILL_BATCH = 1000  # grants made (and their actions queued) between two turns of the loop
 
@@ -105,6 +83,7 @@ class ActionController:
         self.queue = queue
         self.metrics = metrics
         self.action_metrics = ActionMetrics.of(metrics)
+        self.reads = ActionReads(caches, admissions, settings)
         # None: no stores configured here, the hook alone checks S3 keys.
         self.scopes = scopes
         if not settings.master_keys_file:
@@ -116,10 +95,10 @@ class ActionController:
             rate=settings.events_per_second,
             burst=settings.event_burst,
         )
+        writes = ApiWrites(kube, caches, metrics)
+        self.status_writer = StatusWriter(writes)
         self.executor = EffectExecutor(
-            kube,
-            caches,
-            metrics,
+            writes,
             self.events,
             JobSettings(
                 hook_url=settings.hook_url,
@@ -159,7 +138,7 @@ class ActionController:
         self.queue.add(object_key(new))
 
     def _observe(self, action: Mapping[str, Any]) -> None:
-        member = self.member(action)
+        member = self.reads.member(action)
         changed = self.admissions.observe(member)
         for queue in changed:
             self._queue_changed(queue)
@@ -205,79 +184,6 @@ class ActionController:
         for key in self.caches.actions.index_keys(BY_TEMPLATE, object_key(new or old or {})):
             self.queue.add(key)
 
-    # -- reading the caches --------------------------------------------------------------
-
-    def template_spec_of(self, action: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The live spec of the action's ActionTemplate, when it uses one."""
-        spec = action.get("spec") or {}
-        ref = spec.get("templateRef")
-        if spec.get("template") or not ref:
-            return None
-        template = self.caches.templates.get(f"{action['metadata']['namespace']}/{ref}")
-        return (template or {}).get("spec") if template else None
-
-    def resolved_spec(self, action: Mapping[str, Any]) -> dict[str, Any]:
-        """The action's spec with its template's defaults: those its current attempt
-        recorded on its Job while one runs (a template edit waits for the next attempt),
-        the live template's otherwise; ``retention`` defaults to its ActionQueue's, then the
-        operator's. For
-        reading only: it shares the cached values."""
-        template_spec = self.template_spec_of(action)
-        status = action.get("status") or {}
-        if status.get("phase") in ACTIVE_VALUES and status.get("jobName"):
-            job = self.caches.jobs.get(f"{action['metadata']['namespace']}/{status['jobName']}")
-            recorded = recorded_defaults(job) if job is not None else None
-            if recorded is not None and owned_by(job or {}, action["metadata"]["uid"]):
-                rest = {k: v for k, v in (template_spec or {}).items() if k not in ATTEMPT_FIELDS}
-                template_spec = {**rest, **recorded}
-        spec = resolve_spec_shared(action.get("spec") or {}, template_spec)
-        if spec.get("retention") is None:
-            queue = self.caches.queues.get(
-                f"{action['metadata']['namespace']}/{spec.get('queue') or DEFAULT_QUEUE}"
-            )
-            retention = ((queue or {}).get("spec") or {}).get("retention")
-            # the queue's default, else the operator's (ASYNCACTION_DEFAULT_RETENTION)
-            spec["retention"] = retention or self.settings.default_retention
-        return spec
-
-    def pods_live(self, uid: str) -> bool:
-        """Some Pod of the action still runs, may start, or terminates."""
-        return any(pod_is_live(pod) for pod in self.caches.pods.by_index(BY_ACTION_UID, uid))
-
-    def member(self, action: Mapping[str, Any]) -> Member:
-        spec = self.resolved_spec(action)
-        meta = action["metadata"]
-        view = admission_view_from(
-            {**action, "spec": spec}, has_handler=pod_template_for(spec) is not None
-        )
-        # While its attempt holds a slot, an action counts in the queue it was admitted
-        # to (status.queue), not the one spec.queue names now.
-        holding = view.phase in ACTIVE_PHASES
-        lingering = not holding and self.pods_live(meta["uid"])
-        queue = (meta["namespace"], (view.status_queue if holding else None) or view.queue)
-        if lingering:  # Pods of an ended attempt: still the queue that admitted it
-            queue = self.admissions.queue_of(meta["uid"]) or queue
-        return Member(
-            uid=meta["uid"],
-            queue=queue,
-            priority=int(spec.get("priority") or 0),
-            created_at=view.created_at or utcnow(),
-            phase=view.phase,
-            eligible=is_eligible(view, utcnow()),
-            lingering=lingering,
-        )
-
-    def job_of(self, action: Mapping[str, Any]) -> JobView | None:
-        """The current attempt's Job, only when this action owns it, with its Pods."""
-        job_name = (action.get("status") or {}).get("jobName")
-        if not job_name:
-            return None
-        key = f"{action['metadata']['namespace']}/{job_name}"
-        job = self.caches.jobs.get(key)
-        if job is None or not owned_by(job, action["metadata"]["uid"]):
-            return None
-        return job_view_from(job, self.caches.pods.by_index(BY_JOB, key))
-
     # -- one reconcile -------------------------------------------------------------------
 
     def _admit(self, uid: str, view: ActionView) -> bool:
@@ -305,14 +211,14 @@ class ActionController:
             return Result()
         self.metrics.inc("asyncaction_reconciles_total")
         uid = action["metadata"]["uid"]
-        spec = self.resolved_spec(action)
+        spec = self.reads.resolved_spec(action)
         pod_template = pod_template_for(spec)
         view = action_view_from({**action, "spec": spec}, has_handler=pod_template is not None)
         now = utcnow()
         admitted = self._admit(uid, view)
         if action.get("status", {}).get("phase") in ACTIVE_VALUES:
             await self.executor.label_hook_shard(action)  # the hook shard count changed
-        job = self.job_of(action)
+        job = self.reads.job_of(action)
         decision = reconcile(view, job, now=now, admitted=admitted, settings=self.lifecycle)
         blocked = None if admitted or not is_eligible(view, now) else self._why_held(uid)
         decision = explain_waiting(view, job, decision, now=now, blocked=blocked)
@@ -320,8 +226,10 @@ class ActionController:
         if refusal is not None:
             decision = failure_decision(view, REFUSED_REASON, refusal, now=now)
         log.debug("%s: %s", key, decision_summary(decision), extra=about(action))
-        target = Target(action, spec, pod_template, attempt_defaults(self.template_spec_of(action)))
-        if decision.status and not await self.executor.write_status(action, decision.status):
+        target = Target(
+            action, spec, pod_template, attempt_defaults(self.reads.template_spec_of(action))
+        )
+        if decision.status and not await self.status_writer.write(action, decision.status):
             self.admissions.release(uid)
             return Result(self.settings.poll_seconds)
         try:
@@ -331,7 +239,7 @@ class ActionController:
             await self._refused(view, exc, target)
             return Result()
         if decision.after:
-            await self.executor.write_status(action, decision.after, fresh=True)
+            await self.status_writer.write(action, decision.after, fresh=True)
         return Result(decision.requeue_after)
 
     async def _refused(self, view: ActionView, exc: TerminalError, target: Target) -> None:
@@ -347,7 +255,7 @@ class ActionController:
         else:
             failed = failure_decision(view, exc.reason, exc.message, now=now)
         if failed.status:
-            await self.executor.write_status(target.action, failed.status, fresh=True)
+            await self.status_writer.write(target.action, failed.status, fresh=True)
         for effect in failed.effects:
             await self.executor.run(effect, target)
         if failed.requeue_after is not None:
@@ -395,14 +303,3 @@ def decision_summary(decision: Decision) -> str:
     phase = decision.status.get("phase")
     kinds = ",".join(type(e).__name__ for e in decision.effects)
     return f"phase={phase or '-'} effects=[{kinds}] requeue={decision.requeue_after}"
-
-
-__all__ = [
-    "ActionController",
-    "Caches",
-    "secret_name_for",
-    "summarize_action",
-    "summarize_job",
-    "summarize_pod",
-    "summarize_secret",
-]

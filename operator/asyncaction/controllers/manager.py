@@ -40,7 +40,7 @@ from asyncaction.controllers.schedules import ScheduleController
 from asyncaction.kube import KubeClient, paths
 from asyncaction.logfields import about
 from asyncaction.runtime import Informers, LeaderElector, RateLimiter, WorkQueue, heap
-from asyncaction.runtime.informer import Transform, strip_managed_fields
+from asyncaction.runtime.indexed_cache import Transform, strip_managed_fields
 from asyncaction.runtime.metrics import (
     WorkQueueObserver,
     gauge,

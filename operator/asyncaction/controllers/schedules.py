@@ -42,7 +42,7 @@ from asyncaction.lifecycle.schedule import (
 )
 from asyncaction.manifests.runs import build_run, build_schedule_event
 from asyncaction.runtime import Informers, Metrics, RateLimiter, WorkQueue, object_key
-from asyncaction.runtime.informer import strip_managed_fields
+from asyncaction.runtime.indexed_cache import strip_managed_fields
 from asyncaction.timeutil import parse_time, utcnow
 
 log = logging.getLogger(__name__)

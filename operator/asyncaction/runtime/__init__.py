@@ -1,6 +1,7 @@
 """A small generic controller runtime (it knows nothing about actions).
 
-- ``informer``: watch-fed caches with server-side label selectors and indexes;
+- ``indexed_cache``: objects by key with indexes and change handlers;
+- ``informer``: fills such a cache by LIST and WATCH, with server-side label selectors;
 - ``workqueue``: de-duplicating work queue, one delay heap, per-key retry backoff;
 - ``leader``: leader election on a coordination.k8s.io Lease;
 - ``metrics``: counters and gauges the controllers update.
@@ -8,7 +9,8 @@
 The domain controllers in ``asyncaction.controllers`` are built on these.
 """
 
-from asyncaction.runtime.informer import Informer, Informers, object_key, strip_managed_fields
+from asyncaction.runtime.indexed_cache import object_key, strip_managed_fields
+from asyncaction.runtime.informer import Informer, Informers
 from asyncaction.runtime.leader import LeaderElector
 from asyncaction.runtime.metrics import Metrics
 from asyncaction.runtime.workqueue import RateLimiter, WorkQueue

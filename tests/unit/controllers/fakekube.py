@@ -1,4 +1,4 @@
-"""An in-memory stand-in for the four verbs of ``KubeApi`` the executor uses.
+"""An in-memory stand-in for the four verbs of ``KubeApi`` the action controller uses.
 
 It keeps objects by their item path, gives each write a new integer resourceVersion
 and uid as the API server does, applies JSON merge patches (RFC 7386) with the

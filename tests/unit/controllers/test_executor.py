@@ -1,10 +1,9 @@
-"""The effect executor against an in-memory API: each effect, each refusal, each write."""
+"""The effect executor against an in-memory API: each effect and each refusal of a Job."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,7 +25,7 @@ def world(master_keys_file: Path) -> World:
 def target_of(world: World, name: str) -> Target:
     action = world.cached(name)
     assert action is not None
-    spec = world.controller.resolved_spec(action)
+    spec = world.controller.reads.resolved_spec(action)
     return Target(action, spec, pod_template_for(spec))
 
 
@@ -50,7 +49,7 @@ async def test_ensure_secret_then_create_job_writes_both_owned_by_the_action(
     assert job["metadata"]["name"] == "hello-job-1"
     # both answers are in the caches at once, before any watch event
     assert world.caches.jobs.get(f"{NS}/hello-job-1") is not None
-    assert executor.secret_of(target.action) is not None
+    assert executor.secrets.find(target.action) is not None
     assert world.metrics.total("asyncaction_api_writes_total") == 2
 
 
@@ -88,7 +87,7 @@ async def test_delete_job_is_foreground_and_remove_children_deletes_jobs_and_sec
     assert world.kube.deletes == [(paths.job_path(NS, "hello-job-1"), "Foreground")]
     await executor.run(CreateJob(1, "hello-job-1"), target)
     await executor.run(RemoveChildren(), target)
-    secret_name = executor.secret_of(target.action)
+    secret_name = executor.secrets.find(target.action)
     assert secret_name is not None
     assert world.kube.deletes[1:] == [
         (paths.job_path(NS, "hello-job-1"), "Background"),
@@ -186,76 +185,3 @@ def test_an_invalid_pod_template_is_a_terminal_invalid_spec() -> None:
     refusal = job_refusal(ApiError(422, "Invalid", "spec.containers[0].name: Invalid"), 1, 5)
     assert refusal is not None
     assert (refusal.reason, refusal.counts_as_attempt) == ("InvalidSpec", False)
-
-
-# -- status writes -------------------------------------------------------------------------
-
-
-def _starting(stored: dict[str, Any]) -> dict[str, Any]:
-    return {"phase": "STARTING", "attempts": 1, "jobName": "hello-job-1"}
-
-
-@pytest.mark.asyncio
-async def test_a_status_write_that_timed_out_but_landed_counts_as_written(world: World) -> None:
-    stored = world.create_action(action_object("hello"))
-    world.kube.land_then_fail(
-        "PATCH", "/status", status_error(504, "Timeout", "the request timed out")
-    )
-    action = world.cached("hello")
-    assert action is not None
-    assert await world.controller.executor.write_status(action, _starting(stored))
-    assert world.status("hello")["phase"] == "STARTING"
-    cached = world.cached("hello")
-    assert cached is not None
-    assert cached["status"]["phase"] == "STARTING"
-
-
-@pytest.mark.asyncio
-async def test_a_retried_write_whose_first_try_landed_sees_conflict_and_counts_as_written(
-    world: World,
-) -> None:
-    stored = world.create_action(action_object("hello"))
-    action = world.cached("hello")
-    assert action is not None
-    # the first try landed, its answer was lost; the retry's precondition now fails
-    world.kube.land_then_fail("PATCH", "/status", status_error(409, "Conflict", "modified"))
-    assert await world.controller.executor.write_status(action, _starting(stored))
-
-
-@pytest.mark.asyncio
-async def test_a_conflict_from_someone_elses_write_is_not_taken_for_ours(world: World) -> None:
-    stored = world.create_action(action_object("hello"))
-    action = world.cached("hello")
-    assert action is not None
-    world.edit("hello", suspend=True)  # the cached version is now stale
-    assert not await world.controller.executor.write_status(action, _starting(stored))
-    assert "phase" not in world.status("hello")
-
-
-@pytest.mark.asyncio
-async def test_a_timed_out_write_that_did_not_land_is_raised_for_a_retry(world: World) -> None:
-    stored = world.create_action(action_object("hello"))
-    action = world.cached("hello")
-    assert action is not None
-    world.kube.fail("PATCH", "/status", status_error(504, "Timeout", "timed out"))
-    with pytest.raises(ApiError):
-        await world.controller.executor.write_status(action, _starting(stored))
-
-
-@pytest.mark.asyncio
-async def test_a_write_answered_after_the_deletion_does_not_bring_the_action_back(
-    world: World,
-) -> None:
-    stored = world.create_action(action_object("hello"))
-    action = world.cached("hello")
-    assert action is not None
-    world.kube.seed(paths.action_path(NS), {**stored})  # still on the server for the write
-    answer = await world.kube.patch(
-        paths.action_path(NS, "hello", status=True), {"status": {"phase": "QUEUED"}}
-    )
-    world.observe(world.caches.actions, answer, "DELETED")  # the watch: deleted
-    assert world.cached("hello") is None
-    assert not world.caches.accept(world.caches.actions, answer, update=True)
-    assert not world.caches.accept(world.caches.actions, answer, update=False)
-    assert world.cached("hello") is None
-    assert world.admissions.queue_of(stored["metadata"]["uid"]) is None

@@ -2,7 +2,7 @@ import json
 from typing import Any
 
 from asyncaction.api.names import ANNOTATION_TEMPLATE_DEFAULTS
-from asyncaction.controllers.actions import (
+from asyncaction.controllers.caches import (
     summarize_action,
     summarize_job,
     summarize_pod,

@@ -23,7 +23,7 @@ from asyncaction.controllers.caches import (
 )
 from asyncaction.kube import paths
 from asyncaction.runtime import Informers, Metrics, WorkQueue
-from asyncaction.runtime.informer import Transform, strip_managed_fields
+from asyncaction.runtime.indexed_cache import Transform, strip_managed_fields
 from asyncaction.runtime.result import Result
 from asyncaction.settings import OperatorSettings
 from tests.unit.controllers.fakekube import FakeKube

@@ -1,8 +1,11 @@
 from typing import Any
 
-from asyncaction.kube import KubeClient
-from asyncaction.kube.config import ConnectionInfo
-from asyncaction.runtime.informer import Informer, is_older, object_key, strip_managed_fields
+from asyncaction.runtime.indexed_cache import (
+    IndexedCache,
+    is_older,
+    object_key,
+    strip_managed_fields,
+)
 
 
 def obj(name: str, rv: str, ns: str = "ns", **labels: str) -> dict[str, Any]:
@@ -17,9 +20,9 @@ def obj(name: str, rv: str, ns: str = "ns", **labels: str) -> dict[str, Any]:
     }
 
 
-def informer() -> Informer:
-    # No request is made: only the cache side is exercised here.
-    return Informer(KubeClient(ConnectionInfo(server="http://127.0.0.1:9")), "/api/v1/pods")
+def empty_cache() -> IndexedCache:
+    # The store an informer fills; no request is made here.
+    return IndexedCache()
 
 
 def test_keys_and_the_default_transform() -> None:
@@ -32,7 +35,7 @@ def test_older_versions_never_replace_newer_ones() -> None:
     assert is_older(obj("a", "9"), obj("a", "10"))
     assert not is_older(obj("a", "10"), obj("a", "9"))
     assert not is_older(obj("a", "opaque"), obj("a", "10"))
-    cache = informer()
+    cache = empty_cache()
     seen: list[tuple[str, str | None]] = []
     cache.add_handler(
         lambda event, new, old: seen.append((event, new and new["metadata"]["resourceVersion"]))
@@ -45,7 +48,7 @@ def test_older_versions_never_replace_newer_ones() -> None:
 
 
 def test_indexes_follow_updates_and_deletions() -> None:
-    cache = informer()
+    cache = empty_cache()
     cache.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
     cache.put(obj("a", "1", app="x"))
     cache.put(obj("b", "2", app="x"))
@@ -59,9 +62,7 @@ def test_indexes_follow_updates_and_deletions() -> None:
 
 
 def test_a_change_the_summary_does_not_show_notifies_nobody() -> None:
-    cache = Informer(
-        KubeClient(ConnectionInfo(server="http://127.0.0.1:9")),
-        "/api/v1/pods",
+    cache = IndexedCache(
         transform=lambda o: {"metadata": o["metadata"], "status": {"phase": o["status"]["phase"]}},
     )
     events: list[str] = []
@@ -89,7 +90,7 @@ def test_a_change_the_summary_does_not_show_notifies_nobody() -> None:
 
 def test_an_index_value_goes_from_one_key_to_several_and_back() -> None:
     """Most values (a uid) name one object: the index keeps them without a set each."""
-    cache = informer()
+    cache = empty_cache()
     cache.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
     cache.put(obj("a", "1", app="x"))
     keys = cache.index_keys("app", "x")
@@ -112,7 +113,7 @@ def test_an_index_value_goes_from_one_key_to_several_and_back() -> None:
 
 
 def test_an_index_built_after_the_cache_filled_has_the_same_entries() -> None:
-    cache = informer()
+    cache = empty_cache()
     for name, app in (("a", "x"), ("b", "x"), ("c", "y")):
         cache.put(obj(name, "1", app=app))
     cache.add_index("app", lambda o: [o["metadata"]["labels"]["app"]])
