@@ -134,7 +134,7 @@ class IndexedCache:
 
     def put(self, obj: Obj) -> None:
         """Store ``obj`` (an event's object or a write's answer) unless it is older."""
-        self._apply("MODIFIED", obj)
+        self._store(obj)
 
     def _index_add(self, name: str, value: str, key: Key) -> None:
         index = self._indexes[name]
@@ -165,15 +165,23 @@ class IndexedCache:
                 self._index_add(name, value, key)
 
     def _apply(self, event_type: str, raw: Obj) -> None:
+        """A watch event or a listed object (``ADDED``/``MODIFIED``) into the cache."""
+        if event_type == "DELETED":
+            self._remove(raw)
+        else:
+            self._store(raw)
+
+    def _remove(self, raw: Obj) -> None:
+        key = object_key(raw)
+        old = self.items.pop(key, None)
+        if old is None:
+            return
+        self._unindex(key, old)
+        self._notify("DELETED", None, old)
+
+    def _store(self, raw: Obj) -> None:
         key = object_key(raw)
         old = self.items.get(key)
-        if event_type == "DELETED":
-            if old is None:
-                return
-            self._unindex(key, old)
-            del self.items[key]
-            self._notify("DELETED", None, old)
-            return
         if old is not None and is_older(raw, old):
             return
         if old is not None and _version(raw) is not None and _version(raw) == _version(old):

@@ -89,3 +89,35 @@ def test_recovery_waits_for_an_interval_without_failure_then_ends_the_run(
 )
 def test_only_failures_expected_to_pass_are_transient(error: Exception, transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+def test_each_line_counts_since_the_last_one_and_carries_its_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = Clock()
+    throttled = ThrottledLog(logging.getLogger(LOGGER), interval=10, clock=clock)
+    fields = {"action": {"name": "a"}}
+    throttled.warning("api", "down", extra=fields)
+    clock.now = 105
+    throttled.warning("api", "down", extra=fields)
+    clock.now = 110
+    throttled.warning("api", "down", extra=fields)  # the one left out since the first
+    clock.now = 120
+    throttled.warning("api", "down", extra=fields)  # none left out since the second line
+    assert [m for _, m in lines(caplog)] == [
+        "down",
+        "down (1 more like it in the last 10s, 3 since the first 10s ago)",
+        "down (0 more like it in the last 10s, 4 since the first 20s ago)",
+    ]
+    assert all(getattr(r, "action", None) == {"name": "a"} for r in caplog.records)
+
+
+def test_a_single_failure_recovers_after_an_interval(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    clock = Clock()
+    throttled = ThrottledLog(logging.getLogger(LOGGER), interval=10, clock=clock)
+    throttled.warning("api", "down")
+    clock.now = 110
+    assert throttled.recovered("api", "back") is True
+    assert lines(caplog)[-1] == (logging.INFO, "back: 1 failure(s) over 0s")
