@@ -319,7 +319,12 @@ async def test_an_api_outage_is_a_few_lines_not_one_traceback_per_key(
     KeyError) keeps its own line with its traceback; the recovery is one line."""
     caplog.set_level(logging.INFO, "asyncaction.runtime.workqueue")
     clock = Clock()
-    queue = WorkQueue(name="actions", clock=clock, rate_limiter=RateLimiter(base=3600))
+    queue = WorkQueue(
+        name="actions",
+        clock=clock,
+        rate_limiter=RateLimiter(base=3600),
+        log_fields=lambda key: {"action": {"name": key}},
+    )
     back = asyncio.Event()
 
     async def process(key: str) -> None:
@@ -351,3 +356,4 @@ async def test_an_api_outage_is_a_few_lines_not_one_traceback_per_key(
         (logging.ERROR, "actions: processing bug failed; retrying with backoff", True),
         (logging.INFO, "actions: keys are processed again: 200 failure(s) over 0s", False),
     ]
+    assert [getattr(r, "action", None) for r in records] == [{"name": "k0"}, {"name": "bug"}, None]
