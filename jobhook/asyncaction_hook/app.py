@@ -23,6 +23,7 @@ from aiohttp import web
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import KubeClient
+from asyncaction.logthrottle import ThrottledLog
 from asyncaction.manifests import resolve_spec_shared
 from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
@@ -91,6 +92,10 @@ class Hook:
     derived: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
     _keys_of: MasterKeys | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    # API and S3 errors while serving: a line an interval while a dependency is down
+    failure_log: ThrottledLog = field(
+        default_factory=lambda: ThrottledLog(logging.getLogger("asyncaction_hook.server"))
+    )
     task_books: tasks.TaskBooks = field(init=False)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,6 @@ probes and the metrics endpoint, around one ``app.Hook``."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,8 +16,6 @@ from asyncaction_hook.app import Hook
 from asyncaction_hook.errors import HookError
 from asyncaction_hook.logs import about_uid
 from asyncaction_hook.metrics import HookMetrics, live_families, state_families
-
-log = logging.getLogger(__name__)
 
 
 def _about_caller(request: web.Request) -> dict[str, Any]:
@@ -36,20 +33,21 @@ async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
     except HookError as exc:
         request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
         return exc.response()
     except ApiError as exc:
-        log.warning(
-            "API error while serving %s: %s", request.path, exc, extra=_about_caller(request)
+        request.app["hook"].failure_log.warning(
+            "api", "API error while serving %s: %s", request.path, exc, extra=_about_caller(request)
         )
         return HookError(503, "UNAVAILABLE", "the API server is unavailable; retry").response()
     except (BotoCoreError, ClientError) as exc:
-        log.warning(
-            "S3 error while serving %s: %s", request.path, exc, extra=_about_caller(request)
+        request.app["hook"].failure_log.warning(
+            "s3", "S3 error while serving %s: %s", request.path, exc, extra=_about_caller(request)
         )
         return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
+    return response
 
 
 def metrics_handler(metrics: HookMetrics) -> Callable[[web.Request], Awaitable[web.Response]]:

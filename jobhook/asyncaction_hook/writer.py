@@ -28,6 +28,7 @@ from typing import Any
 
 from asyncaction.api.phases import Phase
 from asyncaction.kube import Conflict, KubeClient, paths
+from asyncaction.logthrottle import ThrottledLog, is_transient
 from asyncaction.runtime.indexed_cache import Obj
 from asyncaction.timeutil import utcnow
 from asyncaction_hook.cache import RUNNING_PHASES, STATUS_BYTES, TERMINAL, ActionCache
@@ -182,6 +183,9 @@ class Coalescer:
         self._pending: dict[str, _Pending] = {}
         self._last_flush: dict[str, float] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
+        # writes that failed while the API server was down: a line an interval
+        self.failure_log = ThrottledLog(log)
+        self._closing = False
 
     def submit(self, uid: str, report: Report, attempt: int | None = None) -> None:
         pending = self._pending.get(uid)
@@ -227,12 +231,40 @@ class Coalescer:
                 exc.message,
                 extra=about_uid(self.writer.cache.action, uid),
             )
-        except Exception:
-            log.exception(
-                "could not write coalesced report for %s",
+        except Exception as exc:
+            if not is_transient(exc) or self._closing:
+                log.exception(
+                    "could not write coalesced report for %s",
+                    uid,
+                    extra=about_uid(self.writer.cache.action, uid),
+                )
+                return
+            self.failure_log.warning(
+                "write",
+                "could not write coalesced report for %s (%s); it is kept and written again",
                 uid,
+                exc,
                 extra=about_uid(self.writer.cache.action, uid),
             )
+            self._write_again(uid, pending)
+            return
+        self.failure_log.recovered("write", "coalesced status writes succeed")
+
+    def _write_again(self, uid: str, failed: _Pending) -> None:
+        """A write the API server could not take (down, restarting, throttling) waits
+        for the next window and the pacer's turn, merged under whatever the job
+        reported since: the job may not report again for a long while, and its last
+        progress must not be lost to an outage. One entry per action, as ever; what a
+        later attempt reported replaces it."""
+        newer = self._pending.get(uid)
+        if newer is not None and newer.attempt != failed.attempt:
+            return
+        report = failed.report.merged_with(newer.report) if newer else failed.report
+        if report.logs and len(report.logs) > self.keep_lines:
+            report = report.model_copy(update={"logs": report.logs[-self.keep_lines :]})
+        self._pending[uid] = _Pending(report, failed.attempt)
+        if uid not in self._timers:
+            self._timers[uid] = asyncio.create_task(self._flush_later(uid, self.window))
 
     def forget(self, uid: str) -> None:
         """The action finished or disappeared: nothing of it is kept or written."""
@@ -256,6 +288,7 @@ class Coalescer:
         return len(self._pending) + len(self._last_flush) + len(self._timers)
 
     async def close(self) -> None:
+        self._closing = True  # one last try each, then the process ends
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -1,10 +1,13 @@
 import asyncio
 import itertools
+import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from asyncaction.kube import ApiError
 from asyncaction_hook.reports import Report
 from asyncaction_hook.writer import Coalescer
 
@@ -86,3 +89,90 @@ async def test_pending_log_lines_are_bounded_by_the_tail() -> None:
     taken = coalescer.take("a")
     assert taken is not None
     assert taken.logs == ["more 97", "line 98", "more 98", "line 99", "more 99"]
+
+
+class FlakyWriter(FakeWriter):
+    """Refuses its first ``failures`` writes as an API server that is down would."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        super().__init__()
+        self.failures = failures
+        self.error = error
+        self.refused = asyncio.Event()  # set at each refusal
+        self.written = asyncio.Event()
+        self.cache = SimpleNamespace(action=lambda uid: None)  # what log lines look up
+
+    async def apply(
+        self,
+        uid: str,
+        report: Report | None,
+        extra: Any = None,
+        attempt: int | None = None,
+        cached: bool = False,
+    ) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            self.refused.set()
+            raise self.error
+        self.written.set()
+        return await super().apply(uid, report, extra, attempt, cached)
+
+
+@pytest.mark.asyncio
+async def test_a_report_whose_write_the_api_server_refused_is_written_later_merged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An outage of three writes: the job's last progress is not lost (it may not report
+    again for a long while), what it reported meanwhile merges over it, and the outage
+    is one log line, not one per write."""
+    caplog.set_level(logging.INFO, "asyncaction_hook.writer")
+    writer = FlakyWriter(3, ApiError(503, "ServiceUnavailable", "the API server is down"))
+    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer.submit("a", Report(progress=10, statusDetails={"step": "load"}), attempt=1)
+    await writer.refused.wait()  # the first of three refusals
+    coalescer.submit("a", Report(progress=20, logs=["x"]), attempt=1)
+    await writer.written.wait()
+    await coalescer.close()
+    [(_, written)] = writer.writes
+    assert written.model_dump(exclude_none=True) == {
+        "progress": 20,
+        "status_details": {"step": "load"},
+        "logs": ["x"],
+    }
+    assert writer.attempts == [1]
+    assert coalescer.tracked <= 1  # the flush time; nothing pending
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "could not write coalesced report for a (503 ServiceUnavailable: the API server is"
+        " down); it is kept and written again"
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_refused_report_of_an_earlier_attempt_is_not_written_again() -> None:
+    writer = FlakyWriter(1, ApiError(503, "ServiceUnavailable", "down"))
+    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer.submit("a", Report(progress=10), attempt=1)
+    await writer.refused.wait()
+    coalescer.submit("a", Report(progress=1), attempt=2)  # the next attempt started
+    await writer.written.wait()
+    await coalescer.close()
+    assert [(r.progress, a) for (_, r), a in zip(writer.writes, writer.attempts, strict=True)] == [
+        (1, 2)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_write_that_retrying_cannot_fix_is_logged_and_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = FlakyWriter(1, KeyError("status"))
+    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer.submit("a", Report(progress=10), attempt=1)
+    await writer.refused.wait()
+    await asyncio.sleep(0.05)  # ten windows: nothing is written again
+    await coalescer.close()
+    assert writer.writes == []
+    [record] = [r for r in caplog.records if r.name == "asyncaction_hook.writer"]
+    assert record.exc_info is not None
+    assert record.getMessage() == "could not write coalesced report for a"

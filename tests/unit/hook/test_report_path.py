@@ -15,6 +15,7 @@ import asyncio
 import copy
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from asyncaction.keys import MasterKeys
+from asyncaction.kube import ApiError
 from asyncaction.kube.client import WatchEvent
 from asyncaction.stores import Store, Stores
 from asyncaction_hook.app import Hook
@@ -419,3 +421,32 @@ async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
             "BAD_REQUEST",
             "the request's path must be ASCII: percent-encode other characters",
         )
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # app.py's str keys
+async def test_an_api_outage_is_a_503_each_time_and_one_log_line(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Terminal reports are written before the answer: while the API server refuses,
+    each is a 503 the job retries, and the hook's log says so once an interval."""
+    http, hook, api = client
+    caplog.set_level(logging.INFO, "asyncaction_hook.server")
+
+    async def refused(path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        raise ApiError(503, "ServiceUnavailable", "the API server is down")
+
+    api.patch = refused  # type: ignore[method-assign]
+    key = KEYS.issue("ns", UID, 1)
+    body = json.dumps({"status": "SUCCEEDED", "result": {"n": 1}}).encode()
+    statuses = []
+    for _ in range(5):
+        await asyncio.sleep(0.002)  # a signature of its own each: a new millisecond
+        response = await http.post(
+            "/status", data=body, headers=signed(UID, key, body, hook.clock_ms())
+        )
+        statuses.append((response.status, (await response.json())["error"]["reason"]))
+    assert statuses == [(503, "UNAVAILABLE")] * 5
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncaction_hook.server"] == [
+        "API error while serving /status: 503 ServiceUnavailable: the API server is down"
+    ]
