@@ -81,7 +81,7 @@ class ThrottledLog:
         seen.logged_at, seen.left_out = now, 0
         return True
 
-    def recovered(self, kind: str, message: str) -> bool:
+    def recovered(self, kind: str, message: str, *args: Any) -> bool:
         """A success: when no failure of ``kind`` came for ``interval`` (during an outage
         some work needs no API call and succeeds), the run of failures ended: one line
         with their count, and the next failure starts a new run. Returns whether a line
@@ -94,7 +94,10 @@ class ThrottledLog:
             return False
         del self._kinds[kind]
         self.logger.info(
-            "%s: %d failure(s) over %.0fs", message, seen.total, seen.failed_at - seen.first_at
+            message + ": %d failure(s) over %.0fs",
+            *args,
+            seen.total,
+            seen.failed_at - seen.first_at,
         )
         return True
 

@@ -88,11 +88,10 @@ class WorkQueue:
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
         log_fields: Callable[[str], Mapping[str, Any]] | None = None,
-        failure_log: ThrottledLog | None = None,
     ) -> None:
         self.name = name
         # transient failures: one line per interval for the queue, not one per key
-        self._failure_log = failure_log or ThrottledLog(log, clock=clock)
+        self._failure_log = ThrottledLog(log, clock=clock)
         self.observer = observer
         # ``extra`` of the log lines about a key (``asyncaction.logfields.about``)
         self._log_fields = log_fields or (lambda key: {})
@@ -250,7 +249,7 @@ class WorkQueue:
                 self.add_rate_limited(key)
                 await asyncio.sleep(0)
                 continue
-            self._failure_log.recovered("api", f"{self.name}: keys are processed again")
+            self._failure_log.recovered("api", "%s: keys are processed again", self.name)
             self.stats.processed += 1
             self.rate_limiter.forget(key)
             self._done(key)
