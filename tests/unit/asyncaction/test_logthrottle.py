@@ -119,5 +119,5 @@ def test_a_single_failure_recovers_after_an_interval(caplog: pytest.LogCaptureFi
     throttled = ThrottledLog(logging.getLogger(LOGGER), interval=10, clock=clock)
     throttled.warning("api", "down")
     clock.now = 110
-    assert throttled.recovered("api", "back") is True
-    assert lines(caplog)[-1] == (logging.INFO, "back: 1 failure(s) over 0s")
+    assert throttled.recovered("api", "%s is back", "the API server") is True
+    assert lines(caplog)[-1] == (logging.INFO, "the API server is back: 1 failure(s) over 0s")
