@@ -46,16 +46,31 @@ def at_least(least: int) -> Callable[[str], int]:
     return parse
 
 
+def nonempty(text: str) -> str:
+    """An argparse type that refuses an empty value: ``-n "$NS"`` with ``NS`` unset must
+    not act on the context's namespace (an abort there is not what was asked), nor an
+    empty ``--name`` or ``--request`` stand for no value."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty: give a value, or leave the flag out")
+    return text
+
+
 def _common(*, all_namespaces: bool = False, output: Sequence[str] | None = None) -> CommandLine:
     parser = CommandLine(add_help=False)
     group = parser.add_argument_group("cluster options (as kubectl)")
     group.add_argument(
         "--kubeconfig",
+        type=nonempty,
         metavar="FILE",
         help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
     )
-    group.add_argument("--context", help="kubeconfig context to use")
-    group.add_argument("-n", "--namespace", help="namespace (default: the context's, else default)")
+    group.add_argument("--context", type=nonempty, help="kubeconfig context to use")
+    group.add_argument(
+        "-n",
+        "--namespace",
+        type=nonempty,
+        help="namespace (default: the context's, else default)",
+    )
     group.add_argument(
         "-v",
         "--verbose",
@@ -121,20 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "-f",
         "--filename",
+        type=nonempty,
         metavar="FILE",
         help="AsyncAction manifest, YAML or JSON ('-' reads stdin)",
     )
     source.add_argument(
-        "--template", metavar="NAME", help="ActionTemplate to run (spec.templateRef)"
+        "--template",
+        type=nonempty,
+        metavar="NAME",
+        help="ActionTemplate to run (spec.templateRef)",
     )
     submit.add_argument(
-        "--request", metavar="JSON|@FILE", help="the request document, inline or @file"
+        "--request",
+        type=nonempty,
+        metavar="JSON|@FILE",
+        help="the request document, inline or @file",
     )
-    submit.add_argument("--name", help="name of the new action")
+    submit.add_argument("--name", type=nonempty, help="name of the new action")
     submit.add_argument(
-        "--generate-name", metavar="PREFIX", help="let the server add a random suffix to PREFIX"
+        "--generate-name",
+        type=nonempty,
+        metavar="PREFIX",
+        help="let the server add a random suffix to PREFIX",
     )
-    submit.add_argument("--queue", help="ActionQueue to wait in")
+    submit.add_argument("--queue", type=nonempty, help="ActionQueue to wait in")
     submit.add_argument("--priority", type=int, help="higher is admitted first within the queue")
     submit.add_argument(
         "--label",

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from asyncaction_cli import render
+from asyncaction_cli.outcomes import UsageError
 from asyncaction_client.contract import (
     ACTION_PLURAL,
     GROUP,
@@ -27,7 +28,7 @@ from asyncaction_client.contract import (
     LABEL_TASK_CHUNK,
     VERSION,
 )
-from asyncaction_client.errors import ClientError
+from asyncaction_client.errors import ActionNotFound, ClientError
 from asyncaction_client.sync import Client
 from asyncaction_client.taskbook import (
     TaskRecord,
@@ -126,7 +127,12 @@ def run(client: Client, args: argparse.Namespace, say: Callable[[str], None]) ->
     words = list(args.words)
     verb = words.pop(0) if words[0] in VERBS and len(words) > 1 else None
     name, tasks = words[0], words[1:]
-    action: dict[str, Any] = client.get(name, args.namespace)
+    try:
+        action: dict[str, Any] = client.get(name, args.namespace)
+    except ActionNotFound:
+        if verb is None and name in VERBS:  # 'tasks retry' without the action's name
+            raise UsageError(f"name the action: asyncaction tasks {name} NAME ...") from None
+        raise
     spec = action.get("spec") or {}
     if not spec.get("tasks"):
         raise ClientError(f"{name} has no spec.tasks")

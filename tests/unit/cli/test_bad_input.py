@@ -5,8 +5,11 @@ exit code, never a traceback, a bare library message or a request sent anyway.""
 from __future__ import annotations
 
 import io
+import json
 import socket
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -546,3 +549,68 @@ def test_a_command_line_error_is_one_line_pointing_at_the_help(
         cli(*argv)
     assert exited.value.code == EXIT_USAGE
     assert capsys.readouterr().err == f"error: {says}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["get", "a", "-n", ""], "-n/--namespace"),
+        (["abort", "a", "--namespace="], "-n/--namespace"),
+        (["list", "--context", ""], "--context"),
+        (["describe", "a", "--kubeconfig", ""], "--kubeconfig"),
+        (["submit", "-f", ""], "-f/--filename"),
+        (["submit", "--template", ""], "--template"),
+        (["submit", "--template", "t", "--request", ""], "--request"),
+        (["submit", "--template", "t", "--name", ""], "--name"),
+        (["submit", "--template", "t", "--generate-name", ""], "--generate-name"),
+        (["submit", "--template", "t", "--queue", ""], "--queue"),
+    ],
+)
+def test_an_empty_flag_value_is_refused_not_read_as_unset(
+    no_cluster: Path, argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-n "$NS"`` with NS unset would otherwise abort in the context's namespace."""
+    with pytest.raises(SystemExit) as exited:
+        cli(*argv)
+    assert exited.value.code == EXIT_USAGE
+    assert capsys.readouterr().err == (
+        f"error: argument {flag}: empty: give a value, or leave the flag out"
+        f" (see 'asyncaction {argv[0]} --help')\n"
+    )
+
+
+class _NothingHere(BaseHTTPRequestHandler):
+    """An API server with no AsyncAction at all: every GET is a 404 Status."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"}
+        ).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("verb", ["retry", "exclude"])
+def test_tasks_verb_without_the_actions_name_says_so(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch, verb: str
+) -> None:
+    """'asyncaction tasks retry' read 'retry' as the action's name: 'not found'."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NothingHere)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        use_kubeconfig(
+            no_cluster, monkeypatch, kubeconfig(f"http://127.0.0.1:{server.server_address[1]}")
+        )
+        code, out, err = cli("tasks", verb)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (code, out) == (EXIT_USAGE, "")
+    assert one_error_line(err) == f"error: name the action: asyncaction tasks {verb} NAME ..."
