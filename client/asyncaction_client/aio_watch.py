@@ -5,13 +5,15 @@ restarts (re-watch, re-list, backoff), and wait for one action to finish on top 
 It is the one part of the client with a loop, retries and a deadline, so it lives apart
 from the single requests in ``asyncaction_client.aio``; ``AsyncClient`` inherits it.
 ``asyncaction_client.sync_watch`` is its synchronous twin, split the same way.
+What the loop does next (list, watch from which version, list again, pause how long,
+stop) is decided once for both by ``asyncaction_client.watchloop``; this module sends
+the requests and sleeps the pauses.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,18 +23,10 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.rest import ApiException
 
 from asyncaction_client.contract import ACTION_PLURAL, GROUP, VERSION, utcnow
-from asyncaction_client.errors import ActionNotFound, WaitTimeout, api_error_of, short_reason
-from asyncaction_client.model import (
-    Action,
-    WatchError,
-    backoff,
-    interpret,
-    is_finished,
-    result_or_raise,
-)
+from asyncaction_client.errors import ActionNotFound, WaitTimeout, api_error_of
+from asyncaction_client.model import Action, WatchError, is_finished, result_or_raise
+from asyncaction_client.watchloop import RETRYABLE_STATUS, WatchLoop
 
-log = logging.getLogger("asyncaction_client")
-WATCH_SECONDS = 60
 RETRYABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
@@ -117,37 +111,21 @@ class AsyncWatching:
             selector["field_selector"] = field_selector
         if label_selector:
             selector["label_selector"] = label_selector
-        version: str | None = None
-        failures = 0
-        listed_once = False
-        # The first list runs even when the deadline has passed: a wait with no time left
-        # still reports an action that had already finished.
-        while not listed_once or deadline is None or time.monotonic() < deadline:
+        loop = WatchLoop(field_selector, deadline)
+        while loop.running():
             try:
-                if version is None:
+                if loop.must_list:
                     listed = await self._list_raw(
                         namespace, all_namespaces, label_selector, field_selector
                     )
-                    listed_once = True
-                    version = listed["metadata"]["resourceVersion"]
-                    failures = 0
-                    log.info(
-                        "listed %d action(s) at version %s; watching",
-                        len(listed.get("items") or []),
-                        version,
-                    )
-                    for item in listed.get("items") or []:
-                        yield "LISTED", item
-                    if field_selector and not listed.get("items"):
-                        yield "MISSING", {}
-                    if deadline is not None and time.monotonic() >= deadline:
+                    for event in loop.listed(listed):
+                        yield event
+                    if loop.expired():
                         return
-                seconds = WATCH_SECONDS
-                if deadline is not None:
-                    seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
+                seconds = loop.watch_seconds()
                 watch: dict[str, Any] = {
                     "watch": True,
-                    "resource_version": version,
+                    "resource_version": loop.version,
                     "timeout_seconds": seconds,
                     "allow_watch_bookmarks": True,
                     "_preload_content": False,
@@ -168,43 +146,26 @@ class AsyncWatching:
                     body = (await response.text())[:200].strip()
                     response.release()
                     raise WatchError(f"watch answered {response.status}: {body}")
-                if failures:
-                    log.info("reconnected; watching from version %s", version)
-                failures = 0  # only once the server answered: backoff grows while it is down
+                loop.connected()
                 try:
                     async for line in response_lines(response.content):
                         if not line.strip():
                             continue
-                        step = interpret(json.loads(line), version)
-                        if step.relist:
-                            version = None
+                        for event in loop.received(json.loads(line)):
+                            yield event
+                        if loop.must_list:
                             break
-                        version = step.resource_version
-                        if step.action is not None:
-                            yield "CHANGED", step.action
-                        if step.deleted is not None:
-                            yield "DELETED", step.deleted
                 finally:
                     response.release()
             except ApiException as exc:
                 if exc.status == 410:
-                    version = None
+                    loop.gone()
                     continue
-                if exc.status not in (None, 0, 429, 500, 502, 503, 504):
+                if exc.status not in RETRYABLE_STATUS:
                     raise api_error_of(exc) from None
-                failures += 1
-                await self._pause(failures, deadline, exc)
+                await asyncio.sleep(loop.interrupted(exc))
             except (WatchError, *RETRYABLE) as exc:
-                failures += 1
-                await self._pause(failures, deadline, exc)
-
-    @staticmethod
-    async def _pause(failures: int, deadline: float | None, exc: BaseException) -> None:
-        delay = backoff(failures)
-        if deadline is not None:
-            delay = max(0.0, min(delay, deadline - time.monotonic()))
-        log.warning("watch interrupted (%s); reconnecting in %.1fs", short_reason(exc), delay)
-        await asyncio.sleep(delay)
+                await asyncio.sleep(loop.interrupted(exc))
 
     async def wait_finished(
         self,

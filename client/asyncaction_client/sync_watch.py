@@ -5,12 +5,14 @@ restarts (re-watch, re-list, backoff), and wait for one action to finish on top 
 It is the one part of the client with a loop, retries and a deadline, so it lives apart
 from the single requests in ``asyncaction_client.sync``; ``Client`` inherits it.
 ``asyncaction_client.aio_watch`` is its asyncio twin, split the same way.
+What the loop does next (list, watch from which version, list again, pause how long,
+stop) is decided once for both by ``asyncaction_client.watchloop``; this module sends
+the requests and sleeps the pauses.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,27 +23,13 @@ from kubernetes.client.rest import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from asyncaction_client.contract import ACTION_PLURAL, GROUP, VERSION, utcnow
-from asyncaction_client.errors import ActionNotFound, WaitTimeout, api_error_of, short_reason
-from asyncaction_client.model import (
-    Action,
-    WatchError,
-    backoff,
-    interpret,
-    is_finished,
-    result_or_raise,
-)
+from asyncaction_client.errors import ActionNotFound, WaitTimeout, api_error_of
+from asyncaction_client.model import Action, WatchError, is_finished, result_or_raise
+from asyncaction_client.watchloop import RETRYABLE_STATUS, WatchLoop
 
-log = logging.getLogger("asyncaction_client")
-WATCH_SECONDS = 60
 # What _watch_once yields first: the server answered.
 CONNECTED: dict[str, Any] = {"type": "CONNECTED"}
 RETRYABLE = (urllib3.exceptions.HTTPError, OSError)
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, ApiException):
-        return exc.status in (0, 429, 500, 502, 503, 504) or exc.status is None
-    return isinstance(exc, RETRYABLE)
 
 
 class Watching:
@@ -104,70 +92,39 @@ class Watching:
         label_selector: str | None,
         deadline: float | None,
     ) -> Iterator[tuple[str, Action]]:
-        version: str | None = None
-        failures = 0
-        listed_once = False
-        # The first list runs even when the deadline has passed: a wait with no time left
-        # still reports an action that had already finished.
-        while not listed_once or deadline is None or time.monotonic() < deadline:
+        loop = WatchLoop(field_selector, deadline)
+        while loop.running():
             try:
-                if version is None:
-                    listed = self._list_raw(
-                        namespace, all_namespaces, label_selector, field_selector
+                if loop.must_list:
+                    yield from loop.listed(
+                        self._list_raw(namespace, all_namespaces, label_selector, field_selector)
                     )
-                    listed_once = True
-                    version = listed["metadata"]["resourceVersion"]
-                    failures = 0
-                    log.info(
-                        "listed %d action(s) at version %s; watching",
-                        len(listed.get("items") or []),
-                        version,
-                    )
-                    for item in listed.get("items") or []:
-                        yield "LISTED", item
-                    if field_selector and not listed.get("items"):
-                        yield "MISSING", {}
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if loop.expired():
                         return
-                seconds = WATCH_SECONDS
-                if deadline is not None:
-                    seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
-                for event in self._watch_once(
-                    namespace, all_namespaces, field_selector, label_selector, version, seconds
-                ):
+                watched = self._watch_once(
+                    namespace,
+                    all_namespaces,
+                    field_selector,
+                    label_selector,
+                    loop.version or "",
+                    loop.watch_seconds(),
+                )
+                for event in watched:
                     if event is CONNECTED:
-                        if failures:
-                            log.info("reconnected; watching from version %s", version)
-                        failures = 0
+                        loop.connected()
                         continue
-                    step = interpret(event, version)
-                    if step.relist:
-                        version = None
+                    yield from loop.received(event)
+                    if loop.must_list:
                         break
-                    version = step.resource_version
-                    if step.action is not None:
-                        yield "CHANGED", step.action
-                    if step.deleted is not None:
-                        yield "DELETED", step.deleted
             except ApiException as exc:
                 if exc.status == 410:
-                    version = None
+                    loop.gone()
                     continue
-                if not _retryable(exc):
+                if exc.status not in RETRYABLE_STATUS:
                     raise api_error_of(exc) from None
-                failures += 1
-                self._pause(failures, deadline, exc)
+                time.sleep(loop.interrupted(exc))
             except (WatchError, *RETRYABLE) as exc:
-                failures += 1
-                self._pause(failures, deadline, exc)
-
-    @staticmethod
-    def _pause(failures: int, deadline: float | None, exc: BaseException) -> None:
-        delay = backoff(failures)
-        if deadline is not None:
-            delay = max(0.0, min(delay, deadline - time.monotonic()))
-        log.warning("watch interrupted (%s); reconnecting in %.1fs", short_reason(exc), delay)
-        time.sleep(delay)
+                time.sleep(loop.interrupted(exc))
 
     def _watch_once(
         self,

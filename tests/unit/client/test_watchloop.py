@@ -1,0 +1,125 @@
+"""The clients' watch loop without I/O (``asyncaction_client.watchloop``): every step a
+driver takes, on a fake clock, with the events the API server sends."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from asyncaction_client.errors import short_reason
+from asyncaction_client.model import WatchError
+from asyncaction_client.watchloop import RETRYABLE_STATUS, WATCH_SECONDS, WatchLoop
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def action(name: str, version: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "resourceVersion": version}}
+
+
+def listing(version: str, *items: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"resourceVersion": version}, "items": list(items)}
+
+
+def test_a_list_then_a_watch_from_its_version() -> None:
+    loop = WatchLoop(None, None)
+    assert (loop.running(), loop.must_list) == (True, True)
+    assert loop.listed(listing("7", action("a", "5"), action("b", "6"))) == [
+        ("LISTED", action("a", "5")),
+        ("LISTED", action("b", "6")),
+    ]
+    assert (loop.version, loop.must_list, loop.listed_once, loop.expired()) == (
+        "7",
+        False,
+        True,
+        False,
+    )
+    assert loop.watch_seconds() == WATCH_SECONDS
+    assert loop.received({"type": "MODIFIED", "object": action("a", "8")}) == [
+        ("CHANGED", action("a", "8"))
+    ]
+    assert loop.received({"type": "ADDED", "object": action("c", "9")}) == [
+        ("CHANGED", action("c", "9"))
+    ]
+    assert loop.received({"type": "BOOKMARK", "object": action("", "12")}) == []
+    assert loop.version == "12"
+    assert loop.received({"type": "DELETED", "object": action("b", "13")}) == [
+        ("DELETED", action("b", "13"))
+    ]
+    assert (loop.version, loop.running()) == ("13", True)
+
+
+def test_a_list_by_name_that_finds_nothing_says_missing() -> None:
+    loop = WatchLoop("metadata.name=a", None)
+    assert loop.listed(listing("7")) == [("MISSING", {})]
+    assert WatchLoop(None, None).listed(listing("7")) == []  # a list of all: just empty
+    assert WatchLoop("metadata.name=a", None).listed(listing("7", action("a", "1"))) == [
+        ("LISTED", action("a", "1"))
+    ]
+
+
+def test_410_gone_lists_again_and_another_error_event_raises() -> None:
+    loop = WatchLoop(None, None)
+    loop.listed(listing("7"))
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}
+    assert loop.received(gone) == []
+    assert (loop.version, loop.must_list) == (None, True)
+    loop.listed(listing("20"))
+    loop.gone()  # a 410 answer to the watch request itself
+    assert loop.must_list
+    loop.listed(listing("21"))
+    with pytest.raises(WatchError, match="watch error 500: etcd"):
+        loop.received({"type": "ERROR", "object": {"code": 500, "message": "etcd"}})
+
+
+def test_the_first_list_runs_even_past_the_deadline_then_the_deadline_ends_it() -> None:
+    clock = Clock()
+    loop = WatchLoop("metadata.name=a", deadline=clock.now - 1, clock=clock)
+    assert (loop.running(), loop.expired()) == (True, True)
+    loop.listed(listing("7", action("a", "5")))
+    assert loop.running() is False
+    loop = WatchLoop(None, deadline=clock.now + 20.5, clock=clock)
+    loop.listed(listing("7"))
+    assert (loop.running(), loop.expired(), loop.watch_seconds()) == (True, False, 21)
+    clock.now += 20.2
+    assert loop.watch_seconds() == 1  # never 0: the server would read 0 as its default
+    clock.now += 0.3
+    assert (loop.running(), loop.expired()) == (False, True)
+    assert WatchLoop(None, deadline=clock.now + 500, clock=clock).watch_seconds() == WATCH_SECONDS
+
+
+def test_failures_back_off_within_the_deadline_until_the_server_answers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "asyncaction_client")
+    clock = Clock()
+    loop = WatchLoop(None, deadline=clock.now + 3, clock=clock)
+    loop.listed(listing("7"))
+    down = ConnectionRefusedError(111, "Connection refused")
+    assert [loop.interrupted(down) for _ in range(3)] == [0.5, 1.0, 2.0]
+    assert loop.interrupted(down) == 3.0  # 4 s of backoff, 3 s of deadline left
+    clock.now += 2.5
+    assert loop.interrupted(down) == 0.5
+    loop.connected()
+    assert loop.failures == 0
+    assert loop.interrupted(down) == 0.5  # from the least again
+    loop.listed(listing("8"))
+    assert loop.failures == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "listed 0 action(s) at version 7; watching"
+    assert messages[1] == f"watch interrupted ({short_reason(down)}); reconnecting in 0.5s"
+    assert "reconnected; watching from version 7" in messages
+    loop.connected()  # no failure since: nothing to say
+    assert messages == [r.getMessage() for r in caplog.records]
+
+
+def test_what_is_worth_watching_again() -> None:
+    assert RETRYABLE_STATUS == (None, 0, 429, 500, 502, 503, 504)
