@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from asyncaction.logthrottle import ThrottledLog
+
 log = logging.getLogger(__name__)
 
 DROP_LOG_SECONDS = 10.0
@@ -97,6 +99,8 @@ class EventSender:
         self.queue: asyncio.Queue[Pending] = asyncio.Queue(maxsize=capacity)
         self.dropped = 0  # since the last warning
         self._warned_at: float | None = None
+        # Events the API server refused (down, throttling, RBAC): a line an interval
+        self.failure_log = ThrottledLog(log, clock=clock)
 
     def __len__(self) -> int:
         return self.queue.qsize()
@@ -148,8 +152,11 @@ class EventSender:
             raise
         except Exception as exc:  # best effort: an Event never fails anything
             self.metrics.event_dropped("refused")
-            log.warning("could not post event %s: %s", reason, exc, extra=dict(pending.fields))
+            self.failure_log.warning(
+                "write", "could not post event %s: %s", reason, exc, extra=dict(pending.fields)
+            )
             return
+        self.failure_log.recovered("write", "events are posted again")
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "events"})
         self.metrics.event(kind, reason)
 

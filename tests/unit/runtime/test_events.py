@@ -145,3 +145,26 @@ async def test_beyond_the_burst_events_wait_for_the_pace() -> None:
         task.cancel()
     assert [reason for _, reason in api.written] == ["E0", "E1", "E2", "E3"]
     assert slept == [pytest.approx(0.25), pytest.approx(0.25)]  # two at once, then 4/s
+
+
+@pytest.mark.asyncio
+async def test_events_refused_one_after_another_are_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the API server refuses Events (down, RBAC), a line an interval, not one per
+    Event; every refusal is still counted."""
+    api, metrics = Api(), Metrics()
+    api.refuse.add("Denied")
+    sender = EventSender(api, metrics, senders=1)
+    caplog.set_level(logging.WARNING, "asyncaction.runtime.events")
+    for _ in range(10):
+        sender.post(PATH, event("Denied", "Warning"), {})
+    task = asyncio.create_task(sender.run())
+    try:
+        await asyncio.wait_for(sender.drained(), 5)
+    finally:
+        task.cancel()
+    assert metrics.samples()['asyncaction_events_dropped_total{reason="refused"}'] == 10
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not post event Denied: 403 Forbidden: events are forbidden"
+    ]
