@@ -263,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("name", metavar="NAME")
     rerun.add_argument(
         "--generate-name",
+        type=nonempty,
         metavar="PREFIX",
         help="prefix of the new name (default: the old name and '-')",
     )
@@ -273,17 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     location = CommandLine(add_help=False)
     location.add_argument(
         "--archive",
+        type=nonempty,
         metavar="S3URI",
         help="archive store: s3://bucket/prefix (default: $ASYNCACTION_ARCHIVE, else s3://$ASYNCACTION_BUCKET/)",
     )
     location.add_argument(
-        "-n", "--namespace", help="namespace (default: the kubeconfig context's, else default)"
+        "-n",
+        "--namespace",
+        type=nonempty,
+        help="namespace (default: the kubeconfig context's, else default)",
     )
     location.add_argument(
-        "--kubeconfig", metavar="FILE", help="kubeconfig, only to find the default namespace"
+        "--kubeconfig",
+        type=nonempty,
+        metavar="FILE",
+        help="kubeconfig, only to find the default namespace",
     )
     location.add_argument(
-        "--context", help="kubeconfig context, only to find the default namespace"
+        "--context", type=nonempty, help="kubeconfig context, only to find the default namespace"
     )
     task_commands.add_parser(command, _common(output=["table", "json", "name"]))
     archive_list = archived.add_parser(

@@ -564,6 +564,11 @@ def test_a_command_line_error_is_one_line_pointing_at_the_help(
         (["submit", "--template", "t", "--name", ""], "--name"),
         (["submit", "--template", "t", "--generate-name", ""], "--generate-name"),
         (["submit", "--template", "t", "--queue", ""], "--queue"),
+        (["rerun", "a", "--generate-name", ""], "--generate-name"),
+        (["archive", "list", "-n", ""], "-n/--namespace"),
+        (["archive", "list", "--archive", ""], "--archive"),
+        (["archive", "list", "--kubeconfig", ""], "--kubeconfig"),
+        (["archive", "list", "--context", ""], "--context"),
     ],
 )
 def test_an_empty_flag_value_is_refused_not_read_as_unset(
@@ -573,9 +578,10 @@ def test_an_empty_flag_value_is_refused_not_read_as_unset(
     with pytest.raises(SystemExit) as exited:
         cli(*argv)
     assert exited.value.code == EXIT_USAGE
+    command = " ".join(argv[:2]) if argv[0] == "archive" else argv[0]  # 'archive list'
     assert capsys.readouterr().err == (
         f"error: argument {flag}: empty: give a value, or leave the flag out"
-        f" (see 'asyncaction {argv[0]} --help')\n"
+        f" (see 'asyncaction {command} --help')\n"
     )
 
 
