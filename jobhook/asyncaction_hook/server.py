@@ -33,7 +33,7 @@ async def errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
-        response = await handler(request)
+        return await handler(request)
     except HookError as exc:
         request.app["hook"].metrics.refused(exc.status, exc.reason, exc.message)
         return exc.response()
@@ -47,7 +47,6 @@ async def errors(
             "s3", "S3 error while serving %s: %s", request.path, exc, extra=_about_caller(request)
         )
         return HookError(503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry").response()
-    return response
 
 
 def metrics_handler(metrics: HookMetrics) -> Callable[[web.Request], Awaitable[web.Response]]:

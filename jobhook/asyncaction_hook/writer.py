@@ -256,15 +256,15 @@ class Coalescer:
         reported since: the job may not report again for a long while, and its last
         progress must not be lost to an outage. One entry per action, as ever; what a
         later attempt reported replaces it."""
-        newer = self._pending.get(uid)
+        newer = self._pending.pop(uid, None)
         if newer is not None and newer.attempt != failed.attempt:
+            self._pending[uid] = newer
             return
-        report = failed.report.merged_with(newer.report) if newer else failed.report
-        if report.logs and len(report.logs) > self.keep_lines:
-            report = report.model_copy(update={"logs": report.logs[-self.keep_lines :]})
-        self._pending[uid] = _Pending(report, failed.attempt)
-        if uid not in self._timers:
-            self._timers[uid] = asyncio.create_task(self._flush_later(uid, self.window))
+        # submitted again, then what came since over it: the merge, the tail's bound and
+        # the timer (a window after the failed write) are submit's
+        self.submit(uid, failed.report, failed.attempt)
+        if newer is not None:
+            self.submit(uid, newer.report, newer.attempt)
 
     def forget(self, uid: str) -> None:
         """The action finished or disappeared: nothing of it is kept or written."""
