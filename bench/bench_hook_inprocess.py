@@ -9,7 +9,7 @@ reported). With ``--profile FILE`` the hook process runs under cProfile and writ
 stats to FILE (read them with ``python -m pstats FILE``).
 
     .venv/bin/python bench/bench_hook_inprocess.py [N] [CONNECTIONS] [ACTIONS]
-        [--processes P] [--profile FILE]                      (default 20000 64 200)
+        [--processes P] [--profile FILE] [--coalesce-window S] (default 20000 64 200)
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ def make_actions(count: int) -> list[dict[str, Any]]:
     ]
 
 
-async def serve(port: int, actions: list[dict[str, Any]], ready: Any, stop: Any) -> int:
+async def serve(
+    port: int, actions: list[dict[str, Any]], window: float, ready: Any, stop: Any
+) -> int:
     api = MemoryApi(actions)
     settings = HookSettings(
         rate_per_second=100_000,
@@ -112,6 +114,7 @@ async def serve(port: int, actions: list[dict[str, Any]], ready: Any, stop: Any)
         namespace_rate_per_second=100_000,
         namespace_rate_burst=100_000,
         max_future_seconds=0.0,  # no start fence to wait out: the load starts at once
+        coalesce_window_seconds=window,
     )
     kube: Any = api
     cache = ActionCache(kube)
@@ -168,6 +171,7 @@ def hook_process(
     actions: list[dict[str, Any]],
     profile: str | None,
     loop: str,
+    window: float,
     ready: Any,
     stop: Any,
     out: Any,
@@ -191,7 +195,7 @@ def hook_process(
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        patches = runner.run(serve(port, actions, ready, stop))
+        patches = runner.run(serve(port, actions, window, ready, stop))
     cpu = time.process_time() - cpu
     if profiler is not None:
         profiler.disable()
@@ -208,6 +212,12 @@ def main() -> None:
     parser.add_argument("--profile", help="write the hook process's cProfile stats here")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--bare", action="store_true", help="aiohttp alone (no hook)")
+    parser.add_argument(
+        "--coalesce-window",
+        type=float,
+        default=1.0,
+        help="seconds (bench_hook_instructions.py sets an hour: one write per action)",
+    )
     args = parser.parse_args()
     global BARE
     BARE = args.bare
@@ -218,7 +228,8 @@ def main() -> None:
     context = multiprocessing.get_context("fork")
     ready, stop, out = context.Event(), context.Event(), context.Queue()
     server = context.Process(
-        target=hook_process, args=(port, actions, args.profile, args.loop, ready, stop, out)
+        target=hook_process,
+        args=(port, actions, args.profile, args.loop, args.coalesce_window, ready, stop, out),
     )
     server.start()
     try:
@@ -242,7 +253,8 @@ def main() -> None:
         f" {gc_seconds:.2f} s of it in the cyclic garbage collector)"
     )
     print(
-        f"status patches written: {patches} for {args.actions} actions (coalesce window 1.0 s;"
+        f"status patches written: {patches} for {args.actions} actions"
+        f" (coalesce window {args.coalesce_window:g} s;"
         f" {len(result.latencies) / max(1, patches):.1f} reports per write)"
     )
 

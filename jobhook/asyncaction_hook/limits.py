@@ -130,9 +130,26 @@ def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def check_report(details: Any, logs: list[str] | None, limits: Limits) -> None:
-    """A report's own parts; raises 413 with what to do instead."""
-    if details is not None and json_size(details) > limits.max_details_bytes:
+# A value parsed from a JSON body of n bytes is at most this many times n bytes once
+# written back as compact UTF-8 (``json_size``). Separators and whitespace only shrink;
+# a UTF-8 body's strings do not grow (what the encoding escapes, the body had to escape
+# too) and a UTF-16 body's grow at most 1.5 times; an integer is written as read; a
+# float may grow most: 1e15 (4 bytes) is written 1000000000000000.0 (18), 4.5 times.
+REENCODED_PER_BODY_BYTE = 5
+
+
+def check_report(
+    details: Any, logs: list[str] | None, limits: Limits, *, body_bytes: int | None = None
+) -> None:
+    """A report's own parts; raises 413 with what to do instead. ``body_bytes``, the
+    size of the body ``details`` was parsed from, spares measuring details that cannot
+    be over the bound (a progress report's are a few bytes; measuring costs a JSON
+    encoding per report)."""
+    if (
+        details is not None
+        and (body_bytes is None or body_bytes * REENCODED_PER_BODY_BYTE > limits.max_details_bytes)
+        and json_size(details) > limits.max_details_bytes
+    ):
         raise too_large(
             f"statusDetails is larger than {limits.max_details_bytes} bytes: keep it to a "
             "small summary, and upload bulky data as an output (PUT /upload/...)"

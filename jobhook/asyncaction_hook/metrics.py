@@ -1,23 +1,21 @@
 """The hook's Prometheus metrics, and what the hook costs the API server.
 
 ``HookMetrics`` holds the definitions: requests by route and code and their duration
-(an aiohttp middleware), refusals by reason, reports against status writes, presigned
-URLs, API requests by method and code, and gauges read at scrape time (coalescer
-backlog, cache sync). Every API request the hook makes also goes through
-``CountingKubeClient``, so a test can prove that refused traffic costs the API server
-nothing: the counters move only for the watch's lists and for writes of authenticated
+(``served``, called by the server's one middleware), refusals by reason, reports
+against status writes, presigned URLs, API requests by method and code, and gauges
+read at scrape time (coalescer backlog, cache sync). Every API request the hook makes
+also goes through ``CountingKubeClient``, so a test can prove that refused traffic costs
+the API server nothing: the counters move only for the watch's lists and for writes of authenticated
 reports. Labels are bounded: a route template, a code, a reason; never an action.
 """
 
 from __future__ import annotations
 
 import collections
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
@@ -220,29 +218,13 @@ class HookMetrics:
     def count_request(self, method: str, code: int) -> None:
         self.child(self.api_requests, method.upper(), str(code)).inc()
 
-    def middleware(self) -> Middleware:
-        """Counts and times every request, and each refusal with its reason."""
-
-        @web.middleware
-        async def measured(
-            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-        ) -> web.StreamResponse:
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else "other"
-            start = time.perf_counter()
-            code = 500
-            try:
-                response = await handler(request)
-                code = response.status
-                return response
-            except web.HTTPException as exc:
-                code = exc.status
-                raise
-            finally:
-                self.child(self.requests, route, str(code)).inc()
-                self.child(self.duration, route).observe(time.perf_counter() - start)
-
-        return measured
+    def served(self, request: web.Request, code: int, seconds: float) -> None:
+        """Counts and times one answered request (``server.serving`` calls this for every
+        request, refusals included)."""
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "other"
+        self.child(self.requests, route, str(code)).inc()
+        self.child(self.duration, route).observe(seconds)
 
     def refused(self, status: int, reason: str, message: str) -> None:
         why = refusal_reason(status, reason, message)

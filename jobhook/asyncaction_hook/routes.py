@@ -46,7 +46,7 @@ async def post_status(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise invalid(exc) from exc
     check_result_size(report, hook.settings.max_result_bytes)
-    check_report(report.status_details, report.logs, limits)
+    check_report(report.status_details, report.logs, limits, body_bytes=len(caller.body))
     cached = await hook.action(caller.uid)
     phase = (cached.get("status") or {}).get("phase")
     if phase in TERMINAL:

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from asyncaction.api.phases import Phase
@@ -159,11 +159,10 @@ def check_running(action: Mapping[str, Any], attempt: int | None) -> None:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     report: Report
     attempt: int | None = None
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 class Coalescer:
@@ -193,7 +192,11 @@ class Coalescer:
             report = pending.report.merged_with(report)
         if report.logs and len(report.logs) > self.keep_lines:
             report = report.model_copy(update={"logs": report.logs[-self.keep_lines :]})
-        self._pending[uid] = _Pending(report, attempt)
+        if pending is None:
+            self._pending[uid] = _Pending(report, attempt)
+        else:  # updated in place: one entry per action, whatever the rate of reports
+            pending.report = report
+            pending.attempt = attempt
         if uid not in self._timers:
             delay = max(0.0, self._last_flush.get(uid, 0.0) + self.window - time.monotonic())
             self._timers[uid] = asyncio.create_task(self._flush_later(uid, delay))

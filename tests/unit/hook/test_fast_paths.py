@@ -1,8 +1,9 @@
 """The report path's shortcuts decide exactly as the plain computations they replace.
 
 Each shortcut (the bracket count before the depth walk, the merge over the fields a
-report set, the one-shot HMAC) is compared, on generated inputs, with the computation
-it stands for; a shortcut that changed a single answer fails here.
+report set, the one-shot HMAC, the details bound from the body's size) is compared, on
+generated inputs, with the computation it stands for; a shortcut that changed a single
+answer fails here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncaction_hook.errors import HookError
-from asyncaction_hook.limits import depth_exceeds, parse_json
+from asyncaction_hook.limits import (
+    REENCODED_PER_BODY_BYTE,
+    Limits,
+    check_report,
+    depth_exceeds,
+    json_size,
+    parse_json,
+)
 from asyncaction_hook.reports import Report
 from asyncaction_job.signing import sign_v1, sign_v2, v2_message
 
@@ -94,3 +102,78 @@ def test_signatures_are_the_hmac_objects(
         v2_message(time_ms, method, path, body)
     )
     assert sign_v1(secret, time_ms) == reference(time_ms)
+
+
+# what grows most when written back: floats in exponent form, escapes, non-ASCII text
+numbers = st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+exponents = st.builds(
+    lambda mantissa, exponent: f"{mantissa}e{exponent}",
+    st.integers(min_value=-9, max_value=9),
+    st.integers(min_value=-20, max_value=20) | st.integers(min_value=-320, max_value=300),
+)
+wide_texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+details_values: Any = st.recursive(
+    st.none() | st.booleans() | numbers | wide_texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(wide_texts, inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    details_values,
+    st.lists(exponents, max_size=4),
+    st.booleans(),
+    st.sampled_from(["utf-8", "utf-16", "utf-32"]),
+)
+def test_details_bound_from_the_body_size_is_never_below_the_measure(
+    details: Any, floats: list[str], ascii_only: bool, encoding: str
+) -> None:
+    """``check_report`` skips measuring details when the body bounds them: a value
+    parsed from a body of n bytes re-encodes (``json_size``) in at most
+    ``REENCODED_PER_BODY_BYTE`` times n bytes, whatever the body's spelling."""
+    text = json.dumps(details, ensure_ascii=ascii_only, separators=(",", ":"))
+    if floats:  # exponent spellings, which json.dumps never writes
+        text = f'{{"d":{text},"f":[{",".join(floats)}]}}'
+    assert_bound(text, encoding)
+
+
+def assert_bound(text: str, encoding: str) -> None:
+    try:
+        parsed = parse_json(text.encode(encoding), 32)
+    except HookError:
+        return  # refused as malformed before any size counts (1e400: out of range)
+    body_bytes = len(text.encode(encoding))
+    assert json_size(parsed) <= REENCODED_PER_BODY_BYTE * body_bytes
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "grows"),
+    [
+        ("1e15", "utf-8", 4.5),  # 1000000000000000.0: the most a body can grow
+        ("-9E15", "utf-8", 19 / 5),
+        ("[1e15,1e15,1e15]", "utf-8", 58 / 16),
+        ('"\\u4e00"', "utf-8", 5 / 8),  # an escape shrinks: 一 is 3 bytes in UTF-8
+        ('"\u4e00"', "utf-16", 5 / 8),  # a BOM, 2 bytes a character: 一 grows to 3
+    ],
+)
+def test_details_bound_holds_for_the_spellings_that_grow_most(
+    text: str, encoding: str, grows: float
+) -> None:
+    parsed = parse_json(text.encode(encoding), 32)
+    assert json_size(parsed) == pytest.approx(grows * len(text.encode(encoding)))
+    assert_bound(text, encoding)
+
+
+@pytest.mark.parametrize("size", [1, 5, 6, 7, 100])
+def test_details_over_the_bound_are_refused_whatever_the_body_size(size: int) -> None:
+    """The shortcut only skips a measure that could not refuse: details over the bound
+    are refused with the body's size given, as without it."""
+    details = {"k": "v" * size}
+    limits = Limits(max_details_bytes=json_size(details) - 1)
+    body_bytes = len(json.dumps({"statusDetails": details}).encode())
+    for given_size in (None, body_bytes):
+        with pytest.raises(HookError) as refused:
+            check_report(details, None, limits, body_bytes=given_size)
+        assert refused.value.status == 413
+    check_report(details, None, Limits(max_details_bytes=json_size(details)), body_bytes=body_bytes)
