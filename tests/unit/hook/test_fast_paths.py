@@ -111,7 +111,7 @@ exponents = st.builds(
     st.integers(min_value=-9, max_value=9),
     st.integers(min_value=-20, max_value=20) | st.integers(min_value=-320, max_value=300),
 )
-wide_texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+wide_texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
 details_values: Any = st.recursive(
     st.none() | st.booleans() | numbers | wide_texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(wide_texts, inner, max_size=3),
