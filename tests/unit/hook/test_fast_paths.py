@@ -177,3 +177,15 @@ def test_details_over_the_bound_are_refused_whatever_the_body_size(size: int) ->
             check_report(details, None, limits, body_bytes=given_size)
         assert refused.value.status == 413
     check_report(details, None, Limits(max_details_bytes=json_size(details)), body_bytes=body_bytes)
+
+
+def test_details_are_measured_from_a_fifth_of_the_bound_on() -> None:
+    """Where the shortcut starts: a body of exactly a fifth of the bound is not measured
+    (its details cannot be over it), one byte more is. Shown with details the size given
+    does not bound, which only a skipped measure lets through."""
+    details = {"k": "v" * 100}
+    limits = Limits(max_details_bytes=50)
+    check_report(details, None, limits, body_bytes=50 // REENCODED_PER_BODY_BYTE)
+    with pytest.raises(HookError) as refused:
+        check_report(details, None, limits, body_bytes=50 // REENCODED_PER_BODY_BYTE + 1)
+    assert refused.value.status == 413
