@@ -3,9 +3,9 @@
 Every base layer and image is stored under a key made from everything that goes into it
 (``RECIPE_VERSION``, the recipe, the sources), so a build whose inputs did not change
 returns what is cached and costs nothing. ``make up`` and test sessions may build at the
-same time, so ``cache_lock`` lets one build run per cache; ``prune`` then drops what older
-builds left behind. Kept apart from the recipes so every image (the Python images, the
-Node job image, the pause image) shares one keying and one lock.
+same time, so ``cache_lock`` lets one build run per cache; ``prune`` then drops what no
+build used for a few days. Kept apart from the recipes so every image (the Python images,
+the Node job image, the pause image) shares one keying and one lock.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +84,42 @@ def uncompressed_size(layer: oci.Layer) -> int:
     return total
 
 
-def prune(cache: Path, keep: Iterable[Path]) -> list[Path]:
-    """Delete cached files that ``keep`` (metadata files and archives) does not use.
+# What a build no longer uses stays this long after it was last used: another work tree
+# (or a branch checked out again) that builds in turn finds its images still there,
+# instead of each build deleting the other's and both rebuilding (minutes each time).
+KEEP_UNUSED_SECONDS = 3 * 24 * 3600.0
+
+
+def mark_used(path: Path) -> None:
+    """A build took ``path`` from the cache: ``prune`` keeps what was used lately."""
+    with contextlib.suppress(OSError):
+        path.touch()
+
+
+def prune(
+    cache: Path,
+    keep: Iterable[Path],
+    *,
+    now: float | None = None,
+    unused_for: float = KEEP_UNUSED_SECONDS,
+) -> list[Path]:
+    """Delete cached files that neither ``keep`` (metadata files and archives) nor a
+    build of the last ``unused_for`` seconds uses.
 
     A kept metadata file keeps what it names (its archive, its layer blob); layer blobs
-    of finished images live on in their archives. Returns what was deleted.
+    of finished images live on in their archives. A metadata file counts as used when it
+    was written or read (``mark_used``) within ``unused_for``. Returns what was deleted.
     """
+    now = time.time() if now is None else now
+
+    def recent(path: Path) -> bool:
+        try:
+            return now - path.stat().st_mtime < unused_for
+        except FileNotFoundError:
+            return False
+
     kept = {path.resolve() for path in keep}
+    kept |= {meta.resolve() for meta in cache.glob("*.json") if recent(meta)}
     for meta in [p for p in kept if p.suffix == ".json" and p.exists()]:
         doc = json.loads(meta.read_text())
         kept |= {Path(doc[k]).resolve() for k in ("archive", "path") if doc.get(k)}
@@ -97,7 +127,7 @@ def prune(cache: Path, keep: Iterable[Path]) -> list[Path]:
         path
         for pattern in ("*.json", "*.oci.tar", "blobs/*")
         for path in cache.glob(pattern)
-        if path.resolve() not in kept
+        if path.resolve() not in kept and not recent(path)
     ]
     for path in doomed:
         path.unlink(missing_ok=True)

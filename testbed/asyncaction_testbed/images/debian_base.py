@@ -21,6 +21,7 @@ from asyncaction_testbed.images.cache import (
     RECIPE_VERSION,
     content_key,
     load_layer,
+    mark_used,
     save_layer,
     say,
 )
@@ -82,6 +83,7 @@ def base_layer(cache: Path, packages: tuple[str, ...] = BASE_PACKAGES) -> oci.La
     if meta.exists():
         layer = load_layer(meta)
         if layer is not None:
+            mark_used(meta)
             return layer
     if not shutil.which("mmdebstrap"):
         raise RuntimeError("mmdebstrap is missing: run `make node-setup` (installs it)")

@@ -22,6 +22,7 @@ from asyncaction_testbed.images.cache import (
     cache_lock,
     content_key,
     images_cache,
+    mark_used,
     say,
     uncompressed_size,
 )
@@ -61,6 +62,7 @@ def build_node_image(cache: Path) -> BuiltImage:
     if meta.exists():
         doc = json.loads(meta.read_text())
         if Path(doc["archive"]).exists():
+            mark_used(meta)
             return BuiltImage(**{**doc, "archive": Path(doc["archive"])})
     say(f"building {JOB_NODE_IMAGE}")
     with tempfile.TemporaryDirectory(dir=cache, prefix="job-node-") as tmp:

@@ -32,6 +32,7 @@ from asyncaction_testbed.images.cache import (
     cache_lock,
     content_key,
     images_cache,
+    mark_used,
     prune,
     say,
     uncompressed_size,
@@ -90,6 +91,7 @@ def _build_python_image(name: str, cache: Path) -> BuiltImage:
     if meta.exists():
         doc = json.loads(meta.read_text())
         if Path(doc["archive"]).exists():
+            mark_used(meta)
             return BuiltImage(**{**doc, "archive": Path(doc["archive"])})
     say(f"building {recipe.ref}")
     with tempfile.TemporaryDirectory(dir=cache, prefix=f"{name}-") as tmp:
@@ -143,6 +145,8 @@ def _build_pause_image(pause_binary: Path, cache: Path) -> BuiltImage:
     digest = oci.image_digest([layer], config)
     if not archive.exists():
         oci.write_archive(archive, PAUSE_IMAGE, [layer], config)
+    else:
+        mark_used(archive)
     return BuiltImage(PAUSE_IMAGE, digest, archive, layer.size, size)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from asyncaction_testbed.images import cache, debian_base, job_node, project_layer, recipes
@@ -70,11 +72,41 @@ def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
     job_meta, old_meta = tmp_path / "job-new.json", tmp_path / "job-old.json"
     job_meta.write_text(f'{{"archive": "{archive}"}}')
     old_meta.write_text(f'{{"archive": "{old_archive}"}}')
-    deleted = cache.prune(tmp_path, [base_meta, job_meta])
+    # just written, the old ones count as used: another work tree may build them in turn
+    assert cache.prune(tmp_path, [base_meta, job_meta]) == []
+    later = time.time() + cache.KEEP_UNUSED_SECONDS + 60
+    deleted = cache.prune(tmp_path, [base_meta, job_meta], now=later)
     assert sorted(deleted) == sorted([old_blob, old_archive, old_meta])
     assert base_blob.exists()
     assert archive.exists()
     assert job_meta.exists()
+
+
+def test_prune_keeps_what_another_tree_used_lately(tmp_path: Path) -> None:
+    """Two work trees building in turn: each build keeps what the other used within
+    ``KEEP_UNUSED_SECONDS`` (a cache hit marks its metadata), and drops it after."""
+    archives = {tree: tmp_path / f"api-{tree}.oci.tar" for tree in ("a", "b")}
+    metas = {tree: tmp_path / f"api-{tree}.json" for tree in ("a", "b")}
+    for tree in ("a", "b"):
+        archives[tree].write_text("x")
+        metas[tree].write_text(f'{{"archive": "{archives[tree]}"}}')
+    orphan = tmp_path / "pause-old.oci.tar"
+    orphan.write_text("x")
+    start = time.time()
+    day = 24 * 3600.0
+    for path in (*archives.values(), *metas.values(), orphan):
+        os.utime(path, (start - 2 * day, start - 2 * day))
+    cache.mark_used(metas["b"])  # tree b's build found its image in the cache today
+    assert cache.prune(tmp_path, [metas["a"]], now=start) == []  # b's is kept
+    # two more days: b's build of today is within the window, the orphan is not
+    assert cache.prune(tmp_path, [metas["a"]], now=start + 2 * day) == [orphan]
+    assert archives["b"].exists()
+    assert metas["b"].exists()
+    # b not built for the whole window: tree a's build drops it
+    deleted = cache.prune(tmp_path, [metas["a"]], now=start + cache.KEEP_UNUSED_SECONDS + 60)
+    assert sorted(deleted) == sorted([archives["b"], metas["b"]])
+    assert archives["a"].exists()
+    assert metas["a"].exists()
 
 
 def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Path) -> None:
