@@ -202,7 +202,8 @@ class Hook:
         length = request.content_length
         if length is not None and length > self.settings.max_body_bytes:
             raise self.budgets.refused(too_large(f"body over {self.settings.max_body_bytes} bytes"))
-        await self._held_until_synced(deadline)
+        if not self.cache.synced:
+            await self._held_until_synced(deadline)
         action = self.cache.action(signed.job_id)
         if action is None:
             if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
@@ -241,7 +242,8 @@ class Hook:
             raise self.budgets.refused(exc) from None
         if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
             raise self.misdirected(signed.job_id)
-        await self._check_fence(signed.job_id, signed.time_ms, deadline)
+        if self.fence is not None or signed.time_ms < self.fenced_until_ms:
+            await self._check_fence(signed.job_id, signed.time_ms, deadline)
         try:
             check_replay(self.guard, signed, self.clock_ms())
         except HookError as exc:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from asyncaction_hook.errors import HookError, unauthorized
 from asyncaction_job.signing import (
@@ -46,9 +46,10 @@ TIME_MS = re.compile(r"\A[0-9]{1,15}\Z")
 HASH_HEX = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 
 
-@dataclass(frozen=True)
-class SignedHeaders:
-    """The signature headers of one request, checked for form and time."""
+class SignedHeaders(NamedTuple):
+    """The signature headers of one request, checked for form and time. (A named tuple:
+    one is made for every request, and a frozen dataclass sets each field through
+    ``object.__setattr__``.)"""
 
     job_id: str
     time_text: str

@@ -195,6 +195,8 @@ class HookMetrics:
         )  # fmt: skip
         self._live: list[Callable[[], Iterable[Metric]]] = []
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # (route's resource, code) -> its two series: routes and codes are few
+        self._served: dict[tuple[Any, int], tuple[Any, Any]] = {}
         r.register(_Live(self))
 
     def child(self, metric: M, *values: str) -> M:
@@ -222,9 +224,15 @@ class HookMetrics:
         """Counts and times one answered request (``server.serving`` calls this for every
         request, refusals included)."""
         resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "other"
-        self.child(self.requests, route, str(code)).inc()
-        self.child(self.duration, route).observe(seconds)
+        series = self._served.get((resource, code))
+        if series is None:
+            route = resource.canonical if resource is not None else "other"
+            series = self._served[resource, code] = (
+                self.child(self.requests, route, str(code)),
+                self.child(self.duration, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def refused(self, status: int, reason: str, message: str) -> None:
         why = refusal_reason(status, reason, message)
