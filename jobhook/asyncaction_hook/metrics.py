@@ -5,8 +5,9 @@
 against status writes, presigned URLs, API requests by method and code, and gauges
 read at scrape time (coalescer backlog, cache sync). Every API request the hook makes
 also goes through ``CountingKubeClient``, so a test can prove that refused traffic costs
-the API server nothing: the counters move only for the watch's lists and for writes of authenticated
-reports. Labels are bounded: a route template, a code, a reason; never an action.
+the API server nothing: the counters move only for the watch's lists and for writes of
+authenticated reports. Labels are bounded: a route template, a code, a reason; never an
+action.
 """
 
 from __future__ import annotations

@@ -84,10 +84,13 @@ def uncompressed_size(layer: oci.Layer) -> int:
     return total
 
 
-# What a build no longer uses stays this long after it was last used: another work tree
-# (or a branch checked out again) that builds in turn finds its images still there,
-# instead of each build deleting the other's and both rebuilding (minutes each time).
+# What a build no longer uses stays this long after it was last used, for the few most
+# recent builds of each image: another work tree (or a branch checked out again) that
+# builds in turn finds its images still there, instead of each build deleting the
+# other's and both rebuilding (minutes each time), while one tree's stream of rebuilds
+# (about 100 MB each) does not pile up.
 KEEP_UNUSED_SECONDS = 3 * 24 * 3600.0
+KEEP_PER_IMAGE = 3
 
 
 def mark_used(path: Path) -> None:
@@ -102,32 +105,51 @@ def prune(
     *,
     now: float | None = None,
     unused_for: float = KEEP_UNUSED_SECONDS,
+    per_image: int = KEEP_PER_IMAGE,
 ) -> list[Path]:
-    """Delete cached files that neither ``keep`` (metadata files and archives) nor a
-    build of the last ``unused_for`` seconds uses.
+    """Delete cached files that neither ``keep`` (metadata files and archives) nor one
+    of the ``per_image`` latest builds of an image used within ``unused_for`` seconds
+    uses.
 
-    A kept metadata file keeps what it names (its archive, its layer blob); layer blobs
-    of finished images live on in their archives. A metadata file counts as used when it
-    was written or read (``mark_used``) within ``unused_for``. Returns what was deleted.
+    A metadata file (``<image>-<key>.json``) counts as used when it was written or read
+    (``mark_used``); a kept one keeps what it names (its archive, its layer blob), and
+    what it names goes with it. Other layer blobs live on in their archives and go; an
+    archive no metadata names (the pause image's) goes once unused for ``unused_for``.
+    Returns what was deleted.
     """
     now = time.time() if now is None else now
 
-    def recent(path: Path) -> bool:
+    def used_at(path: Path) -> float | None:
         try:
-            return now - path.stat().st_mtime < unused_for
+            return path.stat().st_mtime
         except FileNotFoundError:
-            return False
+            return None
+
+    def recent(path: Path) -> bool:
+        at = used_at(path)
+        return at is not None and now - at < unused_for
 
     kept = {path.resolve() for path in keep}
-    kept |= {meta.resolve() for meta in cache.glob("*.json") if recent(meta)}
-    for meta in [p for p in kept if p.suffix == ".json" and p.exists()]:
+    latest: dict[str, list[tuple[float, Path]]] = {}
+    for meta in cache.glob("*.json"):
+        at = used_at(meta)
+        if at is not None and now - at < unused_for:
+            latest.setdefault(meta.stem.rsplit("-", 1)[0], []).append((at, meta))
+    for builds in latest.values():
+        kept |= {meta.resolve() for _, meta in sorted(builds, reverse=True)[:per_image]}
+    named: set[Path] = set()  # what some metadata file names
+    for meta in cache.glob("*.json"):
         doc = json.loads(meta.read_text())
-        kept |= {Path(doc[k]).resolve() for k in ("archive", "path") if doc.get(k)}
+        paths = {Path(doc[k]).resolve() for k in ("archive", "path") if doc.get(k)}
+        named |= paths
+        if meta.resolve() in kept:
+            kept |= paths
     doomed = [
         path
         for pattern in ("*.json", "*.oci.tar", "blobs/*")
         for path in cache.glob(pattern)
-        if path.resolve() not in kept and not recent(path)
+        if path.resolve() not in kept
+        and (pattern != "*.oci.tar" or path.resolve() in named or not recent(path))
     ]
     for path in doomed:
         path.unlink(missing_ok=True)

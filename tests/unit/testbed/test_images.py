@@ -72,11 +72,12 @@ def test_prune_keeps_what_kept_metadata_names(tmp_path: Path) -> None:
     job_meta, old_meta = tmp_path / "job-new.json", tmp_path / "job-old.json"
     job_meta.write_text(f'{{"archive": "{archive}"}}')
     old_meta.write_text(f'{{"archive": "{old_archive}"}}')
-    # just written, the old ones count as used: another work tree may build them in turn
-    assert cache.prune(tmp_path, [base_meta, job_meta]) == []
+    # just written, the old image counts as used: another work tree may build it in turn;
+    # a blob no metadata names lives on in an archive
+    assert cache.prune(tmp_path, [base_meta, job_meta]) == [old_blob]
     later = time.time() + cache.KEEP_UNUSED_SECONDS + 60
     deleted = cache.prune(tmp_path, [base_meta, job_meta], now=later)
-    assert sorted(deleted) == sorted([old_blob, old_archive, old_meta])
+    assert sorted(deleted) == sorted([old_archive, old_meta])
     assert base_blob.exists()
     assert archive.exists()
     assert job_meta.exists()
@@ -138,3 +139,25 @@ def test_make_images_command_is_the_packages_main() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: python -m asyncaction_testbed.images")
     assert "{build}" in done.stdout
+
+
+def test_prune_keeps_only_the_latest_builds_of_each_image(tmp_path: Path) -> None:
+    """One tree rebuilding the same image again and again (each source change is a new
+    key, about 100 MB): only the ``KEEP_PER_IMAGE`` latest stay, whatever their age."""
+    start = time.time()
+    builds = []
+    for n in range(cache.KEEP_PER_IMAGE + 2):
+        archive, meta = tmp_path / f"operator-k{n}.oci.tar", tmp_path / f"operator-k{n}.json"
+        archive.write_text("x")
+        meta.write_text(f'{{"archive": "{archive}"}}')
+        for path in (archive, meta):
+            os.utime(path, (start - 60 * (10 - n), start - 60 * (10 - n)))
+        builds.append((meta, archive))
+    unused = tmp_path / "pause-new.oci.tar"  # no metadata names it, and it is recent
+    unused.write_text("x")
+    deleted = cache.prune(tmp_path, [builds[-1][0]], now=start)
+    assert sorted(deleted) == sorted(path for build in builds[:2] for path in build)
+    for meta, archive in builds[2:]:
+        assert meta.exists()
+        assert archive.exists()
+    assert unused.exists()
