@@ -15,7 +15,7 @@ connection per report; on two cores that client, not the hook, sets the figure.
 
     .venv/bin/python bench/bench_hook.py [N] [T] [A] [--client keepalive|urllib]
                                       [--status-writes-per-second R] [--shards K]
-                                                          (default 2000 4 1 keepalive)
+                                      [--pin] [--rounds K] (default 2000 4 1 keepalive)
 
 ``--status-writes-per-second`` is passed to the hook (its default otherwise; 0: the
 coalesced writes are not paced, each action written once per window).
@@ -33,6 +33,9 @@ the hook and the jobs and control plane run elsewhere. Unpinned, the one-threade
 waits for a core a sixth of the time on two cores; the bench prints that share
 (``/proc/<pid>/task/*/schedstat``), the machine's busy cores and the hook's kernel share,
 so a figure that the bed limits shows as such.
+
+``--rounds K`` sends the load K times to the same hook and prints each round's figures,
+then their median and range: the host moves one round's figures by a quarter.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
@@ -156,6 +161,114 @@ def urllib_load(url: str, targets: list[tuple[str, str]], n: int, threads: int) 
     return LoadResult(sorted(latencies), elapsed, statuses, time.process_time() - cpu)
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round's figures, for the summary of several."""
+
+    rate: float
+    p99_ms: float
+    us_per_report: float
+    reports_per_write: float
+
+
+def hook_api_calls(groups: list[tuple[str, list[tuple[str, str]]]]) -> dict[str, float]:
+    """The hook replicas' API requests by method and code, from their ``/metrics``."""
+    calls: dict[str, float] = {}
+    for url, _ in groups:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:  # noqa: S310
+            for line in answer.read().decode().splitlines():
+                if line.startswith("asyncaction_hook_rest_client_requests_total{"):
+                    series, value = line.rsplit(" ", 1)
+                    key = series.split("{", 1)[1].rstrip("}")
+                    calls[key] = calls.get(key, 0.0) + float(value)
+    return calls
+
+
+def status_patches(calls: dict[str, float]) -> int:
+    # the set-up made no PATCH through the hook: every accepted one is a status write
+    return int(sum(v for k, v in calls.items() if 'method="PATCH"' in k and "200" in k))
+
+
+def measure_round(
+    client: str,
+    groups: list[tuple[str, list[tuple[str, str]]]],
+    targets: list[list[tuple[str, str]]],
+    n: int,
+    threads: int,
+    processes: int,
+    pids: list[int],
+    servers: list[int],
+    manager: int | None,
+    *,
+    shards: int,
+    actions: int,
+    pacing: float,
+) -> Round:
+    """Send one load, print what each party spent on it, and return its figures."""
+    patches_before = status_patches(hook_api_calls(groups))
+    cpu_before = cpu_seconds(pids), cpu_seconds(servers)
+    kernel_before = cpu_seconds(pids, kernel_only=True)
+    manager_before = cpu_seconds([manager]) if manager is not None else 0.0
+    reference_before = reference_ms()
+    machine_before = busy_cores()
+    waited_before = run_queue_seconds(pids)
+    if client == "urllib":
+        if shards > 1:
+            raise SystemExit("--client urllib sends to one replica: use --shards 1")
+        result = urllib_load(groups[0][0], targets[0], n, threads)
+    else:
+        result = run_sharded_load(groups, n, threads, processes=processes)
+    hook_cpu = cpu_seconds(pids) - cpu_before[0]
+    hook_kernel = cpu_seconds(pids, kernel_only=True) - kernel_before
+    server_cpu = cpu_seconds(servers) - cpu_before[1]
+    waited = run_queue_seconds(pids) - waited_before
+    manager_cpu = cpu_seconds([manager]) - manager_before if manager is not None else 0.0
+    machine = busy_cores()
+    busy = machine - machine_before
+    reference = min(reference_before, reference_ms())
+    print(result.summary())
+    time.sleep(1.5)  # the last coalescing window is written after the last answer
+    calls = hook_api_calls(groups)
+    print("the hook's API calls:", ", ".join(f"{k}: {v:.0f}" for k, v in sorted(calls.items())))
+    patches = status_patches(calls) - patches_before
+    us_per_report = hook_cpu / max(1, len(result.latencies)) * 1e6
+    print(
+        f"hook CPU ({shards} process{'es' if shards > 1 else ''}) {hook_cpu:.2f} s"
+        f" = {hook_cpu / result.elapsed:.2f} cores"
+        f" ({us_per_report:.0f} µs a report,"
+        f" {hook_kernel / max(hook_cpu, 1e-9) * 100:.0f} % in the kernel);"
+        f" kube-apiserver and etcd {server_cpu:.2f} s = {server_cpu / result.elapsed:.2f}"
+        f" cores; kube-controller-manager {manager_cpu / result.elapsed:.2f} cores"
+    )
+    print(
+        f"the machine: {busy / result.elapsed:.2f} of {os.cpu_count()} cores"
+        " busy while the clients ran; the hook waited for a core"
+        f" {waited / result.elapsed * 100:.0f} % of the time; reference loop"
+        f" {reference:.0f} ms (``reference_ms``: lower is a faster host)"
+    )
+    per_write = len(result.latencies) / max(1, patches)
+    print(
+        f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s,"
+        f" paced at {pacing:g} writes/s in all; {per_write:.1f} reports per write)",
+        flush=True,
+    )
+    return Round(result.rate, result.percentile(0.99) * 1000, us_per_report, per_write)
+
+
+def summarize(rounds: list[Round]) -> str:
+    """The median and range of several rounds: on a shared host one round says little."""
+    rates = sorted(r.rate for r in rounds)
+    costs = sorted(r.us_per_report for r in rounds)
+    return (
+        f"{len(rounds)} rounds: median {statistics.median(rates):.0f} reports/s"
+        f" ({rates[0]:.0f} to {rates[-1]:.0f}); median {statistics.median(costs):.0f} µs"
+        f" of hook CPU a report ({costs[0]:.0f} to {costs[-1]:.0f}); worst p99"
+        f" {max(r.p99_ms for r in rounds):.1f} ms; least reports per write"
+        f" {min(r.reports_per_write for r in rounds):.1f}; rounds at 5,000 reports/s or"
+        f" more: {sum(r.rate >= 5000 for r in rounds)}"
+    )
+
+
 def main(
     n: int,
     threads: int,
@@ -165,6 +278,7 @@ def main(
     shards: int = 1,
     processes: int = 2,
     pinned: bool = False,
+    rounds: int = 1,
 ) -> None:
     state = Path(tempfile.mkdtemp(prefix="aa-bench-hook-"))
     plane, s3 = ControlPlane(state / "cp"), S3Server(state / "s3")
@@ -246,9 +360,6 @@ def main(
         ]
         manager = procs.read_pid(plane.state, "kube-controller-manager")
         pids = [hook.pid for hook in hooks]
-        cpu_before = cpu_seconds(pids), cpu_seconds(servers)
-        kernel_before = cpu_seconds(pids, kernel_only=True)
-        manager_before = cpu_seconds([manager]) if manager is not None else 0.0
         if pinned:
             # the hook's node runs the hook; the API server, etcd and the jobs run elsewhere
             cores = sorted(os.sched_getaffinity(0))
@@ -257,54 +368,18 @@ def main(
             pin(pids, {cores[-1]})
             others = servers + ([manager] if manager is not None else []) + [os.getpid()]
             pin(others, set(cores[:-1]))  # the load client's processes inherit this
-        reference_before = reference_ms()
-        machine_before = busy_cores()
-        waited_before = run_queue_seconds(pids)
-        if client == "urllib":
-            if shards > 1:
-                raise SystemExit("--client urllib sends to one replica: use --shards 1")
-            result = urllib_load(groups[0][0], targets[0], n, threads)
-        else:
-            result = run_sharded_load(groups, n, threads, processes=processes)
-        hook_cpu = cpu_seconds(pids) - cpu_before[0]
-        hook_kernel = cpu_seconds(pids, kernel_only=True) - kernel_before
-        server_cpu = cpu_seconds(servers) - cpu_before[1]
-        waited = run_queue_seconds(pids) - waited_before
-        manager_cpu = cpu_seconds([manager]) - manager_before if manager is not None else 0.0
-        machine = busy_cores()
-        busy = machine - machine_before
-        reference = min(reference_before, reference_ms())
-        print(result.summary())
-        time.sleep(1.5)  # the last coalescing window is written after the last answer
-        calls: dict[str, float] = {}
-        for url, _ in groups:
-            with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:  # noqa: S310
-                for line in answer.read().decode().splitlines():
-                    if line.startswith("asyncaction_hook_rest_client_requests_total{"):
-                        series, value = line.rsplit(" ", 1)
-                        calls[series.split("{", 1)[1].rstrip("}")] = float(value)
-        print("the hook's API calls:", ", ".join(f"{k}: {v:.0f}" for k, v in sorted(calls.items())))
-        # the set-up made no PATCH through the hook: every accepted one is a status write
-        patches = int(sum(v for k, v in calls.items() if 'method="PATCH"' in k and "200" in k))
-        print(
-            f"hook CPU ({shards} process{'es' if shards > 1 else ''}) {hook_cpu:.2f} s"
-            f" = {hook_cpu / result.elapsed:.2f} cores"
-            f" ({hook_cpu / max(1, len(result.latencies)) * 1e6:.0f} µs a report,"
-            f" {hook_kernel / max(hook_cpu, 1e-9) * 100:.0f} % in the kernel);"
-            f" kube-apiserver and etcd {server_cpu:.2f} s = {server_cpu / result.elapsed:.2f}"
-            f" cores; kube-controller-manager {manager_cpu / result.elapsed:.2f} cores"
-        )
-        print(
-            f"the machine: {busy / result.elapsed:.2f} of {os.cpu_count()} cores"
-            " busy while the clients ran; the hook waited for a core"
-            f" {waited / result.elapsed * 100:.0f} % of the time; reference loop"
-            f" {reference:.0f} ms (``reference_ms``: lower is a faster host)"
-        )
-        print(
-            f"status patches written: {patches} for {actions} actions (coalesce window 1.0 s,"
-            f" paced at {pacing:g} writes/s in all;"
-            f" {len(result.latencies) / max(1, patches):.1f} reports per write)"
-        )
+        figures = []
+        for number in range(1, rounds + 1):
+            if rounds > 1:
+                print(f"-- round {number} of {rounds}", flush=True)
+            figures.append(
+                measure_round(
+                    client, groups, targets, n, threads, processes, pids, servers, manager,
+                    shards=shards, actions=actions, pacing=pacing,
+                )
+            )  # fmt: skip
+        if rounds > 1:
+            print(summarize(figures))
     finally:
         for hook in hooks:
             stop_process(hook)
@@ -329,6 +404,12 @@ if __name__ == "__main__":
         action="store_true",
         help="the hook on a core of its own, everything else on the others (a cluster's hook node)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="loads sent one after another to the same hook; prints their median and range",
+    )
     args = parser.parse_args()
     main(
         args.reports,
@@ -339,4 +420,5 @@ if __name__ == "__main__":
         args.shards,
         args.client_processes,
         args.pin,
+        args.rounds,
     )
