@@ -30,6 +30,27 @@ def _about_caller(request: web.Request) -> dict[str, Any]:
     return about_uid(hook.cache.action, uid)
 
 
+# what a request needed and could not reach: (its name in the log, in the answer)
+_DEPENDENCIES = {"api": ("API", "API server"), "s3": ("S3", "S3 store")}
+
+
+def _dependency_down(
+    hook: Hook, request: web.Request, exc: Exception, kind: str, reason: str
+) -> web.Response:
+    """503 for a request the API server or S3 failed, and a line an interval of each
+    ``kind`` naming the action whose job sent it."""
+    logged, answered = _DEPENDENCIES[kind]
+    hook.failure_log.warning(
+        kind,
+        "%s error while serving %s: %s",
+        logged,
+        request.path,
+        exc,
+        extra=_about_caller(request),
+    )
+    return HookError(503, reason, f"the {answered} is unavailable; retry").response()
+
+
 def serving(hook: Hook) -> Middleware:
     """The one middleware: answers the hook's errors as the contract says, then counts
     and times the answer. One layer, not two: every middleware is a coroutine each
@@ -49,27 +70,9 @@ def serving(hook: Hook) -> Middleware:
                 metrics.refused(exc.status, exc.reason, exc.message)
                 response = exc.response()
             except ApiError as exc:
-                hook.failure_log.warning(
-                    "api",
-                    "API error while serving %s: %s",
-                    request.path,
-                    exc,
-                    extra=_about_caller(request),
-                )
-                response = HookError(
-                    503, "UNAVAILABLE", "the API server is unavailable; retry"
-                ).response()
+                response = _dependency_down(hook, request, exc, "api", "UNAVAILABLE")
             except (BotoCoreError, ClientError) as exc:
-                hook.failure_log.warning(
-                    "s3",
-                    "S3 error while serving %s: %s",
-                    request.path,
-                    exc,
-                    extra=_about_caller(request),
-                )
-                response = HookError(
-                    503, "STORE_UNAVAILABLE", "the S3 store is unavailable; retry"
-                ).response()
+                response = _dependency_down(hook, request, exc, "s3", "STORE_UNAVAILABLE")
             code = response.status
             return response
         except web.HTTPException as exc:  # aiohttp's own answers: 404, 405, 413
