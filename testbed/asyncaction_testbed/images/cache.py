@@ -10,11 +10,13 @@ the Node job image, the pause image) shares one keying and one lock.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import gzip
 import hashlib
 import json
+import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -119,26 +121,25 @@ def prune(
     """
     now = time.time() if now is None else now
 
-    def used_at(path: Path) -> float | None:
+    def used_at(path: Path) -> float:
         try:
             return path.stat().st_mtime
         except FileNotFoundError:
-            return None
+            return -math.inf
 
     def recent(path: Path) -> bool:
-        at = used_at(path)
-        return at is not None and now - at < unused_for
+        return now - used_at(path) < unused_for
 
     kept = {path.resolve() for path in keep}
-    latest: dict[str, list[tuple[float, Path]]] = {}
-    for meta in cache.glob("*.json"):
-        at = used_at(meta)
-        if at is not None and now - at < unused_for:
-            latest.setdefault(meta.stem.rsplit("-", 1)[0], []).append((at, meta))
-    for builds in latest.values():
-        kept |= {meta.resolve() for _, meta in sorted(builds, reverse=True)[:per_image]}
+    metas = sorted(cache.glob("*.json"), key=used_at, reverse=True)  # the latest first
+    builds: collections.Counter[str] = collections.Counter()  # kept so far, by image
+    for meta in metas:
+        image = meta.stem.rsplit("-", 1)[0]
+        if recent(meta) and builds[image] < per_image:
+            builds[image] += 1
+            kept.add(meta.resolve())
     named: set[Path] = set()  # what some metadata file names
-    for meta in cache.glob("*.json"):
+    for meta in metas:
         doc = json.loads(meta.read_text())
         paths = {Path(doc[k]).resolve() for k in ("archive", "path") if doc.get(k)}
         named |= paths
