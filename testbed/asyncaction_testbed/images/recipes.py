@@ -175,7 +175,7 @@ def build_pause_image(pause_binary: Path, cache: Path | None = None) -> BuiltIma
 
 
 def build_all(cache: Path | None = None) -> dict[str, BuiltImage]:
-    """The Python images and the Node job image, then drop what older builds left behind."""
+    """The Python images and the Node job image, then prune the cache (``cache.prune``)."""
     cache = cache or images_cache()
     with cache_lock(cache):
         return _build_all(cache)
