@@ -14,7 +14,7 @@ an hour: each action is written once when its first report arrives and once at t
 end, as many writes in both runs, instead of a write per report. The kernel's share
 (the loopback sends, about a sixth of the hook's CPU) is not counted.
 
-    .venv/bin/python bench/bench_hook_instructions.py [REPORTS] [BASE]   (4000 1000)
+    .venv/bin/python bench/bench_hook_instructions.py [REPORTS] [BASE] [--loop uvloop]   (4000 1000)
 
 Needs valgrind (``apt-get install valgrind``); without it, says so and stops.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 INPROCESS = Path(__file__).resolve().parent / "bench_hook_inprocess.py"
 
 
-def hook_instructions(reports: int, bare: bool) -> tuple[int, str]:
+def hook_instructions(reports: int, bare: bool, loop: str = "asyncio") -> tuple[int, str]:
     """Instructions of the hook process for ``reports`` reports, and the bench's output."""
     with tempfile.TemporaryDirectory(prefix="hook-callgrind-") as out:
         command = [
@@ -47,6 +47,8 @@ def hook_instructions(reports: int, bare: bool) -> tuple[int, str]:
             "200",
             "--coalesce-window",
             "3600",
+            "--loop",
+            loop,
             *(["--bare"] if bare else []),
         ]
         run = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=True)
@@ -64,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", type=int, nargs="?", default=4000)
     parser.add_argument("base", type=int, nargs="?", default=1000)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("skipped: valgrind is not installed (apt-get install valgrind)")
@@ -72,8 +75,8 @@ def main() -> None:
         raise SystemExit("REPORTS must be more than BASE")
     per_report = {}
     for name, bare in (("hook", False), ("aiohttp alone (--bare)", True)):
-        low, _ = hook_instructions(args.base, bare)
-        high, output = hook_instructions(args.reports, bare)
+        low, _ = hook_instructions(args.base, bare, args.loop)
+        high, output = hook_instructions(args.reports, bare, args.loop)
         answered = re.search(r"answers 200: (\d+)", output)
         per_report[name] = (high - low) / (args.reports - args.base)
         print(
