@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
-from asyncaction.runtime import eventloop, heap
+from asyncaction.runtime import heap
 from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook
@@ -28,8 +28,6 @@ from asyncaction_hook.server import create_app
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
-
-EVENT_LOOP_ENV = "ASYNCACTION_HOOK_EVENT_LOOP"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -145,23 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="serve the metrics on this port instead of the API's (0: the API's port)",
     )
     p.add_argument("--log-format", default="plain", choices=["plain", "json"])
-    p.add_argument(
-        "--event-loop",
-        choices=eventloop.EVENT_LOOPS,
-        default=os.environ.get(EVENT_LOOP_ENV) or "uvloop",
-        help=f"the event loop to serve on (or {EVENT_LOOP_ENV}); uvloop, the default, "
-        "costs a report about 8 %% fewer instructions",
-    )
     args = p.parse_args(argv)
-    if args.event_loop not in eventloop.EVENT_LOOPS:  # from the variable: argparse checks flags
-        p.error(
-            f"{EVENT_LOOP_ENV} must be one of {', '.join(eventloop.EVENT_LOOPS)}, "
-            f"not {args.event_loop!r}"
-        )
-    try:
-        eventloop.loop_factory(args.event_loop, "--event-loop")
-    except eventloop.EventLoopUnavailable as exc:
-        p.error(str(exc))
     if not 0 <= args.shard < args.shards:
         p.error(f"--shard must be in 0..{args.shards - 1}")
     if args.master_keys_file is None:
@@ -256,12 +238,7 @@ async def serve(args: argparse.Namespace) -> None:
         await fence.announce()  # before any request can arrive here
     await web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port).start()
     log = logging.getLogger(__name__)
-    log.info(
-        "job hook listening on %s:%s (event loop: %s)",
-        args.host,
-        args.port,
-        type(asyncio.get_running_loop()).__module__.split(".")[0],
-    )
+    log.info("job hook listening on %s:%s", args.host, args.port)
     metrics_runner = None
     if args.metrics_port:
         metrics_runner = await serve_metrics(
@@ -324,7 +301,7 @@ async def _acquire_or_stop(fence: ShardFence, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logs(args.log_format)
-    eventloop.run(serve(args), args.event_loop, "--event-loop")
+    asyncio.run(serve(args))
     return 0
 
 
