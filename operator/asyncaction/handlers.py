@@ -57,6 +57,9 @@ class Runtime:
             return Readiness("leader", True)
         if manager.leading:
             return Readiness("syncing", False)
+        if manager.settings.warm_standby and not manager.caches_synced.is_set():
+            # ready once it could take over at once: a rollout then waits for its caches
+            return Readiness("syncing", False)
         return Readiness("standby", True)
 
     def figures(self) -> dict[str, float]:

@@ -7,8 +7,10 @@ API server never gets a healthy operator restarted):
   heartbeat's lag is reported) and the process has not failed; a failure (leadership
   lost, a cache refused) answers 500 while the process winds down;
 - readiness (``/readyz``): the leader once every cache synced; a standby is ready as a
-  standby (it holds no caches: it waits for the Lease, then syncs like a new leader);
-  starting, syncing or failed answers 503.
+  standby (it holds no caches: it waits for the Lease, then syncs like a new leader),
+  a warm standby (``ASYNCACTION_WARM_STANDBY``) once its caches synced, so that a
+  rollout waits until the new pod could take over at once; starting, syncing or failed
+  answers 503.
 
 ``/metrics`` gives the manager's figures as JSON. ``Lifeline`` ends the process with a
 non-zero code: it sets the stop flag kopf was started with and, should the graceful

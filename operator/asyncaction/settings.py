@@ -84,6 +84,11 @@ class OperatorSettings(BaseModel):
     lease_renew_seconds: PositiveSeconds = 2.0
     # Default: two thirds of the Lease (client-go's 10 s of 15 s).
     lease_renew_deadline_seconds: PositiveSeconds = 10.0
+    # A standby lists and watches everything the leader does while it waits for the
+    # Lease, so that taking over needs no sync (at 100,000 actions a cold takeover syncs
+    # for most of a minute, admitting nothing); it costs the standby the leader's memory
+    # and watches. Off: a standby holds nothing until it leads.
+    warm_standby: bool = False
     # Limit of the implied `default` queue when no ActionQueue object defines it (0: none).
     default_max_concurrent: int = Field(0, ge=0)
     # Retention of finished actions that set none (themselves, their template or their

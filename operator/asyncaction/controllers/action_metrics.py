@@ -56,6 +56,10 @@ class ActionMetrics:
         )  # fmt: skip
         self._queued_since: dict[str, datetime] = {}
         self._started_seen: dict[str, datetime] = {}  # first start this process saw
+        # False on a warm standby: it sees the leader's transitions and keeps the times
+        # above (its histograms are right once it leads), but counts nothing, or a sum
+        # over the replicas would count each transition twice.
+        self.counting = True
 
     @staticmethod
     def of(metrics: Metrics) -> ActionMetrics:
@@ -87,14 +91,15 @@ class ActionMetrics:
         status = new.get("status") or {}
         queue = str(status.get("queue") or (new.get("spec") or {}).get("queue") or "default")
         uid = str(meta.get("uid", ""))
-        self.transitions.labels(namespace, queue, before or "", after).inc()
+        if self.counting:
+            self.transitions.labels(namespace, queue, before or "", after).inc()
         now = utcnow()
         if after in ("QUEUED", "SCHEDULED"):
             self._queued_since[uid] = now
         if after == "STARTING":
             self._admitted(old, new, namespace, queue, uid, now)
             self._started_seen.setdefault(uid, now)
-        if before in ("STARTING", "RUNNING"):
+        if before in ("STARTING", "RUNNING") and self.counting:
             self._attempt_ended(old, new, after)
         if after in TERMINAL:
             self._queued_since.pop(uid, None)
@@ -102,7 +107,7 @@ class ActionMetrics:
             seen = self._started_seen.pop(uid, None)
             started = seen or parse_time(status.get("startedAt"))
             finished = now if seen else parse_time(status.get("finishedAt")) or now
-            if started is not None:
+            if started is not None and self.counting:
                 paused = float(status.get("pausedSeconds") or 0.0)
                 seconds = max(0.0, (finished - started).total_seconds() - paused)
                 self.execution_time.labels(namespace, queue, after).observe(seconds)
@@ -127,7 +132,7 @@ class ActionMetrics:
             parse_time((new.get("metadata") or {}).get("creationTimestamp")),
         ]
         since = max((m for m in marks if m is not None and m <= now), default=None)
-        if since is not None:
+        if since is not None and self.counting:
             self.admission_wait.labels(namespace, queue).observe((now - since).total_seconds())
 
     def _attempt_ended(self, old: Mapping[str, Any], new: Mapping[str, Any], after: str) -> None:

@@ -4,7 +4,10 @@ Order of start, each step a guarantee the next relies on:
 
 1. leader election: wait for the Lease (a second replica waits here, idle);
 2. informers for actions, Jobs, Pods, Secrets (these three by the managed-by label,
-   filtered on the server), templates and queues; wait until every cache synced;
+   filtered on the server), templates and queues; wait until every cache synced
+   (``ASYNCACTION_WARM_STANDBY``: this step comes first, so a standby keeps its caches
+   current while it waits, and takes over without a sync, as controller-runtime's
+   replicas do; it writes nothing and counts no transition until it leads);
 3. open admission and fill every queue from the full view, then start the workers and
    a jittered periodic resync of all actions.
 
@@ -25,6 +28,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
+from asyncaction.controllers.action_metrics import phase_family
 from asyncaction.controllers.actions import ActionController
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.caches import (
@@ -158,8 +162,13 @@ class Manager:
             renew_deadline=settings.lease_renew_deadline_seconds,
             retry_seconds=settings.lease_renew_seconds,
         )
+        # every cache listed (a warm standby: before it leads)
+        self.caches_synced = asyncio.Event()
+        # leading with every cache synced: admission is open
         self.synced = asyncio.Event()
         self.leading = False
+        # a warm standby sees every transition the leader makes: only a leader counts them
+        self.actions.action_metrics.counting = not settings.warm_standby
         self.metrics.bind("manager", self._live_metrics)
 
     def _about_key(self, key: str) -> dict[str, Any]:
@@ -174,7 +183,10 @@ class Manager:
     def _live_metrics(self) -> list[Metric]:
         """Gauges read at scrape time: actions by phase, work queues, leadership."""
         return [
-            self.phase_counts.family(),
+            # a warm standby's counts are the leader's: only the leader reports them
+            self.phase_counts.family()
+            if self.actions.action_metrics.counting
+            else phase_family({}),
             *workqueue_families([self.action_queue, self.status_queue]),
             gauge(
                 "leader_election_master_status",
@@ -184,8 +196,9 @@ class Manager:
             ),
             gauge(
                 "caches_synced",
-                "1 once every informer listed its objects (admission opens then).",
-                1 if self.synced.is_set() else 0,
+                "1 once every informer listed its objects (a leader opens admission then; "
+                "a warm standby waits for the Lease).",
+                1 if self.caches_synced.is_set() else 0,
             ),
             gauge(
                 "events_pending",
@@ -223,35 +236,58 @@ class Manager:
         self.schedules.resync()
         heap.settle()  # what a period of changes left in the heap: out of full collections
 
+    def _start_caches(self, tasks: list[asyncio.Task[None]]) -> asyncio.Future[object]:
+        """Start every informer (its tasks join ``tasks``); the future is done when every
+        cache synced, and raises when the API server refuses one."""
+        tasks.append(asyncio.create_task(heap.settle_until(self.caches_synced)))
+        caches = [*self.caches.all(), *self.schedules.caches()]
+        for cache in caches:
+            tasks += cache.tasks()
+        return asyncio.ensure_future(asyncio.gather(*(cache.wait_synced() for cache in caches)))
+
     async def run(self) -> None:
-        """Lead, sync, work; returns when the Lease is lost, raises when cancelled."""
-        await self.leader.acquire()
-        self.leading = True
-        tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.leader.keep())]
+        """(Sync, if a warm standby,) lead, sync, work; returns when the Lease is lost,
+        raises when cancelled or when the API server refuses a cache."""
+        tasks: list[asyncio.Task[None]] = []
+        acquired = False
         try:
             heap.settle()  # the modules and settings loaded so far stay for good
-            tasks.append(asyncio.create_task(heap.settle_until(self.synced)))
-            caches = [*self.caches.all(), *self.schedules.caches()]
-            for cache in caches:
-                tasks += cache.tasks()
-            # A cache the API server refuses raises; a Lease lost while syncing returns.
-            syncing: asyncio.Future[object] = asyncio.ensure_future(
-                asyncio.gather(*(cache.wait_synced() for cache in caches))
-            )
-            losing: asyncio.Future[object] = asyncio.ensure_future(self.leader.lost.wait())
-            await asyncio.wait([syncing, losing], return_when=asyncio.FIRST_COMPLETED)
-            losing.cancel()
-            if not syncing.done():
-                syncing.cancel()
-                log.error("leadership lost while syncing: stopping the controllers")
-                self.leading = False
-                return
-            syncing.result()
+            warm = self.settings.warm_standby
+            if warm:
+                # Listed and watched before leading: a takeover then needs no sync.
+                await self._start_caches(tasks)
+                self.caches_synced.set()
+                log.info(
+                    "caches synced: %d actions; waiting for the Lease", len(self.caches.actions)
+                )
+            await self.leader.acquire()
+            acquired = True
+            self.leading = True
+            self.actions.action_metrics.counting = True
+            tasks.append(asyncio.create_task(self.leader.keep()))
+            if not warm:
+                # A cache the API server refuses raises; a Lease lost while syncing returns.
+                syncing = self._start_caches(tasks)
+                losing: asyncio.Future[object] = asyncio.ensure_future(self.leader.lost.wait())
+                await asyncio.wait([syncing, losing], return_when=asyncio.FIRST_COMPLETED)
+                losing.cancel()
+                if not syncing.done():
+                    syncing.cancel()
+                    log.error("leadership lost while syncing: stopping the controllers")
+                    self.leading = False
+                    return
+                syncing.result()
+                self.caches_synced.set()
             self.admissions.open = True
             for queue in self.admissions.queues():
                 self.actions.wake_granted(queue)
             self.synced.set()
-            log.info("caches synced: %d actions", len(self.caches.actions))
+            if warm:
+                log.info(
+                    "leading with warm caches: %d actions, admission open", len(self.caches.actions)
+                )
+            else:
+                log.info("caches synced: %d actions", len(self.caches.actions))
             workers = self.settings.workers
             tasks += [
                 asyncio.create_task(
@@ -276,6 +312,6 @@ class Manager:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if not self.leader.lost.is_set():
+            if acquired and not self.leader.lost.is_set():
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.leader.release())

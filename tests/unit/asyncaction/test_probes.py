@@ -14,7 +14,9 @@ from asyncaction.settings import OperatorSettings
 
 
 class FakeManager:
-    def __init__(self) -> None:
+    def __init__(self, settings: OperatorSettings | None = None) -> None:
+        self.settings = settings or OperatorSettings()
+        self.caches_synced = asyncio.Event()
         self.synced = asyncio.Event()
         self.leading = False
 
@@ -29,6 +31,21 @@ def test_readiness_by_role() -> None:
     runtime.manager = manager
     assert runtime.readiness() == Readiness("standby", True)  # waits for the Lease
     manager.leading = True
+    assert runtime.readiness() == Readiness("syncing", False)
+    manager.synced.set()
+    assert runtime.readiness() == Readiness("leader", True)
+
+
+def test_a_warm_standby_is_ready_once_its_caches_synced() -> None:
+    settings = OperatorSettings(warm_standby=True)
+    runtime = Runtime(settings, Lifeline())
+    manager: Any = FakeManager(settings)
+    runtime.manager = manager
+    # not ready while listing: a rollout waits until it could take over at once
+    assert runtime.readiness() == Readiness("syncing", False)
+    manager.caches_synced.set()
+    assert runtime.readiness() == Readiness("standby", True)
+    manager.leading = True  # took the Lease; admission opens at once
     assert runtime.readiness() == Readiness("syncing", False)
     manager.synced.set()
     assert runtime.readiness() == Readiness("leader", True)

@@ -486,3 +486,29 @@ def test_the_hook_hands_its_shard_over_in_a_rollout_and_can_refuse_signature_v1(
     hook_rules = grants(build_rbac_rules()["hook"]["clusterRules"])
     assert ("coordination.k8s.io", "leases", "update") in hook_rules
     assert ("asyncaction.dev", "actiontemplates", "watch") in hook_rules
+
+
+def test_a_warm_standby_rolls_out_one_ready_pod_at_a_time() -> None:
+    """Off: standbys hold nothing and the Deployment is recreated. On: each standby keeps
+    the caches (the operator reads the variable as the setting) and the Deployment rolls
+    out one new pod at a time, which is ready only once its caches synced
+    (asyncaction.handlers.Runtime.readiness), so the Lease goes to a warm replica."""
+    from asyncaction.settings import OperatorSettings
+
+    def operator(values: dict[str, Any]) -> tuple[dict[str, Any], OperatorSettings]:
+        deployment = one(render(values), "Deployment", "asyncaction-operator")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        return deployment["spec"], OperatorSettings.from_env(env_of(container))
+
+    spec, settings = operator({})
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert settings.warm_standby is False
+    spec, settings = operator({"operator": {"replicas": 2, "warmStandby": True}})
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert settings.warm_standby is True
+    assert spec["replicas"] == 2
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
