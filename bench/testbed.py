@@ -91,7 +91,9 @@ class Bed:
             ],
         )
 
-    def start_operator(self, namespace: str, **env: str) -> int:
+    def start_operator(self, namespace: str, name: str = "operator", **env: str) -> int:
+        """An operator process serving ``namespace``; ``name`` names its pid and log
+        files (``procs``), for benchmarks that run two."""
         settings = {
             "ASYNCACTION_KUBECONFIG": str(self.kubeconfig),
             "ASYNCACTION_HOOK_URL": "http://127.0.0.1:9/none",
@@ -100,7 +102,7 @@ class Bed:
         }
         return procs.start(
             self.state,
-            "operator",
+            name,
             [sys.executable, "-m", "asyncaction.main", "-n", namespace, "--liveness", ""],
             env=settings,
         )
