@@ -14,7 +14,12 @@ NAMESPACED_VALUES: dict[str, Any] = {
     "rbac": {"scope": "namespaced", "namespaces": ["team-a", "team-b"]},
     "masterKeys": {"existingSecret": "my-master-keys", "secretKey": "keys.txt"},
     "stores": {"existingSecret": "my-stores", "secretKey": "stores.yaml"},
-    "operator": {"archive": {"enabled": True, "store": "archive"}, "verbose": True},
+    "operator": {
+        "archive": {"enabled": True, "store": "archive"},
+        "verbose": True,
+        "replicas": 2,
+        "warmStandby": True,
+    },
     "hook": {"extraArgs": ["--rate", "50"]},
     "podDisruptionBudget": {"enabled": True},
     "networkPolicy": {"enabled": True},

@@ -114,7 +114,10 @@ def test_operator_command_line_is_what_the_operator_parses(values: dict[str, Any
     else:
         assert args.namespace is None  # all namespaces
         assert env_of(container)["ASYNCACTION_LEASE_NAMESPACE"] == "asyncaction-system"
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # standalone: one at a time
+    if values.get("operator", {}).get("warmStandby"):  # a warm pod ready before the old goes
+        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    else:
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one at a time
 
 
 def test_hook_service_is_the_job_hook_url_and_probes_hit_its_routes() -> None:
