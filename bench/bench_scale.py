@@ -84,18 +84,8 @@ def measure(bed: Bed, namespace: str, count: int) -> None:
 def main(targets: list[int]) -> None:
     with testbed() as bed:
         namespace = bed.namespace("scale")
-        bed.kube.custom.create_namespaced_custom_object(
-            "asyncaction.dev",
-            "v1alpha1",
-            namespace,
-            "actionqueues",
-            {
-                "apiVersion": "asyncaction.dev/v1alpha1",
-                "kind": "ActionQueue",
-                "metadata": {"name": "held"},
-                "spec": {"suspend": True},
-            },
-        )
+        # grow()'s backlog waits in it
+        bed.kube.create_object(namespace, "actionqueues", "ActionQueue", "held", {"suspend": True})
         have = 0
         for want in targets:
             grow(bed, namespace, have, want)

@@ -97,18 +97,8 @@ def takeover(bed: Bed, namespace: str, mode: str, count: int) -> None:
 def main(count: int) -> None:
     with testbed() as bed:
         namespace = bed.namespace("takeover")
-        bed.kube.custom.create_namespaced_custom_object(
-            "asyncaction.dev",
-            "v1alpha1",
-            namespace,
-            "actionqueues",
-            {
-                "apiVersion": "asyncaction.dev/v1alpha1",
-                "kind": "ActionQueue",
-                "metadata": {"name": "held"},
-                "spec": {"suspend": True},
-            },
-        )
+        # grow()'s backlog waits in it
+        bed.kube.create_object(namespace, "actionqueues", "ActionQueue", "held", {"suspend": True})
         started = time.monotonic()
         grow(bed, namespace, 0, count)
         print(f"created {count} actions in {time.monotonic() - started:.0f} s", flush=True)
