@@ -14,7 +14,8 @@ queue. The benchmark prints:
 - the standby's resident memory while standing by (what warm costs), and after;
 - the API writes the standby made while standing by (goal: none in either mode).
 
-    .venv/bin/python bench/bench_takeover.py [N]    (default 100000)
+    .venv/bin/python bench/bench_takeover.py [N]    (default 10000, as `make bench` runs it;
+                                                     docs/performance.md: 100000)
 """
 
 from __future__ import annotations
@@ -107,4 +108,4 @@ def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
