@@ -19,7 +19,12 @@ def action(name: str, rv: int, phase: str, namespace: str) -> dict[str, Any]:
     return {
         "metadata": meta,
         "spec": {},
-        "status": {"phase": phase, "queuedAt": "2026-11-30T00:00:00Z"},
+        "status": {
+            "phase": phase,
+            "queuedAt": "2026-11-30T00:00:00Z",
+            "startedAt": "2026-11-30T00:00:01Z",  # an attempt's run time needs its start
+            "finishedAt": "2026-11-30T00:00:02Z",
+        },
     }
 
 
@@ -53,16 +58,33 @@ def test_a_warm_standby_counts_nothing_until_it_leads(master_keys_file: Path) ->
         "asyncaction_phase_transitions_total",
         "asyncaction_admission_wait_time_seconds_count",
     )
-    assert series(manager, "warm", *families) == []
-    assert len(cache) == 1  # it follows all the same
+    registry = manager.metrics.registry
+    succeeded = {"result": "succeeded", "reason": "Succeeded"}
+    attempts_before = registry.get_sample_value("asyncaction_attempts_total", succeeded) or 0.0
+    cache.put(action("y", 4, "RUNNING", "warm"))
+    cache.put(action("y", 5, "SUCCEEDED", "warm"))  # an attempt ends under the leader
+    assert series(manager, "warm", *families, "asyncaction_execution_time_seconds_count") == []
+    attempts_after = registry.get_sample_value("asyncaction_attempts_total", succeeded) or 0.0
+    assert attempts_after == attempts_before
+    assert len(cache) == 2  # it follows all the same
     # It leads (what Manager.run does on taking the Lease): from now on it counts.
     manager.leading = True
     manager.actions.action_metrics.counting = True
     cache.put(action("x", 3, "RUNNING", "warm"))
     assert series(manager, "warm", *families) == [
         'asyncaction_actions{namespace="warm",phase="RUNNING",queue="default"} 1.0',
+        'asyncaction_actions{namespace="warm",phase="SUCCEEDED",queue="default"} 1.0',
         'asyncaction_phase_transitions_total{from_phase="STARTING",namespace="warm",'
         'queue="default",to_phase="RUNNING"} 1.0',
+    ]
+    cache.put(action("x", 6, "SUCCEEDED", "warm"))  # now its own attempt ends: counted
+    assert registry.get_sample_value("asyncaction_attempts_total", succeeded) == (
+        attempts_before + 1
+    )
+    ended = series(manager, "warm", "asyncaction_execution_time_seconds_count")
+    assert ended == [
+        'asyncaction_execution_time_seconds_count{namespace="warm",outcome="SUCCEEDED",'
+        'queue="default"} 1.0'
     ]
 
 
