@@ -58,8 +58,8 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-typecheck: $(STAMP) ## mypy --strict over the sources
-	$(VENV)/bin/mypy operator jobhook client testbed
+typecheck: $(STAMP) ## mypy --strict over the sources, tests and benchmarks
+	$(VENV)/bin/mypy operator jobhook client testbed tests bench
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
 	$(PY) -m asyncaction.api.crds write crds $(CHART)/files/crds

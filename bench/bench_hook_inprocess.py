@@ -197,7 +197,7 @@ def hook_process(
     with asyncio.Runner(loop_factory=factory) as runner:
         patches = runner.run(serve(port, actions, window, ready, stop))
     cpu = time.process_time() - cpu
-    if profiler is not None:
+    if profiler is not None and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     out.put((patches, cpu, gc_time[0]))

@@ -16,13 +16,14 @@ import re
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asyncaction.kube import KubeClient, paths
 from bench_hook_memory import FINISHED
-from testbed import bulk, rss_kib, testbed
+from testbed import Bed, bulk, rss_kib, testbed
 from tests.support.procs import ensure_master_keys, free_port, start_process, stop_process
 
 POD = {"spec": {"containers": [{"name": "m", "image": "x", "command": ["true"]}]}}
@@ -30,7 +31,7 @@ POD = {"spec": {"containers": [{"name": "m", "image": "x", "command": ["true"]}]
 CACHED = re.compile(r"^asyncaction_hook_cached_actions ([0-9.e+]+)$", re.M)
 
 
-def create(namespace: str, name: str):  # type: ignore[no-untyped-def]
+def create(namespace: str, name: str) -> Callable[[KubeClient], Awaitable[None]]:
     async def call(api: KubeClient) -> None:
         body = {
             "apiVersion": "asyncaction.dev/v1alpha1",
@@ -53,7 +54,7 @@ def cached(url: str) -> int:
     return int(float(found.group(1))) if found else -1
 
 
-def measure(bed, n: int, run: int) -> None:  # type: ignore[no-untyped-def]
+def measure(bed: Bed, n: int, run: int) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     keys = ensure_master_keys(bed.state)

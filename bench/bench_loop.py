@@ -86,7 +86,7 @@ def action(index: int, version: int) -> dict[str, Any]:
 
 
 def pages_of(count: int) -> list[bytes]:
-    pages = []
+    pages: list[bytes] = []
     for start in range(0, count, PAGE):
         items = [action(i, 1000 + i) for i in range(start, min(count, start + PAGE))]
         more = start + PAGE < count

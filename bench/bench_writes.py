@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from functools import partial
 
 from asyncaction.api.names import ACTION_PLURAL, GROUP, VERSION
 from testbed import action_body, phases, testbed, wait
@@ -29,11 +30,15 @@ def main(n: int) -> None:
         bed.start_operator(namespace)
         wait(lambda: "caches synced" in bed.operator_log(), 60, "the operator to sync")
         before = bed.requests()
+
+        def succeeded(count: int) -> bool:
+            return phases(bed, namespace)["SUCCEEDED"] == count
+
         for i in range(n):
             bed.kube.custom.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, ACTION_PLURAL, action_body(f"w-{i:03d}")
             )
-            wait(lambda i=i: phases(bed, namespace)["SUCCEEDED"] == i + 1, 120, "success", 0.2)
+            wait(partial(succeeded, i + 1), 120, "success", 0.2)
         after = bed.requests()
         delta: Counter[tuple[str, str, str]] = Counter()
         for key, value in after.items():

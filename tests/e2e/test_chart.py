@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def monitoring_crds(kube: Kube) -> Iterator[None]:
                     raise
                 kube.extensions.create_custom_resource_definition(crd)
                 created.append(name)
-                wait_for(lambda name=name: _established(kube, name), 30, f"CRD {name} established")
+                wait_for(partial(_established, kube, name), 30, f"CRD {name} established")
         yield
     finally:
         for name in created:

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import pytest
 
@@ -25,11 +25,14 @@ from asyncaction_cli.outcomes import EXIT_SUCCEEDED
 from tests.conftest import EXISTING
 from tests.support.kube import Kube, action_manifest
 
+if TYPE_CHECKING:
+    from asyncaction_testbed.controlplane import ControlPlane
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def own_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def own_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     if EXISTING:
         pytest.skip("restarts a control plane of its own; not with an existing cluster")
     from asyncaction_testbed.controlplane import ControlPlane
@@ -45,13 +48,14 @@ def own_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 class Lines:
     """A process's stderr, line by line, readable with a timeout."""
 
-    def __init__(self, stream: object) -> None:
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None, "the process was started without stderr=PIPE"
         self.queue: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
-    def _pump(self, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
             self.queue.put(line)
 
     def expect(self, fragment: str, timeout: float) -> str:
@@ -67,8 +71,8 @@ class Lines:
         raise AssertionError(f"no {fragment!r} in {timeout}s; last lines: {self.seen[-5:]}")
 
 
-def test_wait_survives_an_api_server_restart(own_plane: object) -> None:
-    kubeconfig: Path = own_plane.admin_kubeconfig  # type: ignore[attr-defined]
+def test_wait_survives_an_api_server_restart(own_plane: ControlPlane) -> None:
+    kubeconfig = own_plane.admin_kubeconfig
     kube = Kube.from_kubeconfig(kubeconfig)
     kube.create_action("default", action_manifest("survivor", ["true"]))
     waiter = subprocess.Popen(
@@ -81,9 +85,9 @@ def test_wait_survives_an_api_server_restart(own_plane: object) -> None:
     try:
         lines = Lines(waiter.stderr)
         lines.expect("watching", 60)
-        own_plane.stop()  # type: ignore[attr-defined]
+        own_plane.stop()
         lines.expect("reconnecting in 1.0s", 60)  # backing off while the server is down
-        own_plane.start()  # type: ignore[attr-defined]
+        own_plane.start()
         lines.expect("reconnected; watching", 120)  # once the server answers again
         Kube.from_kubeconfig(kubeconfig).custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, "default", ACTION_PLURAL, "survivor",
@@ -117,10 +121,10 @@ class Heard(logging.Handler):
 
 
 @pytest.mark.asyncio
-async def test_async_wait_survives_an_api_server_restart(own_plane: object) -> None:
+async def test_async_wait_survives_an_api_server_restart(own_plane: ControlPlane) -> None:
     from asyncaction_client import AsyncClient
 
-    kubeconfig: Path = own_plane.admin_kubeconfig  # type: ignore[attr-defined]
+    kubeconfig = own_plane.admin_kubeconfig
     Kube.from_kubeconfig(kubeconfig).create_action(
         "default", action_manifest("async-survivor", ["true"])
     )
@@ -132,9 +136,9 @@ async def test_async_wait_survives_an_api_server_restart(own_plane: object) -> N
         async with await AsyncClient.connect(kubeconfig=kubeconfig, namespace="default") as client:
             waiting = asyncio.create_task(client.wait("async-survivor", timeout=300))
             await heard.expect("watching", 60)
-            await asyncio.to_thread(own_plane.stop)  # type: ignore[attr-defined]
+            await asyncio.to_thread(own_plane.stop)
             await heard.expect("reconnecting in 1.0s", 60)  # backing off while it is down
-            await asyncio.to_thread(own_plane.start)  # type: ignore[attr-defined]
+            await asyncio.to_thread(own_plane.start)
             await heard.expect("reconnected; watching", 120)
             await asyncio.to_thread(
                 Kube.from_kubeconfig(kubeconfig).custom.patch_namespaced_custom_object_status,

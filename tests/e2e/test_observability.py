@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -30,6 +30,9 @@ from asyncaction.keys import MASTER_KEYS_ENV
 from tests.conftest import OPERATOR_ENV
 from tests.support.kube import Kube, action_manifest
 from tests.support.procs import free_port, start_hook, start_process, stop_process, wait_http
+
+if TYPE_CHECKING:
+    from asyncaction_testbed.prometheus import Prometheus
 
 pytestmark = [pytest.mark.cluster, pytest.mark.s3, pytest.mark.slow]
 
@@ -45,7 +48,12 @@ def python_action(name: str, code: str, **spec: Any) -> dict[str, Any]:
 
 class Bed:
     def __init__(
-        self, prometheus: Any, operator_url: str, hook_url: str, namespace: str, logs: list[Path]
+        self,
+        prometheus: Prometheus,
+        operator_url: str,
+        hook_url: str,
+        namespace: str,
+        logs: list[Path],
     ):
         self.prometheus = prometheus
         self.operator_url = operator_url
@@ -55,6 +63,12 @@ class Bed:
 
     def value(self, promql: str) -> float | None:
         return self.prometheus.value(promql.replace("NS", self.namespace))
+
+    def measured(self, promql: str) -> float:
+        """The query's value, for a comparison: a series that is missing fails here."""
+        value = self.value(promql)
+        assert value is not None, f"no value for {promql}"
+        return value
 
     def by(self, label: str, promql: str) -> dict[str, float]:
         result = self.prometheus.query(promql.replace("NS", self.namespace))
@@ -189,7 +203,7 @@ def check_counts_and_histograms(bed: Bed) -> None:
         "outcome", 'sum by (outcome) (asyncaction_execution_time_seconds_count{namespace="NS"})'
     )
     assert runs == {"SUCCEEDED": 2, "FAILED": 2}
-    assert bed.value('sum(asyncaction_execution_time_seconds_sum{namespace="NS"})') > 0
+    assert bed.measured('sum(asyncaction_execution_time_seconds_sum{namespace="NS"})') > 0
     median = bed.value(
         "histogram_quantile(0.5, sum by (le) "
         '(asyncaction_execution_time_seconds_bucket{namespace="NS"}))'
@@ -198,22 +212,22 @@ def check_counts_and_histograms(bed: Bed) -> None:
     assert 0 < median < 120
     attempts = bed.by("result", "sum by (result) (asyncaction_attempts_total)")
     assert attempts == {"succeeded": 2, "failed": 2}  # "held" never started an attempt
-    assert bed.value('sum(asyncaction_admission_attempts_total{result="success"})') >= 4
+    assert bed.measured('sum(asyncaction_admission_attempts_total{result="success"})') >= 4
     assert bed.value("asyncaction_leader_election_master_status") == 1
     assert bed.value("asyncaction_caches_synced") == 1
-    assert bed.value('sum(asyncaction_reconcile_total{controller="asyncaction"})') >= 9
+    assert bed.measured('sum(asyncaction_reconcile_total{controller="asyncaction"})') >= 9
     assert bed.value('sum(asyncaction_reconcile_total{result="error"})') in (None, 0)
-    assert bed.value('sum(asyncaction_workqueue_adds_total{name="actions"})') >= 9
+    assert bed.measured('sum(asyncaction_workqueue_adds_total{name="actions"})') >= 9
     assert bed.value('asyncaction_workqueue_depth{name="actions"}') is not None
-    assert bed.value('sum(asyncaction_rest_client_requests_total{method="PATCH"})') >= 5
+    assert bed.measured('sum(asyncaction_rest_client_requests_total{method="PATCH"})') >= 5
     assert bed.value("sum(asyncaction_build_info)") == 1
     # The hook: two terminal reports, each written before the answer, and the refusals.
     assert bed.value('sum(asyncaction_hook_reports_total{kind="terminal"})') == 2
-    assert bed.value("asyncaction_hook_status_writes_total") >= 2
-    assert bed.value('sum(asyncaction_hook_requests_total{route="/status",code="200"})') >= 2
+    assert bed.measured("asyncaction_hook_status_writes_total") >= 2
+    assert bed.measured('sum(asyncaction_hook_requests_total{route="/status",code="200"})') >= 2
     assert bed.value('asyncaction_hook_refusals_total{reason="unknown_id"}') == 2
     assert bed.value("asyncaction_hook_cache_synced") == 1
-    assert bed.value('sum(asyncaction_hook_rest_client_requests_total{method="PATCH"})') >= 2
+    assert bed.measured('sum(asyncaction_hook_rest_client_requests_total{method="PATCH"})') >= 2
 
 
 def check_endpoints_and_rules(bed: Bed) -> None:

@@ -69,7 +69,8 @@ def test_an_attempt_counts_in_its_admitted_queue_after_spec_queue_is_edited(
         running = phases["long"].get("phase") in ("STARTING", "RUNNING")
         if running and phases.get("next", {}).get("phase") in ("STARTING", "RUNNING"):
             overlap.append("next started while long still held the slot of queue one")
-        return phases["long"].get("phase") == "SUCCEEDED"
+        phase: str | None = phases["long"].get("phase")
+        return phase == "SUCCEEDED"
 
     wait_for(long_done, 90, "the long action to finish", interval=0.1)
     assert overlap == []

@@ -96,8 +96,8 @@ def test_readme_cli_quick_start_runs_as_written(tmp_path: Path) -> None:
             current = int(line.split()[1])
             outputs[current] = []
         elif line.startswith("@@end "):
-            _, number, code = line.split()
-            codes[int(number)] = int(code)
+            _, ended, code = line.split()
+            codes[int(ended)] = int(code)
             current = None
         elif line.startswith("@@env "):
             node, hook = [*line.split(), "", ""][1:3]

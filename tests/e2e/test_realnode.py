@@ -18,11 +18,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client import V1Pod
 
 from tests.conftest import EXISTING, run_operator
 from tests.support.kube import Kube, wait_for
@@ -155,7 +157,8 @@ def kubectl(bed: Bed, *args: str) -> str:
     return done.stdout
 
 
-def pod_phase(bed: Bed, ns: str, name: str) -> dict[str, Any] | None:
+def pod_phase(bed: Bed, ns: str, name: str) -> V1Pod | None:
+    """The pod once it has finished (the client's model object, read by attribute)."""
     pod = bed.kube.core.read_namespaced_pod(name, ns)
     return pod if pod.status.phase in ("Succeeded", "Failed") else None
 
@@ -407,7 +410,7 @@ def test_seed_style_jobs_survive_a_hook_restart_on_the_node(bed: Bed, ns: str) -
                 return (bed.kube.get_action(ns, name).get("status") or {}).get("progress")
 
             for name in names:  # every job reports before the restart
-                wait_for(lambda name=name: reported(name), 120, f"{name} to report")
+                wait_for(partial(reported, name), 120, f"{name} to report")
             new = start_process(argv, logs / "new.log")  # beside the old one, same port
             wait_for(
                 lambda: "job hook listening" in (logs / "new.log").read_text(),

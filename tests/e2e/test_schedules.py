@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -207,15 +208,15 @@ def test_restart_across_missed_slots_catches_up_once_within_the_deadline(
     create_schedule(
         kube, namespace, "toolate", schedule=cron_for(slots[:2]), startingDeadlineSeconds=1
     )
+
+    def next_schedule_time(name: str) -> str | None:
+        status: dict[str, Any] = get_schedule(kube, namespace, name).get("status") or {}
+        stamp: str | None = status.get("nextScheduleTime")
+        return stamp
+
     with run_operator(admin_kubeconfig, namespace, NO_HOOK):
         for name in ("catchup", "toolate"):
-            wait_for(
-                lambda n=name: (get_schedule(kube, namespace, n).get("status") or {}).get(
-                    "nextScheduleTime"
-                ),
-                60,
-                f"the operator to see {name}",
-            )
+            wait_for(partial(next_schedule_time, name), 60, f"the operator to see {name}")
         assert datetime.now(UTC) < slots[0], "the operator took too long to start"
     assert kube.list_actions(namespace) == []
     wait_for(lambda: datetime.now(UTC) > slots[-1] + timedelta(seconds=2), 60, "slots to pass")

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -10,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[3]
 FILES = ROOT / "charts" / "asyncaction" / "files"
 
 
-def grants(rules: list[dict]) -> set[tuple[str, str, str]]:
+def grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     return {
         (group, resource, verb)
         for rule in rules

@@ -86,7 +86,7 @@ async def test_a_refused_attempt_is_logged_with_the_actions_fields(
     about_it = [r for r in caplog.records if hasattr(r, "action")]
     assert any(r.levelno == logging.WARNING for r in about_it), caplog.records
     for line in about_it:
-        fields = line.action  # type: ignore[attr-defined]
+        fields = line.action
         assert (fields["namespace"], fields["name"], fields["uid"]) == (
             NS,
             "denied",

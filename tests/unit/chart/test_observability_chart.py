@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,10 +16,10 @@ RULES = CHART / "files" / "prometheus-rules.yaml"
 DASHBOARD = CHART / "files" / "dashboards" / "asyncaction.json"
 
 
-def container(objs: list[dict], name: str) -> dict:
-    return one(objs, "Deployment", f"asyncaction-{name}")["spec"]["template"]["spec"]["containers"][
-        0
-    ]
+def container(objs: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    deployment = one(objs, "Deployment", f"asyncaction-{name}")
+    found: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return found
 
 
 def test_both_pods_serve_metrics_on_their_own_port_and_say_so() -> None:

@@ -62,7 +62,8 @@ async def api_server() -> AsyncIterator[TestServer]:
     app.router.add_get(PATH, actions)
     app.router.add_patch(PATH + "/big", patch)
     app.router.add_get(PATH + "/secret", missing)
-    async with TestServer(app) as server:
+    server = TestServer(app)
+    async with server:  # its __aenter__ is typed as returning the base class
         yield server
 
 

@@ -130,7 +130,10 @@ def test_filters() -> None:
         {**action("new", "QUEUED"), "metadata": {"name": "new", "namespace": "ns",
                                                  "creationTimestamp": "2026-11-23T11:59:00Z"}},
     ]  # fmt: skip
-    names = lambda f: [a["metadata"]["name"] for a in select(actions, f, NOW)]  # noqa: E731
+
+    def names(f: Filters) -> list[str]:
+        return [a["metadata"]["name"] for a in select(actions, f, NOW)]
+
     assert names(Filters()) == ["old", "new"]
     assert names(Filters(phases=frozenset({"FAILED"}))) == ["old"]
     assert names(Filters(queues=frozenset({"default"}))) == ["new"]

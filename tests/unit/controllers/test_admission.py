@@ -123,10 +123,10 @@ def test_filling_counts_free_slots_once_not_once_per_grant() -> None:
     free = module.QueueState.free
     counted = 0
 
-    def counting(state: module.QueueState) -> int | None:
+    def counting(self: module.QueueState) -> int | None:
         nonlocal counted
         counted += 1
-        return free(state)
+        return free(self)
 
     for limit in (None, 3000):
         admissions = opened(limit, suspended=True)

@@ -95,7 +95,7 @@ class Model:
         lim = self.limits.get(queue, self.default)
         if lim.suspended or not self.open:
             return []
-        out = []
+        out: list[str] = []
         while True:
             candidates = sorted(
                 e for u, e in self.waiting.items() if self.members[u].queue == queue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from asyncaction.controllers.manager import Manager
 from asyncaction.controllers.schedules import BY_OWNER, run_view_from
@@ -19,7 +20,7 @@ from asyncaction.manifests.runs import build_run
 from asyncaction.settings import OperatorSettings
 
 SLOT = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-SCHEDULE = {
+SCHEDULE: dict[str, Any] = {
     "metadata": {"name": "nightly", "namespace": "a", "uid": "s-uid", "generation": 1},
     "spec": {"schedule": "0 * * * *", "actionTemplate": {"spec": {"templateRef": "t"}}},
 }

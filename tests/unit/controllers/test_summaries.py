@@ -1,5 +1,5 @@
 import json
-from typing import Any
+from typing import Any, cast
 
 from asyncaction.api.names import ANNOTATION_TEMPLATE_DEFAULTS
 from asyncaction.controllers.caches import (
@@ -68,36 +68,39 @@ def test_children_keep_small_summaries_and_secrets_no_key_material() -> None:
 
 def decoded(name: str, phase: str, ready_message: str) -> dict[str, Any]:
     """An action as the client decodes it from the API server: its own objects."""
-    return json.loads(
-        json.dumps(
-            {
-                "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"},
-                "spec": {"template": POD, "request": {"n": name}, "queue": "held"},
-                "status": {
-                    "phase": phase,
-                    "message": ready_message,
-                    "queuedAt": "2026-11-30T04:00:00Z",
-                    "conditions": [
-                        {
-                            "type": "Ready",
-                            "status": "Unknown",
-                            "reason": "QueueSuspended",
-                            "message": ready_message,
-                            "lastTransitionTime": "2026-11-30T04:00:00Z",
-                            "observedGeneration": 1,
-                        },
-                        {
-                            "type": "Reconciling",
-                            "status": "True",
-                            "reason": "QueueSuspended",
-                            "message": ready_message,
-                            "lastTransitionTime": "2026-11-30T04:00:00Z",
-                            "observedGeneration": 1,
-                        },
-                    ],
-                },
-            }
-        )
+    return cast(
+        dict[str, Any],
+        json.loads(
+            json.dumps(
+                {
+                    "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"},
+                    "spec": {"template": POD, "request": {"n": name}, "queue": "held"},
+                    "status": {
+                        "phase": phase,
+                        "message": ready_message,
+                        "queuedAt": "2026-11-30T04:00:00Z",
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "Unknown",
+                                "reason": "QueueSuspended",
+                                "message": ready_message,
+                                "lastTransitionTime": "2026-11-30T04:00:00Z",
+                                "observedGeneration": 1,
+                            },
+                            {
+                                "type": "Reconciling",
+                                "status": "True",
+                                "reason": "QueueSuspended",
+                                "message": ready_message,
+                                "lastTransitionTime": "2026-11-30T04:00:00Z",
+                                "observedGeneration": 1,
+                            },
+                        ],
+                    },
+                }
+            )
+        ),
     )
 
 

@@ -89,7 +89,7 @@ class World:
             **self.settings_changes,
         )
         self.controller = ActionController(
-            self.kube,  # type: ignore[arg-type]
+            self.kube,
             settings,
             self.caches,
             self.admissions,

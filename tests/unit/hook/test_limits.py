@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -22,9 +23,9 @@ LIMITS = Limits(
 )
 
 
-def refused(call: object, *args: object) -> HookError:
+def refused(call: Callable[..., object], *args: object) -> HookError:
     with pytest.raises(HookError) as caught:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     return caught.value
 
 

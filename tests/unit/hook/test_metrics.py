@@ -3,6 +3,8 @@ services' expositions pass ``promtool check metrics``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from asyncaction.controllers.action_metrics import ActionMetrics
@@ -24,9 +26,9 @@ def reason_of(error: HookError) -> str | None:
     return refusal_reason(error.status, error.reason, error.message)
 
 
-def raised(call: object) -> HookError:
+def raised(call: Callable[[], object]) -> HookError:
     with pytest.raises(HookError) as caught:
-        call()  # type: ignore[operator]
+        call()
     return caught.value
 
 

@@ -18,6 +18,7 @@ from asyncaction_hook.main import parse_args
 from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.reports import Report
 from asyncaction_hook.writer import Coalescer
+from tests.support.approx import about
 
 
 class FakeTime:
@@ -47,7 +48,7 @@ async def test_a_burst_goes_at_once_then_one_turn_per_interval() -> None:
     assert paced.lag() == pytest.approx(0.1)
     await paced.turn()  # the fourth waits one interval
     assert fake.sleeps == [0.1]
-    assert (paced.delayed, paced.waited_seconds) == (1, pytest.approx(0.1))
+    assert (paced.delayed, paced.waited_seconds) == (1, about(0.1))
     fake.now += 10  # idle: the burst is saved again, no more
     for _ in range(3):
         await paced.turn()

@@ -40,7 +40,7 @@ from asyncaction_job.signing import headers_v2
 KEYS = MasterKeys((b"m" * 48,))
 UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
 OTHER = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c12"
-ACTION = {
+ACTION: dict[str, Any] = {
     "metadata": {"name": "a", "namespace": "ns", "uid": UID, "resourceVersion": "3"},
     "spec": {"template": {"spec": {}}},
     "status": {"phase": "RUNNING", "attempts": 1, "progress": 5},

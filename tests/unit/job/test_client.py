@@ -239,10 +239,9 @@ def test_a_421_without_a_replica_is_final(hook: FakeHook) -> None:
 def test_retry_after_is_honoured_on_429_and_503(
     hook: FakeHook, status: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncaction_job.client as client_module
-
     slept: list[float] = []
-    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    # The time module the client sleeps through (the module itself, so patched for the test).
+    monkeypatch.setattr("asyncaction_job.client.time.sleep", slept.append)
     hook.answers = [
         (status, {"_headers": {"Retry-After": "7"}, "error": {"reason": "R", "message": "m"}}),
         (200, {"id": "job-1"}),

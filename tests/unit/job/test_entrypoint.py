@@ -46,11 +46,8 @@ def test_cli_usage_errors(capsys: object) -> None:
     assert main(["run", "--"]) == 2
 
 
-def test_cli_without_job_environment(monkeypatch: object) -> None:
-    import pytest
-
-    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
-    mp.delenv("JOB_ID", raising=False)
+def test_cli_without_job_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JOB_ID", raising=False)
     assert main(["report", "--progress", "3"]) == 2
 
 

@@ -24,6 +24,7 @@ def node_major() -> int:
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed (make tools installs nodejs)")
 def test_node_client_passes_its_own_tests() -> None:
+    assert NODE is not None  # skipped above when it is
     assert node_major() >= 18, "the package needs Node.js 18+ (fetch, node:test)"
     tests = sorted(str(p) for p in (PACKAGE / "test").glob("*.test.js"))
     assert len(tests) >= 3

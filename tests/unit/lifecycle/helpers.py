@@ -3,7 +3,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asyncaction.api.phases import Phase
-from asyncaction.lifecycle import ActionView, Decision, JobState, JobView, LifecycleSettings
+from asyncaction.lifecycle import (
+    ActionView,
+    Decision,
+    Effect,
+    Emit,
+    JobState,
+    JobView,
+    LifecycleSettings,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 SETTINGS = LifecycleSettings(backoff_base_seconds=10, backoff_max_seconds=60, poll_seconds=30)
@@ -46,3 +54,10 @@ def phase_of(decision: Decision) -> str | None:
 
 def effect_types(decision: Decision) -> list[str]:
     return [type(e).__name__ for e in decision.effects]
+
+
+def as_emit(effect: Effect) -> Emit:
+    """The effect as the Event it must be: a test reading an Event's fields fails here,
+    naming the effect, when the decision holds another effect in that place."""
+    assert isinstance(effect, Emit), effect
+    return effect

@@ -12,8 +12,10 @@ from asyncaction.lifecycle.cron import CronSchedule, InvalidSchedule
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def slots(cron: CronSchedule, start: datetime, end: datetime) -> list[datetime]:

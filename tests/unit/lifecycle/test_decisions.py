@@ -76,7 +76,7 @@ def status(
     return patch | extra
 
 
-QUEUED_NOW = {"queuedAt": T, "attempts": 0, "failures": 0}
+QUEUED_NOW: dict[str, Any] = {"queuedAt": T, "attempts": 0, "failures": 0}
 
 
 # --- a new action --------------------------------------------------------------------

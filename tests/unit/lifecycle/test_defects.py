@@ -1,10 +1,11 @@
 """One test per correctness defect of issue 7 that the pure lifecycle can show."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from asyncaction.api.phases import Phase
 from asyncaction.lifecycle import (
     CreateJob,
+    Decision,
     DeleteJob,
     JobState,
     job_name_for,
@@ -25,7 +26,9 @@ from tests.unit.lifecycle.helpers import (
 )
 
 
-def decide(v: ActionView, j: JobView | None = None, *, admitted: bool = False, now=NOW):  # type: ignore[no-untyped-def]
+def decide(
+    v: ActionView, j: JobView | None = None, *, admitted: bool = False, now: datetime = NOW
+) -> Decision:
     return reconcile(v, j, now=now, admitted=admitted, settings=SETTINGS)
 
 

@@ -1,10 +1,11 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from asyncaction.api.phases import Phase
 from asyncaction.lifecycle import (
     CreateJob,
+    Decision,
     DeleteJob,
     JobState,
     action_view_from,
@@ -20,6 +21,7 @@ from asyncaction.timeutil import format_time
 from tests.unit.lifecycle.helpers import (
     NOW,
     SETTINGS,
+    as_emit,
     effect_types,
     job,
     later,
@@ -30,15 +32,16 @@ from tests.unit.lifecycle.helpers import (
 
 
 def decide(
-    v: ActionView, j: JobView | None = None, *, admitted: bool = False, now: object = NOW
-) -> object:
-    decision = reconcile(v, j, now=now, admitted=admitted, settings=SETTINGS)  # type: ignore[arg-type]
-    if phase_of(decision):
-        assert can_transition(v.phase, Phase(phase_of(decision)))
+    v: ActionView, j: JobView | None = None, *, admitted: bool = False, now: datetime = NOW
+) -> Decision:
+    decision = reconcile(v, j, now=now, admitted=admitted, settings=SETTINGS)
+    phase = phase_of(decision)
+    if phase:
+        assert can_transition(v.phase, Phase(phase))
     return decision
 
 
-def apply(v: ActionView, decision: object) -> ActionView:
+def apply(v: ActionView, decision: Decision) -> ActionView:
     """The view the next pass sees after the status patch is written."""
     obj = {
         "metadata": {
@@ -68,7 +71,7 @@ def apply(v: ActionView, decision: object) -> ActionView:
             }.items()
             if val is not None
         },
-    }  # type: ignore[attr-defined]
+    }
     return action_view_from(obj, has_handler=v.has_handler)
 
 
@@ -76,7 +79,7 @@ class TestNew:
     def test_queued_and_started_when_admitted(self) -> None:
         first = decide(view())
         assert phase_of(first) == "QUEUED"
-        assert [(e.type, e.reason) for e in first.effects] == [("Normal", "Queued")]
+        assert [(e.type, e.reason) for e in map(as_emit, first.effects)] == [("Normal", "Queued")]
         queued = apply(view(), first)
         assert not effect_types(decide(queued))[:-1]  # not admitted: waits
         started = decide(queued, admitted=True)
@@ -85,9 +88,9 @@ class TestNew:
         assert started.status["jobName"] == job_name_for("act", "abcdef-123", 1)
         # One Event per attempt's start, posted once its Job exists.
         assert effect_types(started) == ["EnsureSecret", "CreateJob", "Emit"]
-        event = started.effects[-1]
-        assert (event.type, event.reason) == ("Normal", "Started")  # type: ignore[attr-defined]
-        assert event.message == f"attempt 1 of 1: job {started.status['jobName']}"  # type: ignore[attr-defined]
+        event = as_emit(started.effects[-1])
+        assert (event.type, event.reason) == ("Normal", "Started")
+        assert event.message == f"attempt 1 of 1: job {started.status['jobName']}"
 
     def test_a_new_action_with_a_free_slot_starts_in_one_status_write(self) -> None:
         started = decide(view(), admitted=True)

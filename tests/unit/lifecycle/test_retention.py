@@ -4,11 +4,17 @@ after its TTL work (Job and Secret removed, record archived) is marked done."""
 from datetime import timedelta
 
 from asyncaction.api.phases import Phase
-from asyncaction.lifecycle import DeleteAction, RemoveChildren, action_view_from, reconcile
+from asyncaction.lifecycle import (
+    ActionView,
+    DeleteAction,
+    RemoveChildren,
+    action_view_from,
+    reconcile,
+)
 from tests.unit.lifecycle.helpers import NOW, SETTINGS, view
 
 
-def finished(**changes: object) -> object:
+def finished(**changes: object) -> ActionView:
     fields: dict[str, object] = {
         "phase": Phase.SUCCEEDED,
         "finished_at": NOW - timedelta(seconds=60),
@@ -24,20 +30,20 @@ def finished(**changes: object) -> object:
 
 def test_the_ttl_work_comes_first_and_the_deletion_only_once_it_is_marked_done() -> None:
     due = finished(delete_when_done=True)
-    first = reconcile(due, None, now=NOW, admitted=False, settings=SETTINGS)  # type: ignore[arg-type]
+    first = reconcile(due, None, now=NOW, admitted=False, settings=SETTINGS)
     assert first.effects == (RemoveChildren(),)
     assert set(first.after) == {"childrenRemovedAt"}
     done = finished(delete_when_done=True, children_removed_at=NOW)
-    second = reconcile(done, None, now=NOW, admitted=False, settings=SETTINGS)  # type: ignore[arg-type]
+    second = reconcile(done, None, now=NOW, admitted=False, settings=SETTINGS)
     assert second.effects == (DeleteAction(),)
     assert second.after == {}
 
 
 def test_keep_is_the_default_and_no_ttl_means_no_deletion() -> None:
     kept = finished(children_removed_at=NOW)
-    assert reconcile(kept, None, now=NOW, admitted=False, settings=SETTINGS).effects == ()  # type: ignore[arg-type]
+    assert reconcile(kept, None, now=NOW, admitted=False, settings=SETTINGS).effects == ()
     no_ttl = finished(delete_when_done=True, ttl_seconds_after_finished=None)
-    assert reconcile(no_ttl, None, now=NOW, admitted=False, settings=SETTINGS).effects == ()  # type: ignore[arg-type]
+    assert reconcile(no_ttl, None, now=NOW, admitted=False, settings=SETTINGS).effects == ()
 
 
 def test_the_view_reads_retention_from_the_resolved_spec() -> None:

@@ -31,6 +31,7 @@ from asyncaction.lifecycle.schedule import (
 )
 from asyncaction.manifests.runs import build_run
 from asyncaction.timeutil import format_time
+from tests.support.approx import about
 
 T0 = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 EVERY_10_S = "*/10 * * * * *"
@@ -158,7 +159,7 @@ def test_a_first_slot_decision_in_full() -> None:
             CreateRun("nightly-1767225610", at(10)),
             Notify("Normal", "Created", f"created nightly-1767225610 for {stamp(10)}", at(10)),
         ],
-        requeue_after=pytest.approx(9.85),
+        requeue_after=about(9.85),
         after={"lastScheduleTime": stamp(10)},
     )
 
@@ -249,7 +250,7 @@ def test_a_slot_past_its_deadline_in_full_and_one_exactly_at_it_runs() -> None:
             "conditions": [ready(*SCHEDULED, stamp(24))],
         },
         effects=[Notify("Warning", "MissedSchedule", message, at(20))],
-        requeue_after=pytest.approx(5.55),
+        requeue_after=about(5.55),
     )
     on_time = decide(schedule_view_from(schedule(status, startingDeadlineSeconds=4)), [], at(24))
     assert [e for e in on_time.effects if isinstance(e, CreateRun)] == [
@@ -270,7 +271,7 @@ def test_a_run_already_there_or_a_forbidden_overlap_decides_only_the_wake_up() -
     forbid = decide(
         schedule_view_from(schedule(status, concurrencyPolicy="Forbid")), active, at(20.5)
     )
-    assert forbid == ScheduleDecision(expected_status, [], pytest.approx(9.55))
+    assert forbid == ScheduleDecision(expected_status, [], about(9.55))
     there = [*active, stored_run(at(20))]
     adopted = decide(schedule_view_from(schedule(status)), there, at(20.5))
     assert adopted == ScheduleDecision(
@@ -283,7 +284,7 @@ def test_a_run_already_there_or_a_forbidden_overlap_decides_only_the_wake_up() -
             "lastScheduleTime": stamp(20),
         },
         [],
-        pytest.approx(9.55),
+        about(9.55),
     )
 
 
@@ -384,5 +385,5 @@ def test_a_run_of_the_due_slot_whose_slot_annotation_was_removed_is_not_created_
             "conditions": [ready(*SCHEDULED, stamp(20))],
         },
         [],
-        pytest.approx(9.55),
+        about(9.55),
     )

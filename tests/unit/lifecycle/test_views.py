@@ -353,7 +353,8 @@ def test_what_the_operator_wrote_is_stable_when_read_back() -> None:
     running = action_view_from(captured("running-action"), has_handler=True)
     job = job_view_from(captured("running-job"), [captured("running-pod0")])
     assert running.phase is Phase.RUNNING
-    decision = reconcile(running, job, now=running.started_at, admitted=False, settings=settings)  # type: ignore[arg-type]
+    assert running.started_at is not None
+    decision = reconcile(running, job, now=running.started_at, admitted=False, settings=settings)
     assert (decision.status, decision.effects) == ({}, ())
 
 

@@ -12,7 +12,7 @@ from asyncaction.controllers.schedules import run_view_from
 from asyncaction.manifests.runs import build_run, build_schedule_event
 
 SLOT = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
-SCHEDULE = {
+SCHEDULE: dict[str, Any] = {
     "metadata": {"name": "nightly", "namespace": "ns", "uid": "s-uid", "generation": 1},
     "spec": {
         "schedule": "* * * * *",

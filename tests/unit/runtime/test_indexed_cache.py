@@ -40,7 +40,9 @@ def test_older_versions_never_replace_newer_ones() -> None:
     cache = empty_cache()
     seen: list[tuple[str, str | None]] = []
     cache.add_handler(
-        lambda event, new, old: seen.append((event, new and new["metadata"]["resourceVersion"]))
+        lambda event, new, old: seen.append(
+            (event, new["metadata"]["resourceVersion"] if new else None)
+        )
     )
     cache.put(obj("a", "10"))
     cache.put(obj("a", "9"))  # a stale watch event after our own write's answer

@@ -1,5 +1,6 @@
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -107,10 +108,10 @@ async def test_failures_retry_with_backoff_and_requeue_delays_are_honoured() -> 
     assert queue.stats.failures == 2
 
 
-async def until(condition: object, rounds: int = 2000) -> None:
+async def until(condition: Callable[[], object], rounds: int = 2000) -> None:
     """Let the queue's tasks run until ``condition()`` holds (bounded, no time asserted)."""
     for _ in range(rounds):
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         await asyncio.sleep(0.001)
     raise AssertionError("the condition never held")

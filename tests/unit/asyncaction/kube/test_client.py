@@ -73,6 +73,9 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
                 await response.write(line[start : start + 64_000])
         return response
 
+    async def plain(request: web.Request) -> web.Response:
+        return web.Response(status=405, text="405: Method Not Allowed")
+
     app = web.Application()
     app.router.add_get("/flaky", flaky)
     app.router.add_get("/down", down)
@@ -80,9 +83,10 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
     app.router.add_patch("/conflict", conflict)
     app.router.add_get("/missing", missing)
     app.router.add_delete("/missing", missing)
-    app.router.add_get("/plain", lambda _: web.Response(status=405, text="405: Method Not Allowed"))
+    app.router.add_get("/plain", plain)
     app.router.add_get("/watch", watch)
-    async with TestServer(app) as srv:
+    srv = TestServer(app)
+    async with srv:  # its __aenter__ is typed as returning the base class
         yield srv, calls
 
 
