@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +24,7 @@ from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube, action_manifest, wait_for
 from tests.support.procs import start_process, stop_process
 from tests.support.proxy import StallingProxy
+from tests.support.sampling import MostActive, active, phases
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 LEASE = {
@@ -47,11 +46,6 @@ def start_operator(kubeconfig: Path, namespace: str, log: Path) -> subprocess.Po
     return start_process(argv, log, env=env)
 
 
-def active(kube: Kube, namespace: str) -> int:
-    phases = Counter(a.get("status", {}).get("phase") for a in kube.list_actions(namespace))
-    return phases["STARTING"] + phases["RUNNING"]
-
-
 @pytest.mark.usefixtures("crds", "node_agent")
 def test_a_stalled_leader_exits_before_the_standby_takes_over(
     kube: Kube, namespace: str, admin_kubeconfig: Path, tmp_path: Path
@@ -65,16 +59,7 @@ def test_a_stalled_leader_exits_before_the_standby_takes_over(
         kube.create_action(
             namespace, action_manifest(f"s-{i}", ["sh", "-c", "sleep 3"], queue="one")
         )
-    most_active = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal most_active
-        while not stop.is_set():
-            most_active = max(most_active, active(kube, namespace))
-            stop.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
+    sampled = MostActive(kube, namespace)
     logs = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
     with StallingProxy(target.hostname, target.port) as proxy:
         via_proxy = proxy.kubeconfig(admin_kubeconfig, tmp_path / "a.kubeconfig")
@@ -83,7 +68,7 @@ def test_a_stalled_leader_exits_before_the_standby_takes_over(
         try:
             wait_for(lambda: "leading as" in logs["a"].read_text(), 60, "A to lead")
             b = start_operator(admin_kubeconfig, namespace, logs["b"])
-            sampler.start()
+            sampled.start()
             wait_for(lambda: active(kube, namespace) == 1, 60, "A to start an action")
             stalled_at = time.monotonic()
             proxy.stall()
@@ -92,16 +77,11 @@ def test_a_stalled_leader_exits_before_the_standby_takes_over(
             wait_for(lambda: "leading as" in logs["b"].read_text(), 60, "B to lead")
 
             def all_done() -> bool:
-                phases = Counter(
-                    x.get("status", {}).get("phase") for x in kube.list_actions(namespace)
-                )
-                return phases["SUCCEEDED"] == ACTIONS
+                return phases(kube, namespace)["SUCCEEDED"] == ACTIONS
 
             wait_for(all_done, 180, "every action to succeed under B", interval=0.5)
         finally:
-            stop.set()
-            if sampler.is_alive():
-                sampler.join(10)
+            sampled.stop()
             for proc in (a, b):
                 if proc is not None and proc.poll() is None:
                     stop_process(proc)
@@ -111,12 +91,12 @@ def test_a_stalled_leader_exits_before_the_standby_takes_over(
         f"\nA exited {exited_at - stalled_at:.2f}s after the stall (code {code});"
         f" B led {led_wall - exited_wall:.2f}s after A exited (renew deadline"
         f" {LEASE['ASYNCACTION_LEASE_RENEW_DEADLINE_SECONDS']}s, lease"
-        f" {LEASE['ASYNCACTION_LEASE_SECONDS']}s); most active at once: {most_active}"
+        f" {LEASE['ASYNCACTION_LEASE_SECONDS']}s); most active at once: {sampled.most}"
     )
     assert code != 0, a_log[-3000:]
     assert "leadership lost" in a_log, a_log[-3000:]
     assert exited_wall < led_wall  # A was gone before B led (B waits a whole lease)
-    assert most_active == 1, most_active  # never two, and the queue did run
+    assert sampled.most == 1, sampled.most  # never two, and the queue did run
 
 
 def logged_at(log: str, text: str) -> float:

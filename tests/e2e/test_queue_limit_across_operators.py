@@ -12,8 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ import pytest
 from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube, action_manifest, wait_for
 from tests.support.procs import start_process, stop_process
+from tests.support.sampling import MostActive, phases
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 LIMIT = 2
@@ -50,25 +49,14 @@ def test_limit_holds_with_two_operators_and_across_a_kill(
         kube.create_action(
             namespace, action_manifest(f"q-{i}", ["sh", "-c", "sleep 2"], queue="pair")
         )
-    most_active = 0
-    stop = threading.Event()
-
-    def watch_active() -> None:
-        nonlocal most_active
-        while not stop.is_set():
-            phases = Counter(a.get("status", {}).get("phase") for a in kube.list_actions(namespace))
-            most_active = max(most_active, phases["STARTING"] + phases["RUNNING"])
-            stop.wait(0.05)
-
-    sampler = threading.Thread(target=watch_active, daemon=True)
-    sampler.start()
+    sampled = MostActive(kube, namespace)
+    sampled.start()
     first = start_operator(admin_kubeconfig, namespace, tmp_path / "first.log")
     second = start_operator(admin_kubeconfig, namespace, tmp_path / "second.log")
     try:
 
         def some_done() -> bool:
-            phases = Counter(a.get("status", {}).get("phase") for a in kube.list_actions(namespace))
-            return phases["SUCCEEDED"] >= 2
+            return phases(kube, namespace)["SUCCEEDED"] >= 2
 
         wait_for(some_done, 120, "the first actions to finish")
         leading = ["leading as" in (tmp_path / n).read_text() for n in ("first.log", "second.log")]
@@ -78,17 +66,15 @@ def test_limit_holds_with_two_operators_and_across_a_kill(
         leader.wait(10)
 
         def all_done() -> bool:
-            phases = Counter(a.get("status", {}).get("phase") for a in kube.list_actions(namespace))
-            return phases["SUCCEEDED"] == 10
+            return phases(kube, namespace)["SUCCEEDED"] == 10
 
         wait_for(all_done, 180, "every action to succeed under the survivor", interval=0.5)
     finally:
-        stop.set()
-        sampler.join(10)
+        sampled.stop()
         for proc in (first, second):
             if proc.poll() is None:
                 stop_process(proc)
     logs = [(tmp_path / name).read_text() for name in ("first.log", "second.log")]
     assert sum("leading as" in log for log in logs) == 2, "the survivor took over the Lease"
-    assert most_active <= LIMIT, most_active
-    assert most_active == LIMIT  # the queue was used to its limit, not serialized
+    assert sampled.most <= LIMIT, sampled.most
+    assert sampled.most == LIMIT  # the queue was used to its limit, not serialized

@@ -15,8 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import requests
 from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube, action_manifest, wait_for
 from tests.support.procs import free_port, start_process, stop_process, wait_http
+from tests.support.sampling import MostActive, phases
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ACTIONS = 4
@@ -70,10 +69,6 @@ class Operator:
         return found
 
 
-def phases(kube: Kube, namespace: str) -> Counter[str]:
-    return Counter(a.get("status", {}).get("phase") for a in kube.list_actions(namespace))
-
-
 @pytest.mark.usefixtures("crds", "node_agent")
 def test_a_warm_standby_takes_over_with_the_caches_it_kept(
     kube: Kube, namespace: str, admin_kubeconfig: Path, tmp_path: Path
@@ -83,18 +78,8 @@ def test_a_warm_standby_takes_over_with_the_caches_it_kept(
         kube.create_action(
             namespace, action_manifest(f"w-{i}", ["sh", "-c", "sleep 2"], queue="one")
         )
-    most_active = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal most_active
-        while not stop.is_set():
-            counts = phases(kube, namespace)
-            most_active = max(most_active, counts["STARTING"] + counts["RUNNING"])
-            stop.wait(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampled = MostActive(kube, namespace)
+    sampled.start()
     leader = Operator(admin_kubeconfig, namespace, tmp_path / "leader.log")
     standby: Operator | None = None
     try:
@@ -127,8 +112,7 @@ def test_a_warm_standby_takes_over_with_the_caches_it_kept(
         writes = standby.samples("asyncaction_api_writes_total")
         assert any('resource="asyncactions' in labels for labels in writes), writes
     finally:
-        stop.set()
-        sampler.join(10)
+        sampled.stop()
         for operator in (leader, standby):
             if operator is not None and operator.proc.poll() is None:
                 stop_process(operator.proc)
@@ -137,4 +121,4 @@ def test_a_warm_standby_takes_over_with_the_caches_it_kept(
     assert log.count("caches synced") == 1, "no second sync on taking over"
     assert synced < log.index("leading as") < log.index("leading with warm caches")
     assert "waiting for the Lease" in log[synced : log.index("leading as")]
-    assert most_active == 1, most_active
+    assert sampled.most == 1, sampled.most
