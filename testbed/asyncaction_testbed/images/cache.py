@@ -78,6 +78,18 @@ def load_layer(meta: Path) -> oci.Layer | None:
     return oci.Layer(path, doc["digest"], doc["diff_id"], int(doc["size"]))
 
 
+def cached_image(meta: Path) -> BuiltImage | None:
+    """The image ``meta`` records, when it and its archive are still in the cache (a
+    hit: marked used, so ``prune`` keeps it); None when it must be built."""
+    if not meta.exists():
+        return None
+    doc = json.loads(meta.read_text())
+    if not Path(doc["archive"]).exists():
+        return None
+    mark_used(meta)
+    return BuiltImage(**{**doc, "archive": Path(doc["archive"])})
+
+
 def uncompressed_size(layer: oci.Layer) -> int:
     total = 0
     with gzip.open(layer.path, "rb") as handle:

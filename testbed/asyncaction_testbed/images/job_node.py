@@ -20,9 +20,9 @@ from asyncaction_testbed.images.cache import (
     RECIPE_VERSION,
     BuiltImage,
     cache_lock,
+    cached_image,
     content_key,
     images_cache,
-    mark_used,
     say,
     uncompressed_size,
 )
@@ -59,11 +59,9 @@ def build_node_image(cache: Path) -> BuiltImage:
         ]
     )
     meta = cache / f"job-node-{key}.json"
-    if meta.exists():
-        doc = json.loads(meta.read_text())
-        if Path(doc["archive"]).exists():
-            mark_used(meta)
-            return BuiltImage(**{**doc, "archive": Path(doc["archive"])})
+    cached = cached_image(meta)
+    if cached is not None:
+        return cached
     say(f"building {JOB_NODE_IMAGE}")
     with tempfile.TemporaryDirectory(dir=cache, prefix="job-node-") as tmp:
         stage = Path(tmp) / "stage"

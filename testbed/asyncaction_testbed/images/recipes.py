@@ -30,6 +30,7 @@ from asyncaction_testbed.images.cache import (
     RECIPE_VERSION,
     BuiltImage,
     cache_lock,
+    cached_image,
     content_key,
     images_cache,
     mark_used,
@@ -88,11 +89,9 @@ def _build_python_image(name: str, cache: Path) -> BuiltImage:
         ]
     )
     meta = cache / f"{name}-{key}.json"
-    if meta.exists():
-        doc = json.loads(meta.read_text())
-        if Path(doc["archive"]).exists():
-            mark_used(meta)
-            return BuiltImage(**{**doc, "archive": Path(doc["archive"])})
+    cached = cached_image(meta)
+    if cached is not None:
+        return cached
     say(f"building {recipe.ref}")
     with tempfile.TemporaryDirectory(dir=cache, prefix=f"{name}-") as tmp:
         stage = Path(tmp) / "stage"

@@ -110,6 +110,27 @@ def test_prune_keeps_what_another_tree_used_lately(tmp_path: Path) -> None:
     assert metas["a"].exists()
 
 
+def test_a_cache_hit_returns_the_recorded_image_and_marks_it_used(tmp_path: Path) -> None:
+    """What the Python and Node image builds take from the cache: the image its metadata
+    records, only while its archive is there, and marked used so ``prune`` keeps it."""
+    archive = tmp_path / "api-k.oci.tar"
+    meta = tmp_path / "api-k.json"
+    assert cache.cached_image(meta) is None  # never built
+    meta.write_text(
+        f'{{"ref": "docker.io/asyncaction/api:0.1.0", "digest": "sha256:ab", '
+        f'"archive": "{archive}", "compressed_bytes": 3, "uncompressed_bytes": 7}}'
+    )
+    long_ago = time.time() - 2 * 24 * 3600.0
+    os.utime(meta, (long_ago, long_ago))
+    assert cache.cached_image(meta) is None  # its archive went: build again
+    assert meta.stat().st_mtime == long_ago  # a miss is not a use
+    archive.write_text("x")
+    assert cache.cached_image(meta) == cache.BuiltImage(
+        "docker.io/asyncaction/api:0.1.0", "sha256:ab", archive, 3, 7
+    )
+    assert meta.stat().st_mtime > long_ago + 3600  # marked used
+
+
 def test_node_job_image_holds_what_npm_pack_ships_on_debians_nodejs(tmp_path: Path) -> None:
     root = project_layer.project_root() / "clients" / "node"
     assert [p.relative_to(root).as_posix() for p in job_node.package_files(root)] == [
