@@ -38,23 +38,20 @@ def operator(bed: Bed, name: str, namespace: str, warm: bool) -> int:
     return bed.start_operator(namespace, name, ASYNCACTION_POLL_SECONDS="300", **warmth)
 
 
-def log_of(bed: Bed, name: str) -> str:
-    path = procs.log_file(bed.state, name)
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 def takeover(bed: Bed, namespace: str, mode: str, count: int) -> None:
     warm = mode == "warm"
     leader, standby = f"leader-{mode}", f"standby-{mode}"
+    # what a replica logs when it opens admission: a warm one as it leads, a cold one
+    # once it synced after leading
+    opened = "leading with warm caches" if warm else "caches synced"
     try:
         operator(bed, leader, namespace, warm)
-        leading = "leading with warm caches" if warm else "caches synced"
-        synced = wait(lambda: leading in log_of(bed, leader), 900, f"{leader} to lead", 0.5)
+        synced = wait(lambda: opened in bed.operator_log(leader), 900, f"{leader} to lead", 0.5)
         writes_before = requests_of(bed, writes=True)
         pid = operator(bed, standby, namespace, warm)
         started = time.monotonic()
         if warm:
-            wait(lambda: "caches synced" in log_of(bed, standby), 900, "the standby's sync")
+            wait(lambda: "caches synced" in bed.operator_log(standby), 900, "the standby's sync")
         ready = time.monotonic() - started  # a cold standby holds nothing: ready at once
         time.sleep(10)  # settled: the standby's memory as it stands by
         standing_rss = rss_kib(pid)
@@ -63,11 +60,9 @@ def takeover(bed: Bed, namespace: str, mode: str, count: int) -> None:
         assert leader_pid is not None
         os.kill(leader_pid, signal.SIGTERM)  # it releases the Lease as it stops
         stopped = time.monotonic()
-        # Admission opens: a warm standby once it leads, a cold one once it synced too.
-        opened = "leading with warm caches" if warm else "caches synced"
-        wait(lambda: "leading as" in log_of(bed, standby), 120, "the standby to lead", 0.05)
+        wait(lambda: "leading as" in bed.operator_log(standby), 120, "the standby to lead", 0.05)
         led = time.monotonic() - stopped
-        wait(lambda: opened in log_of(bed, standby), 900, "admission to open", 0.05)
+        wait(lambda: opened in bed.operator_log(standby), 900, "admission to open", 0.05)
         open_after = time.monotonic() - stopped
         procs.stop(bed.state, leader, timeout=60)
         name = f"probe-{mode}"

@@ -110,8 +110,8 @@ class Bed:
     def stop_operator(self) -> None:
         procs.stop(self.state, "operator")
 
-    def operator_log(self) -> str:
-        log = procs.log_file(self.state, "operator")
+    def operator_log(self, name: str = "operator") -> str:
+        log = procs.log_file(self.state, name)
         return log.read_text(errors="replace") if log.exists() else ""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube, action_manifest, wait_for
@@ -58,15 +59,16 @@ class Operator:
         figures: dict[str, float] = requests.get(f"{self.probes}/metrics", timeout=5).json()
         return figures
 
-    def samples(self, family: str) -> dict[str, float]:
-        """The Prometheus samples of ``family`` as {labels: value}."""
+    def samples(self, name: str) -> dict[str, float]:
+        """The Prometheus samples called ``name`` as {'a="x",b="y"': value} (prometheus_client's
+        parser; an unlabelled sample's key is "")."""
         text = requests.get(f"{self.metrics}/metrics", timeout=5).text
-        found = {}
-        for line in text.splitlines():
-            if line.startswith((family + "{", family + " ")):
-                labels, _, value = line[len(family) :].rpartition(" ")
-                found[labels] = float(value)
-        return found
+        return {
+            ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name
+        }
 
 
 @pytest.mark.usefixtures("crds", "node_agent")
