@@ -15,6 +15,7 @@ runs as a second kube-controller-manager only while the real node runs.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,15 @@ def _chart_yaml_version() -> str:
     return str(yaml.safe_load((CHART / "Chart.yaml").read_text())["version"])
 
 
-def wait_rollout(kubeconfig: Path, timeout: int = 300, namespace: str = NAMESPACE) -> None:
-    """Until the operator's and the hook's Deployments have their Pods ready."""
-    for name in DEPLOYMENTS:
+def wait_rollout(
+    kubeconfig: Path,
+    timeout: int = 300,
+    namespace: str = NAMESPACE,
+    deployments: Iterable[str] = DEPLOYMENTS,
+) -> None:
+    """Until the operator's and the hook's Deployments (``deployments``: with
+    ``hook.shards``, one per shard) have their Pods ready."""
+    for name in deployments:
         subprocess.run(
             [
                 "kubectl",

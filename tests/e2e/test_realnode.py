@@ -627,10 +627,60 @@ def test_chart_installs_upgrades_runs_an_action_and_passes_helm_test(bed: Bed) -
 
         tested = helm.test(release.RELEASE, timeout=240)
         assert tested["release"]["name"] == release.RELEASE
+
+        # hook.shards: a Deployment and a Service per shard, each job sent to its own
+        third = {**second, "hook": {**second["hook"], "shards": 2}}
+        with Chart.load(release.CHART) as chart:
+            helm.upgrade(chart, release.RELEASE, third, namespace=chart_ns, reset_values=True)
+        hooks = [f"{release.RELEASE}-hook-{shard}" for shard in range(2)]
+        release.wait_rollout(
+            bed.kubeconfig, namespace=chart_ns, deployments=(f"{release.RELEASE}-operator", *hooks)
+        )
+        assert_sharded_hooks_serve_their_actions(bed, chart_ns, hooks)
+        assert helm.test(release.RELEASE, timeout=240)["release"]["name"] == release.RELEASE
     finally:
         helm.uninstall(release.RELEASE, ignore_not_found=True, timeout=120)
         helm.close()
         bed.kube.core.delete_namespace(chart_ns)
+
+
+def assert_sharded_hooks_serve_their_actions(bed: Bed, namespace: str, hooks: list[str]) -> None:
+    """Actions until each shard has one (the API server picks the uids); every one
+    succeeds, its job given its own shard's Service, whose pod took its reports."""
+    from asyncaction.api.names import LABEL_HOOK_SHARD
+    from asyncaction.sharding import shard_of
+
+    names: dict[str, int] = {}
+    while set(names.values()) != set(range(len(hooks))):
+        assert len(names) < 20, f"20 actions and a shard got none: {names}"
+        name = f"sharded-{len(names)}"
+        body = job_action(bed, name, ["python3", "-c", REPORTER], request={"who": name})
+        uid = bed.kube.create_action(namespace, body)["metadata"]["uid"]
+        names[name] = shard_of(uid, len(hooks))
+    for name, shard in names.items():
+        done = bed.kube.wait_phase(namespace, name, {"SUCCEEDED", "FAILED"}, timeout=240)
+        assert done["status"]["phase"] == "SUCCEEDED", done["status"]
+        assert done["status"]["result"] == {"greeting": f"hello {name}"}
+        assert done["metadata"]["labels"][LABEL_HOOK_SHARD] == str(shard)
+        job = bed.kube.batch.read_namespaced_job(done["status"]["jobName"], namespace)
+        env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
+        assert env["JOB_HOOK"] == f"http://{hooks[shard]}.{namespace}.svc.cluster.local:8080"
+    for shard in range(len(hooks)):
+        # the terminal reports each shard's pod took (its /metrics, through the API server)
+        pods = bed.kube.core.list_namespaced_pod(
+            namespace, label_selector=f"app.kubernetes.io/component=hook,{LABEL_HOOK_SHARD}={shard}"
+        ).items
+        running = [p.metadata.name for p in pods if p.status.phase == "Running"]
+        assert len(running) == 1, running
+        text = bed.kube.core.connect_get_namespaced_pod_proxy_with_path(
+            f"{running[0]}:9090", namespace, "metrics"
+        )
+        terminal = next(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith('asyncaction_hook_reports_total{kind="terminal"}')
+        )
+        assert terminal == sum(1 for s in names.values() if s == shard), (shard, names, terminal)
 
 
 def assert_scraped_through_pod_annotations(bed: Bed, namespace: str) -> None:

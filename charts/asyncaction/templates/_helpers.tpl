@@ -62,6 +62,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "asyncaction.hookURL" -}}
 {{- if .Values.hook.url }}
 {{- .Values.hook.url }}
+{{- else if gt (int .Values.hook.shards) 1 }}
+{{- printf "http://%s-hook-{shard}.%s.svc.cluster.local:%d" (include "asyncaction.fullname" .) .Release.Namespace (int .Values.hook.service.port) }}
 {{- else }}
 {{- printf "http://%s-hook.%s.svc.cluster.local:%d" (include "asyncaction.fullname" .) .Release.Namespace (int .Values.hook.service.port) }}
 {{- end }}

@@ -18,7 +18,11 @@ from tests.support.chart import CHART, NAMESPACED_VALUES, find, notes, objects, 
 
 ROOT = CHART.parents[1]
 HOOK_URL = "http://asyncaction-hook.asyncaction-system.svc.cluster.local:8080"
-VALUE_SETS = {"defaults": {}, "namespaced-toggles-existing": NAMESPACED_VALUES}
+VALUE_SETS = {
+    "defaults": {},
+    "namespaced-toggles-existing": NAMESPACED_VALUES,
+    "sharded-hook": {"hook": {"shards": 2}},
+}
 
 
 def containers(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -76,10 +80,12 @@ def test_image_tag_and_digest_override_the_default() -> None:
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
 def test_every_container_runs_restricted(values: dict[str, Any]) -> None:
     workloads = containers(render(values, tests=True))
+    shards = values.get("hook", {}).get("shards", 1)
+    hooks = {f"asyncaction-hook-{i}" for i in range(shards)} if shards > 1 else {"asyncaction-hook"}
     assert {name for name, _, _ in workloads} == {
         "asyncaction-operator",
-        "asyncaction-hook",
         "asyncaction-test-hook",
+        *hooks,
     }
     for name, pod, container in workloads:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -312,6 +318,7 @@ BAD_VALUES = {
     "bad pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
     "too many operator replicas": ({"operator": {"replicas": 4}}, "/operator/replicas"),
     "unsharded hook replicas": ({"hook": {"replicas": 2}}, "/hook/replicas"),
+    "no hook shard": ({"hook": {"shards": 0}}, "/hook/shards"),
     "bad digest": ({"image": {"digest": "latest"}}, "/image/digest"),
     "bad namespace": ({"rbac": {"namespaces": ["Team_A"]}}, "/rbac/namespaces/0"),
 }
@@ -459,6 +466,63 @@ def test_hook_command_line_is_what_the_hook_parses() -> None:
     assert parsed.port == 8080
     assert str(parsed.stores_config) == "/etc/asyncaction/stores/stores.yaml"
     assert parsed.rate == 50
+
+
+SHARDED_URL = "http://asyncaction-hook-{shard}.asyncaction-system.svc.cluster.local:8080"
+
+
+def test_hook_shards_get_a_deployment_and_a_service_each_and_the_operator_pins_actions() -> None:
+    from asyncaction.settings import OperatorSettings
+    from asyncaction.sharding import hook_url_for
+    from asyncaction_hook.main import parse_args as parse_hook_args
+
+    objs = render({"hook": {"shards": 3}}, tests=True)
+    names = [f"asyncaction-hook-{shard}" for shard in range(3)]
+    assert sorted(o["metadata"]["name"] for o in find(objs, "Service")) == [
+        "asyncaction-hook",
+        *names,
+    ]
+    # the unsharded name stays, in front of every hook pod: a job started before the
+    # hooks were sharded reaches one, and follows the 421 naming its shard
+    front = one(objs, "Service", "asyncaction-hook")["spec"]["selector"]
+    assert front == one(render({}), "Service", "asyncaction-hook")["spec"]["selector"]
+    assert sorted(o["metadata"]["name"] for o in find(objs, "Deployment")) == [
+        *names,
+        "asyncaction-operator",
+    ]
+    selectors = []
+    for shard, name in enumerate(names):
+        deployment, service = one(objs, "Deployment", name), one(objs, "Service", name)
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert service["spec"]["selector"] == selector
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        selectors.append(selector)
+        parsed = parse_hook_args(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+        assert (parsed.shard, parsed.shards, parsed.hook_url) == (shard, 3, SHARDED_URL)
+        # one Lease per shard, named from this prefix: asyncaction-hook-shard-<shard>
+        assert parsed.shard_lease_name == "asyncaction-hook"
+    assert len({tuple(sorted(s.items())) for s in selectors}) == 3  # no pod in two Services
+    operator = one(objs, "Deployment", "asyncaction-operator")
+    settings = OperatorSettings.from_env(
+        env_of(operator["spec"]["template"]["spec"]["containers"][0])
+    )
+    assert (settings.hook_url, settings.hook_shards) == (SHARDED_URL, 3)
+    uid = "0b7f3c2e-6a43-4c52-9a53-1f0d3c7e9a10"
+    host = hook_url_for(settings.hook_url, uid, 3).split("//")[1].split(".")[0]
+    assert host in names
+    test_job = one(objs, "Job", "asyncaction-test-hook")["spec"]["template"]["spec"]
+    assert test_job["containers"][0]["command"][-1] == SHARDED_URL.replace("{shard}", "0")
+    assert SHARDED_URL in notes({"hook": {"shards": 3}})
+    # one shard: the names, selectors and flags of before (an upgrade changes nothing)
+    single = render({})
+    hook = one(single, "Deployment", "asyncaction-hook")
+    assert "asyncaction.dev/hook-shard" not in hook["spec"]["selector"]["matchLabels"]
+    parsed = parse_hook_args(hook["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert (parsed.shard, parsed.shards, parsed.hook_url) == (0, 1, "")
+    assert (
+        one(single, "Service", "asyncaction-hook")["spec"]["selector"]
+        == (hook["spec"]["selector"]["matchLabels"])
+    )
 
 
 def hook_deployment(values: dict[str, Any]) -> dict[str, Any]:
