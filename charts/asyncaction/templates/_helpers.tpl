@@ -96,3 +96,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "asyncaction.securityContext" -}}
 {{- toYaml .Values.securityContext }}
 {{- end }}
+
+{{/* A hook shard's Deployment and Service name: include with (dict "root" $ "shard" i);
+shard -1, or one shard in all, is the unsharded name. */}}
+{{- define "asyncaction.hookName" -}}
+{{- $fullname := include "asyncaction.fullname" .root }}
+{{- if and (ge (int .shard) 0) (gt (int .root.Values.hook.shards) 1) }}
+{{- printf "%s-hook-%d" $fullname (int .shard) }}
+{{- else }}
+{{- printf "%s-hook" $fullname }}
+{{- end }}
+{{- end }}
