@@ -20,8 +20,11 @@ import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support
+
 import asyncaction_hook.main  # noqa: F401 - the hook process's imports, as it runs
 from asyncaction_hook.cache import ActionCache
+from tests.support.fed import FedDirectly
 
 PAGE = 500
 # A finished action's status, as bench_hook_scale.py writes it too (importing this module
@@ -64,7 +67,7 @@ def main(n: int) -> None:
     before = rss_mib()  # each encoded page (~1.3 MiB) is its own mapping, returned when freed
     pages = [page(start, min(n, start + PAGE)) for start in range(0, n, PAGE)]
     encoded = sum(len(page) for page in pages)
-    cache = ActionCache(None)  # type: ignore[arg-type]  # no API: pages are fed directly
+    cache = ActionCache(FedDirectly())  # pages are fed directly
     (informer,) = cache.actions.members.values()
     started = time.process_time()
     while pages:

@@ -33,10 +33,11 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from asyncaction.api.names import LABEL_HOOK_SHARD
-from asyncaction.kube import ApiError, Gone, KubeClient, paths
+from asyncaction.kube import ApiError, Gone, paths
+from asyncaction.kube.api import CachedReadApi, ListWatchApi
 from asyncaction.kube.client import WatchEvent
 from asyncaction.runtime.indexed_cache import Handler, Obj
 from asyncaction.runtime.informer import Informers
@@ -140,7 +141,7 @@ class _WatchHealth:
     informer relists on its own, but the hook must also know when its view is stale (an
     unknown id is then "retry", not "no such action")."""
 
-    def __init__(self, kube: KubeClient, on_change: Callable[[str, bool], None]) -> None:
+    def __init__(self, kube: ListWatchApi, on_change: Callable[[str, bool], None]) -> None:
         self.kube = kube
         self.on_change = on_change  # (the collection's path, whether it is current)
 
@@ -171,7 +172,7 @@ class ActionCache:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: CachedReadApi,
         *,
         shard: int = 0,
         shards: int = 1,
@@ -186,7 +187,7 @@ class ActionCache:
         # server restart while the actions' watch still failed, and a new action was
         # answered 404 "unknown job id" instead of 503).
         self._stale: dict[str, float] = {}
-        tracked = cast(KubeClient, _WatchHealth(kube, self._health))
+        tracked = _WatchHealth(kube, self._health)
         self.actions = Informers(
             tracked,
             paths.action_path,

@@ -29,15 +29,16 @@ Times are milliseconds of the hook's clock, the same clock that checks ``X-Job-T
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from asyncaction.kube import ApiError, Conflict, KubeClient, NotFound
+from asyncaction.kube import ApiError, Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,25 @@ class AcceptedLog:
         return merged
 
 
+class FenceApi(Protocol):
+    """The verbs the fence uses on its one Lease (``KubeClient`` has them all)."""
+
+    async def get(self, path: str) -> dict[str, Any]: ...
+
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def request(
+        self, method: str, path: str, *, body: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def patch(
+        self, path: str, body: Mapping[str, Any] | builtins.list[Any]
+    ) -> dict[str, Any]: ...
+
+
 @dataclass
 class ShardFence:
-    kube: KubeClient
+    kube: FenceApi
     namespace: str
     name: str
     future_ms: int

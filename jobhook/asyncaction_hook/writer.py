@@ -24,10 +24,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from asyncaction.api.phases import Phase
-from asyncaction.kube import Conflict, KubeClient, paths
+from asyncaction.kube import Conflict, paths
+from asyncaction.kube.api import Patcher
 from asyncaction.logthrottle import ThrottledLog, is_transient
 from asyncaction.runtime.indexed_cache import Obj
 from asyncaction.timeutil import utcnow
@@ -42,12 +43,32 @@ log = logging.getLogger(__name__)
 Extra = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+class ReportWriter(Protocol):
+    """What the coalescer needs of a writer: ``StatusWriter.apply`` and the log fields
+    of an action it writes to."""
+
+    async def apply(
+        self,
+        uid: str,
+        report: Report | None,
+        extra: Extra | None = None,
+        attempt: int | None = None,
+        cached: bool = False,
+    ) -> dict[str, Any]: ...
+
+    def about(self, uid: str) -> dict[str, Any]: ...
+
+
 class StatusWriter:
-    def __init__(self, kube: KubeClient, cache: ActionCache, limits: Limits) -> None:
+    def __init__(self, kube: Patcher, cache: ActionCache, limits: Limits) -> None:
         self.kube = kube
         self.cache = cache
         self.limits = limits
         self.patches = 0  # for tests and metrics
+
+    def about(self, uid: str) -> dict[str, Any]:
+        """Log fields of the action of ``uid`` (its uid alone when it is not cached)."""
+        return about_uid(self.cache.action, uid)
 
     async def apply(
         self,
@@ -168,7 +189,7 @@ class _Pending:
 class Coalescer:
     def __init__(
         self,
-        writer: StatusWriter,
+        writer: ReportWriter,
         window: float,
         extra: Extra | None = None,
         keep_lines: int = 100,
@@ -232,14 +253,14 @@ class Coalescer:
                 "dropped coalesced report for %s: %s",
                 uid,
                 exc.message,
-                extra=about_uid(self.writer.cache.action, uid),
+                extra=self.writer.about(uid),
             )
         except Exception as exc:
             if not is_transient(exc) or self._closing:
                 log.exception(
                     "could not write coalesced report for %s",
                     uid,
-                    extra=about_uid(self.writer.cache.action, uid),
+                    extra=self.writer.about(uid),
                 )
                 return
             self.failure_log.warning(
@@ -247,7 +268,7 @@ class Coalescer:
                 "could not write coalesced report for %s (%s); it is kept and written again",
                 uid,
                 exc,
-                extra=about_uid(self.writer.cache.action, uid),
+                extra=self.writer.about(uid),
             )
             self._write_again(uid, pending)
             return

@@ -31,7 +31,8 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from asyncaction.kube import ApiError, Gone, KubeClient
+from asyncaction.kube import ApiError, Gone
+from asyncaction.kube.api import ListWatchApi
 from asyncaction.runtime.indexed_cache import (
     Handler,
     IndexedCache,
@@ -84,7 +85,7 @@ class Informer(IndexedCache):
     """The cache of one collection path (``paths.job_path(ns)`` etc.), kept filled by
     LIST and WATCH; ``transform`` and ``name`` (of ``IndexedCache``) are keyword-only."""
 
-    kube: KubeClient
+    kube: ListWatchApi
     path: str
     label_selector: str | None = None
     page_size: int = 500
@@ -212,7 +213,7 @@ class Informers:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: ListWatchApi,
         path_for: Callable[[str | None], str],
         namespaces: Iterable[str] = (),
         *,

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from asyncaction.kube import AlreadyExists, ApiError, Conflict, KubeClient, NotFound
+from asyncaction.kube import AlreadyExists, ApiError, Conflict, NotFound
+from asyncaction.kube.api import LeaseApi
 from asyncaction.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def may_take(seen: Observation, identity: str, now: float) -> bool:
 
 @dataclass
 class LeaderElector:
-    kube: KubeClient
+    kube: LeaseApi
     namespace: str
     name: str = "asyncaction-operator"
     identity: str = field(default_factory=default_identity)

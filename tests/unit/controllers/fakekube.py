@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncaction.kube.errors import ApiError, error_from_status
+from tests.support.fed import FedDirectly
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -38,7 +39,7 @@ def status_error(code: int, reason: str, message: str) -> ApiError:
 
 
 @dataclass
-class FakeKube:
+class FakeKube(FedDirectly):
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)  # (path, propagation)

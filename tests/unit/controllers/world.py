@@ -59,7 +59,7 @@ def action_object(name: str, *, queue: str | None = None, **spec: Any) -> dict[s
 
 
 def _informers(kube: FakeKube, path_for: Any, name: str, transform: Transform) -> Informers:
-    return Informers(kube, path_for, [NS], name=name, transform=transform)  # type: ignore[arg-type]
+    return Informers(kube, path_for, [NS], name=name, transform=transform)
 
 
 @dataclass

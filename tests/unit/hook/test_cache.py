@@ -16,6 +16,7 @@ from asyncaction_hook.cache import (
     summarize_template,
 )
 from asyncaction_hook.limits import json_size
+from tests.support.fed import FedDirectly
 
 
 def whole_action() -> dict[str, Any]:
@@ -139,7 +140,7 @@ def test_a_finished_action_keeps_only_its_phase_and_pending_uploads() -> None:
 def test_lookups_by_uid_follow_deletes_and_re_creations() -> None:
     from asyncaction_hook.cache import ActionCache
 
-    cache = ActionCache(None)  # type: ignore[arg-type]  # no API: objects are put directly
+    cache = ActionCache(FedDirectly())  # objects are put directly
     first = whole_action()
     cache.put(first)
     uid = first["metadata"]["uid"]
@@ -185,7 +186,7 @@ def test_an_action_without_tasks_keeps_no_task_fields() -> None:
     )
 
 
-class OutageApi:
+class OutageApi(FedDirectly):
     """Templates list fine; the actions' watch fails (the API server came back for one
     resource before the other's watch resumed)."""
 
@@ -211,7 +212,7 @@ async def test_the_cache_is_stale_while_any_of_its_informers_is() -> None:
     from asyncaction_hook.cache import ActionCache
 
     api = OutageApi()
-    cache = ActionCache(api)  # type: ignore[arg-type]
+    cache = ActionCache(api)
     actions = cache.actions.members[None]
     templates = cache.templates.members[None]
     actions.synced.set()  # both listed once, before the outage

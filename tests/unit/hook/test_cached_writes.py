@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -20,11 +21,12 @@ from asyncaction_hook.errors import HookError
 from asyncaction_hook.limits import Limits, json_size
 from asyncaction_hook.reports import Report
 from asyncaction_hook.writer import Coalescer, StatusWriter
+from tests.support.fed import FedDirectly
 
 UID = "0b7e1c1e-6a1e-4c54-a1d5-7b0d2c9f3a11"
 
 
-class ApiServer:
+class ApiServer(FedDirectly):
     """One action; GETs counted; a PATCH whose resourceVersion is not the current one
     is a conflict, as on a real API server."""
 
@@ -41,7 +43,8 @@ class ApiServer:
         self.gets += 1
         return copy.deepcopy(self.action)
 
-    async def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def patch(self, path: str, body: Mapping[str, Any] | list[Any]) -> dict[str, Any]:
+        assert isinstance(body, dict)
         if body["metadata"]["resourceVersion"] != self.action["metadata"]["resourceVersion"]:
             raise Conflict(409, "Conflict", "the object has been modified")
         self.patches.append(body)
@@ -62,9 +65,9 @@ def running(**extra: Any) -> dict[str, Any]:
 
 
 def writer_for(api: ApiServer, limits: Limits | None = None) -> StatusWriter:
-    cache = ActionCache(api)  # type: ignore[arg-type]
+    cache = ActionCache(api)
     cache.put(copy.deepcopy(api.action))
-    return StatusWriter(api, cache, limits or Limits())  # type: ignore[arg-type]
+    return StatusWriter(api, cache, limits or Limits())
 
 
 @pytest.mark.asyncio

@@ -2,12 +2,12 @@ import asyncio
 import itertools
 import logging
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from asyncaction.kube import ApiError
+from asyncaction_hook.logs import about_uid
 from asyncaction_hook.reports import Report
 from asyncaction_hook.writer import Coalescer
 
@@ -30,11 +30,14 @@ class FakeWriter:
         self.attempts.append(attempt)
         return {}
 
+    def about(self, uid: str) -> dict[str, Any]:
+        return about_uid(lambda _: None, uid)  # what a writer whose cache lacks it logs
+
 
 @pytest.mark.asyncio
 async def test_at_most_one_write_per_window_and_the_last_value_wins() -> None:
     writer = FakeWriter()
-    coalescer = Coalescer(writer, window=0.2)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=0.2)
     started = time.monotonic()
     for n in range(200):
         coalescer.submit("a", Report(progress=n // 2))
@@ -50,7 +53,7 @@ async def test_at_most_one_write_per_window_and_the_last_value_wins() -> None:
 @pytest.mark.asyncio
 async def test_take_absorbs_pending_and_close_flushes() -> None:
     writer = FakeWriter()
-    coalescer = Coalescer(writer, window=10)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=10)
     coalescer.submit("a", Report(progress=10))
     await asyncio.sleep(0.01)  # first write goes out at once
     coalescer.submit("a", Report(progress=20, logs=["x"]))
@@ -66,7 +69,7 @@ async def test_take_absorbs_pending_and_close_flushes() -> None:
 @pytest.mark.asyncio
 async def test_pending_reports_stay_bound_to_their_attempt() -> None:
     writer = FakeWriter()
-    coalescer = Coalescer(writer, window=10)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=10)
     coalescer.submit("a", Report(progress=10, logs=["from 1"]), 1)
     await asyncio.sleep(0.01)
     coalescer.submit("a", Report(progress=20, logs=["late from 1"]), 1)
@@ -81,7 +84,7 @@ async def test_pending_reports_stay_bound_to_their_attempt() -> None:
 @pytest.mark.asyncio
 async def test_pending_log_lines_are_bounded_by_the_tail() -> None:
     writer = FakeWriter()
-    coalescer = Coalescer(writer, window=10, keep_lines=5)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=10, keep_lines=5)
     coalescer.submit("a", Report(progress=1))
     await asyncio.sleep(0.01)
     for n in range(100):
@@ -100,7 +103,6 @@ class FlakyWriter(FakeWriter):
         self.error = error
         self.refused = asyncio.Event()  # set at each refusal
         self.written = asyncio.Event()
-        self.cache = SimpleNamespace(action=lambda uid: None)  # what log lines look up
 
     async def apply(
         self,
@@ -127,7 +129,7 @@ async def test_a_report_whose_write_the_api_server_refused_is_written_later_merg
     is one log line, not one per write."""
     caplog.set_level(logging.INFO, "asyncaction_hook.writer")
     writer = FlakyWriter(3, ApiError(503, "ServiceUnavailable", "the API server is down"))
-    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=0.01)
     coalescer.submit("a", Report(progress=10, statusDetails={"step": "load"}), attempt=1)
     await writer.refused.wait()  # the first of three refusals
     coalescer.submit("a", Report(progress=20, logs=["x"]), attempt=1)
@@ -151,7 +153,7 @@ async def test_a_report_whose_write_the_api_server_refused_is_written_later_merg
 @pytest.mark.asyncio
 async def test_a_refused_report_of_an_earlier_attempt_is_not_written_again() -> None:
     writer = FlakyWriter(1, ApiError(503, "ServiceUnavailable", "down"))
-    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=0.01)
     coalescer.submit("a", Report(progress=10), attempt=1)
     await writer.refused.wait()
     coalescer.submit("a", Report(progress=1), attempt=2)  # the next attempt started
@@ -167,7 +169,7 @@ async def test_a_write_that_retrying_cannot_fix_is_logged_and_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     writer = FlakyWriter(1, KeyError("status"))
-    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=0.01)
     coalescer.submit("a", Report(progress=10), attempt=1)
     await writer.refused.wait()
     await asyncio.sleep(0.05)  # ten windows: nothing is written again

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -76,9 +77,9 @@ class LeaseApi:
         self.leases: dict[str, dict[str, Any]] = {}
         self.version = 0
 
-    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _stamp(self, body: Mapping[str, Any]) -> dict[str, Any]:
         self.version += 1
-        stored = copy.deepcopy(body)
+        stored = copy.deepcopy(dict(body))
         stored["metadata"]["resourceVersion"] = str(self.version)
         self.leases[stored["metadata"]["name"]] = stored
         return copy.deepcopy(stored)
@@ -89,19 +90,20 @@ class LeaseApi:
             raise NotFound(404, "NotFound", f"lease {name} not found")
         return copy.deepcopy(self.leases[name])
 
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         if body["metadata"]["name"] in self.leases:
             raise Conflict(409, "AlreadyExists", "exists")
         return self._stamp(body)
 
-    async def request(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(self, method: str, path: str, *, body: Mapping[str, Any]) -> dict[str, Any]:
         assert method == "PUT"
         current = self.leases[path.rsplit("/", 1)[1]]
         if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise Conflict(409, "Conflict", "the object has been modified")
         return self._stamp(body)
 
-    async def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def patch(self, path: str, body: Mapping[str, Any] | list[Any]) -> dict[str, Any]:
+        assert isinstance(body, Mapping)
         current = copy.deepcopy(self.leases[path.rsplit("/", 1)[1]])
         current["metadata"].setdefault("annotations", {}).update(body["metadata"]["annotations"])
         return self._stamp(current)
@@ -109,7 +111,7 @@ class LeaseApi:
 
 def fence(api: LeaseApi, identity: str, now: list[int]) -> ShardFence:
     return ShardFence(
-        api,  # type: ignore[arg-type]
+        api,
         "ns",
         "hook-shard-0",
         future_ms=1000,

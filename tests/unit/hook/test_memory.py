@@ -29,12 +29,13 @@ from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.tasks import Book
 from asyncaction_hook.uploads import sweep_once
 from asyncaction_hook.writer import Coalescer, StatusWriter
+from tests.support.fed import FedDirectly
 
 N = 10_000
 KEYS = MasterKeys((b"k" * 48,))
 
 
-class MemoryApi:
+class MemoryApi(FedDirectly):
     """Serves LIST pages of what it holds, then the events put on ``events``."""
 
     def __init__(self) -> None:
@@ -93,14 +94,14 @@ async def drain(api: MemoryApi) -> None:
 @pytest.mark.asyncio
 async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> None:
     api = MemoryApi()
-    cache = ActionCache(api, shard=0, shards=1)  # type: ignore[arg-type]
+    cache = ActionCache(api, shard=0, shards=1)
     writer = QuietWriter()
     coalescer = Coalescer(writer, window=3600)
     guard = WindowReplayGuard(past_seconds=300, future_seconds=5)
     budgets = Budgets(Rate(100, 100), Rate(1e6, 1e6), Rate(10, 10))
     hook = Hook(
         HookSettings(),
-        api,  # type: ignore[arg-type]
+        api,  # type: ignore[arg-type]  # the Hook takes the whole client
         cache,
         writer,
         coalescer,

@@ -114,10 +114,20 @@ class CountingWriter:
     def __init__(self) -> None:
         self.writes: list[tuple[str, int | None]] = []
 
-    async def apply(self, uid: str, report: Report | None, **kwargs: Any) -> dict[str, Any]:
+    async def apply(
+        self,
+        uid: str,
+        report: Report | None,
+        extra: Any = None,
+        attempt: int | None = None,
+        cached: bool = False,
+    ) -> dict[str, Any]:
         assert report is not None
         self.writes.append((uid, report.progress))
         return {}
+
+    def about(self, uid: str) -> dict[str, Any]:
+        return {"uid": uid}
 
 
 @pytest.mark.asyncio
@@ -126,7 +136,7 @@ async def test_many_actions_share_the_write_rate_and_none_loses_its_last_report(
     3,000 writes a second; paced at 40 a second, at most 40 a second plus the burst,
     and every action's last progress is written in the end."""
     writer = CountingWriter()
-    coalescer = Coalescer(writer, window=0.01, pacer=WritePacer(40, 5))  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=0.01, pacer=WritePacer(40, 5))
     uids = [f"a-{n}" for n in range(30)]
     started = time.monotonic()
     for step in range(1, 51):
@@ -144,7 +154,7 @@ async def test_many_actions_share_the_write_rate_and_none_loses_its_last_report(
 @pytest.mark.asyncio
 async def test_without_a_pacer_the_coalescer_is_bounded_by_its_window_alone() -> None:
     writer = CountingWriter()
-    coalescer = Coalescer(writer, window=0.01)  # type: ignore[arg-type]
+    coalescer = Coalescer(writer, window=0.01)
     assert coalescer.pacer.rate == 0
     coalescer.submit("a", Report(progress=1))
     await asyncio.sleep(0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -51,15 +52,18 @@ class LeaseApi:
             raise NotFound(404, "NotFound", path)
         return copy.deepcopy(self.lease)
 
-    async def create(self, path: str, body: dict[str, Any], **options: Any) -> dict[str, Any]:
+    async def create(self, path: str, body: Mapping[str, Any], **options: Any) -> dict[str, Any]:
         await self._enter("create", options)
         if self.lease is not None:
             raise AlreadyExists(409, "AlreadyExists", path)
         self.lease = copy.deepcopy(dict(body))
         return self._bump()
 
-    async def patch(self, path: str, body: dict[str, Any], **options: Any) -> dict[str, Any]:
+    async def patch(
+        self, path: str, body: Mapping[str, Any] | list[Any], **options: Any
+    ) -> dict[str, Any]:
         await self._enter("patch", options)
+        assert isinstance(body, Mapping)
         assert self.lease is not None
         if body["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:
             raise Conflict(409, "Conflict", path)
@@ -150,7 +154,7 @@ async def test_every_lease_call_is_a_single_attempt() -> None:
 
 
 async def leading(api: LeaseApi, **timings: Any) -> LeaderElector:
-    a = LeaderElector(api, "ns", "lease", identity="a", **timings)  # type: ignore[arg-type]
+    a = LeaderElector(api, "ns", "lease", identity="a", **timings)
     await a.acquire()
     return a
 
@@ -208,6 +212,6 @@ async def test_a_healthy_leader_keeps_renewing() -> None:
 async def test_a_lease_the_role_does_not_grant_is_refused_not_awaited_forever() -> None:
     api = LeaseApi()
     api.fail_with = ApiError(403, "Forbidden", 'leases "lease" is forbidden')
-    a = LeaderElector(api, "ns", "lease", identity="a")  # type: ignore[arg-type]
+    a = LeaderElector(api, "ns", "lease", identity="a")
     with pytest.raises(LeaseRefused, match="lease ns/lease: 403 Forbidden"):
         await asyncio.wait_for(a.acquire(), 10)
