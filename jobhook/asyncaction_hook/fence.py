@@ -148,7 +148,7 @@ class ShardFence:
     holding: asyncio.Event = field(default_factory=asyncio.Event)
     lost: asyncio.Event = field(default_factory=asyncio.Event)
     _promise_ms: int = 0
-    _renewed_at: float = 0.0
+    _renewed_at: float = float("-inf")  # monotonic; never renewed: not fresh
     _lease: dict[str, Any] | None = None
     _waiting_written: bool = False
 

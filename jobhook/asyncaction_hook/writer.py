@@ -219,7 +219,11 @@ class Coalescer:
             pending.report = report
             pending.attempt = attempt
         if uid not in self._timers:
-            delay = max(0.0, self._last_flush.get(uid, 0.0) + self.window - time.monotonic())
+            # Never written: at once. (A default of 0.0 held the first write of every
+            # action for the window while the host's monotonic clock, its uptime, was
+            # below the window: on a node booted minutes ago, with a long window.)
+            last = self._last_flush.get(uid, float("-inf"))
+            delay = max(0.0, last + self.window - time.monotonic())
             self._timers[uid] = asyncio.create_task(self._flush_later(uid, delay))
 
     def take(self, uid: str, attempt: int | None = None) -> Report | None:
