@@ -169,6 +169,10 @@ class Manager:
         self.leading = False
         # a warm standby sees every transition the leader makes: only a leader counts them
         self.actions.action_metrics.counting = not settings.warm_standby
+        # nor does it queue work: the keys its caches name wait in a set until it leads
+        if settings.warm_standby:
+            for work in self.work_queues():
+                work.hold()
         self.metrics.bind("manager", self._live_metrics)
 
     def _about_key(self, key: str) -> dict[str, Any]:
@@ -179,6 +183,9 @@ class Manager:
             namespace, _, name = key.partition("/")
             cached = {"metadata": {"namespace": namespace, "name": name}}
         return about(cached)
+
+    def work_queues(self) -> tuple[WorkQueue, ...]:
+        return (self.action_queue, self.status_queue, self.schedules.queue)
 
     def _live_metrics(self) -> list[Metric]:
         """Gauges read at scrape time: actions by phase, work queues, leadership."""
@@ -254,7 +261,8 @@ class Manager:
             heap.settle()  # the modules and settings loaded so far stay for good
             warm = self.settings.warm_standby
             if warm:
-                # Listed and watched before leading: a takeover then needs no sync.
+                # Listed and watched before leading: a takeover then needs no sync. The
+                # keys their events name are held until this replica leads (__init__).
                 await self._start_caches(tasks)
                 self.caches_synced.set()
                 log.info(
@@ -265,6 +273,8 @@ class Manager:
             self.leading = True
             self.actions.action_metrics.counting = True
             tasks.append(asyncio.create_task(self.leader.keep()))
+            for work in self.work_queues():
+                await work.release()  # a warm standby's held keys; none otherwise
             if not warm:
                 # A cache the API server refuses raises; a Lease lost while syncing returns.
                 syncing = self._start_caches(tasks)

@@ -109,11 +109,37 @@ class WorkQueue:
         self._seq = 0
         self._heap_changed = asyncio.Event()
         self._closed = False
+        self._held: set[str] | None = None  # keys collected while held (see ``hold``)
 
     # -- adding --------------------------------------------------------------------------
 
+    def hold(self) -> None:
+        """Collect keys without queuing them until ``release``: a warm standby's caches
+        follow the leader's changes, but its controllers do not run, and client-go's
+        controllers enqueue nothing before they lead. Held keys are one set: no depth,
+        no adds counted, no time waited (a standby of hours would otherwise report every
+        key as ready, and hours of queue wait once it led)."""
+        if self._held is None:
+            self._held = set()
+
+    async def release(self, batch: int = 1000) -> None:
+        """Queue every held key now, as fresh adds, giving the loop a turn every
+        ``batch`` keys (100,000 keys must not hold it at once)."""
+        held, self._held = self._held or set(), None
+        for count, key in enumerate(held, 1):
+            self.add(key)
+            if count % batch == 0:
+                await asyncio.sleep(0)
+
+    @property
+    def held(self) -> int:
+        return len(self._held or ())
+
     def add(self, key: str) -> None:
         if self._closed:
+            return
+        if self._held is not None:
+            self._held.add(key)
             return
         self.stats.adds += 1
         if self.observer is not None:
@@ -128,7 +154,7 @@ class WorkQueue:
         self._ready.put_nowait(key)
 
     def add_after(self, key: str, seconds: float) -> None:
-        if seconds <= 0:
+        if seconds <= 0 or self._held is not None:  # held: its reconcile decides again
             self.add(key)
             return
         when = self._clock() + seconds
@@ -141,6 +167,9 @@ class WorkQueue:
         self._heap_changed.set()
 
     def add_rate_limited(self, key: str) -> None:
+        if self._held is not None:
+            self._held.add(key)
+            return
         if self.observer is not None:
             self.observer.retried()
         self.add_after(key, self.rate_limiter.when(key))

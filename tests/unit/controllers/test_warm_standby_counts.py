@@ -104,3 +104,31 @@ def test_a_cold_standby_and_a_leader_count_as_before(master_keys_file: Path) -> 
     assert waits == [
         'asyncaction_admission_wait_time_seconds_count{namespace="cold",queue="default"} 1.0'
     ]
+
+
+def depth(manager: Manager) -> list[str]:
+    text = generate_latest(manager.metrics.registry).decode()
+    return sorted(
+        line for line in text.splitlines() if line.startswith("asyncaction_workqueue_depth{")
+    )
+
+
+def test_a_warm_standby_queues_no_work_until_it_leads(master_keys_file: Path) -> None:
+    """Its caches name every action the leader changes; its controllers do not run. The
+    work queue depth it reported grew to every action it had seen (a dashboard summing
+    the replicas showed the standby's 100,000 "ready" keys); now they are held."""
+    manager = manager_for(True, "warm-depth", master_keys_file)
+    cache = manager.caches.actions
+    for i in range(5):
+        cache.put(action(f"a{i}", i + 1, "QUEUED", "warm-depth"))
+    assert depth(manager) == [
+        'asyncaction_workqueue_depth{name="actions"} 0.0',
+        'asyncaction_workqueue_depth{name="queue-status"} 0.0',
+    ]
+    assert manager.action_queue.held == 5
+
+
+def test_a_cold_standby_or_leader_queues_as_before(master_keys_file: Path) -> None:
+    manager = manager_for(False, "cold-depth", master_keys_file)
+    manager.caches.actions.put(action("a", 1, "QUEUED", "cold-depth"))
+    assert (len(manager.action_queue), manager.action_queue.held) == (1, 0)

@@ -358,3 +358,31 @@ async def test_an_api_outage_is_a_few_lines_not_one_traceback_per_key(
         (logging.INFO, "actions: keys are processed again: 200 failure(s) over 0s", False),
     ]
     assert [getattr(r, "action", None) for r in records] == [{"name": "k0"}, {"name": "bug"}, None]
+
+
+@pytest.mark.asyncio
+async def test_held_keys_are_one_set_until_released_and_then_fresh_adds() -> None:
+    """A warm standby holds its keys: no depth, no adds, no wait counted while it stands
+    by (an hour of standing by is not an hour of queue wait); released, each key is
+    queued once, as if added then."""
+    clock = Clock()
+    seen = Recorder()
+    queue = WorkQueue(clock=clock, observer=seen)
+
+    def told(what: str) -> list[float | None]:
+        return [value for call, value in seen.calls if call == what]
+
+    queue.hold()
+    for key in ("a", "b", "a"):
+        queue.add(key)
+    queue.add_after("c", 30)  # held as well: its reconcile decides again on release
+    queue.add_rate_limited("a")
+    assert (len(queue), queue.delayed, queue.held, seen.calls) == (0, 0, 3, [])
+    clock.now = 3600.0
+    await queue.release(batch=2)
+    assert (len(queue), queue.held, len(told("added"))) == (3, 0, 3)
+    clock.now = 3601.0
+    taken = sorted([await queue._get() for _ in range(3)])
+    assert (taken, told("taken"), told("retried")) == (["a", "b", "c"], [1.0, 1.0, 1.0], [])
+    queue.add("d")  # released: an ordinary queue again
+    assert (len(queue), queue.held) == (1, 0)
