@@ -97,6 +97,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- toYaml .Values.securityContext }}
 {{- end }}
 
+{{/* The label that ties a hook shard's pods to its Deployment and Service (the
+operator's asyncaction.api.names.LABEL_HOOK_SHARD): include with the shard number. */}}
+{{- define "asyncaction.hookShardLabel" -}}
+asyncaction.dev/hook-shard: {{ . | quote }}
+{{- end }}
+
 {{/* A hook shard's Deployment and Service name: include with (dict "root" $ "shard" i);
 shard -1, or one shard in all, is the unsharded name. */}}
 {{- define "asyncaction.hookName" -}}

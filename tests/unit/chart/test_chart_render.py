@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from asyncaction.api.crds import build_crds
+from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.chart import build_rbac_rules
 from asyncaction.main import parse_args
 from tests.support.chart import CHART, NAMESPACED_VALUES, find, notes, objects, one, render
@@ -495,6 +496,7 @@ def test_hook_shards_get_a_deployment_and_a_service_each_and_the_operator_pins_a
         deployment, service = one(objs, "Deployment", name), one(objs, "Service", name)
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert service["spec"]["selector"] == selector
+        assert selector[LABEL_HOOK_SHARD] == str(shard)  # the label the operator sets
         assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
         selectors.append(selector)
         parsed = parse_hook_args(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
