@@ -237,7 +237,7 @@ class Manager:
         heap.settle()  # the last period's survivors, before this pass adds its own
         await self.actions.repair()
         for count, key in enumerate(self.caches.actions.all_keys(), 1):
-            self.action_queue.add(key)
+            self.action_queue.add(key, bulk=True)  # behind the changes meanwhile
             if count % RESYNC_BATCH == 0:
                 await asyncio.sleep(0)  # 100,000 keys must not hold the loop at once
         self.schedules.resync()
@@ -273,8 +273,6 @@ class Manager:
             self.leading = True
             self.actions.action_metrics.counting = True
             tasks.append(asyncio.create_task(self.leader.keep()))
-            for work in self.work_queues():
-                await work.release()  # a warm standby's held keys; none otherwise
             if not warm:
                 # A cache the API server refuses raises; a Lease lost while syncing returns.
                 syncing = self._start_caches(tasks)
@@ -314,6 +312,9 @@ class Manager:
                 asyncio.create_task(self._resync()),
                 asyncio.create_task(self.schedules.run()),
                 asyncio.create_task(self.actions.events.run()),
+                # A warm standby's held keys (none otherwise), as bulk behind the changes
+                # that arrive now: admission is already open, the workers already run.
+                *(asyncio.create_task(work.release()) for work in self.work_queues()),
             ]
             await self.leader.lost.wait()
             log.error("leadership lost: stopping the controllers")

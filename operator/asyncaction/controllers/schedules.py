@@ -123,7 +123,7 @@ class ScheduleController:
 
     def resync(self) -> None:
         for key in self.schedules.all_keys():
-            self.queue.add(key)
+            self.queue.add(key, bulk=True)
 
     # -- events → keys -------------------------------------------------------------------
 

@@ -9,6 +9,12 @@ Semantics follow client-go's rate-limited delaying queue:
   deadlines, TTLs, start timeouts, retry backoff all live there). Only the earliest
   pending time per key is kept; a later request for a key that already fires sooner is
   dropped. One task sleeps until the heap's first entry is due.
+- ``add(key, bulk=True)`` queues ``key`` behind every ordinary key: the keys of a
+  resync, or a warm standby's on taking over (100,000 of them), wait behind the
+  changes that arrive meanwhile instead of in front of them, as controller-runtime's
+  priority queue puts the initial list's events at low priority. An ordinary add of a
+  key waiting as bulk promotes it. So that bulk keys are never starved, every
+  ``BULK_EVERY``-th key taken is a bulk one when any waits.
 - ``add_rate_limited(key)`` retries a failed key after a per-key exponential backoff;
   ``forget(key)`` resets it after a success.
 - ``run(process, workers)`` runs a fixed number of workers. ``process`` returns a
@@ -28,6 +34,7 @@ import contextlib
 import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +45,7 @@ from asyncaction.runtime.result import Result, TerminalError
 log = logging.getLogger(__name__)
 
 Process = Callable[[str], Awaitable[Result | float | None]]
+BULK_EVERY = 8  # at least one key in this many taken is a bulk key, when any waits
 
 
 @dataclass
@@ -100,10 +108,16 @@ class WorkQueue:
         self.rate_limiter = rate_limiter or RateLimiter()
         self.stats = QueueStats()
         self._clock = clock
-        self._ready: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()  # in _ready
+        # Ready keys, in two lines: ordinary, and bulk behind them. ``_queued`` says which
+        # line each ready key is in (True: bulk); an entry of a deque whose key is no
+        # longer queued there (promoted, or taken) is skipped when it comes up.
+        self._urgent: deque[str] = deque()
+        self._bulk: deque[str] = deque()
+        self._queued: dict[str, bool] = {}
+        self._taken = 0
+        self._wakeup = asyncio.Event()  # set while a key is ready
         self._processing: set[str] = set()
-        self._dirty: set[str] = set()  # added while processing
+        self._dirty: dict[str, bool] = {}  # added while processing (True: only as bulk)
         self._heap: list[tuple[float, int, str]] = []
         self._due: dict[str, float] = {}  # earliest pending time per key
         self._seq = 0
@@ -123,11 +137,11 @@ class WorkQueue:
             self._held = set()
 
     async def release(self, batch: int = 1000) -> None:
-        """Queue every held key now, as fresh adds, giving the loop a turn every
+        """Queue every held key now, as fresh bulk adds, giving the loop a turn every
         ``batch`` keys (100,000 keys must not hold it at once)."""
         held, self._held = self._held or set(), None
         for count, key in enumerate(held, 1):
-            self.add(key)
+            self.add(key, bulk=True)
             if count % batch == 0:
                 await asyncio.sleep(0)
 
@@ -135,7 +149,7 @@ class WorkQueue:
     def held(self) -> int:
         return len(self._held or ())
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, *, bulk: bool = False) -> None:
         if self._closed:
             return
         if self._held is not None:
@@ -145,13 +159,16 @@ class WorkQueue:
         if self.observer is not None:
             self.observer.added()
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, True) and bulk
             return
-        if key in self._queued:
-            return
-        self._queued.add(key)
-        self._added_at[key] = self._clock()
-        self._ready.put_nowait(key)
+        waiting = self._queued.get(key)
+        if waiting is not None and (bulk or not waiting):
+            return  # already queued, in this line or the ordinary one
+        if waiting is None:
+            self._added_at[key] = self._clock()
+        self._queued[key] = bulk
+        (self._bulk if bulk else self._urgent).append(key)
+        self._wakeup.set()
 
     def add_after(self, key: str, seconds: float) -> None:
         if seconds <= 0 or self._held is not None:  # held: its reconcile decides again
@@ -178,7 +195,7 @@ class WorkQueue:
         self.rate_limiter.forget(key)
 
     def __len__(self) -> int:
-        return self._ready.qsize()
+        return len(self._queued)
 
     @property
     def delayed(self) -> int:
@@ -215,9 +232,27 @@ class WorkQueue:
 
     # -- workers -------------------------------------------------------------------------
 
+    def _next(self) -> str | None:
+        """The next ready key (ordinary first, a bulk one every ``BULK_EVERY``), or None."""
+        self._taken += 1
+        lines = (self._urgent, self._bulk)
+        if self._taken % BULK_EVERY == 0:
+            lines = (self._bulk, self._urgent)
+        for line in lines:
+            bulk = line is self._bulk
+            while line:
+                key = line.popleft()
+                if self._queued.get(key) is bulk:
+                    del self._queued[key]
+                    return key
+        return None
+
     async def _get(self) -> str:
-        key = await self._ready.get()
-        self._queued.discard(key)
+        while (key := self._next()) is None:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if self._queued:
+            self._wakeup.set()  # more keys ready: the next idle worker takes one
         self._processing.add(key)
         now = self._clock()
         self._started_at[key] = now
@@ -231,9 +266,9 @@ class WorkQueue:
         started = self._started_at.pop(key, None)
         if self.observer is not None and started is not None:
             self.observer.done(self._clock() - started)
-        if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+        bulk = self._dirty.pop(key, None)
+        if bulk is not None:
+            self.add(key, bulk=bulk)
 
     async def _worker(self, process: Process) -> None:
         while True:

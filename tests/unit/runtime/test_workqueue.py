@@ -5,7 +5,7 @@ from collections.abc import Callable
 import pytest
 
 from asyncaction.kube.errors import ApiError
-from asyncaction.runtime.workqueue import RateLimiter, WorkQueue
+from asyncaction.runtime.workqueue import BULK_EVERY, RateLimiter, WorkQueue
 
 
 class Clock:
@@ -386,3 +386,65 @@ async def test_held_keys_are_one_set_until_released_and_then_fresh_adds() -> Non
     assert (taken, told("taken"), told("retried")) == (["a", "b", "c"], [1.0, 1.0, 1.0], [])
     queue.add("d")  # released: an ordinary queue again
     assert (len(queue), queue.held) == (1, 0)
+
+
+@pytest.mark.asyncio
+async def test_bulk_keys_wait_behind_ordinary_ones_and_an_ordinary_add_promotes() -> None:
+    """A resync's or a takeover's keys must not stand in front of a change that arrives
+    meanwhile (a new action waited 2.8 s behind 100,000 released keys)."""
+    queue = WorkQueue()
+    for key in ("r1", "r2", "r3", "r4"):
+        queue.add(key, bulk=True)
+    queue.add("new")
+    queue.add("r3")  # a change to a key waiting as bulk: it moves up
+    queue.add("new", bulk=True)  # already waiting as ordinary: stays there
+    assert len(queue) == 5
+    taken = [await queue._get() for _ in range(5)]
+    assert taken == ["new", "r3", "r1", "r2", "r4"]
+    assert len(queue) == 0
+
+
+@pytest.mark.asyncio
+async def test_bulk_keys_are_not_starved() -> None:
+    """Under a steady stream of ordinary keys one key in BULK_EVERY taken is bulk."""
+    queue = WorkQueue()
+    queue.add("bulk", bulk=True)
+    for i in range(3 * BULK_EVERY):
+        queue.add(f"k{i}")
+    taken = [await queue._get() for _ in range(BULK_EVERY)]
+    assert taken.index("bulk") == BULK_EVERY - 1
+
+
+@pytest.mark.asyncio
+async def test_a_key_added_while_processing_is_queued_again_in_the_line_of_its_adds() -> None:
+    queue = WorkQueue()
+    queue.add("a")
+    queue.add("b")
+    assert await queue._get() == "a"
+    assert await queue._get() == "b"
+    queue.add("a", bulk=True)  # only bulk adds while processing: bulk again
+    queue.add("b", bulk=True)
+    queue.add("b")  # any ordinary add: ordinary
+    queue.add("c", bulk=True)
+    queue._done("a")
+    queue._done("b")
+    assert [await queue._get() for _ in range(3)] == ["b", "c", "a"]
+
+
+@pytest.mark.asyncio
+async def test_idle_workers_wake_for_keys_of_either_line() -> None:
+    queue = WorkQueue()
+    seen: list[str] = []
+
+    async def process(key: str) -> None:
+        seen.append(key)
+
+    task = asyncio.create_task(queue.run(process, 3))
+    for _ in range(3):
+        await asyncio.sleep(0)  # the workers start and wait
+    queue.add("x", bulk=True)
+    queue.add("y")
+    await until(lambda: len(seen) == 2)
+    assert sorted(seen) == ["x", "y"]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
