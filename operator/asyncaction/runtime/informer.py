@@ -43,6 +43,7 @@ from asyncaction.runtime.indexed_cache import (
     object_key,
     strip_managed_fields,
 )
+from asyncaction.runtime.initial_list import initial_list
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,12 @@ class Informer(IndexedCache):
     # -- the loop ------------------------------------------------------------------------
 
     async def _list(self) -> None:
+        # The first LIST's adds queue as bulk (``runtime.initial_list``); a relist's
+        # notifications are changes missed during a watch gap: ordinary.
+        with initial_list(not self.synced.is_set()):
+            await self._list_pages()
+
+    async def _list_pages(self) -> None:
         seen: set[Key] = set()
         params: dict[str, str] = {"limit": str(self.page_size)}
         if self.label_selector:

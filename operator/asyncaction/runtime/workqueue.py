@@ -13,7 +13,8 @@ Semantics follow client-go's rate-limited delaying queue:
   resync, or a warm standby's on taking over (100,000 of them), wait behind the
   changes that arrive meanwhile instead of in front of them, as controller-runtime's
   priority queue puts the initial list's events at low priority. An ordinary add of a
-  key waiting as bulk promotes it. So that bulk keys are never starved, every
+  key waiting as bulk promotes it. What an informer's handlers add while it replays its
+  first LIST is bulk too (``runtime.initial_list``). So that bulk keys are never starved, every
   ``BULK_EVERY``-th key taken is a bulk one when any waits.
 - ``add_rate_limited(key)`` retries a failed key after a per-key exponential backoff;
   ``forget(key)`` resets it after a success.
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from asyncaction.logthrottle import ThrottledLog, is_transient
+from asyncaction.runtime.initial_list import in_initial_list
 from asyncaction.runtime.result import Result, TerminalError
 
 log = logging.getLogger(__name__)
@@ -155,6 +157,7 @@ class WorkQueue:
         if self._held is not None:
             self._held.add(key)
             return
+        bulk = bulk or in_initial_list()
         self.stats.adds += 1
         if self.observer is not None:
             self.observer.added()
