@@ -14,8 +14,8 @@ Semantics follow client-go's rate-limited delaying queue:
   changes that arrive meanwhile instead of in front of them, as controller-runtime's
   priority queue puts the initial list's events at low priority. An ordinary add of a
   key waiting as bulk promotes it. What an informer's handlers add while it replays its
-  first LIST is bulk too (``runtime.initial_list``). So that bulk keys are never starved, every
-  ``BULK_EVERY``-th key taken is a bulk one when any waits.
+  first LIST is bulk too (``runtime.initial_list``). So that bulk keys are never
+  starved, every ``BULK_EVERY``-th key taken is a bulk one when any waits.
 - ``add_rate_limited(key)`` retries a failed key after a per-key exponential backoff;
   ``forget(key)`` resets it after a success.
 - ``run(process, workers)`` runs a fixed number of workers. ``process`` returns a

@@ -4,7 +4,7 @@ relist's change, queues ordinary keys in front of them (``runtime.initial_list``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,20 +26,11 @@ class OneListThenEvents:
     def __init__(self) -> None:
         self.events: asyncio.Queue[WatchEvent] = asyncio.Queue()
 
-    async def request(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
+    async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
         items = [thing(f"old-{i}", i) for i in range(1, 4)]
         return {"items": items, "metadata": {"resourceVersion": "3"}}
 
-    async def watch(
-        self,
-        path: str,
-        *,
-        label_selector: str | None = None,
-        resource_version: str | None = None,
-        timeout_seconds: int = 300,
-    ) -> AsyncIterator[WatchEvent]:
+    async def watch(self, path: str, **_: Any) -> AsyncIterator[WatchEvent]:
         while True:
             yield await self.events.get()
 
