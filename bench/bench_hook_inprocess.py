@@ -1,6 +1,6 @@
 """Where a signed progress report's time goes in the hook, without a cluster.
 
-The hook's real app (``server.create_app``: metrics middleware, authentication, budgets,
+The hook's real server (``server.create_server``: routes, metrics, authentication, budgets,
 replay memory, fence check, coalescer, status writer) runs in a process of its own on
 loopback; the API server is replaced by memory (a LIST of A RUNNING actions, GETs and
 status PATCHes answered from a dict), so every cost measured is the hook's. The load is
@@ -42,7 +42,7 @@ from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.metrics import HookMetrics
 from asyncaction_hook.pacing import WritePacer
-from asyncaction_hook.server import create_app
+from asyncaction_hook.server import create_server
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from hookload import run_load
@@ -139,8 +139,7 @@ async def serve(
     cache.add_handler(hook.on_action)
     cache.start()
     assert await cache.wait_synced(10)
-    app = create_app(hook) if not BARE else bare_app()
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.ServerRunner(create_server(hook) if not BARE else bare_server())
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     ready.set()
@@ -154,16 +153,15 @@ async def serve(
 BARE = False  # --bare: aiohttp alone, for the floor under the hook's own code
 
 
-def bare_app() -> web.Application:
-    """What aiohttp and the kernel cost without the hook: read the body, answer JSON."""
+def bare_server() -> web.Server:
+    """What aiohttp and the kernel cost without the hook: read the body, answer JSON, on
+    the low-level server the hook runs on (``server.create_server``)."""
 
-    async def status(request: web.Request) -> web.Response:
+    async def status(request: web.BaseRequest) -> web.Response:
         await request.read()
         return web.json_response({"id": request.headers.get("X-Job-Id"), "progress": 1})
 
-    app = web.Application()
-    app.router.add_post("/status", status)
-    return app
+    return web.Server(status, access_log=None)
 
 
 def hook_process(

@@ -5,7 +5,7 @@ the signature, the shard, the fence, the replay memory, the budgets); the rest o
 ``Hook`` is what the route handlers (``routes``, ``tasks``, ``uploads``) share: the
 stores and their per-namespace slots, the spec with its template's defaults, an
 attempt's input listing, and the per-uid state dropped when an action ends. The aiohttp
-application that serves them is ``server.create_app``.
+server that serves them is ``server.create_server``.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class Hook:
         if reason is not None:
             raise unavailable("RESTARTED", f"{reason}; sign the request again", 2)
 
-    async def authenticate(self, request: web.Request) -> Caller:
+    async def authenticate(self, request: web.BaseRequest) -> Caller:
         """Cheapest checks first: nothing is read or derived for a request that fails
         early, and every failure draws on the unauthenticated budget alone."""
         now_ms = self.clock_ms()

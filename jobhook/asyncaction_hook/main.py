@@ -24,7 +24,7 @@ from asyncaction_hook.fence import ShardFence
 from asyncaction_hook.logs import configure as configure_logs
 from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
 from asyncaction_hook.pacing import WritePacer
-from asyncaction_hook.server import create_app
+from asyncaction_hook.server import create_server
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import sweep_forever, verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -232,7 +232,7 @@ async def serve(args: argparse.Namespace) -> None:
     settling = asyncio.create_task(_settle_when_synced(cache))
     # Listen at once: a request that arrives before the first sync, or before this
     # process holds its shard, is held (bounded) rather than refused.
-    runner = web.AppRunner(create_app(hook), access_log=None, shutdown_timeout=5.0)
+    runner = web.ServerRunner(create_server(hook), shutdown_timeout=5.0)
     await runner.setup()
     if fence is not None:
         await fence.announce()  # before any request can arrive here

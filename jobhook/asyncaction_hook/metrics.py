@@ -1,7 +1,7 @@
 """The hook's Prometheus metrics, and what the hook costs the API server.
 
 ``HookMetrics`` holds the definitions: requests by route and code and their duration
-(``served``, called by the server's one middleware), refusals by reason, reports
+(``served``, called by the server's one wrapper around every route), refusals by reason, reports
 against status writes, presigned URLs, API requests by method and code, and gauges
 read at scrape time (coalescer backlog, cache sync). Every API request the hook makes
 also goes through ``CountingKubeClient``, so a test can prove that refused traffic costs
@@ -16,7 +16,6 @@ import collections
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
@@ -197,7 +196,7 @@ class HookMetrics:
         self._live: list[Callable[[], Iterable[Metric]]] = []
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # (route's resource, code) -> its two series: routes and codes are few
-        self._served: dict[tuple[Any, int], tuple[Any, Any]] = {}
+        self._served: dict[tuple[str, int], tuple[Any, Any]] = {}
         r.register(_Live(self))
 
     def child(self, metric: M, *values: str) -> M:
@@ -221,14 +220,12 @@ class HookMetrics:
     def count_request(self, method: str, code: int) -> None:
         self.child(self.api_requests, method.upper(), str(code)).inc()
 
-    def served(self, request: web.Request, code: int, seconds: float) -> None:
+    def served(self, route: str, code: int, seconds: float) -> None:
         """Counts and times one answered request (``server.serving`` calls this for every
-        request, refusals included)."""
-        resource = request.match_info.route.resource
-        series = self._served.get((resource, code))
+        request, refusals included; ``route`` is its template, or "other")."""
+        series = self._served.get((route, code))
         if series is None:
-            route = resource.canonical if resource is not None else "other"
-            series = self._served[resource, code] = (
+            series = self._served[route, code] = (
                 self.child(self.requests, route, str(code)),
                 self.child(self.duration, route),
             )

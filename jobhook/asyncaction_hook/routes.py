@@ -7,6 +7,7 @@ namespace are bounded (``Hook.s3_slot``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
-async def post_status(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
+async def post_status(
+    hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
+) -> web.Response:
     limits = hook.settings.limits
     caller = await hook.authenticate(request)
     parsed = parse_json(caller.body, limits.max_json_depth)
@@ -71,8 +73,7 @@ async def post_status(request: web.Request) -> web.Response:
     return web.json_response(view)
 
 
-async def get_action(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
+async def get_action(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
     caller = await hook.authenticate(request)
     action = await hook.cache.fresh_action(caller.uid)  # the request payload is not cached
     if action is None:
@@ -96,10 +97,10 @@ async def get_action(request: web.Request) -> web.Response:
     )
 
 
-async def get_download(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
+async def get_download(
+    hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
+) -> web.Response:
     caller = await hook.authenticate(request)
-    info = request.match_info
     store = hook.store(caller, info["store"], info["uuid"])
     if not info["index"].isascii() or not info["index"].isdigit():
         raise bad_request("index must be a non-negative integer")
@@ -146,10 +147,8 @@ async def get_download(request: web.Request) -> web.Response:
     )
 
 
-async def put_upload(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
+async def put_upload(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
     caller = await hook.authenticate(request)
-    info = request.match_info
     store = hook.store(caller, info["store"], info["uuid"])
     body = parse_json(caller.body, hook.settings.max_json_depth)
     if not isinstance(body, dict) or not HEX32.match(str(body.get("hash", ""))):

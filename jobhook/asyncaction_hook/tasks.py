@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -254,13 +255,7 @@ def check_current(action: dict[str, Any], attempt: int) -> None:
         )
 
 
-def _books(request: web.Request) -> TaskBooks:
-    books: TaskBooks = request.app["task_books"]
-    return books
-
-
-async def get_task(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
+async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
     caller = await hook.authenticate(request)
     action = await hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
@@ -272,7 +267,7 @@ async def get_task(request: web.Request) -> web.Response:
     if not tasks:
         return web.Response(status=204)
     now_ms = _now_ms()
-    books = _books(request)
+    books = hook.task_books
     book = books.books.setdefault(caller.uid, Book())
     async with book.lock:
         book, changed = await books.open(action, now_ms)
@@ -319,10 +314,9 @@ async def get_task(request: web.Request) -> web.Response:
     )
 
 
-async def post_task(request: web.Request) -> web.Response:
-    hook: Hook = request.app["hook"]
+async def post_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
     caller = await hook.authenticate(request)
-    raw = request.match_info["id"]
+    raw = info["id"]
     if not raw.isascii() or not raw.isdigit():
         raise not_found("task ids are decimal integers")
     if len(raw) > MAX_INDEX_DIGITS:  # int() of over 4,300 digits raises: it was a 500
@@ -344,7 +338,7 @@ async def post_task(request: web.Request) -> web.Response:
     if index >= len(spec.get("tasks") or []):
         raise not_found(f"no task {index}")
     now_ms = _now_ms()
-    books = _books(request)
+    books = hook.task_books
     book = books.books.setdefault(caller.uid, Book())
     async with book.lock:
         book, _ = await books.open(action, now_ms)
@@ -368,10 +362,3 @@ async def post_task(request: web.Request) -> web.Response:
                 hook, caller.uid, book, caller.attempt, len(spec["tasks"]), final=False
             )
     return web.json_response({"id": raw, "state": record.state.value, "tries": record.tries})
-
-
-def register(app: web.Application, base: str, books: TaskBooks) -> None:
-    """Add the task routes to the hook's app (called by ``server.create_app``)."""
-    app["task_books"] = books
-    app.router.add_get(f"{base}/task", get_task)
-    app.router.add_post(f"{base}/task/{{id}}", post_task)

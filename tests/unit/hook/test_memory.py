@@ -110,7 +110,7 @@ async def test_per_uid_maps_are_empty_after_ten_thousand_actions_finished() -> N
         lambda: KEYS,
         budgets,
     )
-    hook.metrics.bind(lambda: state_families(hook))  # as create_app binds them
+    hook.metrics.bind(lambda: state_families(hook))  # as create_server binds them
     cache.add_handler(hook.on_action)
     cache.start()
     try:

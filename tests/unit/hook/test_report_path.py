@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError
@@ -32,10 +32,10 @@ from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.errors import HookError
-from asyncaction_hook.server import create_app
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
+from tests.support.hookserver import HookTestServer
 
 KEYS = MasterKeys((b"m" * 48,))
 UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
@@ -93,7 +93,8 @@ async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Hook, OneActionA
     )
     cache.start()
     assert await cache.wait_synced(5)
-    async with TestClient(TestServer(create_app(hook))) as http:
+    http: TestClient[Any, Any]
+    async with TestClient(HookTestServer(hook)) as http:
         yield http, hook, api
     coalescer.forget(UID)
     await cache.stop()
@@ -104,7 +105,6 @@ def signed(uid: str, key: str, body: bytes, time_ms: int) -> dict[str, str]:
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # app.py's str keys
 async def test_reports_answers_and_exposition(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -199,7 +199,6 @@ async def test_reports_answers_and_exposition(
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_half_a_surrogate_pair_is_refused_as_malformed_not_a_500(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -219,7 +218,6 @@ async def test_half_a_surrogate_pair_is_refused_as_malformed_not_a_500(
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_numbers_json_cannot_carry_are_refused_before_anything_is_kept(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -263,7 +261,6 @@ async def test_numbers_json_cannot_carry_are_refused_before_anything_is_kept(
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_a_task_id_or_object_index_of_thousands_of_digits_is_a_404_not_a_500(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -315,7 +312,6 @@ async def test_a_task_id_or_object_index_of_thousands_of_digits_is_a_404_not_a_5
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_a_body_that_never_comes_is_answered_408_not_waited_for_for_ever(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -358,7 +354,6 @@ async def test_a_body_that_never_comes_is_answered_408_not_waited_for_for_ever(
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_a_body_that_is_not_an_object_or_a_wrong_field_is_a_422_naming_it(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -401,7 +396,6 @@ async def test_a_body_that_is_not_an_object_or_a_wrong_field_is_a_422_naming_it(
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
@@ -409,11 +403,11 @@ async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
     (AIOHTTP_NO_EXTENSIONS, or a platform without the extension) lets them through, and
     the signature check encodes the path as latin-1: "/task/٣" raised
     UnicodeEncodeError, a 500. The request is built as that parser builds it."""
-    http, hook, _ = client
+    _, hook, _ = client
     key = KEYS.issue("ns", UID, 1)
     headers = headers_v2(UID, key, "POST", "/task/3", b"", hook.clock_ms())
     for path in ("/task/\u0663", "/upload/s3/x/\u00e9"):
-        request = make_mocked_request("POST", path, headers=headers, app=http.app)
+        request = make_mocked_request("POST", path, headers=headers)
         with pytest.raises(HookError) as caught:
             await hook.authenticate(request)
         assert (caught.value.status, caught.value.reason, caught.value.message) == (
@@ -424,7 +418,6 @@ async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
 
 
 @pytest.mark.asyncio
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")  # app.py's str keys
 async def test_an_api_outage_is_a_503_each_time_and_one_log_line(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -450,3 +443,54 @@ async def test_an_api_outage_is_a_503_each_time_and_one_log_line(
     assert [r.getMessage() for r in caplog.records if r.name == "asyncaction_hook.server"] == [
         "API error while serving /status: 503 ServiceUnavailable: the API server is down"
     ]
+
+
+@pytest.mark.asyncio
+async def test_what_the_server_answers_before_any_route_is_what_aiohttp_answered(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """The hook serves on aiohttp's low-level server with its own route table
+    (``server.create_server``); these are the answers ``web.Application`` gave before:
+    404 and 405 with ``Allow`` (both counted under route "other"), HEAD on a GET route,
+    ``Expect: 100-continue``, and a body over the limit refused with 413. One answer is
+    counted now that was not: the 417 for an unknown ``Expect``, which the application
+    gave before its middleware ran."""
+    http, hook, _ = client
+    unknown = await http.post("/nowhere", data=b"{}")
+    assert (unknown.status, await unknown.text()) == (404, "404: Not Found")
+    wrong = await http.post("/healthz", data=b"")
+    assert (wrong.status, set(wrong.headers["Allow"].split(","))) == (405, {"GET", "HEAD"})
+    head = await http.head("/healthz")
+    assert (head.status, await head.read()) == (200, b"")
+    odd = await http.get("/healthz", headers={"Expect": "something-else"})
+    assert odd.status == 417
+
+    key = KEYS.issue("ns", UID, 1)
+    body = json.dumps({"progress": 70, "statusDetails": {"pad": "x" * 2000}}).encode()
+    continued = await http.post(
+        "/status", data=body, headers=signed(UID, key, body, hook.clock_ms()), expect100=True
+    )
+    assert (continued.status, (await continued.json())["progress"]) == (200, 70)
+
+    # over the body limit, with no Content-Length to refuse it early: read() stops it
+    big = b"x" * (hook.settings.max_body_bytes + 10)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield big
+
+    await asyncio.sleep(0.002)
+    too_big = await http.post(
+        "/status", data=chunks(), headers=signed(UID, key, big, hook.clock_ms())
+    )
+    assert (too_big.status, (await too_big.json())["error"]["reason"]) == (413, "TOO_LARGE")
+
+    scraped = await (await http.get("/metrics")).text()
+    for line in (
+        'asyncaction_hook_requests_total{code="404",route="other"} 1.0',
+        'asyncaction_hook_requests_total{code="405",route="other"} 1.0',
+        'asyncaction_hook_requests_total{code="200",route="/healthz"} 1.0',
+        'asyncaction_hook_requests_total{code="417",route="/healthz"} 1.0',
+        'asyncaction_hook_requests_total{code="200",route="/status"} 1.0',
+        'asyncaction_hook_requests_total{code="413",route="/status"} 1.0',
+    ):
+        assert line in scraped.splitlines(), line

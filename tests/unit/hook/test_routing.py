@@ -1,0 +1,80 @@
+"""The hook's route table (``asyncaction_hook.routing``): each decision aiohttp's router
+made for the hook, made the same way by the table the low-level server uses."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from asyncaction_hook.routing import Route, Router
+
+TABLE = [
+    Route("POST", "/hook/status", "status"),
+    Route("GET", "/hook/action", "action"),
+    Route("GET", "/hook/download/{store}/{uuid}/{property}/{index}", "download"),
+    Route("PUT", "/hook/upload/{store}/{uuid}/{property}", "upload"),
+    Route("GET", "/hook/task", "task"),
+    Route("POST", "/hook/task/{id}", "post task"),
+    Route("GET", "/healthz", "healthz"),
+]
+ROUTER = Router(TABLE)
+
+
+def test_a_static_path_is_its_route_with_no_values() -> None:
+    route, params = ROUTER.resolve("POST", "/hook/status")
+    assert (route.method, route.template, route.handler, dict(params)) == (
+        "POST",
+        "/hook/status",
+        "status",
+        {},
+    )
+
+
+def test_a_templated_path_gives_each_segment_unquoted_as_aiohttp_does() -> None:
+    route, params = ROUTER.resolve("GET", "/hook/download/s3/u-1/inputs%2Fa/7")
+    assert (route.template, route.handler) == (
+        "/hook/download/{store}/{uuid}/{property}/{index}",
+        "download",
+    )
+    # path_safe keeps %2F and %25 encoded; the router's values decode those two
+    assert dict(params) == {"store": "s3", "uuid": "u-1", "property": "inputs/a", "index": "7"}
+    _, params = ROUTER.resolve("POST", "/hook/task/100%25")
+    assert dict(params) == {"id": "100%"}
+
+
+def test_a_segment_never_spans_a_slash_and_paths_match_whole() -> None:
+    for path in ("/hook/task/1/2", "/hook/status/", "/hook/statu", "/x/hook/status", ""):
+        with pytest.raises(web.HTTPNotFound):
+            ROUTER.resolve("POST", path)
+    with pytest.raises(web.HTTPNotFound):
+        ROUTER.resolve("GET", "/hook/download/s3/u-1/inputs")  # a segment short
+
+
+def test_head_is_answered_by_the_get_route() -> None:
+    route, _ = ROUTER.resolve("HEAD", "/healthz")
+    assert (route.method, route.handler) == ("GET", "healthz")
+
+
+def test_another_method_on_a_known_path_is_405_naming_the_allowed_ones() -> None:
+    with pytest.raises(web.HTTPMethodNotAllowed) as post:
+        ROUTER.resolve("POST", "/healthz")
+    assert (post.value.status, post.value.method, post.value.allowed_methods) == (
+        405,
+        "POST",
+        {"GET", "HEAD"},
+    )
+    with pytest.raises(web.HTTPMethodNotAllowed) as get:
+        ROUTER.resolve("GET", "/hook/task/3")
+    assert (get.value.method, get.value.allowed_methods) == ("GET", {"POST"})
+    with pytest.raises(web.HTTPMethodNotAllowed) as head:
+        ROUTER.resolve("HEAD", "/hook/status")
+    assert head.value.allowed_methods == {"POST"}
+
+
+def test_two_routes_for_one_method_and_path_are_refused() -> None:
+    with pytest.raises(ValueError, match="two routes for GET /healthz"):
+        Router([Route("GET", "/healthz", "a"), Route("GET", "/healthz", "b")])
+    # two methods on one path are one resource
+    router = Router([Route("GET", "/t", "get"), Route("POST", "/t", "post")])
+    assert router.resolve("POST", "/t")[0].handler == "post"
+    assert router.resolve("GET", "/t")[0].handler == "get"
