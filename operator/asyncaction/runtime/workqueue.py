@@ -152,19 +152,28 @@ class WorkQueue:
         return len(self._held or ())
 
     def add(self, key: str, *, bulk: bool = False) -> None:
+        self._add(key, bulk=bulk or in_initial_list(), count=True)
+
+    def _add(self, key: str, *, bulk: bool, count: bool) -> None:
+        """Queue ``key`` unless it waits already. ``count``: an add that makes the key
+        wait counts in ``adds`` (``workqueue_adds_total``), as client-go counts an item
+        that becomes dirty; an add of a key already waiting, queued or added again while
+        processed, is the same work and counts nothing, nor does the requeue of such a
+        key when its processing ends."""
         if self._closed:
             return
         if self._held is not None:
             self._held.add(key)
             return
-        bulk = bulk or in_initial_list()
-        self.stats.adds += 1
-        if self.observer is not None:
-            self.observer.added()
         if key in self._processing:
-            self._dirty[key] = self._dirty.get(key, True) and bulk
+            dirty = self._dirty.get(key)
+            if dirty is None and count:
+                self._count_add()
+            self._dirty[key] = (dirty is None or dirty) and bulk
             return
         waiting = self._queued.get(key)
+        if waiting is None and count:
+            self._count_add()
         if waiting is not None and (bulk or not waiting):
             return  # already queued, in this line or the ordinary one
         if waiting is None:
@@ -172,6 +181,11 @@ class WorkQueue:
         self._queued[key] = bulk
         (self._bulk if bulk else self._urgent).append(key)
         self._wakeup.set()
+
+    def _count_add(self) -> None:
+        self.stats.adds += 1
+        if self.observer is not None:
+            self.observer.added()
 
     def add_after(self, key: str, seconds: float) -> None:
         if seconds <= 0 or self._held is not None:  # held: its reconcile decides again
@@ -270,8 +284,8 @@ class WorkQueue:
         if self.observer is not None and started is not None:
             self.observer.done(self._clock() - started)
         bulk = self._dirty.pop(key, None)
-        if bulk is not None:
-            self.add(key, bulk=bulk)
+        if bulk is not None:  # counted when it was added during the processing
+            self._add(key, bulk=bulk, count=False)
 
     async def _worker(self, process: Process) -> None:
         while True:

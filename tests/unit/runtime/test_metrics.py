@@ -59,7 +59,7 @@ def test_the_work_queue_reports_adds_retries_and_waits() -> None:
 
     async def run() -> None:
         queue.add("a")
-        queue.add("a")  # de-duplicated, still an add (as client-go counts)
+        queue.add("a")  # already waiting: not an add (client-go counts an item once dirty)
         clock[0] += 2
         key = await queue._get()
         clock[0] += 3
@@ -69,7 +69,7 @@ def test_the_work_queue_reports_adds_retries_and_waits() -> None:
 
     asyncio.run(run())
     s = metrics.snapshot()
-    assert s['asyncaction_workqueue_adds_total{name="q"}'] == 2
+    assert s['asyncaction_workqueue_adds_total{name="q"}'] == 1  # the retry is not due yet
     assert s['asyncaction_workqueue_retries_total{name="q"}'] == 1
     assert s['asyncaction_workqueue_queue_duration_seconds_sum{name="q"}'] == 2
     assert s['asyncaction_workqueue_work_duration_seconds_sum{name="q"}'] == 3

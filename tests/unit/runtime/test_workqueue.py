@@ -286,7 +286,7 @@ async def test_the_observer_is_told_each_add_retry_wait_and_work_time() -> None:
     queue.add("a")  # queued at 0
     clock.now = 2.5
     queue.add("b")  # queued at 2.5
-    queue.add("a")  # already waiting: counted as an add, no second entry
+    queue.add("a")  # already waiting: the same work, neither counted nor queued twice
     clock.now = 4
     assert await queue._get() == "a"  # waited 4
     clock.now = 7
@@ -301,7 +301,6 @@ async def test_the_observer_is_told_each_add_retry_wait_and_work_time() -> None:
     queue._done("b")  # already done: nothing more to tell
     assert queue.running_seconds() == []
     assert recorder.calls == [
-        ("added", None),
         ("added", None),
         ("added", None),
         ("taken", 4),
@@ -429,6 +428,32 @@ async def test_a_key_added_while_processing_is_queued_again_in_the_line_of_its_a
     queue._done("a")
     queue._done("b")
     assert [await queue._get() for _ in range(3)] == ["b", "c", "a"]
+
+
+@pytest.mark.asyncio
+async def test_adds_count_work_that_starts_waiting_as_client_go_counts_them() -> None:
+    """``workqueue_adds_total`` counts an item when it becomes dirty: a key added again
+    while it waits, or several times while it is processed, is one add, and its requeue
+    when processing ends is none (this counted 1 + 1 + 3 + 1 = 6 here: every call, and
+    the requeue again)."""
+    recorder = Recorder()
+    queue = WorkQueue(observer=recorder)
+    queue.add("a")
+    queue.add("a")  # waiting already
+    queue.add("a", bulk=True)  # waiting already, in the ordinary line
+    assert (queue.stats.adds, len(queue)) == (1, 1)
+    assert await queue._get() == "a"
+    queue.add("a", bulk=True)  # while processed: it will wait again, one add
+    queue.add("a")
+    queue.add("a")
+    assert queue.stats.adds == 2
+    queue._done("a")  # queued again: counted when it was added
+    assert (queue.stats.adds, len(queue)) == (2, 1)
+    assert await queue._get() == "a"
+    queue._done("a")
+    queue.add("a")  # new work after it was done
+    assert queue.stats.adds == 3
+    assert [call for call in recorder.calls if call[0] == "added"] == [("added", None)] * 3
 
 
 @pytest.mark.asyncio
