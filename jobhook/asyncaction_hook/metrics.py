@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from asyncaction.kube import KubeClient
 from asyncaction.kube.client import WatchEvent
+from asyncaction.runtime.metrics import events_posted, rest_client_requests
 
 if TYPE_CHECKING:
     from asyncaction_hook.app import Hook
@@ -184,15 +185,8 @@ class HookMetrics:
             f"{p}presigned_urls", "Presigned S3 URLs handed out, by method.", ["method"],
             registry=r,
         )  # fmt: skip
-        self.api_requests = Counter(
-            f"{p}rest_client_requests", "Requests to the API server by method and HTTP code "
-            "(client-go's rest_client_requests_total; code 0: no answer).",
-            ["method", "code"], registry=r,
-        )  # fmt: skip
-        self.events = Counter(
-            f"{p}events", "Events posted about actions, by type and reason.",
-            ["type", "reason"], registry=r,
-        )  # fmt: skip
+        self.api_requests = rest_client_requests(p, r)
+        self.events = events_posted(p, r)
         self._live: list[Callable[[], Iterable[Metric]]] = []
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # (route's resource, code) -> its two series: routes and codes are few

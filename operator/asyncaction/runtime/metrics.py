@@ -77,6 +77,24 @@ class _Live(Collector):
         yield from self.owner.live_families()
 
 
+def rest_client_requests(prefix: str, registry: CollectorRegistry) -> Counter:
+    """Requests to the API server, defined once for the operator and the job hook (each
+    with its own prefix and registry)."""
+    return Counter(
+        f"{prefix}rest_client_requests", "Requests to the API server by method and HTTP code "
+        "(client-go's rest_client_requests_total; code 0: no answer).",
+        ["method", "code"], registry=registry,
+    )  # fmt: skip
+
+
+def events_posted(prefix: str, registry: CollectorRegistry) -> Counter:
+    """Events posted about actions, defined once for the operator and the job hook."""
+    return Counter(
+        f"{prefix}events", "Events posted about actions, by type and reason.",
+        ["type", "reason"], registry=registry,
+    )  # fmt: skip
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -125,19 +143,12 @@ class Metrics:
             f"{p}workqueue_work_duration_seconds", "How long processing one key took.",
             ["name"], buckets=WORKQUEUE_BUCKETS, registry=r,
         )  # fmt: skip
-        self.api_requests = Counter(
-            f"{p}rest_client_requests", "Requests to the API server by method and HTTP code "
-            "(client-go's rest_client_requests_total; code 0: no answer).",
-            ["method", "code"], registry=r,
-        )  # fmt: skip
+        self.api_requests = rest_client_requests(p, r)
         self.api_writes = Counter(
             f"{p}api_writes", "Writes the API server accepted, by resource.", ["resource"],
             registry=r,
         )  # fmt: skip
-        self.events = Counter(
-            f"{p}events", "Events posted about actions, by type and reason.",
-            ["type", "reason"], registry=r,
-        )  # fmt: skip
+        self.events = events_posted(p, r)
         self.events_dropped = Counter(
             f"{p}events_dropped", "Events about actions not posted: queue_full (posted "
             "faster than the API server took them) or refused (the API server said no).",
