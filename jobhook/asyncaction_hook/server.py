@@ -89,7 +89,7 @@ def serving(
             try:
                 found, params = router.resolve(request.method, request.rel_url.path_safe)
                 route = found.template
-                if hdrs.EXPECT in request.headers:
+                if request.headers.get(hdrs.EXPECT):  # as the application: empty is none
                     await _expect_continue(request)
                 response = await found.handler(hook, request, params)
             except HookError as exc:

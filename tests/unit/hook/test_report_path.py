@@ -464,6 +464,8 @@ async def test_what_the_server_answers_before_any_route_is_what_aiohttp_answered
     assert (head.status, await head.read()) == (200, b"")
     odd = await http.get("/healthz", headers={"Expect": "something-else"})
     assert odd.status == 417
+    empty = await http.get("/healthz", headers={"Expect": ""})  # no expectation at all
+    assert empty.status == 200
 
     key = KEYS.issue("ns", UID, 1)
     body = json.dumps({"progress": 70, "statusDetails": {"pad": "x" * 2000}}).encode()
@@ -488,7 +490,7 @@ async def test_what_the_server_answers_before_any_route_is_what_aiohttp_answered
     for line in (
         'asyncaction_hook_requests_total{code="404",route="other"} 1.0',
         'asyncaction_hook_requests_total{code="405",route="other"} 1.0',
-        'asyncaction_hook_requests_total{code="200",route="/healthz"} 1.0',
+        'asyncaction_hook_requests_total{code="200",route="/healthz"} 2.0',
         'asyncaction_hook_requests_total{code="417",route="/healthz"} 1.0',
         'asyncaction_hook_requests_total{code="200",route="/status"} 1.0',
         'asyncaction_hook_requests_total{code="413",route="/status"} 1.0',
