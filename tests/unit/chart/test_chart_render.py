@@ -320,6 +320,7 @@ BAD_VALUES = {
     "too many operator replicas": ({"operator": {"replicas": 4}}, "/operator/replicas"),
     "unsharded hook replicas": ({"hook": {"replicas": 2}}, "/hook/replicas"),
     "no hook shard": ({"hook": {"shards": 0}}, "/hook/shards"),
+    "negative retired shards": ({"hook": {"retiredShards": -1}}, "/hook/retiredShards"),
     "bad digest": ({"image": {"digest": "latest"}}, "/image/digest"),
     "bad namespace": ({"rbac": {"namespaces": ["Team_A"]}}, "/rbac/namespaces/0"),
 }
@@ -525,6 +526,43 @@ def test_hook_shards_get_a_deployment_and_a_service_each_and_the_operator_pins_a
         one(single, "Service", "asyncaction-hook")["spec"]["selector"]
         == (hook["spec"]["selector"]["matchLabels"])
     )
+
+
+def test_retired_shards_keep_their_services_in_front_of_every_hook_pod() -> None:
+    """Lowering hook.shards removed the higher shards' Services, and the jobs still
+    running with those URLs lost their hook. With hook.retiredShards set to the count
+    before, their Services stay and select every hook pod, whose 421 names the new
+    shard (the project's clients follow it); lowered to one shard, shard 0's goes too."""
+    every_pod = one(render({}), "Service", "asyncaction-hook")["spec"]["selector"]
+
+    def hook_services(values: dict[str, Any]) -> dict[str, dict[str, str]]:
+        return {
+            o["metadata"]["name"]: o["spec"]["selector"]
+            for o in find(render(values), "Service")
+            if o["metadata"]["name"].startswith("asyncaction-hook")
+        }
+
+    lowered = hook_services({"hook": {"shards": 2, "retiredShards": 4}})
+    assert sorted(lowered) == [f"asyncaction-hook{s}" for s in ("", "-0", "-1", "-2", "-3")]
+    assert lowered["asyncaction-hook-0"][LABEL_HOOK_SHARD] == "0"  # a shard that stays
+    assert lowered["asyncaction-hook-2"] == lowered["asyncaction-hook-3"] == every_pod
+    unsharded = hook_services({"hook": {"shards": 1, "retiredShards": 3}})
+    assert unsharded == {f"asyncaction-hook{s}": every_pod for s in ("", "-0", "-1", "-2")}
+    # the default renders what it did before
+    assert hook_services({"hook": {"shards": 2}}).keys() == {
+        "asyncaction-hook",
+        "asyncaction-hook-0",
+        "asyncaction-hook-1",
+    }
+
+
+def test_retired_shards_not_above_the_shards_name_the_mistake() -> None:
+    from helm_python import HelmRenderError
+
+    with pytest.raises(
+        HelmRenderError, match=r"hook\.retiredShards \(2\) must be more than hook\.shards \(2\)"
+    ):
+        render({"hook": {"shards": 2, "retiredShards": 2}})
 
 
 def hook_deployment(values: dict[str, Any]) -> dict[str, Any]:
