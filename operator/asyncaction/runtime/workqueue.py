@@ -167,8 +167,10 @@ class WorkQueue:
             return
         if key in self._processing:
             dirty = self._dirty.get(key)
-            if dirty is None and count:
-                self._count_add()
+            if dirty is None:
+                self._added_at[key] = self._clock()  # its wait starts now, as client-go's
+                if count:
+                    self._count_add()
             self._dirty[key] = (dirty is None or dirty) and bulk
             return
         waiting = self._queued.get(key)
@@ -176,8 +178,8 @@ class WorkQueue:
             self._count_add()
         if waiting is not None and (bulk or not waiting):
             return  # already queued, in this line or the ordinary one
-        if waiting is None:
-            self._added_at[key] = self._clock()
+        if waiting is None:  # (a requeue keeps the time it was added while processed)
+            self._added_at.setdefault(key, self._clock())
         self._queued[key] = bulk
         (self._bulk if bulk else self._urgent).append(key)
         self._wakeup.set()

@@ -457,6 +457,27 @@ async def test_adds_count_work_that_starts_waiting_as_client_go_counts_them() ->
 
 
 @pytest.mark.asyncio
+async def test_a_key_added_while_processed_has_waited_since_that_add() -> None:
+    """client-go records an item's add time when it becomes dirty, so the queue wait of a
+    key changed while it was processed runs from that change, not from the end of the
+    processing (this observed 1 s here where the change had waited 5)."""
+    clock = Clock()
+    recorder = Recorder()
+    queue = WorkQueue(clock=clock, observer=recorder)
+    queue.add("a")
+    assert await queue._get() == "a"
+    clock.now = 1
+    queue.add("a")  # changed while processed
+    clock.now = 3
+    queue.add("a")  # again: its wait still runs from 1
+    clock.now = 5
+    queue._done("a")
+    clock.now = 6
+    assert await queue._get() == "a"
+    assert [call for call in recorder.calls if call[0] == "taken"] == [("taken", 0), ("taken", 5)]
+
+
+@pytest.mark.asyncio
 async def test_idle_workers_wake_for_keys_of_either_line() -> None:
     queue = WorkQueue()
     seen: list[str] = []
