@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -90,6 +91,7 @@ async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Hook, OneActionA
         WindowReplayGuard(300, 0),
         lambda: KEYS,
         Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
+        started_ms=int(time.time() * 1000) - 60_000,  # a minute ago: no start fence
     )
     cache.start()
     assert await cache.wait_synced(5)
@@ -98,6 +100,14 @@ async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Hook, OneActionA
         yield http, hook, api
     coalescer.forget(UID)
     await cache.stop()
+
+
+def signed_before(hook: Hook) -> int:
+    """A signing time ten seconds back, for tests that sign several requests at distinct
+    milliseconds from it: inside the time window, and never "in the future" (the
+    fixture allows no future) however fast the requests go. Signing at now + k failed
+    when k requests were answered within k milliseconds."""
+    return hook.clock_ms() - 10_000
 
 
 def signed(uid: str, key: str, body: bytes, time_ms: int) -> dict[str, str]:
@@ -110,7 +120,7 @@ async def test_reports_answers_and_exposition(
 ) -> None:
     http, hook, api = client
     key = KEYS.issue("ns", UID, 1)
-    now = hook.clock_ms()
+    now = signed_before(hook)
     first = json.dumps({"progress": 40, "statusDetails": {"step": "a"}}).encode()
     second = json.dumps({"progress": 60, "logs": ["x"]}).encode()
     deep = b"[" * 40 + b"]" * 40  # 40 levels: over max_json_depth (32)
@@ -226,7 +236,7 @@ async def test_numbers_json_cannot_carry_are_refused_before_anything_is_kept(
     write failed and it was dropped. Both are the job's error: a 400 saying which number."""
     http, hook, api = client
     key = KEYS.issue("ns", UID, 1)
-    now = hook.clock_ms()
+    now = signed_before(hook)
     answers = []
     for at, body in enumerate(
         (
@@ -279,7 +289,7 @@ async def test_a_task_id_or_object_index_of_thousands_of_digits_is_a_404_not_a_5
         60,
     )
     key = KEYS.issue("ns", UID, 1)
-    now = hook.clock_ms()
+    now = signed_before(hook)
     huge = "9" * 4301
     body = b'{"status": "done"}'
     task_path = f"/task/{huge}"
