@@ -244,8 +244,22 @@ def test_an_action_runs_through_an_api_server_restart(
 
 
 @pytest.mark.usefixtures("hooked_operator")
-def test_after_the_api_server_returned_new_actions_are_served(kube: Kube, namespace: str) -> None:
-    """Runs after the restart above: the healed cache knows actions created since."""
+def test_after_the_api_server_returned_new_actions_are_served(
+    kube: Kube, namespace: str, hook_url: str
+) -> None:
+    """Runs after the restart above: once the hook says it has caught up (``/readyz``,
+    what a Service routes by), its healed cache knows actions created since. (Created
+    before that, the job's reports met 503 NOT_READY for as long as the cache's watch
+    backed off, up to 27 s after the API server had returned, beyond the job's retries:
+    the informer now ends its count of failures with a LIST the API server answered.)"""
+
+    def ready() -> bool:
+        try:
+            return requests.get(f"{hook_url}/readyz", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(ready, 120, "the hook caught up after the API server's restart")
     code = "from asyncaction_job import client\nclient.succeed({'after': 'restart'})\n"
     kube.create_action(namespace, python_action("after", code))
     done = kube.wait_phase(namespace, "after", {"SUCCEEDED", "FAILED"}, timeout=90)

@@ -186,6 +186,11 @@ class Informer(IndexedCache):
                 if self._resource_version is None:
                     await self._list()
                     self.synced.set()
+                    # The API server answered a whole LIST: the failures before it are
+                    # over. Counted on, they held the watch back for up to ``cap``
+                    # seconds after the next short outage (an API server restarted
+                    # twice: 27 s of a stale hook cache, measured).
+                    self.backoff.reset()
                 await self._watch()  # ends normally at the server's timeout: watch again
                 self.backoff.reset()
             except asyncio.CancelledError:
