@@ -174,11 +174,12 @@ class WorkQueue:
             self._dirty[key] = (dirty is None or dirty) and bulk
             return
         waiting = self._queued.get(key)
-        if waiting is None and count:
-            self._count_add()
         if waiting is not None and (bulk or not waiting):
             return  # already queued, in this line or the ordinary one
-        if waiting is None:  # (a requeue keeps the time it was added while processed)
+        if waiting is None:
+            if count:
+                self._count_add()
+            # a requeue keeps the time it was added while processed
             self._added_at.setdefault(key, self._clock())
         self._queued[key] = bulk
         (self._bulk if bulk else self._urgent).append(key)
