@@ -1,13 +1,13 @@
 """The hook's Prometheus metrics, and what the hook costs the API server.
 
 ``HookMetrics`` holds the definitions: requests by route and code and their duration
-(``served``, called by the server's one wrapper around every route), refusals by reason, reports
-against status writes, presigned URLs, API requests by method and code, and gauges
-read at scrape time (coalescer backlog, cache sync). Every API request the hook makes
-also goes through ``CountingKubeClient``, so a test can prove that refused traffic costs
-the API server nothing: the counters move only for the watch's lists and for writes of
-authenticated reports. Labels are bounded: a route template, a code, a reason; never an
-action.
+(``served``, called by the server's one wrapper around every route), refusals by
+reason, reports against status writes, presigned URLs, API requests by method and code,
+and gauges read at scrape time (coalescer backlog, cache sync). Every API request the
+hook makes also goes through ``CountingKubeClient``, so a test can prove that refused
+traffic costs the API server nothing: the counters move only for the watch's lists and
+for writes of authenticated reports. Labels are bounded: a route template, a code, a
+reason; never an action.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class HookMetrics:
         self.events = events_posted(p, r)
         self._live: list[Callable[[], Iterable[Metric]]] = []
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        # (route's resource, code) -> its two series: routes and codes are few
+        # (route template, code) -> its two series: routes and codes are few
         self._served: dict[tuple[str, int], tuple[Any, Any]] = {}
         r.register(_Live(self))
 
