@@ -29,7 +29,13 @@ from asyncaction.sharding import hook_url_for, shard_of
 from asyncaction.stores import Store, Stores
 from asyncaction.tenancy import key_allowed
 from asyncaction_hook import dataplane, tasks
-from asyncaction_hook.auth import ReplayGuard, check_replay, matching_attempt, parse_headers
+from asyncaction_hook.auth import (
+    ReplayGuard,
+    check_replay,
+    check_still_in_window,
+    matching_attempt,
+    parse_headers,
+)
 from asyncaction_hook.budgets import Budgets
 from asyncaction_hook.cache import ActionCache, is_terminal
 from asyncaction_hook.errors import (
@@ -244,8 +250,12 @@ class Hook:
             raise self.misdirected(signed.job_id)
         if self.fence is not None or signed.time_ms < self.fenced_until_ms:
             await self._check_fence(signed.job_id, signed.time_ms, deadline)
+        accepted_ms = self.clock_ms()  # the body may have taken up to hold_seconds
         try:
-            check_replay(self.guard, signed, self.clock_ms())
+            check_still_in_window(
+                signed, now_ms=accepted_ms, past_seconds=self.settings.time_window_seconds
+            )
+            check_replay(self.guard, signed, accepted_ms)
         except HookError as exc:
             raise self.budgets.refused(exc) from None
         if self.fence is not None:

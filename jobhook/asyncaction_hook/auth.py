@@ -82,7 +82,7 @@ def parse_headers(
         raise unauthorized("X-Job-Hash must be 64 hex digits (HMAC-SHA256)")
     time_ms = int(time_text)
     if time_ms < now_ms - past_seconds * 1000:
-        raise unauthorized("X-Job-Time is too old: check the clock, and sign each request anew")
+        raise _too_old()
     if time_ms > now_ms + future_seconds * 1000:
         raise unauthorized("X-Job-Time is in the future: check the clock of the job's node")
     if headers.get(HEADER_SIGNATURE, "").lower() == SIGNATURE_V2:
@@ -92,6 +92,19 @@ def parse_headers(
     else:
         raise unauthorized("signature version 1 is disabled; send X-Job-Signature: v2")
     return SignedHeaders(job_id, time_text, time_ms, given.lower(), version)
+
+
+def _too_old() -> HookError:
+    return unauthorized("X-Job-Time is too old: check the clock, and sign each request anew")
+
+
+def check_still_in_window(signed: SignedHeaders, *, now_ms: int, past_seconds: float) -> None:
+    """The time window again, when the signature is about to be accepted: the replay
+    memory forgets a second once the window has passed it, so a request whose body
+    arrived after its signature expired would find no trace of an earlier acceptance.
+    ``now_ms`` must be the clock reading the replay memory is given."""
+    if signed.time_ms < now_ms - past_seconds * 1000:
+        raise _too_old()
 
 
 def signature_matches(

@@ -35,7 +35,7 @@ from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.errors import HookError
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.writer import Coalescer, StatusWriter
-from asyncaction_job.signing import headers_v2
+from asyncaction_job.signing import headers_v1, headers_v2
 from tests.support.hookserver import HookTestServer
 
 KEYS = MasterKeys((b"m" * 48,))
@@ -506,3 +506,71 @@ async def test_what_the_server_answers_before_any_route_is_what_aiohttp_answered
         'asyncaction_hook_requests_total{code="413",route="/status"} 1.0',
     ):
         assert line in scraped.splitlines(), line
+
+
+async def _send_in_two_parts(
+    http: TestClient[Any, Any], headers: dict[str, str], body: bytes, between: Any
+) -> tuple[str, dict[str, Any]]:
+    """POST /status with the body's tail sent after ``between()`` ran: the hook has the
+    headers and waits for the rest."""
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    reader, writer = await asyncio.open_connection(http.host, http.port)
+    try:
+        request = f"POST /status HTTP/1.1\r\nHost: hook\r\nContent-Length: {len(body)}\r\n"
+        writer.write(f"{request}{head}\r\n".encode() + body[:3])
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the hook has checked the headers and waits in read()
+        between()
+        writer.write(body[3:])
+        await writer.drain()
+        head_bytes = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        status_line, *header_lines = head_bytes.decode().split("\r\n")
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in header_lines
+            if line.lower().startswith("content-length:")
+        )
+        return status_line, json.loads(await reader.readexactly(length))
+    finally:
+        writer.close()
+
+
+@pytest.mark.asyncio
+async def test_a_signature_that_expires_while_its_body_arrives_is_refused_not_replayed(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """The time window was checked when the headers arrived, the replay memory when the
+    body had: a replay of a signature near the window's end whose body took a few
+    seconds found its second already forgotten, and was accepted a second time. With
+    signature v1 (the body is not signed) that replay carried a forged terminal report,
+    which was written. The window is checked again when the signature is accepted, with
+    the clock the replay memory uses."""
+    http, hook, api = client
+    offset = [0]
+    hook.clock_ms = lambda: int(time.time() * 1000) + offset[0]
+    hook.started_ms = hook.clock_ms() - 600_000  # no start fence for a 299 s old signature
+    progress = b'{"progress": 7}'
+    headers = {**headers_v1(UID, KEYS.issue("ns", UID, 1), hook.clock_ms() - 299_000)}
+    first = await http.post("/status", data=progress, headers=headers)
+    assert first.status == 200
+    forged = b'{"status": "SUCCEEDED", "result": {"forged": true}}'
+    again = await http.post("/status", data=forged, headers=headers)
+    assert (again.status, await again.json()) == (
+        401,
+        {"error": {"reason": "REPLAYED", "message": "this signature was already used"}},
+    )
+
+    def three_seconds_pass() -> None:
+        offset[0] += 3_000
+
+    status_line, answer = await _send_in_two_parts(http, headers, forged, three_seconds_pass)
+    assert status_line.startswith("HTTP/1.1 401 ")
+    assert answer == {
+        "error": {
+            "reason": "UNAUTHORIZED",
+            "message": "X-Job-Time is too old: check the clock, and sign each request anew",
+        }
+    }
+    # the first report's progress, written at once; nothing of the forged report
+    assert [sorted(p["status"]) for p in api.patches] == [["lastReportAt", "progress"]]
+    assert api.action["status"]["phase"] == "RUNNING"
