@@ -100,6 +100,9 @@ class Informer(IndexedCache):
     failure: CacheError | None = None
     _failed: asyncio.Event = field(default_factory=asyncio.Event)
     _confirmed: bool = False  # a watch was accepted once: later refusals are retried
+    # keys the controller wrote (``put``) while a LIST was in flight: newer than its
+    # snapshot, so their absence from it is no deletion
+    _written_during_list: set[Key] | None = None
 
     def display_name(self) -> str:
         return self.name or self.path
@@ -112,7 +115,23 @@ class Informer(IndexedCache):
         with initial_list(not self.synced.is_set()):
             await self._list_pages()
 
+    def put(self, obj: Obj) -> None:
+        super().put(obj)
+        if self._written_during_list is not None:
+            self._written_during_list.add(object_key(obj))
+
     async def _list_pages(self) -> None:
+        self._written_during_list = set()
+        try:
+            await self._list_and_reconcile()
+        finally:
+            self._written_during_list = None
+
+    async def _list_and_reconcile(self) -> None:
+        """The pages into the cache, then whatever the cache holds that the LIST lacks
+        reported deleted, except what this process wrote after the LIST began (a create
+        answered after the snapshot; if it was deleted since, the watch from the LIST's
+        version says so)."""
         seen: set[Key] = set()
         params: dict[str, str] = {"limit": str(self.page_size)}
         if self.label_selector:
@@ -130,7 +149,8 @@ class Informer(IndexedCache):
             if not token:
                 break
             params["continue"] = token
-        for count, key in enumerate(set(self.items) - seen, 1):
+        written = self._written_during_list or set()
+        for count, key in enumerate(set(self.items) - seen - written, 1):
             vanished = self.items.get(key)  # a write's answer may have changed it meanwhile
             if vanished is not None:
                 self._apply("DELETED", vanished)
