@@ -30,7 +30,7 @@ from asyncaction.api.names import (
 from asyncaction.controllers.action_metrics import phase_family, phase_labels
 from asyncaction.controllers.compact import SharedValues, interned
 from asyncaction.manifests import ANNOTATION_TEMPLATE_DEFAULTS
-from asyncaction.runtime import Informers, object_key
+from asyncaction.runtime import Informers
 
 Obj = dict[str, Any]
 
@@ -289,9 +289,7 @@ class Caches:
         if uid is None or uid in self.deleted:
             return False
         if update:
-            current = cache.get(object_key(answer))
-            if current is None or uid_of(current) != uid:
-                return False
+            return cache.put_if_held(answer)
         cache.put(answer)
         return True
 

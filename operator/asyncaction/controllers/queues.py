@@ -88,5 +88,5 @@ class QueueController:
                 return None
             raise
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "actionqueues/status"})
-        self.queues.put(updated)
+        self.queues.put_if_held(updated)  # not if its DELETED event came first
         return None

@@ -171,7 +171,7 @@ class ScheduleController:
         except (Conflict, NotFound):
             return False
         self.metrics.inc("asyncaction_api_writes_total", {"resource": "actionschedules/status"})
-        self.schedules.put(updated)
+        self.schedules.put_if_held(updated)  # not if its DELETED event came first
         return True
 
     async def _apply(self, schedule: Obj, effect: object) -> None:

@@ -290,6 +290,18 @@ class Informers:
         if informer is not None:
             informer.put(obj)
 
+    def put_if_held(self, answer: Obj) -> bool:
+        """Store the answer to a write of an object read from this cache, only while the
+        cache still holds that very object (same uid): the watch may have delivered its
+        DELETED event before the answer came back, and a deleted object must not return."""
+        key = object_key(answer)
+        current = self.get(key)
+        uid = (answer.get("metadata") or {}).get("uid")
+        if current is None or not uid or (current.get("metadata") or {}).get("uid") != uid:
+            return False
+        self.put(answer)
+        return True
+
     def by_index(self, name: str, value: str) -> list[Obj]:
         found: list[Obj] = []
         for informer in self.members.values():
