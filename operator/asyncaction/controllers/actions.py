@@ -236,7 +236,14 @@ class ActionController:
             for effect in decision.effects:
                 await self.executor.run(effect, target)
         except TerminalError as exc:
-            await self._refused(view, exc, target)
+            # Judged from the action as written (STARTING, its attempt counted), not
+            # from the view before the write: from QUEUED a retry is QUEUED again, no
+            # transition, and the refusal was dropped with the slot held.
+            written = self.caches.actions.get(key) or action
+            now_view = action_view_from(
+                {**written, "spec": spec}, has_handler=pod_template is not None
+            )
+            await self._refused(now_view, exc, target)
             return Result()
         if decision.after:
             await self.status_writer.write(action, decision.after, fresh=True)

@@ -69,12 +69,11 @@ class Target:
     template_defaults: Mapping[str, Any] | None = None
 
 
-def job_refusal(exc: ApiError, refusals: int, retries: int) -> TerminalError | None:
-    """What a refused Job create means (None: transient, let the work queue retry).
-
-    ``refusals`` counts this action's 403s in a row, this one included.
-    """
-    detail = f"the job was refused ({exc.status} {exc.reason}): {exc.message}"
+def creation_refusal(kind: str, exc: ApiError, refusals: int, retries: int) -> TerminalError | None:
+    """What a refused create of the attempt's ``kind`` ("job", "secret") means (None:
+    transient, let the work queue retry). ``refusals`` counts this action's 403s in a
+    row, this one included."""
+    detail = f"the {kind} was refused ({exc.status} {exc.reason}): {exc.message}"
     if exc.status == 422:
         return TerminalError("InvalidSpec", detail)
     if exc.status == 413:
@@ -86,14 +85,19 @@ def job_refusal(exc: ApiError, refusals: int, retries: int) -> TerminalError | N
     if exc.status == 403:
         if "being terminated" in exc.message:
             return TerminalError("NamespaceTerminating", detail)
-        if refusals > retries:
+        if refusals > retries:  # a quota or a policy: a later attempt may pass
             return TerminalError(
                 exc.reason or "Forbidden",
-                f"the job was refused {refusals} times in a row ({exc.status} "
+                f"the {kind} was refused {refusals} times in a row ({exc.status} "
                 f"{exc.reason}): {exc.message}",
                 counts_as_attempt=True,
             )
     return None
+
+
+def job_refusal(exc: ApiError, refusals: int, retries: int) -> TerminalError | None:
+    """``creation_refusal`` of the attempt's Job."""
+    return creation_refusal("job", exc, refusals, retries)
 
 
 class EffectExecutor:
@@ -114,7 +118,8 @@ class EffectExecutor:
         self.events = events
         self.settings = settings
         self.archive = archive
-        self._refusals: dict[str, int] = {}  # action uid -> 403s of its Job create in a row
+        # action uid -> 403s in a row of the creates of its attempt's Secret and Job
+        self._refusals: dict[str, int] = {}
 
     def forget(self, uid: str) -> None:
         """The action is gone: drop what was kept for it."""
@@ -123,7 +128,7 @@ class EffectExecutor:
     async def run(self, effect: Effect, target: Target) -> None:
         match effect:
             case EnsureSecret(attempt=attempt):
-                await self.secrets.ensure(target.action, attempt)
+                await self.ensure_secret(target.action, attempt)
             case CreateJob():
                 await self.create_job(effect, target)
             case DeleteJob(job_name=job_name):
@@ -164,7 +169,7 @@ class EffectExecutor:
         meta = action["metadata"]
         ns = meta["namespace"]
         await self.label_hook_shard(action)
-        secret = self.secrets.find(action) or await self.secrets.ensure(action, effect.attempt)
+        secret = self.secrets.find(action) or await self.ensure_secret(action, effect.attempt)
         hook_url = hook_url_for(self.settings.hook_url, meta["uid"], self.settings.hook_shards)
         try:
             job = build_job(
@@ -191,16 +196,30 @@ class EffectExecutor:
             self.caches.accept(self.caches.jobs, existing, update=False)
             return
         except ApiError as exc:
-            refusals = self._refusals[meta["uid"]] = self._refusals.get(meta["uid"], 0) + 1
-            refusal = job_refusal(exc, refusals, self.settings.job_create_retries)
-            if refusal is not None:
-                self._refusals.pop(meta["uid"], None)
-                raise refusal from exc
-            if exc.status != 403:
-                self._refusals.pop(meta["uid"], None)  # only 403s in a row are counted
+            self._judge_refusal("job", meta["uid"], exc)
             raise
         self._refusals.pop(meta["uid"], None)
         self.writes.created(self.caches.jobs, "jobs", created)
+
+    async def ensure_secret(self, action: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+        """The attempt's Secret (``JobSecrets.ensure``); a refusal that retrying cannot
+        fix ends the attempt as a refused Job does, instead of being retried for ever
+        with the slot held (a ``count/secrets`` quota, a webhook's denial)."""
+        try:
+            return await self.secrets.ensure(action, attempt)
+        except ApiError as exc:
+            self._judge_refusal("secret", action["metadata"]["uid"], exc)
+            raise
+
+    def _judge_refusal(self, kind: str, uid: str, exc: ApiError) -> None:
+        """Raise the ``TerminalError`` a refused create means, if any; count 403s in a row
+        (only those: any other answer starts the count again)."""
+        refusals = self._refusals[uid] = self._refusals.get(uid, 0) + 1
+        refusal = creation_refusal(kind, exc, refusals, self.settings.job_create_retries)
+        if refusal is not None or exc.status != 403:
+            self._refusals.pop(uid, None)
+        if refusal is not None:
+            raise refusal from exc
 
     async def remove_children(self, action: Mapping[str, Any]) -> None:
         meta = action["metadata"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from asyncaction.controllers import actions as actions_module
-from asyncaction.kube import paths
+from asyncaction.kube import ApiError, paths
 from tests.unit.controllers.fakekube import status_error
 from tests.unit.controllers.world import NS, World, action_object
 
@@ -85,6 +85,60 @@ async def test_a_webhook_400_fails_the_attempt_and_counts_against_backoff_limit(
     assert (final["phase"], final["failures"], final["attempts"]) == ("FAILED", 2, 2)
     assert final["error"]["reason"] == "BadRequest"
     assert world.kube.created(paths.job_path(NS)) == []
+
+
+@pytest.mark.asyncio
+async def test_a_refused_job_of_an_action_that_waited_in_its_queue_counts_too(
+    world: World,
+) -> None:
+    """The refusal was judged from the view before the STARTING write: for an action that
+    had waited (QUEUED), a retry within ``backoffLimit`` is QUEUED again, no transition,
+    so nothing was written. The action stayed STARTING, held its slot, counted nothing."""
+    world.create_action(action_object("waited", backoffLimit=1))
+    world.set_status("waited", phase="QUEUED", attempts=0, failures=0, queue="default")
+    denial = status_error(400, "BadRequest", 'admission webhook "policy.example" denied')
+    world.kube.fail("POST", "/jobs", denial)
+    await world.reconcile("waited")
+    status = world.status("waited")
+    assert (status["phase"], status["failures"], status["attempts"]) == ("QUEUED", 1, 1)
+    assert status["nextAttemptAt"]
+    assert "policy.example" in status["message"]
+    assert world.admissions.active_count((NS, "default")) == 0
+
+
+QUOTA = (
+    'secrets "x" is forbidden: exceeded quota: objects, requested: count/secrets=1, '
+    "used: count/secrets=10, limited: count/secrets=10"
+)
+
+
+@pytest.mark.asyncio
+async def test_a_refused_secret_ends_the_attempt_as_a_refused_job_does(world: World) -> None:
+    """The attempt's Secret is created before its Job; its refusals were raised as they
+    came, retried by the work queue for ever, the action STARTING with its slot held."""
+    world.limit("one", 1)
+    world.create_action(action_object("quota", queue="one", backoffLimit=0))
+    retries = world.controller.executor.settings.job_create_retries
+    for _ in range(retries + 1):
+        world.kube.fail("POST", "/secrets", status_error(403, "Forbidden", QUOTA))
+    for _ in range(retries):
+        with pytest.raises(ApiError):
+            await world.reconcile("quota")
+        assert world.status("quota")["phase"] == "STARTING"
+    await world.reconcile("quota")  # the last refusal in a row that retrying may fix
+    status = world.status("quota")
+    assert status["phase"] == "FAILED"
+    assert status["error"]["reason"] == "Forbidden"
+    assert "the secret was refused" in status["error"]["message"]
+    assert world.admissions.active_count((NS, "one")) == 0
+    assert world.kube.created(paths.job_path(NS)) == []
+
+    world.create_action(action_object("invalid", queue="one", backoffLimit=0))
+    world.kube.fail("POST", "/secrets", status_error(422, "Invalid", "data: too long"))
+    await world.reconcile("invalid")
+    invalid = world.status("invalid")
+    assert (invalid["phase"], invalid["error"]["reason"]) == ("FAILED", "InvalidSpec")
+    assert world.admissions.active_count((NS, "one")) == 0
 
 
 # -- clean attempts ----------------------------------------------------------------------------
