@@ -59,9 +59,14 @@ async def post_status(
         hook.metrics.report("terminal" if report.terminal else "running")
         earlier = hook.coalescer.take(caller.uid, caller.attempt)
         merged = earlier.merged_with(report) if earlier else report
-        patched = await hook.writer.apply(
-            caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
-        )
+        try:
+            patched = await hook.writer.apply(
+                caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
+            )
+        except BaseException:
+            if earlier is not None:  # acknowledged progress: written with the retry, or alone
+                hook.coalescer.put_back(caller.uid, earlier, caller.attempt)
+            raise
         # The Event is posted after the answer: a job's last report never waits for it.
         hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
         return web.json_response(public_view(patched))

@@ -235,6 +235,15 @@ class Coalescer:
         pending = self._pending.pop(uid, None)
         return pending.report if pending and pending.attempt == attempt else None
 
+    def put_back(self, uid: str, report: Report, attempt: int | None = None) -> None:
+        """``report`` was taken for a write that failed: pending again, under whatever
+        arrived meanwhile (a newer report's fields win). It was answered 200 already."""
+        pending = self._pending.get(uid)
+        if pending is not None and pending.attempt == attempt:
+            pending.report = report.merged_with(pending.report)
+        elif pending is None:
+            self.submit(uid, report, attempt)
+
     async def _flush_later(self, uid: str, delay: float) -> None:
         await asyncio.sleep(delay)
         # Reports that arrive while this waits for its turn merge into the pending one:

@@ -202,3 +202,25 @@ async def test_a_write_that_retrying_cannot_fix_is_logged_and_dropped(
     [record] = [r for r in caplog.records if r.name == "asyncaction_hook.writer"]
     assert record.exc_info is not None
     assert record.getMessage() == "could not write coalesced report for a"
+
+
+@pytest.mark.asyncio
+async def test_a_report_put_back_after_a_failed_write_yields_to_what_arrived_meanwhile() -> None:
+    writer = FakeWriter()
+    coalescer = Coalescer(writer, window=3600)
+    coalescer.submit("a", Report(progress=1))  # the first write goes at once
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    coalescer.submit("a", Report(progress=40, statusDetails={"step": 4}, logs=["four"]))
+    taken = coalescer.take("a")  # a terminal report took it; its write is failing
+    assert taken is not None
+    coalescer.submit("a", Report(progress=50, logs=["five"]))  # arrived meanwhile
+    coalescer.put_back("a", taken)
+    again = coalescer.take("a")
+    assert again is not None
+    assert (again.progress, again.status_details, again.logs) == (50, {"step": 4}, ["four", "five"])
+    coalescer.put_back("a", taken, attempt=2)  # nothing pending: pending again, as taken
+    stale = coalescer.take("a", attempt=2)
+    assert stale is not None
+    assert stale.progress == 40
+    coalescer.forget("a")

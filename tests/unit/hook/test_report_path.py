@@ -65,6 +65,9 @@ class OneActionApi:
         self.action["metadata"]["resourceVersion"] = str(len(self.patches) + 3)
         return copy.deepcopy(self.action)
 
+    async def create(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return body  # the Event of a transition
+
     async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         items = [] if "actiontemplates" in path else [ACTION]
         return {"items": items, "metadata": {"resourceVersion": "3"}}
@@ -574,3 +577,43 @@ async def test_a_signature_that_expires_while_its_body_arrives_is_refused_not_re
     # the first report's progress, written at once; nothing of the forged report
     assert [sorted(p["status"]) for p in api.patches] == [["lastReportAt", "progress"]]
     assert api.action["status"]["phase"] == "RUNNING"
+
+
+@pytest.mark.asyncio
+async def test_progress_answered_before_a_failed_terminal_write_is_not_lost(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """A terminal report takes the progress still waiting for its window and writes both
+    at once. When that write failed (one 503 of the API server), the waiting progress,
+    answered 200 already, was gone: the job's retry of the terminal report succeeded
+    without the ``statusDetails`` and log lines it had reported (found by review)."""
+    http, hook, api = client
+    key = KEYS.issue("ns", UID, 1)
+    at = signed_before(hook)
+
+    async def post(document: dict[str, Any]) -> int:
+        nonlocal at
+        at += 1
+        body = json.dumps(document).encode()
+        response = await http.post("/status", data=body, headers=signed(UID, key, body, at))
+        return response.status
+
+    assert await post({"progress": 10}) == 200  # written at once: the first of the action
+    details = {"progress": 90, "statusDetails": {"rows": 123}, "logs": ["step 9 done"]}
+    assert await post(details) == 200  # waits for the window
+    real_patch = api.patch
+    failures = [ApiError(503, "ServiceUnavailable", "etcd leader change")]
+
+    async def patch(path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if failures:
+            raise failures.pop()
+        return await real_patch(path, body, **kwargs)
+
+    api.patch = patch  # type: ignore[method-assign]
+    assert await post({"status": "SUCCEEDED", "result": {"ok": True}}) == 503
+    assert await post({"status": "SUCCEEDED", "result": {"ok": True}}) == 200
+    status = api.action["status"]
+    assert status["phase"] == "SUCCEEDED"
+    assert status["result"] == {"ok": True}
+    assert status["statusDetails"] == {"rows": 123}
+    assert status["logTail"] == ["step 9 done"]
