@@ -95,6 +95,9 @@ class AcceptedLog:
 
     keep_ms: int = 120_000
     newest_ms: int = 0
+    # the per-action record holds every acceptance signed at or after this (seconds
+    # before it were forgotten): a hand-over per action can start no earlier
+    complete_from_ms: int = 0
     _by_second: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def record(self, uid: str, time_ms: int) -> None:
@@ -106,6 +109,7 @@ class AcceptedLog:
             oldest = second - self.keep_ms // 1000
             for key in [k for k in self._by_second if k < oldest]:
                 del self._by_second[key]
+            self.complete_from_ms = max(self.complete_from_ms, oldest * 1000)
 
     def since(self, from_ms: int) -> dict[str, int]:
         merged: dict[str, int] = {}
@@ -292,7 +296,9 @@ class ShardFence:
             annotations.pop(PER_ACTION, None)
             annotations.pop(PER_ACTION_FROM, None)
             if waiting is not None:
-                since = int(waiting) - self.future_ms
+                # Per action only where the log is complete; before that, the successor
+                # refuses up to the newest time accepted (``Handover.refuses``).
+                since = max(int(waiting) - self.future_ms, self.accepted.complete_from_ms)
                 per_action = json.dumps(self.accepted.since(since), separators=(",", ":"))
                 if len(per_action) <= MAX_HANDOVER_BYTES:
                     annotations[PER_ACTION_FROM] = str(since)

@@ -146,6 +146,31 @@ async def test_a_successor_announced_before_it_listens_gets_a_per_action_hand_ov
 
 
 @pytest.mark.asyncio
+async def test_a_successor_that_waited_longer_than_the_log_keeps_is_handed_over_safely() -> None:
+    """The accepted log keeps recent seconds only (``keep_ms``), the replay window is
+    longer. A successor that waited over two minutes was handed over per action from
+    when it announced itself, with the oldest of those seconds already forgotten: a
+    replay of what the holder accepted then was accepted again (found by review). The
+    per-action part now starts where the log is complete; before it, the global bound."""
+    api, now = LeaseApi(), [1_000_000]
+    old = fence(api, "old", now)
+    old.future_ms = 5_000
+    await old.acquire()
+    new = fence(api, "new", now)
+    new.future_ms = 5_000
+    await new.announce()  # waits from 1,000,000
+    old.accepted.record("job-x", 1_001_000)  # x's last report, 139 s before the release
+    for second in range(2, 140):  # others report on
+        old.accepted.record("job-y", 1_000_000 + second * 1000)
+    now[0] = 1_140_000
+    await old.release()
+    await asyncio.wait_for(new.acquire(), 5)
+    assert new.refuses("job-x", 1_001_000) is not None  # a replay: inside the 300 s window
+    assert new.refuses("job-y", 1_139_000) is not None
+    assert new.refuses("job-x", 1_139_500) is None  # x's next report, held meanwhile
+
+
+@pytest.mark.asyncio
 async def test_announcing_with_no_holder_writes_nothing() -> None:
     api, now = LeaseApi(), [100_000]
     await fence(api, "new", now).announce()  # no Lease yet
