@@ -18,6 +18,10 @@ the signing times the previous holder accepted.
   refuses only what the previous holder could have seen, so requests that a successor
   held while it waited are answered, not refused: seed-era jobs (no retries) survive a
   rollout.
+- A process that finds no Lease (or one without a promise) knows nothing of what
+  earlier processes accepted (a shard added by a change of the shard count, a renamed
+  Lease, a switch from the start fence): it refuses what the start fence would,
+  anything signed before its start plus the allowed clock skew.
 - A successor that finds the Lease held waits (requests are held meanwhile, bounded,
   then answered 503 with Retry-After). It announces itself before it listens
   (``announce``), so no request reaches it before the holder knows to hand over per
@@ -214,7 +218,12 @@ class ShardFence:
             duration = int(spec.get("leaseDurationSeconds") or self.duration_s)
             expired = time.monotonic() - seen_at > duration
             if self._lease is None or not holder or holder == self.identity or expired:
-                handover = Handover.from_annotations(annotations, clean=not holder)
+                if ACCEPTED_UNTIL in annotations:
+                    handover = Handover.from_annotations(annotations, clean=not holder)
+                else:
+                    # No record of what earlier processes accepted (a new shard, a renamed
+                    # Lease, the start fence before): refuse what the start fence does.
+                    handover = Handover(self.clock_ms() + self.future_ms)
                 promise = self._promise()
                 kept = {k: v for k, v in annotations.items() if not k.startswith("asyncaction.")}
                 body = self._lease_body({**kept, ACCEPTED_UNTIL: str(promise)}, self.identity)

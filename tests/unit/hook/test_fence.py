@@ -171,6 +171,22 @@ async def test_a_successor_that_waited_longer_than_the_log_keeps_is_handed_over_
 
 
 @pytest.mark.asyncio
+async def test_a_process_that_creates_the_lease_fences_as_a_restart_does() -> None:
+    """No Lease (a shard added by a change of the shard count, a renamed Lease, a switch
+    from the start fence to Leases) is no record of what earlier processes accepted: the
+    process that created it refused nothing, and a request another process had accepted
+    seconds before was accepted again (found by review). It now refuses what the start
+    fence refuses: anything signed before its start plus the allowed clock skew."""
+    api, now = LeaseApi(), [10_000_000]
+    first = fence(api, "first", now)
+    first.future_ms = 5_000
+    await first.acquire()
+    assert first.refuses("job-x", now[0] - 10_000) is not None
+    assert first.refuses("job-x", now[0] + 5_000) is not None
+    assert first.refuses("job-x", now[0] + 5_001) is None
+
+
+@pytest.mark.asyncio
 async def test_announcing_with_no_holder_writes_nothing() -> None:
     api, now = LeaseApi(), [100_000]
     await fence(api, "new", now).announce()  # no Lease yet
