@@ -205,6 +205,7 @@ async def put_upload(hook: Hook, request: web.BaseRequest, info: Mapping[str, st
         "uri": target.uri,
         "md5": md5,
         "expiresAt": format_time(utcnow() + timedelta(seconds=store.expiry)),
+        "attempt": caller.attempt,  # recorded only while this attempt is the action's
     }
 
     challenge = str(body.get("challenge") or "")[:64]

@@ -5,7 +5,9 @@ the hook checks the stored object's md5 before recording it in ``status.outputs`
 Checked on every report the job sends, on its terminal report, and by a periodic
 sweep (a job may upload and exit without another report). A pending upload whose
 ``expiresAt`` (the presigned URL's expiry) has passed without S3 holding its md5 can no
-longer arrive: it is dropped, so nothing is swept for an action's whole life.
+longer arrive: it is dropped, so nothing is swept for an action's whole life. An entry
+of a stopped attempt (an earlier attempt than the action's, or one the operator aborted,
+timed out or paused) is dropped unrecorded: a stopped attempt writes nothing.
 
 The sweep also does the hook's housekeeping: it runs over this shard's cached actions
 only (the cache holds no other), and drops what per-uid state outlived its use (refilled
@@ -40,6 +42,8 @@ async def verify_pending(stores: Stores, action: dict[str, Any]) -> dict[str, An
     remaining = []
     now = utcnow()
     for entry in pending:
+        if _of_a_stopped_attempt(entry, status):
+            continue  # its pod may still PUT with a valid URL: never recorded
         ref = parse_uri(entry["uri"])
         store = next((s for s in stores.by_name.values() if s.bucket == ref.bucket), None)
         info = await store.head(ref.key) if store else None
@@ -57,6 +61,21 @@ async def verify_pending(stores: Stores, action: dict[str, Any]) -> dict[str, An
     if len(remaining) == len(pending):
         return {}
     return {"outputs": outputs, "pendingUploads": remaining or None}
+
+
+# Phases in which the operator stopped the action's attempt (its uploads are not
+# recorded); an attempt that ended on its own (SUCCEEDED, FAILED, backing off) keeps
+# what it uploaded and did not report.
+STOPPED = frozenset({"ABORTED", "TIMEOUT", "PAUSED"})
+
+
+def _of_a_stopped_attempt(entry: dict[str, Any], status: dict[str, Any]) -> bool:
+    """An entry of an earlier attempt than the action's, or of an attempt the operator
+    stopped. (An entry with no attempt was written before entries named one.)"""
+    if status.get("phase") in STOPPED:
+        return True
+    attempt = entry.get("attempt")
+    return attempt is not None and attempt != status.get("attempts")
 
 
 def _expired(entry: dict[str, Any], now: datetime) -> bool:

@@ -215,6 +215,7 @@ class PendingUpload(Wire):
     md5: Annotated[str, described("hex MD5 the job announced")]
     challenge: Annotated[str | None, described("the job's content challenge")] = None
     expires_at: Annotated[Timestamp | None, described("when the presigned URL expires")] = None
+    attempt: Annotated[int | None, described("the attempt the URL was presigned for", ge=1)] = None
 
 
 class FailingTask(Wire):

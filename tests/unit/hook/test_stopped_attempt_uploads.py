@@ -1,0 +1,116 @@
+"""An upload presigned for an attempt is recorded in ``status.outputs`` only while that
+attempt is the action's attempt and was not stopped by the operator.
+
+The pending entry named no attempt and the sweep wrote with none, so an object PUT by a
+stopped attempt's pod (its URL stays valid for ``--presign-expiry``) was recorded in the
+outputs of the next attempt, or of an ABORTED action (found by review). A stopped
+attempt writes nothing, uploads included (docs/data-plane.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from asyncaction.stores import ObjectInfo, Store, Stores
+from asyncaction_hook.app import Hook
+from asyncaction_hook.auth import WindowReplayGuard
+from asyncaction_hook.budgets import Budgets, Rate
+from asyncaction_hook.cache import ActionCache
+from asyncaction_hook.settings import HookSettings
+from asyncaction_hook.uploads import sweep_once
+from asyncaction_hook.writer import Coalescer, StatusWriter
+from asyncaction_job.signing import headers_v2
+from tests.support.hookserver import HookTestServer
+from tests.unit.hook.test_report_path import KEYS, UID, OneActionApi
+
+CONTENT = b"attempt 1 output"
+MD5 = hashlib.md5(CONTENT).hexdigest()
+
+
+async def upload_then(change: dict[str, Any]) -> OneActionApi:
+    """Attempt 1, running, asks for an upload URL; then the operator writes ``change``;
+    then attempt 1's pod PUTs the object and the sweep runs."""
+    api: Any = OneActionApi()
+    cache = ActionCache(api)
+    settings = HookSettings(max_future_seconds=0.0)
+    writer = StatusWriter(api, cache, settings.limits)
+    coalescer = Coalescer(writer, window=3600)
+    config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
+    store = Store("default", {**config, "secretAccessKey": "y"}, 300)
+    s3: dict[str, ObjectInfo] = {}
+
+    async def head(key: str) -> ObjectInfo | None:
+        return s3.get(key)
+
+    store.head = head  # type: ignore[method-assign]
+    hook = Hook(
+        settings,
+        api,
+        cache,
+        writer,
+        coalescer,
+        Stores({"default": store}),
+        WindowReplayGuard(300, 0),
+        lambda: KEYS,
+        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
+        started_ms=int(time.time() * 1000) - 60_000,
+    )
+    cache.start()
+    assert await cache.wait_synced(5)
+    try:
+        async with TestClient(HookTestServer(hook)) as http:
+            body = json.dumps({"hash": MD5}).encode()
+            path = f"/upload/default/{UID}/out"
+            signed_at = int(time.time() * 1000) - 1000
+            headers = headers_v2(UID, KEYS.issue("ns", UID, 1), "PUT", path, body, signed_at)
+            response = await http.put(path, data=body, headers=headers)
+            assert response.status == 200
+            assert (await response.json())["done"] is False
+            api.action["status"].update(change)
+            api.action["metadata"]["resourceVersion"] = "100"
+            cache.put(copy.deepcopy(api.action))
+            key = api.action["status"]["pendingUploads"][0]["uri"].split("/", 3)[3]
+            s3[key] = ObjectInfo(key, len(CONTENT), MD5)  # the stopped pod's PUT
+            await sweep_once(hook)
+    finally:
+        coalescer.forget(UID)
+        await cache.stop()
+    return api
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"attempts": 2, "phase": "STARTING"},  # a retry started
+        {"phase": "ABORTED"},
+        {"phase": "TIMEOUT"},
+    ],
+)
+async def test_an_upload_of_a_stopped_attempt_is_not_recorded(change: dict[str, Any]) -> None:
+    api = await upload_then(change)
+    assert not api.action["status"].get("outputs")
+    assert not api.action["status"].get("pendingUploads")  # dropped: it can never count
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},  # still running: the sweep records what the job uploaded and did not report
+        {"phase": "SUCCEEDED"},  # the job uploaded and ended without another report
+        {"phase": "FAILED"},
+    ],
+)
+async def test_an_upload_of_the_attempt_that_ran_last_is_recorded(change: dict[str, Any]) -> None:
+    api = await upload_then(change)
+    [output] = api.action["status"]["outputs"]
+    assert (output["name"], output["md5"], output["size"]) == ("out", MD5, len(CONTENT))
+    assert not api.action["status"].get("pendingUploads")
