@@ -37,7 +37,8 @@ MD5 = hashlib.md5(CONTENT).hexdigest()
 async def upload_then(change: dict[str, Any]) -> OneActionApi:
     """Attempt 1, running, asks for an upload URL; then the operator writes ``change``;
     then attempt 1's pod PUTs the object and the sweep runs."""
-    api: Any = OneActionApi()
+    fake = OneActionApi()
+    api: Any = fake
     cache = ActionCache(api)
     settings = HookSettings(max_future_seconds=0.0)
     writer = StatusWriter(api, cache, settings.limits)
@@ -65,6 +66,7 @@ async def upload_then(change: dict[str, Any]) -> OneActionApi:
     cache.start()
     assert await cache.wait_synced(5)
     try:
+        http: TestClient[Any, Any]
         async with TestClient(HookTestServer(hook)) as http:
             body = json.dumps({"hash": MD5}).encode()
             path = f"/upload/default/{UID}/out"
@@ -82,7 +84,7 @@ async def upload_then(change: dict[str, Any]) -> OneActionApi:
     finally:
         coalescer.forget(UID)
         await cache.stop()
-    return api
+    return fake
 
 
 @pytest.mark.asyncio
