@@ -26,7 +26,7 @@ from asyncaction.kube import KubeClient
 from asyncaction.logthrottle import ThrottledLog
 from asyncaction.manifests import resolve_spec_shared
 from asyncaction.sharding import hook_url_for, shard_of
-from asyncaction.stores import Store, Stores
+from asyncaction.stores import ObjectInfo, Store, Stores
 from asyncaction.tenancy import key_allowed
 from asyncaction_hook import dataplane, tasks
 from asyncaction_hook.auth import (
@@ -347,7 +347,16 @@ class Hook:
         return action
 
     async def verify_pending(self, action: dict[str, Any]) -> dict[str, Any]:
-        return await verify_pending(self.stores, action)
+        """``uploads.verify_pending``, each S3 call within the namespace's slots (the
+        coalescer and the sweep call this too: one tenant's pending uploads cannot
+        occupy every S3 worker)."""
+        namespace = action["metadata"]["namespace"]
+
+        async def head(store: Store, key: str) -> ObjectInfo | None:
+            async with self.s3_slot(namespace):
+                return await store.head(key)
+
+        return await verify_pending(self.stores, action, head)
 
     def forget(self, uid: str) -> None:
         """Drop what is kept for ``uid`` (it finished or disappeared)."""

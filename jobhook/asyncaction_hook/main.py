@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import logging
 import os
 import signal
@@ -26,7 +25,7 @@ from asyncaction_hook.metrics import CountingKubeClient, HookMetrics
 from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.server import create_server
 from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.uploads import sweep_forever, verify_pending
+from asyncaction_hook.uploads import sweep_forever
 from asyncaction_hook.writer import Coalescer, StatusWriter
 
 
@@ -205,7 +204,6 @@ async def serve(args: argparse.Namespace) -> None:
     coalescer = Coalescer(
         writer,
         settings.coalesce_window_seconds,
-        extra=functools.partial(verify_pending, stores),
         keep_lines=settings.log_tail_lines,
         pacer=WritePacer(settings.status_writes_per_second, settings.status_writes_burst),
     )
@@ -227,6 +225,7 @@ async def serve(args: argparse.Namespace) -> None:
         fence,
         metrics=metrics,
     )
+    coalescer.extra = hook.verify_pending  # every coalesced write checks pending uploads
     cache.add_handler(hook.on_action)
     cache.start()
     settling = asyncio.create_task(_settle_when_synced(cache))

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from asyncaction.logfields import about
-from asyncaction.stores import Stores
+from asyncaction.logthrottle import ThrottledLog
+from asyncaction.stores import ObjectInfo, Store, Stores
 from asyncaction.timeutil import parse_time, utcnow
 from asyncaction_hook.dataplane import parse_uri
 
@@ -32,8 +36,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def verify_pending(stores: Stores, action: dict[str, Any]) -> dict[str, Any]:
-    """The status patch moving verified uploads to outputs ({} when nothing changes)."""
+# How an object is looked up: ``Store.head``, or the hook's, which holds a slot of the
+# action's namespace (``Hook.s3_slot``) for the call.
+Head = Callable[[Store, str], Awaitable[ObjectInfo | None]]
+
+# an S3 outage: one line a minute while it lasts, not one per write
+_outage_log = ThrottledLog(log)
+
+
+async def _plain_head(store: Store, key: str) -> ObjectInfo | None:
+    return await store.head(key)
+
+
+async def verify_pending(
+    stores: Stores, action: dict[str, Any], head: Head = _plain_head
+) -> dict[str, Any]:
+    """The status patch moving verified uploads to outputs ({} when nothing changes).
+
+    Runs with every status write of an action with pending uploads: an entry S3 cannot
+    be asked about now stays pending (and the write goes on), so an S3 outage neither
+    refuses terminal reports, which need no S3, nor drops coalesced progress."""
     status = action.get("status") or {}
     pending = list(status.get("pendingUploads") or [])
     if not pending:
@@ -46,7 +68,14 @@ async def verify_pending(stores: Stores, action: dict[str, Any]) -> dict[str, An
             continue  # its pod may still PUT with a valid URL: never recorded
         ref = parse_uri(entry["uri"])
         store = next((s for s in stores.by_name.values() if s.bucket == ref.bucket), None)
-        info = await store.head(ref.key) if store else None
+        try:
+            info = await head(store, ref.key) if store else None
+        except (BotoCoreError, ClientError) as exc:
+            _outage_log.warning(
+                "s3", "cannot check pending uploads (kept pending): %s", exc, extra=about(action)
+            )
+            remaining.append(entry)
+            continue
         if info is not None and info.md5 == entry["md5"]:
             record = {
                 "name": entry["name"],
