@@ -35,7 +35,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncaction.api.phases import Phase
-from asyncaction.kube import ApiError, Conflict, KubeClient, NotFound, paths
+from asyncaction.kube import ApiError, KubeClient, NotFound, paths
 from asyncaction.manifests.taskrecords import build_task_chunk, task_chunk_name
 from asyncaction.tenancy import refused_uris
 from asyncaction_client.taskbook import (
@@ -184,11 +184,16 @@ class TaskBooks:
                         paths.configmap_path(meta["namespace"], body["metadata"]["name"]),
                         body=body,
                     )
-            except (Conflict, ApiError) as exc:
-                if isinstance(exc, ApiError) and exc.status not in (409,):
-                    raise
-                book.loaded = False  # someone else wrote: reload before the next decision
-                raise HookError(503, "TASKS_CHANGED", "the task records changed; retry") from exc
+            except BaseException as exc:
+                # The records in memory were changed for this write: whatever failed (a
+                # 409, someone else wrote; a 503, the API server restarting; a
+                # cancellation), reload the durable ones before the next decision.
+                book.loaded = False
+                if isinstance(exc, ApiError) and exc.status == 409:
+                    raise HookError(
+                        503, "TASKS_CHANGED", "the task records changed; retry"
+                    ) from exc
+                raise
             book.versions[chunk] = written["metadata"]["resourceVersion"]
 
     async def open(self, action: dict[str, Any], now_ms: int) -> tuple[Book, bool]:
