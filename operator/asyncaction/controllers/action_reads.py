@@ -82,8 +82,11 @@ class ActionReads:
         holding = view.phase in ACTIVE_PHASES
         lingering = not holding and self.pods_live(meta["uid"])
         queue = (meta["namespace"], (view.status_queue if holding else None) or view.queue)
-        if lingering:  # Pods of an ended attempt: still the queue that admitted it
-            queue = self.admissions.queue_of(meta["uid"]) or queue
+        if lingering:  # Pods of an ended attempt: still the queue that admitted it, as this
+            # process admitted it or, after a restart, as the status recorded it
+            admitted = self.admissions.queue_of(meta["uid"])
+            recorded = (meta["namespace"], view.status_queue) if view.status_queue else None
+            queue = admitted or recorded or queue
         return Member(
             uid=meta["uid"],
             queue=queue,

@@ -4,6 +4,7 @@ over an in-memory API (``World``): each test fails on the controller before the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,40 @@ async def test_an_attempt_counts_in_the_queue_it_was_admitted_to_whatever_later_
     world.create_action(action_object("waiting", queue="one"))
     await world.reconcile("waiting")
     assert world.status("waiting")["phase"] == "QUEUED"  # "one" is still full
+
+
+@pytest.mark.asyncio
+async def test_after_a_restart_an_ended_attempts_pods_count_in_the_queue_that_admitted_it(
+    world: World, master_keys_file: Path
+) -> None:
+    """An attempt's Pods that outlive it hold its slot in the queue that admitted it. That
+    queue was read from memory, which a new leader lacks: after a restart it was the
+    queue ``spec.queue`` names now, and a second action started in the first queue while
+    the first's Pod still terminated (found by review). ``status.queue`` records it."""
+    world.limit("one", 1)
+    world.limit("other", 5)
+    world.create_action(action_object("first", queue="one"))
+    pod = await run_until_running(world, "first")
+    job = copy.deepcopy(job_of(world, "first"))
+    world.edit("first", queue="other")
+    world.edit("first", abort=True)
+    await world.reconcile("first")
+    assert (world.status("first")["phase"], world.status("first")["queue"]) == ("ABORTED", "one")
+    stored_pod = world.kube.objects[paths.pod_path(NS, pod["metadata"]["name"])]
+    stored_pod["metadata"]["deletionTimestamp"] = "2026-11-23T12:01:00Z"  # still terminating
+
+    restarted = World(master_keys_file)  # a new leader, from the same API state
+    restarted.kube.objects.update(copy.deepcopy(world.kube.objects))
+    restarted.limit("one", 1)
+    restarted.limit("other", 5)
+    restarted.observe(restarted.caches.jobs, job, "ADDED")
+    restarted.observe(restarted.caches.pods, stored_pod, "ADDED")
+    restarted.observe(restarted.caches.actions, restarted.stored("first"), "ADDED")
+    assert restarted.admissions.active_count((NS, "one")) == 1
+    assert restarted.admissions.active_count((NS, "other")) == 0
+    restarted.create_action(action_object("second", queue="one"))
+    await restarted.reconcile("second")
+    assert restarted.status("second")["phase"] == "QUEUED"
 
 
 @pytest.mark.asyncio
