@@ -19,10 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from asyncaction.runtime.metrics_server import parse_bind_address
 
 ENV_PREFIX = "ASYNCACTION_"
-# A namespace is a DNS-1123 label.
+# A namespace is a DNS-1123 label; most object names (a Lease's) are DNS-1123 subdomains.
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_OBJECT_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_HOOK_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
-PositiveSeconds = Annotated[float, Field(gt=0)]
+# ``inf`` parses as a float: a poll or backoff that never comes back is refused here.
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 def env_name(field_name: str) -> str:
@@ -109,7 +114,7 @@ class OperatorSettings(BaseModel):
     # Events about actions are written off the reconcile path (asyncaction.runtime.events):
     # at most this many a second after a burst of `event_burst`; beyond `event_queue_size`
     # waiting, new ones are dropped (counted in asyncaction_events_dropped_total).
-    events_per_second: float = Field(50.0, gt=0)
+    events_per_second: float = Field(50.0, gt=0, allow_inf_nan=False)
     event_burst: int = Field(200, ge=1)
     event_queue_size: int = Field(5000, ge=1)
     # Server-side timeout of each watch request (the watch is then resumed).
@@ -118,6 +123,27 @@ class OperatorSettings(BaseModel):
     # HOST:PORT, :PORT (every interface) or 0 (off; the chart turns it on).
     metrics_bind_address: str = "0"
     metrics_path: str = Field("/metrics", pattern="^/")
+
+    @field_validator("hook_url")
+    @classmethod
+    def _hook_url(cls, value: str) -> str:
+        if not _HOOK_URL.match(value):
+            raise ValueError("an http:// or https:// URL, such as http://asyncaction-hook:8080")
+        return value
+
+    @field_validator("lease_name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        if not _OBJECT_NAME.match(value):
+            raise ValueError("a Kubernetes object name (lower-case letters, digits, '-', '.')")
+        return value
+
+    @field_validator("lease_namespace")
+    @classmethod
+    def _lease_namespace(cls, value: str) -> str:
+        if value and not _NAMESPACE.match(value):
+            raise ValueError("a namespace name (lower-case letters, digits, '-'), or empty")
+        return value
 
     @field_validator("metrics_bind_address")
     @classmethod
@@ -215,6 +241,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     expected = {
         "float_parsing": "a number of seconds, such as 30 or 0.5 (no unit)",
         "int_parsing": "a whole number, such as 5",
+        "finite_number": "a finite number (not inf or nan)",
         "extra_forbidden": "no such setting",
     }.get(kind, message)
     return f"{variable}={given!r}: expected {expected}"

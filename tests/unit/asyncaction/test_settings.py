@@ -65,6 +65,28 @@ def test_a_namespace_that_is_no_name_is_refused() -> None:
     assert "ASYNCACTION_NAMESPACES" in refusal({"ASYNCACTION_NAMESPACES": "ok Not_OK"})
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ASYNCACTION_POLL_SECONDS", "inf", "a finite number"),
+        ("ASYNCACTION_RESYNC_SECONDS", "infinity", "a finite number"),
+        ("ASYNCACTION_BACKOFF_MAX_SECONDS", "inf", "a finite number"),
+        ("ASYNCACTION_EVENTS_PER_SECOND", "inf", "a finite number"),
+        ("ASYNCACTION_HOOK_URL", "asyncaction-hook:8080", "an http:// or https:// URL"),
+        ("ASYNCACTION_LEASE_NAME", "My Lease/x", "a Kubernetes object name"),
+        ("ASYNCACTION_LEASE_NAMESPACE", "Kube System", "a namespace name"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_at_start(
+    variable: str, value: str, expected: str
+) -> None:
+    """Accepted until now (found by review): ``inf`` timings (a reconcile that never
+    comes back), a hook URL without a scheme (every job's reports fail), a Lease name
+    the API server refuses (acquired and retried for ever)."""
+    message = refusal({variable: value})
+    assert f"{variable}={value!r}: expected {expected}" in message
+
+
 def test_inconsistent_lease_timings_are_refused() -> None:
     message = refusal(
         {"ASYNCACTION_LEASE_SECONDS": "10", "ASYNCACTION_LEASE_RENEW_DEADLINE_SECONDS": "10"}
