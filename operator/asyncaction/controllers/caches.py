@@ -189,6 +189,9 @@ def summarize_job(job: Obj) -> Obj:
         "metadata": {key: meta[key] for key in _JOB_META if key in meta},
         "status": job.get("status") or {},
     }
+    limit = (job.get("spec") or {}).get("backoffLimit")
+    if limit:  # a Job of tasks replaces killed Pods up to it (lifecycle.views)
+        summary["spec"] = {"backoffLimit": limit}
     recorded = (meta.get("annotations") or {}).get(ANNOTATION_TEMPLATE_DEFAULTS)
     if recorded is not None:
         summary["metadata"]["annotations"] = {ANNOTATION_TEMPLATE_DEFAULTS: recorded}

@@ -193,8 +193,16 @@ def job_view_from(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> 
     if _condition(job, "Complete") or int(status.get("succeeded") or 0) > 0:
         return JobView(name, JobState.SUCCEEDED, exit_code=code, deleting=deleting)
     failed = _condition(job, "Failed")
-    running = any((p.get("status") or {}).get("phase") == "Running" for p in pods)
-    if failed or (int(status.get("failed") or 0) > 0 and not running):
+    phases = [(p.get("status") or {}).get("phase") for p in pods]
+    running = "Running" in phases
+    # The Job controller may not have counted a Pod's end yet (the operator sees the Pod
+    # first): a Pod that ran means the Job started, whatever its counters say.
+    started = running or "Succeeded" in phases or "Failed" in phases
+    # A Job of tasks replaces a killed Pod (its backoffLimit): failed Pods end it only
+    # past that limit, or when the Job controller says so. A Job without the field
+    # (an attempt's: backoffLimit 0) ends with its first.
+    limit = int((job.get("spec") or {}).get("backoffLimit") or 0)
+    if failed or (int(status.get("failed") or 0) > limit and not running):
         # With an exit code, the Job's own condition message (about its backoffLimit 0)
         # would only confuse: each attempt is one Job with one pod.
         if code is not None:
@@ -202,7 +210,7 @@ def job_view_from(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> 
         else:
             message = (failed or {}).get("message") or "the job failed"
         return JobView(name, JobState.FAILED, exit_code=code, message=message, deleting=deleting)
-    if running:
+    if started:
         return JobView(name, JobState.RUNNING, deleting=deleting, created_at=created_at)
     return JobView(
         name,

@@ -218,6 +218,43 @@ def test_a_failed_counter_counts_only_once_no_pod_runs() -> None:
     assert job_view_from(job, pods("pod-failed")).state is JobState.FAILED
 
 
+def test_a_pod_that_ended_before_the_job_controller_counted_it_is_no_pending_job() -> None:
+    """The operator sees a Pod's end before the Job controller counts it. With no Pod
+    Running and no counter, the Job read as PENDING: the start timeout then judged it by
+    the Job's age, and a job that ran 15 minutes and exited 0 was failed as "did not
+    start within 600s" (found by review). A Pod that ran says the Job started."""
+    job = served("job-running")  # active 1, no succeeded/failed counter yet
+    for pod in ("pod-succeeded", "pod-failed"):
+        assert job_view_from(job, pods(pod)) == JobView(
+            name="resize-7f3c2a10-2",
+            state=JobState.RUNNING,
+            created_at=at("2026-11-29T10:05:00"),
+        )
+
+
+def test_a_task_jobs_killed_pod_is_replaced_not_the_end_of_the_job() -> None:
+    """A Job of tasks has a ``backoffLimit`` (6) so that a killed Pod is replaced. While
+    the replacement was Pending, its failed counter made the Job read FAILED and the
+    action failed with the replacement running on (found by review). It fails once the
+    Job controller says so, or once its failures pass its ``backoffLimit``."""
+    job = served("job-running")
+    job["spec"]["backoffLimit"] = 6
+    job["status"]["failed"] = 1
+    replaced = job_view_from(job, pods("pod-oomkilled", "pod-container-creating"))
+    assert replaced == JobView(
+        name="resize-7f3c2a10-2",
+        state=JobState.RUNNING,
+        created_at=at("2026-11-29T10:05:00"),
+    )
+    job["status"]["failed"] = 7
+    spent = job_view_from(job, pods("pod-oomkilled"))
+    assert (spent.state, spent.exit_code, spent.message) == (
+        JobState.FAILED,
+        137,
+        "exit code 137 (OOMKilled)",
+    )
+
+
 def test_a_condition_counts_only_when_true() -> None:
     job = served("job-failed")
     for condition in job["status"]["conditions"]:
