@@ -14,11 +14,14 @@ No S3 credentials: every transfer uses a presigned URL from the hook.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +99,43 @@ def _ignore_completed(call: Any, *args: Any) -> None:
             raise
 
 
+# What a container runtime or a shell sends to stop or nudge a process.
+FORWARDED_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+
+
+def call_forwarding_signals(argv: Sequence[str], **popen: Any) -> int:
+    """Run ``argv`` and return its exit status as a shell reports it (128 + n for a
+    command ended by signal n), passing on the signals this process gets.
+
+    The operator makes this wrapper the container's command, so it is PID 1 there, and
+    the kernel drops a signal sent to a PID 1 that has no handler for it: without this
+    the command never saw the SIGTERM of a Pod's deletion (an abort, a pause, a
+    deadline) and was killed at the end of the grace period."""
+    child = subprocess.Popen(argv, **popen)
+
+    def forward(signum: int, _: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in FORWARDED_SIGNALS:
+            previous[sig] = signal.signal(sig, forward)
+    try:
+        code = child.wait()  # resumed after each handler (PEP 475)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code
+
+
 def run(command: Sequence[str], client: JobClient | None = None) -> int:
     client = client or JobClient.from_env()
     action = client.action()
@@ -151,7 +191,7 @@ def _run(
             streams[stream] = path.open("wb")
     stdin = plan.stdin.open("rb") if plan.stdin is not None else None
     try:
-        code = subprocess.call(
+        code = call_forwarding_signals(
             plan.argv,
             stdin=stdin,
             env=env,
