@@ -18,6 +18,7 @@ once. Uploads to S3 are retried the same way.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -57,6 +58,10 @@ class Retry:
     base_delay: float = 0.5
     max_delay: float = 10.0
     max_retry_after: float = 60.0
+    # Terminal reports (``succeed``, ``fail``, a task's end) are retried past ``attempts``
+    # for this long: the contract retries them until acknowledged, and a hook that
+    # restarts or resyncs for a minute must not turn a finished job into a lost one.
+    terminal_seconds: float = 600.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         backoff = min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
@@ -120,8 +125,10 @@ class JobClient:
             raise RuntimeError(f"JOB_HOOK {hook!r} is not an http(s) URL of the hook: {problem}")
         return cls(os.environ["JOB_ID"], os.environ["JOB_SECRET_KEY"], hook)
 
-    def call(self, method: str, route: str, payload: Any = None) -> Any:
-        """One signed request, retried as the module says; the JSON answer.
+    def call(self, method: str, route: str, payload: Any = None, *, terminal: bool = False) -> Any:
+        """One signed request, retried as the module says; the JSON answer. A
+        ``terminal`` one (the end of the job or of a task) is retried for
+        ``retry.terminal_seconds`` once its ``retry.attempts`` are spent.
 
         A 401 ``REPLAYED`` means the hook had already accepted this very signature, and
         this process never signs two requests alike (``signing_clock``): another pod of
@@ -131,7 +138,12 @@ class JobClient:
         after a pause of a few milliseconds that takes the pods out of step.
         """
         body = b"" if payload is None else json.dumps(payload).encode()
-        for attempt in range(self.retry.attempts):
+        give_up_at = time.monotonic() + (self.retry.terminal_seconds if terminal else 0.0)
+        last: HookError | None = None
+        for attempt in itertools.count():
+            spent = attempt >= self.retry.attempts and time.monotonic() >= give_up_at
+            if last is not None and spent:
+                raise last
             wait: float | None = None
             url = self.hook + route
             path = urllib.parse.urlsplit(url).path
@@ -150,24 +162,27 @@ class JobClient:
                     return json.loads(text) if text else None
             except urllib.error.HTTPError as exc:
                 error = _parse_error(exc)
-                if exc.code == 421 and error.hook and _http(error.hook).rstrip("/") != self.hook:
-                    self.hook = error.hook.rstrip("/")  # the replica serving us now
-                    last: HookError = error
-                    continue
-                if exc.code == 401 and error.reason == "REPLAYED":
-                    last = error
-                    time.sleep(random.random() * REPLAYED_JITTER)
-                    continue
-                if exc.code < 500 and exc.code != 429:
-                    raise error from None
-                if exc.code in (429, 503):
-                    wait = retry_after(exc.headers.get("Retry-After"))
                 last = error
+                moved = (
+                    exc.code == 421 and error.hook and _http(error.hook).rstrip("/") != self.hook
+                )
+                replayed = exc.code == 401 and error.reason == "REPLAYED"
+                if moved:
+                    self.hook = str(error.hook).rstrip("/")  # the replica serving us now
+                if replayed:
+                    time.sleep(random.random() * REPLAYED_JITTER)
+                if moved or replayed:
+                    if attempt + 1 < self.retry.attempts:
+                        continue  # at once; past the attempts, after the pause below
+                elif exc.code < 500 and exc.code != 429:
+                    raise error from None
+                elif exc.code in (429, 503):
+                    wait = retry_after(exc.headers.get("Retry-After"))
             except (urllib.error.URLError, OSError) as exc:
                 last = HookError(0, "UNREACHABLE", f"{url}: {exc}")
-            if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt, wait))
-        raise last
+            if attempt + 1 < self.retry.attempts or time.monotonic() < give_up_at:
+                time.sleep(self.retry.delay(min(attempt, 16), wait))  # 2**attempt stays small
+        raise AssertionError("unreachable")  # itertools.count() never ends
 
     def report(
         self,
@@ -185,10 +200,12 @@ class JobClient:
         return self.call("POST", "/status", payload)
 
     def succeed(self, result: dict[str, Any] | None = None) -> Any:
-        return self.call("POST", "/status", {"status": "SUCCEEDED", "result": result or {}})
+        payload = {"status": "SUCCEEDED", "result": result or {}}
+        return self.call("POST", "/status", payload, terminal=True)
 
     def fail(self, message: str) -> Any:
-        return self.call("POST", "/status", {"status": "FAILED", "errorMessage": message})
+        payload = {"status": "FAILED", "errorMessage": message}
+        return self.call("POST", "/status", payload, terminal=True)
 
     def action(self) -> dict[str, Any]:
         answer: dict[str, Any] = self.call("GET", "/action")

@@ -99,6 +99,14 @@ def _ignore_completed(call: Any, *args: Any) -> None:
             raise
 
 
+class SuccessNotDelivered(Exception):
+    """The command succeeded; the hook never acknowledged the SUCCEEDED report."""
+
+    def __init__(self, error: HookError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 # What a container runtime or a shell sends to stop or nudge a process.
 FORWARDED_SIGNALS = (
     signal.SIGTERM,
@@ -142,6 +150,14 @@ def run(command: Sequence[str], client: JobClient | None = None) -> int:
     workdir = Path(os.environ.get("ASYNCACTION_WORKDIR") or tempfile.mkdtemp(prefix="action-"))
     try:
         return _run(client, action, command, workdir)
+    except SuccessNotDelivered as exc:
+        # Never a FAILED report for a command that succeeded: the attempt ends by its Pod
+        print(
+            f"asyncaction-job: the command succeeded but its report could not be delivered"
+            f" to the hook: {exc.error}",
+            file=sys.stderr,
+        )
+        return 4
     except UnsafePath as exc:
         _ignore_completed(client.fail, f"refused: {exc}")
         return 1
@@ -224,7 +240,10 @@ def _run(
             client.upload(
                 "outputs", path, metadata={"path": path.relative_to(plan.outputs_dir).as_posix()}
             )
-    _ignore_completed(client.succeed, {"exitCode": 0})
+    try:
+        _ignore_completed(client.succeed, {"exitCode": 0})
+    except HookError as exc:
+        raise SuccessNotDelivered(exc) from exc
     return 0
 
 

@@ -61,7 +61,7 @@ class Task:
                 return None
             self._stop.set()
             self.reported = True
-        return self.client.call("POST", f"/task/{self.id}", payload)
+        return self.client.call("POST", f"/task/{self.id}", payload, terminal=True)
 
     def download(self, index: int, dest: str | os.PathLike[str], store: str = "default") -> Path:
         """Fetch this task's ``index``-th input (``self.inputs[index]``) to ``dest``,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -259,3 +260,50 @@ def test_retry_after_is_capped_and_dates_are_ignored() -> None:
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
     assert retry_after(None) is None
     assert Retry(max_retry_after=5).delay(0, 3600) <= 6.0
+
+
+def test_a_terminal_report_is_retried_past_the_attempts_of_other_requests(hook: FakeHook) -> None:
+    """Terminal reports went through the same few tries as progress: with the hook
+    answering 503 for longer (a restart, a cache sync), ``succeed`` gave up and the
+    wrapper reported FAILED for a command that exited 0 (found by review). They are
+    retried for ``Retry.terminal_seconds``; other requests keep their few tries."""
+    not_ready = (503, {"error": {"reason": "NOT_READY", "message": "loading; retry"}})
+    job = JobClient(
+        "job-1",
+        KEY,
+        f"http://127.0.0.1:{hook.server_address[1]}",
+        retry=Retry(attempts=3, base_delay=0.01, max_delay=0.02, terminal_seconds=30),
+    )
+    hook.answers = [not_ready] * 8
+    assert job.succeed({"n": 1}) == {}
+    assert [body for _, _, body in hook.seen] == [{"status": "SUCCEEDED", "result": {"n": 1}}] * 9
+    hook.seen.clear()
+    hook.answers = [not_ready] * 8
+    with pytest.raises(HookError) as refused:
+        job.report(50)
+    assert refused.value.reason == "NOT_READY"
+    assert len(hook.seen) == 3
+
+
+def test_a_command_that_succeeded_is_never_reported_failed_for_a_lost_report(
+    hook: FakeHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When the terminal report could not be delivered, the wrapper sent a FAILED report
+    ("NOT_READY: ...") for a command that exited 0 (found by review). It now exits 4
+    (the hook unreachable) and says so: the attempt ends by its Pod, not by a report
+    that would be false."""
+    from asyncaction_job.entrypoint import run
+
+    not_ready = (503, {"error": {"reason": "NOT_READY", "message": "loading; retry"}})
+    hook.answers = [(200, {}), (200, {}), (200, {}), (200, {}), *[not_ready] * 200]
+    job = JobClient(
+        "job-1",
+        KEY,
+        f"http://127.0.0.1:{hook.server_address[1]}",
+        retry=Retry(attempts=2, base_delay=0.01, max_delay=0.02, terminal_seconds=0.2),
+    )
+    assert run([sys.executable, "-c", "pass"], client=job) == 4
+    sent = [body for method, _, body in hook.seen if method == "POST"]
+    assert {"status": "SUCCEEDED", "result": {"exitCode": 0}} in sent
+    assert not [body for body in sent if (body or {}).get("status") == "FAILED"]
+    assert "the command succeeded but its report" in capsys.readouterr().err
