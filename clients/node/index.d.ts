@@ -22,6 +22,9 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Longest backoff (default 10000). */
   maxDelayMs?: number;
+  /** Terminal reports (succeed, fail, a task's end) go on past `attempts` until this
+   * much time was spent in pauses (default 600000). */
+  terminalMs?: number;
 }
 
 export interface JobClientOptions {
@@ -100,7 +103,7 @@ export declare class JobClient {
   /** The hook base URL in use (changes when a 421 names another replica). */
   hook: string;
   /** One signed request, retried as the contract says; the JSON answer (null when empty). */
-  call(method: string, route: string, payload?: unknown): Promise<unknown>;
+  call(method: string, route: string, payload?: unknown, options?: { terminal?: boolean }): Promise<unknown>;
   action(): Promise<ActionView>;
   report(update?: StatusUpdate): Promise<Record<string, unknown>>;
   log(...lines: string[]): Promise<Record<string, unknown>>;

@@ -117,7 +117,10 @@ export class JobClient {
     this.jobId = jobId;
     this.secret = secret;
     this.hook = httpUrl(hook).replace(/\/+$/, "");
-    this.retry = { attempts: 6, baseDelayMs: 500, maxDelayMs: 10_000, ...retry };
+    // terminalMs: terminal reports (succeed, fail, a task's end) are retried past
+    // `attempts` until this much time was spent waiting: the contract retries them until
+    // acknowledged, and a hook that restarts for a minute must not lose a finished job.
+    this.retry = { attempts: 6, baseDelayMs: 500, maxDelayMs: 10_000, terminalMs: 600_000, ...retry };
     this.timeoutMs = timeoutMs; // one hook request
     this.transferTimeoutMs = transferTimeoutMs; // one whole S3 download or upload
     this.clock = clock;
@@ -149,10 +152,12 @@ export class JobClient {
    * without acting on it, so it is signed again with a later time, after a pause of a few
    * milliseconds that takes the pods out of step.
    */
-  async call(method, route, payload) {
+  async call(method, route, payload, { terminal = false } = {}) {
     const body = payload === undefined ? "" : JSON.stringify(payload);
+    const budgetMs = terminal ? this.retry.terminalMs : 0;
     let last;
-    for (let attempt = 0; attempt < this.retry.attempts; attempt += 1) {
+    let waitedMs = 0; // time spent in pauses: what a terminal report's budget counts
+    for (let attempt = 0; ; attempt += 1) {
       const url = this.hook + route;
       const headers = headersV2(this.jobId, this.secret, method, new URL(url).pathname, body, this.clock());
       if (body) headers["Content-Type"] = "application/json";
@@ -172,29 +177,28 @@ export class JobClient {
           return text ? JSON.parse(text) : null;
         }
         const error = await hookError(response);
-        if (response.status === 421 && error.hook && httpUrl(error.hook).replace(/\/+$/, "") !== this.hook) {
-          this.hook = error.hook.replace(/\/+$/, ""); // the replica serving this action now
-          last = error;
-          continue;
-        }
-        if (response.status === 401 && error.reason === "REPLAYED") {
-          last = error;
-          await this.sleep(Math.random() * REPLAYED_JITTER_MS);
-          continue;
-        }
-        if (response.status === 429) {
+        last = error;
+        const moved =
+          response.status === 421 && error.hook && httpUrl(error.hook).replace(/\/+$/, "") !== this.hook;
+        const replayed = response.status === 401 && error.reason === "REPLAYED";
+        if (moved) this.hook = error.hook.replace(/\/+$/, ""); // the replica serving this action now
+        if (replayed) await this.sleep(Math.random() * REPLAYED_JITTER_MS);
+        if (moved || replayed) {
+          if (attempt + 1 < this.retry.attempts) continue; // at once; past them, after a pause
+        } else if (response.status === 429 || response.status === 503) {
           wait = error.retryAfter === null ? null : error.retryAfter * 1000;
         } else if (response.status < 500) {
           throw error;
         }
-        last = error;
       } catch (exc) {
         if (exc instanceof HookError) throw exc;
         last = new HookError(0, "UNREACHABLE", `${url}: ${exc?.cause?.code ?? exc?.message ?? exc}`);
       }
-      if (attempt + 1 < this.retry.attempts) await this.sleep(wait ?? this.backoff(attempt));
+      if (attempt + 1 >= this.retry.attempts && waitedMs >= budgetMs) throw last;
+      const pause = wait ?? this.backoff(Math.min(attempt, 16));
+      await this.sleep(pause);
+      waitedMs += pause;
     }
-    throw last;
   }
 
   /** The action: {id, name, namespace, request, arguments, attempt}. */
@@ -218,12 +222,12 @@ export class JobClient {
 
   /** Ends the action SUCCEEDED with its result. */
   succeed(result = {}) {
-    return this.call("POST", "/status", { status: "SUCCEEDED", result });
+    return this.call("POST", "/status", { status: "SUCCEEDED", result }, { terminal: true });
   }
 
   /** Ends this attempt FAILED (retried while spec.backoffLimit allows). */
   fail(message) {
-    return this.call("POST", "/status", { status: "FAILED", errorMessage: String(message) });
+    return this.call("POST", "/status", { status: "FAILED", errorMessage: String(message) }, { terminal: true });
   }
 
   /** Where an input object is: {Location: presigned URL, Map: {hash, size, ...}}. */
@@ -312,12 +316,17 @@ export class JobClient {
 
   /** Task `id` done, with its result. */
   completeTask(id, result = {}) {
-    return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "done", result });
+    return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "done", result }, { terminal: true });
   }
 
   /** Task `id` failed, with the reason. */
   failTask(id, message) {
-    return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "failed", errorMessage: String(message) });
+    return this.call(
+      "POST",
+      `/task/${encodeURIComponent(id)}`,
+      { status: "failed", errorMessage: String(message) },
+      { terminal: true },
+    );
   }
 
   /** Downloads input `index` of task `id` (`task.inputs[index]`) to `dest`, md5 checked. */

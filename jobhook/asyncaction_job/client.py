@@ -140,10 +140,7 @@ class JobClient:
         body = b"" if payload is None else json.dumps(payload).encode()
         give_up_at = time.monotonic() + (self.retry.terminal_seconds if terminal else 0.0)
         last: HookError | None = None
-        for attempt in itertools.count():
-            spent = attempt >= self.retry.attempts and time.monotonic() >= give_up_at
-            if last is not None and spent:
-                raise last
+        for attempt in itertools.count():  # ends by a return or a raise
             wait: float | None = None
             url = self.hook + route
             path = urllib.parse.urlsplit(url).path
@@ -180,8 +177,9 @@ class JobClient:
                     wait = retry_after(exc.headers.get("Retry-After"))
             except (urllib.error.URLError, OSError) as exc:
                 last = HookError(0, "UNREACHABLE", f"{url}: {exc}")
-            if attempt + 1 < self.retry.attempts or time.monotonic() < give_up_at:
-                time.sleep(self.retry.delay(min(attempt, 16), wait))  # 2**attempt stays small
+            if attempt + 1 >= self.retry.attempts and time.monotonic() >= give_up_at:
+                raise last
+            time.sleep(self.retry.delay(min(attempt, 16), wait))  # 2**attempt stays small
         raise AssertionError("unreachable")  # itertools.count() never ends
 
     def report(

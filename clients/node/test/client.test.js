@@ -120,9 +120,24 @@ test("503 every time ends in the last HookError once the attempts are spent", as
   const hook = await server(() => refusal(503, "STORE_UNAVAILABLE"));
   t.after(hook.close);
   const { client, sleeps } = clientOf(hook.url);
-  await assert.rejects(client.succeed({}), (e) => e instanceof HookError && e.status === 503 && e.reason === "STORE_UNAVAILABLE");
+  await assert.rejects(client.report({ progress: 1 }), (e) => e instanceof HookError && e.status === 503 && e.reason === "STORE_UNAVAILABLE");
   assert.equal(hook.seen.length, 4);
   assert.equal(sleeps.length, 3);
+});
+
+test("a terminal report is retried past the attempts, for retry.terminalMs of pauses", async (t) => {
+  // Terminal reports went through the same few tries as progress: a hook answering 503
+  // for longer (a restart, a cache sync) lost a finished job's SUCCEEDED.
+  const hook = await server(() => refusal(503, "NOT_READY"));
+  t.after(hook.close);
+  const { client, sleeps } = clientOf(hook.url, {
+    retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 2, terminalMs: 40 },
+  });
+  await assert.rejects(client.succeed({}), (e) => e instanceof HookError && e.status === 503 && e.reason === "NOT_READY");
+  const waited = sleeps.reduce((a, b) => a + b, 0);
+  assert.ok(sleeps.length > 4, String(sleeps.length));
+  assert.ok(waited >= 40 && waited < 44, String(waited));
+  assert.equal(hook.seen.length, sleeps.length + 1);
 });
 
 test("two pods signing GET /task in the same millisecond: the refused one signs again and is served", async (t) => {
