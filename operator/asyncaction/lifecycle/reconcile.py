@@ -225,7 +225,10 @@ def _decide(
             return phase_change(
                 view, P.QUEUED, now, message="waiting for admission", requeue_after=0.0
             )
-        return Decision(requeue_after=_seconds_until(view.start_at, now))
+        # its deadline may come first (paused near it, resumed with a later startAt)
+        return Decision(
+            requeue_after=_min(_seconds_until(view.start_at, now), _deadline_requeue(view, now))
+        )
     if phase is P.QUEUED:
         if _old_attempt_live(job):
             # The old attempt must be gone before a new one starts (after a pause or a
@@ -264,7 +267,10 @@ def _paused(view: ActionView, job: JobView | None, now: datetime) -> Decision:
             event_reason="Resumed",
             extra=extra,
             message=f"resumed; not before {format_time(view.start_at)}",
-            requeue_after=_seconds_until(view.start_at, now),
+            requeue_after=_min(
+                _seconds_until(view.start_at, now),
+                _deadline_requeue(replace(view, paused_seconds=paused, paused_at=None), now),
+            ),
         )
     return phase_change(
         view,
@@ -288,7 +294,14 @@ def _queued(
         )
     if not (admitted and is_eligible(view, now)):
         # No polling while waiting: admission wakes the action when a slot is its own.
-        return Decision(requeue_after=_deadline_requeue(view, now))
+        # It wakes only eligible actions: one whose startAt was moved ahead while it
+        # waited wakes itself then.
+        later_start = (
+            _seconds_until(view.start_at, now)
+            if view.start_at is not None and view.start_at > now
+            else None
+        )
+        return Decision(requeue_after=_min(_deadline_requeue(view, now), later_start))
     return _start(view, now, settings)
 
 

@@ -150,3 +150,45 @@ def test_a_failure_reported_through_the_hook_is_a_failed_attempt_and_retried() -
 def test_a_waiting_action_is_not_polled() -> None:
     waiting = view(phase=Phase.QUEUED)
     assert decide(waiting, admitted=False).requeue_after is None  # admission wakes it
+
+
+# -- found by review (2026-12-01): time-based work a requeue must not miss -------------------
+
+
+def test_a_scheduled_action_wakes_for_its_deadline_before_its_start() -> None:
+    """An action paused 10 s before its deadline, its ``startAt`` moved an hour ahead, then
+    resumed, waited in SCHEDULED with a requeue at ``startAt``: its TIMEOUT came an hour
+    late (or at the next resync)."""
+    started = NOW - timedelta(seconds=80)
+    paused = running(
+        phase=Phase.PAUSED,
+        active_deadline_seconds=60,
+        started_at=started,
+        paused_at=NOW - timedelta(seconds=30),
+        start_at=later(3600),
+    )
+    resumed = decide(paused)
+    assert phase_of(resumed) == "SCHEDULED"
+    assert resumed.requeue_after == 10.0  # 50 s of the 60 were spent before the pause
+    scheduled = running(
+        phase=Phase.SCHEDULED,
+        active_deadline_seconds=60,
+        started_at=started,
+        paused_seconds=30.0,
+        start_at=later(3600),
+    )
+    assert decide(scheduled).requeue_after == 10.0
+    assert phase_of(decide(scheduled, now=later(10))) == "TIMEOUT"
+
+
+def test_a_queued_action_whose_start_at_moved_ahead_wakes_at_it() -> None:
+    """An action waiting in its queue whose ``startAt`` is edited into the future is not
+    eligible, and admission wakes only eligible actions: no requeue was asked, so it
+    started at the next resync, up to ten minutes late; after a backoff likewise."""
+    waiting = view(phase=Phase.QUEUED, start_at=later(120))
+    assert decide(waiting).requeue_after == 120.0
+    backing_off = view(
+        phase=Phase.QUEUED, attempts=1, failures=1, start_at=later(120), next_attempt_at=later(10)
+    )
+    assert decide(backing_off).requeue_after == 10.0
+    assert decide(backing_off, now=later(10)).requeue_after == 110.0
