@@ -223,14 +223,35 @@ class JobClient:
         answer = self.locate(name, index, store)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(self.retry.attempts):
+            try:
+                return self._get(name, answer, target)
+            except urllib.error.HTTPError as exc:
+                body = exc.read()[:300].decode(errors="replace")
+                last = HookError(exc.code, "DOWNLOAD_FAILED", body or str(exc.reason))
+                if exc.code < 500 and exc.code != 429:
+                    raise last from None
+            except (urllib.error.URLError, OSError) as exc:
+                last = HookError(0, "DOWNLOAD_FAILED", f"S3 unreachable: {exc}")
+            if attempt + 1 < self.retry.attempts:
+                time.sleep(self.retry.delay(attempt))
+        raise last
+
+    def _get(self, name: str, answer: dict[str, Any], target: Path) -> Path:
+        """One presigned GET into a temporary file beside ``target``, checked, then moved
+        into place; nothing is left behind when it fails."""
         digest = hashlib.md5()
-        with (
-            tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
-            urllib.request.urlopen(_http(answer["Location"]), timeout=self.timeout) as response,
-        ):
-            while chunk := response.read(CHUNK):
-                tmp.write(chunk)
-                digest.update(chunk)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            try:
+                url = _http(answer["Location"])
+                with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                    while chunk := response.read(CHUNK):
+                        tmp.write(chunk)
+                        digest.update(chunk)
+            except BaseException:
+                tmp.close()
+                os.unlink(tmp.name)
+                raise
         expected = (answer.get("Map") or {}).get("hash")
         if expected and digest.hexdigest() != expected:
             os.unlink(tmp.name)

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,3 +308,49 @@ def test_a_command_that_succeeded_is_never_reported_failed_for_a_lost_report(
     assert {"status": "SUCCEEDED", "result": {"exitCode": 0}} in sent
     assert not [body for body in sent if (body or {}).get("status") == "FAILED"]
     assert "the command succeeded but its report" in capsys.readouterr().err
+
+
+class FakeS3(ThreadingHTTPServer):
+    answers: list[tuple[int, bytes]]
+    gets: int
+
+
+class S3Handler(BaseHTTPRequestHandler):
+    server: FakeS3
+
+    def do_GET(self) -> None:
+        self.server.gets += 1
+        status, body = self.server.answers.pop(0) if self.server.answers else (200, b"abc")
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_download_is_retried_like_an_upload_and_leaves_no_partial_file(
+    hook: FakeHook, tmp_path: Path
+) -> None:
+    """The presigned GET had no retry, and its HTTP or connection error escaped as a
+    urllib exception (a traceback, exit 1; under ``run`` no FAILED report), leaving a
+    temporary file beside the destination (found by review)."""
+    s3 = FakeS3(("127.0.0.1", 0), S3Handler)
+    s3.answers, s3.gets = [], 0
+    threading.Thread(target=s3.serve_forever, daemon=True).start()
+    try:
+        where = {"Location": f"http://127.0.0.1:{s3.server_address[1]}/b/in", "Map": {}}
+        hook.answers = [(200, dict(where)), (200, dict(where))]
+        slow_down = (503, b"<Error><Code>SlowDown</Code></Error>")
+        s3.answers = [slow_down, slow_down]
+        job = client(hook)  # three attempts
+        assert job.download("photo", tmp_path / "in.jpg").read_bytes() == b"abc"
+        assert s3.gets == 3
+        s3.answers = [slow_down] * 3
+        with pytest.raises(HookError) as failed:
+            job.download("photo", tmp_path / "again.jpg")
+        assert (failed.value.status, failed.value.reason) == (503, "DOWNLOAD_FAILED")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
+    finally:
+        s3.shutdown()
