@@ -59,8 +59,11 @@ class AsyncWatching:
         all_namespaces: bool,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        request_timeout: float | None = None,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
+        if request_timeout is not None:  # the libraries set none: a silent server holds
+            kwargs["_request_timeout"] = request_timeout
         if label_selector:
             kwargs["label_selector"] = label_selector
         if field_selector:
@@ -116,7 +119,11 @@ class AsyncWatching:
             try:
                 if loop.must_list:
                     listed = await self._list_raw(
-                        namespace, all_namespaces, label_selector, field_selector
+                        namespace,
+                        all_namespaces,
+                        label_selector,
+                        field_selector,
+                        request_timeout=loop.list_seconds(),
                     )
                     for event in loop.listed(listed):
                         yield event

@@ -221,4 +221,4 @@ class WatchError(Exception):
 
 def backoff(failures: int, base: float = 0.5, cap: float = 8.0) -> float:
     """Seconds before reconnecting after ``failures`` failed attempts in a row."""
-    return float(min(cap, base * 2 ** max(0, failures - 1)))
+    return float(min(cap, base * 2 ** min(32, max(0, failures - 1))))  # no float overflow

@@ -44,8 +44,11 @@ class Watching:
         all_namespaces: bool,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        request_timeout: float | None = None,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
+        if request_timeout is not None:  # the libraries set none: a silent server holds
+            kwargs["_request_timeout"] = request_timeout
         if label_selector:
             kwargs["label_selector"] = label_selector
         if field_selector:
@@ -97,7 +100,13 @@ class Watching:
             try:
                 if loop.must_list:
                     yield from loop.listed(
-                        self._list_raw(namespace, all_namespaces, label_selector, field_selector)
+                        self._list_raw(
+                            namespace,
+                            all_namespaces,
+                            label_selector,
+                            field_selector,
+                            request_timeout=loop.list_seconds(),
+                        )
                     )
                     if loop.expired():
                         return

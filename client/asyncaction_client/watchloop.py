@@ -41,6 +41,10 @@ from asyncaction_client.model import Action, backoff, interpret
 log = logging.getLogger("asyncaction_client")
 
 WATCH_SECONDS = 60
+# The longest a list may take (a server that accepts and never answers must not hold a
+# wait past its timeout); near or past the deadline, still this least.
+LIST_SECONDS = 30.0
+LEAST_LIST_SECONDS = 5.0
 # API answers worth watching again after a pause: throttling, a server restarting, no
 # answer at all (None, 0); any other refusal (403, 404, 422) is the caller's to see.
 RETRYABLE_STATUS = (None, 0, 429, 500, 502, 503, 504)
@@ -61,11 +65,21 @@ class WatchLoop:
     version: str | None = None
     failures: int = 0
     listed_once: bool = False
+    tried: bool = False  # a request was made (answered or not)
 
     def running(self) -> bool:
         """Whether to go on. The first list runs even when the deadline has passed: a
-        wait with no time left still reports an action that had already finished."""
-        return not self.listed_once or self.deadline is None or self.clock() < self.deadline
+        wait with no time left still reports an action that had already finished; once,
+        not for as long as the server refuses it."""
+        return not self.tried or self.deadline is None or self.clock() < self.deadline
+
+    def list_seconds(self) -> float:
+        """The request timeout of a list: the time left and a second, within
+        ``LEAST_LIST_SECONDS`` and ``LIST_SECONDS``."""
+        if self.deadline is None:
+            return LIST_SECONDS
+        left = self.deadline - self.clock() + 1
+        return max(LEAST_LIST_SECONDS, min(LIST_SECONDS, left))
 
     @property
     def must_list(self) -> bool:
@@ -78,7 +92,7 @@ class WatchLoop:
         """A list's answer: its actions, then ``MISSING`` for a list by name that found
         none; the next watch starts at its resourceVersion."""
         items = listed.get("items") or []
-        self.listed_once = True
+        self.listed_once = self.tried = True
         self.version = listed["metadata"]["resourceVersion"]
         self.failures = 0
         log.info("listed %d action(s) at version %s; watching", len(items), self.version)
@@ -124,6 +138,7 @@ class WatchLoop:
         """A failure worth retrying: the seconds to pause first (growing with the
         failures in a row, never past the deadline)."""
         self.failures += 1
+        self.tried = True
         delay = backoff(self.failures)
         if self.deadline is not None:
             delay = max(0.0, min(delay, self.deadline - self.clock()))
@@ -131,4 +146,4 @@ class WatchLoop:
         return delay
 
 
-__all__ = ["RETRYABLE_STATUS", "WATCH_SECONDS", "Event", "WatchLoop"]
+__all__ = ["LIST_SECONDS", "RETRYABLE_STATUS", "WATCH_SECONDS", "Event", "WatchLoop"]

@@ -3,6 +3,7 @@ watch of AsyncActions, and its surface compared with the sync client's."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from kubernetes_asyncio import client as k8s
 
 import asyncaction_client
 from asyncaction_client import ActionNotFound, ApiError, AsyncClient, Client, ClientError
-from asyncaction_client.errors import api_error_of
+from asyncaction_client.errors import WaitTimeout, api_error_of
 
 PATH = "/apis/asyncaction.dev/v1alpha1/namespaces/ns/asyncactions"
 
@@ -149,3 +150,28 @@ async def test_async_spec_changes_are_merge_patches(api_server: TestServer) -> N
     async with client_for(api_server) as client:
         assert (await client.abort("big"))["spec"] == {"abort": True}
         assert (await client.pause("big"))["spec"] == {"suspend": True}
+
+
+@pytest.mark.asyncio
+async def test_an_async_wait_ends_at_its_timeout_against_a_silent_api_server() -> None:
+    """kubernetes_asyncio sets no request timeout: against an API server that accepts
+    and answers nothing, ``AsyncClient.wait(timeout=2)`` was still waiting after 20 s
+    (found by review). The list is bounded by the time left (at least 5 s)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    config = k8s.Configuration(host=f"http://127.0.0.1:{port}")
+    started = asyncio.get_running_loop().time()
+    try:
+        async with AsyncClient(k8s.ApiClient(config), "ns") as client:
+            with pytest.raises(WaitTimeout):
+                await asyncio.wait_for(client.wait("demo", timeout=1), 60)
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+    assert asyncio.get_running_loop().time() - started < 20

@@ -4,8 +4,11 @@ that does not exist."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 from kubernetes import client as k8s
 
 from asyncaction_client import ApiError, Client, ClientError
+from asyncaction_client.errors import WaitTimeout
 
 ACTION = {
     "apiVersion": "asyncaction.dev/v1alpha1",
@@ -87,3 +91,31 @@ def test_watching_a_named_action_that_does_not_exist_yields_nothing(client: Clie
 def test_a_client_given_an_api_client_names_no_kubeconfig_file(client: Client) -> None:
     """As the async client: the attribute is there, None, rather than missing."""
     assert client.kubeconfig_file is None
+
+
+def test_a_wait_ends_at_its_timeout_against_an_api_server_that_never_answers() -> None:
+    """The first list was sent without a request timeout (urllib3 has none by default):
+    against an API server that accepts connections and answers nothing, ``wait`` with a
+    2 s timeout was still blocked after 30 s (found by review)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(silent.accept()[0])
+
+    threading.Thread(target=hold, daemon=True).start()
+    config = k8s.Configuration(host=f"http://127.0.0.1:{silent.getsockname()[1]}")
+    started = time.monotonic()
+    try:
+        with pytest.raises(WaitTimeout):
+            Client(api_client=k8s.ApiClient(config), namespace="ns").wait("demo", timeout=1)
+    finally:
+        silent.close()
+        for conn in held:
+            conn.close()
+    # bounded: the list's own 5 s, times the 4 tries urllib3 makes of a timed-out GET
+    assert time.monotonic() - started < 45

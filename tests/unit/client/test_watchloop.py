@@ -123,3 +123,30 @@ def test_failures_back_off_within_the_deadline_until_the_server_answers(
 
 def test_what_is_worth_watching_again() -> None:
     assert RETRYABLE_STATUS == (None, 0, 429, 500, 502, 503, 504)
+
+
+def test_a_first_list_that_fails_after_the_deadline_ends_the_wait() -> None:
+    """The first list runs even when the deadline has passed (a wait with no time left
+    still reports an action that had finished), but only once: while the API server
+    refused it, the loop retried with no pause, 1,025 lists in 2.5 s, until the backoff
+    overflowed (found by review)."""
+    clock = Clock()
+    loop = WatchLoop("metadata.name=a", clock.now - 1, clock=clock)
+    assert loop.running()
+    assert loop.interrupted(ConnectionRefusedError()) == 0.0
+    assert not loop.running()
+
+
+def test_the_backoff_stays_finite_after_any_number_of_failures() -> None:
+    loop = WatchLoop(None, None)
+    for _ in range(2000):
+        delay = loop.interrupted(ConnectionRefusedError())
+    assert delay == 8.0
+
+
+def test_a_list_asks_no_longer_than_the_time_left_and_some_seconds() -> None:
+    clock = Clock()
+    assert WatchLoop(None, None, clock=clock).list_seconds() == 30.0
+    assert WatchLoop(None, clock.now + 2, clock=clock).list_seconds() == 5.0
+    assert WatchLoop(None, clock.now + 20, clock=clock).list_seconds() == 21.0
+    assert WatchLoop(None, clock.now - 5, clock=clock).list_seconds() == 5.0
