@@ -85,6 +85,15 @@ class Downloaded:
     size: int
 
 
+def _md5_of(path: Path, chunk: int = 1024 * 1024) -> str:
+    """The file's MD5, read a chunk at a time (outputs may be gigabytes)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def download_outputs(
     outputs: Sequence[Mapping[str, Any]], root: Path, client: S3Client | None = None
 ) -> list[Downloaded]:
@@ -100,7 +109,7 @@ def download_outputs(
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         s3.download_file(bucket, key, str(partial))
-        digest = hashlib.md5(partial.read_bytes(), usedforsecurity=False).hexdigest()
+        digest = _md5_of(partial)
         if record.get("md5") and digest != record["md5"]:
             partial.unlink()
             raise ValueError(
