@@ -30,6 +30,9 @@ _HORIZON = timedelta(days=366 * 5)
 # Candidates examined per search before giving up (a repeated hour of per-second slots
 # skips at most 3600 of them).
 _MAX_STEPS = 10_000
+# How far back in wall time a search starts after a change of offset (the longest DST
+# shift in use is an hour).
+_LOOKBACK = timedelta(hours=1)
 DEFAULT_ZONE = "UTC"
 
 
@@ -70,9 +73,14 @@ class CronSchedule:
         """The first slot strictly after ``after`` (an aware instant), None when none
         comes within five years (e.g. "0 0 30 2 *"). Aware instants compare as instants
         whatever their zone, so ``after`` needs no conversion."""
-        # Start one hour early in wall time: an instant in the second pass of a repeated
-        # hour has a wall time whose first pass must be skipped, not re-used.
-        wall = after.astimezone(self.zone).replace(tzinfo=None) - timedelta(hours=1)
+        # Within an hour after a change of the zone's offset, start one hour early in wall
+        # time: an instant in the second pass of a repeated hour has a wall time whose
+        # first pass must be skipped, not re-used. Anywhere else, just before ``after``:
+        # a per-second schedule would otherwise step over 3,600 candidates per slot.
+        local = after.astimezone(self.zone)
+        shifted = (after - _LOOKBACK).astimezone(self.zone).utcoffset() != local.utcoffset()
+        back = _LOOKBACK if shifted else timedelta(seconds=1)
+        wall = local.replace(tzinfo=None) - back
         steps = croniter(self.expression, wall, second_at_beginning=True)
         horizon = after + _HORIZON
         for _ in range(_MAX_STEPS):

@@ -175,3 +175,39 @@ def test_instants_given_in_any_zone_give_the_same_utc_slots() -> None:
     assert latest == utc(2026, 1, 10, 8, 0)
     assert latest is not None
     assert latest.tzinfo is UTC
+
+
+class CountingCroniter:
+    """croniter, counting the candidates it is asked for."""
+
+    steps = 0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from croniter import croniter
+
+        self.inner = croniter(*args, **kwargs)  # type: ignore[arg-type]
+
+    def get_next(self, kind: type[datetime]) -> datetime:
+        CountingCroniter.steps += 1
+        found: datetime = self.inner.get_next(kind)
+        return found
+
+
+def test_a_per_second_schedule_looks_at_a_few_candidates_not_an_hours_worth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search started an hour early in wall time, for the second pass of a repeated
+    hour: a per-second schedule stepped over 3,600 candidates per slot, and a schedule
+    decision took up to 0.7 s on the operator's event loop, 12 s after an hour of
+    downtime (found by review). It starts an hour early only within an hour after a
+    change of the zone's offset."""
+    from asyncaction.lifecycle import cron as cron_module
+
+    per_second = CronSchedule.parse("* * * * * *", "America/New_York")
+    monkeypatch.setattr(cron_module, "croniter", CountingCroniter)
+    assert per_second.next_after(utc(2026, 7, 1, 12, 0, 0)) == utc(2026, 7, 1, 12, 0, 1)
+    assert CountingCroniter.steps <= 2
+    # inside the repeated hour's second pass (01:30 EST; EDT ended at 06:00 UTC) the
+    # search still starts an hour early: its wall times had their slots in the first
+    # pass, and the next slot is 02:00 EST, as before
+    assert per_second.next_after(utc(2026, 11, 1, 6, 30, 0)) == utc(2026, 11, 1, 7, 0, 0)
