@@ -133,7 +133,24 @@ def reconcile(
     settings: LifecycleSettings,
 ) -> Decision:
     decision = _decide(view, job, now=now, admitted=admitted, settings=settings)
-    return _with_queue(view, decision)
+    return _with_observed_generation(view, _with_queue(view, decision))
+
+
+def _with_observed_generation(view: ActionView, decision: Decision) -> Decision:
+    """An edit that moves no phase is observed too: kstatus reads an action whose
+    ``status.observedGeneration`` lags ``metadata.generation`` as InProgress, for good
+    when nothing else would write (a PAUSED action). Its conditions record the same
+    generation; nothing else of them changes."""
+    if view.phase is None or view.phase.is_terminal or "observedGeneration" in decision.status:
+        return decision
+    if view.observed_generation is None or view.observed_generation >= view.generation:
+        return decision  # (None: written by no phase change yet, or by a release before it)
+    observed: dict[str, Any] = {"observedGeneration": view.generation}
+    if view.conditions and "conditions" not in decision.status:
+        observed["conditions"] = [
+            {**condition, "observedGeneration": view.generation} for condition in view.conditions
+        ]
+    return replace(decision, status={**decision.status, **observed})
 
 
 def _with_queue(view: ActionView, decision: Decision) -> Decision:

@@ -192,3 +192,36 @@ def test_a_queued_action_whose_start_at_moved_ahead_wakes_at_it() -> None:
     )
     assert decide(backing_off).requeue_after == 10.0
     assert decide(backing_off, now=later(10)).requeue_after == 110.0
+
+
+def test_an_edit_that_moves_no_phase_is_still_observed() -> None:
+    """Only a phase change wrote ``observedGeneration``: after an edit of a PAUSED, QUEUED
+    or RUNNING action that changes no phase it stayed behind ``metadata.generation``,
+    and kstatus (``kubectl wait``, Argo CD, Flux) read a PAUSED action as InProgress for
+    good (found by review). The status and its conditions record the generation seen."""
+    ready = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "Paused",
+        "message": "suspended",
+        "lastTransitionTime": "2026-11-23T11:00:00Z",
+        "observedGeneration": 2,
+    }
+    paused = running(
+        phase=Phase.PAUSED, suspend=True, generation=3, observed_generation=2, conditions=(ready,)
+    )
+    decision = decide(paused)
+    assert decision.status == {
+        "observedGeneration": 3,
+        "conditions": [{**ready, "observedGeneration": 3}],
+    }
+    seen = running(
+        phase=Phase.PAUSED,
+        suspend=True,
+        generation=3,
+        observed_generation=3,
+        conditions=({**ready, "observedGeneration": 3},),
+    )
+    assert decide(seen).status == {}  # nothing more to write: no echo
+    edited = running(generation=2, observed_generation=1)
+    assert decide(edited, job(JobState.RUNNING)).status == {"observedGeneration": 2}

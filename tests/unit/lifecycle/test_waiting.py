@@ -224,6 +224,7 @@ def test_a_served_starting_action_shows_its_pods_reason_in_every_field() -> None
     assert explained.status == {
         "conditions": conditions(table, "ImagePullBackOff", SERVED_PULL, 3),
         "error": {"reason": "ImagePullBackOff", "message": SERVED_PULL},
+        "observedGeneration": 3,  # the served status had seen generation 2
     }
     assert (explained.effects, explained.requeue_after, explained.after) == ((), 30, {})
     # Read back, it is written once: the next reconcile writes nothing.
