@@ -47,7 +47,12 @@ def outcome(view: ActionView) -> tuple[Phase, str] | None:
 
 
 def retry_requested(view: ActionView) -> bool:
-    applied = int((view.tasks_summary or {}).get("retryRound") or 0)
+    """A retry round the hook has not applied yet. Only for an action whose tasks were
+    leased: the hook applies a round when it leases, so an action that leased none would
+    be re-run for ever, each run failing the same way."""
+    if view.tasks_summary is None:
+        return False
+    applied = int(view.tasks_summary.get("retryRound") or 0)
     return (
         view.phase is Phase.FAILED
         and (view.error or {}).get("reason") == TASKS_FAILED

@@ -82,6 +82,22 @@ def test_retry_round_moves_a_tasks_failed_action_back_to_queued_once() -> None:
     assert "phase" not in reconcile(other, None, now=NOW, admitted=False, settings=SETTINGS).status
 
 
+def test_a_retry_round_never_reruns_an_action_that_leased_no_task() -> None:
+    """An action whose pods ended without leasing a task fails with TasksFailed and no
+    task records; the hook applies a retry round only when tasks are leased, so with
+    ``spec.taskRetry`` set it went FAILED, QUEUED, STARTING, FAILED without end,
+    ``failures`` staying 0 (found by review)."""
+    never_leased = running(
+        phase=Phase.FAILED,
+        error={"reason": "TasksFailed", "message": "the job ended without leasing any"},
+        has_tasks=True,
+        tasks_summary=None,
+        task_retry_round=1,
+    )
+    decision = reconcile(never_leased, None, now=NOW, admitted=False, settings=SETTINGS)
+    assert "phase" not in decision.status
+
+
 def test_view_reads_the_task_fields() -> None:
     view = action_view_from(
         {
