@@ -156,7 +156,13 @@ class JobClient:
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     text = response.read()
+                try:
                     return json.loads(text) if text else None
+                except ValueError:  # not the hook: a proxy's page, say
+                    shown = text[:200].decode(errors="replace")
+                    raise HookError(
+                        response.status, "BAD_ANSWER", f"{url} answered no JSON: {shown}"
+                    ) from None
             except urllib.error.HTTPError as exc:
                 error = _parse_error(exc)
                 last = error

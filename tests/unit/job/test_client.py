@@ -354,3 +354,31 @@ def test_a_download_is_retried_like_an_upload_and_leaves_no_partial_file(
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
     finally:
         s3.shutdown()
+
+
+class HtmlAnswer(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        page = b"<html>proxy sign-in</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_answer_that_is_not_json_is_a_hook_error_naming_it() -> None:
+    """A 200 whose body is not JSON (a proxy's page) raised ``JSONDecodeError``, which the
+    job CLI does not catch: a traceback (found by review)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HtmlAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        job = JobClient("job-1", KEY, f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(HookError) as refused:
+            job.report(5)
+        assert (refused.value.status, refused.value.reason) == (200, "BAD_ANSWER")
+        assert "<html>proxy sign-in</html>" in refused.value.message
+    finally:
+        server.shutdown()
