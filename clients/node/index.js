@@ -240,13 +240,40 @@ export class JobClient {
   async download(name, dest, { index = 0, store = "default" } = {}) {
     const answer = await this.locate(name, { index, store });
     await mkdir(dirname(dest), { recursive: true });
+    let last;
+    for (let attempt = 0; attempt < this.retry.attempts; attempt += 1) {
+      let wait = null;
+      try {
+        return await this.#get(name, answer, dest);
+      } catch (exc) {
+        if (exc instanceof HookError && exc.reason !== "DOWNLOAD_FAILED") throw exc; // CORRUPT, BAD_URL
+        if (exc instanceof HookError) {
+          last = exc;
+          if (exc.status === 429 || exc.status === 503) {
+            wait = exc.retryAfter === null ? null : exc.retryAfter * 1000;
+          } else if (exc.status !== 0 && exc.status < 500) {
+            throw exc;
+          }
+        } else {
+          last = new HookError(0, "DOWNLOAD_FAILED", `S3 unreachable: ${exc?.cause?.code ?? exc?.message ?? exc}`);
+        }
+      }
+      if (attempt + 1 < this.retry.attempts) await this.sleep(wait ?? this.backoff(attempt));
+    }
+    throw last;
+  }
+
+  /** One presigned GET into a partial file beside `dest`, checked, then renamed; nothing
+   * is left behind when it fails (retried by `download`). */
+  async #get(name, answer, dest) {
     const partial = join(dirname(dest), `.${basename(dest)}.${process.pid}.part`);
     const digest = createHash("md5");
     const response = await fetch(httpUrl(answer.Location), {
       signal: AbortSignal.timeout(this.transferTimeoutMs),
     });
     if (!response.ok) {
-      throw new HookError(response.status, "DOWNLOAD_FAILED", (await response.text()).slice(0, 300));
+      const retryAfter = retryAfterSeconds(response.headers.get("retry-after"));
+      throw new HookError(response.status, "DOWNLOAD_FAILED", (await response.text()).slice(0, 300), { retryAfter });
     }
     const handle = await open(partial, "w");
     try {
@@ -254,9 +281,12 @@ export class JobClient {
         digest.update(chunk);
         await handle.write(chunk);
       }
-    } finally {
+    } catch (exc) {
       await handle.close();
+      await rm(partial, { force: true });
+      throw exc;
     }
+    await handle.close();
     const got = digest.digest("hex");
     const expected = answer.Map?.hash;
     if (expected && got !== expected) {

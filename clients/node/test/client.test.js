@@ -244,6 +244,28 @@ test("download checks the md5 the hook recorded and leaves no file when it diffe
   assert.deepEqual((await readdir(dir)).sort(), ["sub"]);
 });
 
+test("a download is retried like an upload and leaves no partial file", async (t) => {
+  // The presigned GET had no retry: one 503 of S3 (SlowDown) failed the job's input.
+  const content = Buffer.from("input\n");
+  let gets = 0;
+  const s3 = await server(() => {
+    gets += 1;
+    return gets <= 2 ? { status: 503, text: "<Error><Code>SlowDown</Code></Error>" } : { status: 200, text: content.toString() };
+  });
+  t.after(s3.close);
+  const hook = await server(() => ({ status: 200, json: { Location: `${s3.url}/bucket/in.txt`, Map: {} } }));
+  t.after(hook.close);
+  const dir = await mkdtemp(join(tmpdir(), "aa-node-"));
+  const { client, sleeps } = clientOf(hook.url);
+  assert.equal(await client.download("text", join(dir, "in.txt")), join(dir, "in.txt"));
+  assert.deepEqual(await readFile(join(dir, "in.txt")), content);
+  assert.equal(gets, 3);
+  assert.equal(sleeps.length, 2);
+  gets = -10; // S3 answers 503 from now on
+  await assert.rejects(client.download("text", join(dir, "again.txt")), (e) => e.status === 503 && e.reason === "DOWNLOAD_FAILED");
+  assert.deepEqual((await readdir(dir)).sort(), ["in.txt"]);
+});
+
 test("upload announces md5 and the WEBDA challenge, then PUTs with the presigned headers", async (t) => {
   const content = Buffer.from("hello output\n");
   let s3Calls = 0;
