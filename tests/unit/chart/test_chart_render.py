@@ -619,3 +619,49 @@ def test_a_warm_standby_rolls_out_one_ready_pod_at_a_time() -> None:
     assert spec["replicas"] == 2
     container = spec["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize(
+    ("limits", "bursts"),
+    [
+        # fractional and large rates (a float64 of a million prints as 1e+06)
+        (
+            {
+                "unauthenticatedPerSecond": 2.5,
+                "namespacePerSecond": 1000000,
+                "actionPerSecond": 0.4,
+            },
+            (3, 1000000, 1),
+        ),
+        (
+            {"unauthenticatedPerSecond": 300, "namespacePerSecond": 2000, "actionPerSecond": 50},
+            (300, 2000, 100),
+        ),
+    ],
+)
+def test_any_rate_the_schema_accepts_is_a_command_line_the_hook_accepts(
+    limits: dict[str, float], bursts: tuple[int, int, int]
+) -> None:
+    """``--global-burst=2.5`` and ``--namespace-burst=1e+06`` made the hook exit 2 (its
+    bursts are integers), and ``actionPerSecond: 0.4`` rendered ``--burst=0``, a bucket
+    that never holds a token: every job's report was refused 429 (found by review)."""
+    from asyncaction_hook.main import parse_args as parse_hook_args
+
+    values = {
+        "hook": {"rateLimits": limits},
+        "operator": {"settings": {"defaultMaxConcurrent": 1000000}},
+    }
+    objs = render(values)
+    hook = one(objs, "Deployment", "asyncaction-hook")["spec"]["template"]["spec"]["containers"][0]
+    parsed = parse_hook_args(hook["args"])
+    assert (parsed.global_rate, parsed.namespace_rate, parsed.rate) == (
+        limits["unauthenticatedPerSecond"],
+        limits["namespacePerSecond"],
+        limits["actionPerSecond"],
+    )
+    assert (parsed.global_burst, parsed.namespace_burst, parsed.burst) == bursts
+    from asyncaction.settings import OperatorSettings
+
+    operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    settings = OperatorSettings.from_env(env_of(operator["containers"][0]))
+    assert settings.default_max_concurrent == 1000000
