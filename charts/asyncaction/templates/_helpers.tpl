@@ -61,6 +61,9 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The JOB_HOOK URL every job receives: the hook Service's cluster DNS name by default. */}}
 {{- define "asyncaction.hookURL" -}}
 {{- if .Values.hook.url }}
+{{- if and (gt (int .Values.hook.shards) 1) (not (contains "{shard}" .Values.hook.url)) }}
+{{- fail (printf "hook.url (%s) must contain {shard} when hook.shards is %d: each job reaches its own shard's Service" .Values.hook.url (int .Values.hook.shards)) }}
+{{- end }}
 {{- .Values.hook.url }}
 {{- else if gt (int .Values.hook.shards) 1 }}
 {{- printf "http://%s-hook-{shard}.%s.svc.cluster.local:%d" (include "asyncaction.fullname" .) .Release.Namespace (int .Values.hook.service.port) }}

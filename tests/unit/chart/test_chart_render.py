@@ -665,3 +665,19 @@ def test_any_rate_the_schema_accepts_is_a_command_line_the_hook_accepts(
     operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
     settings = OperatorSettings.from_env(env_of(operator["containers"][0]))
     assert settings.default_max_concurrent == 1000000
+
+
+def test_a_custom_hook_url_without_the_shard_fails_to_render_with_shards() -> None:
+    """``hook.url`` without ``{shard}`` and ``hook.shards: 2`` rendered, and the operator
+    then refused to start (``ASYNCACTION_HOOK_URL must contain '{shard}'``): the render
+    refuses it now, naming both values (found by review)."""
+    from helm_python import HelmRenderError
+
+    with pytest.raises(
+        HelmRenderError, match=r"hook\.url .* must contain \{shard\} when hook\.shards is 2"
+    ):
+        render({"hook": {"url": "https://hook.example.test/aa", "shards": 2}})
+    sharded = "https://hook-{shard}.example.test/aa"
+    objs = render({"hook": {"url": sharded, "shards": 2}})
+    operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    assert env_of(operator["containers"][0])["ASYNCACTION_HOOK_URL"] == sharded
