@@ -8,7 +8,7 @@ or into Roles in the listed namespaces (namespaced scope).
 
 Some rules can only ever be cluster-wide: those on cluster-scoped resources (a Role
 cannot grant them), and every rule of a component that watches all namespaces whatever
-the scope (the hook lists and watches actions and Secrets cluster-wide: it has no
+the scope (the hook lists and watches actions and templates cluster-wide: it has no
 namespace flag yet).
 """
 
