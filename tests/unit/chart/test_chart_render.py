@@ -681,3 +681,25 @@ def test_a_custom_hook_url_without_the_shard_fails_to_render_with_shards() -> No
     objs = render({"hook": {"url": sharded, "shards": 2}})
     operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
     assert env_of(operator["containers"][0])["ASYNCACTION_HOOK_URL"] == sharded
+
+
+def test_the_operator_reads_the_stores_grants_whenever_stores_are_configured() -> None:
+    """The operator got the stores file only with archiving on: in every other chart
+    install its check that an action names only its namespace's S3 keys, before any Job
+    is created (``StoreAccessDenied``), was off; only the hook refused, after the Job
+    had started (found by review)."""
+    from asyncaction.settings import OperatorSettings
+
+    stores = {"stores": {"default": {"bucket": "data", "grants": {"team-a": ["actions/team-a/"]}}}}
+    objs = render({"stores": {"config": stores}})
+    pod = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    operator = pod["containers"][0]
+    settings = OperatorSettings.from_env(env_of(operator))
+    assert settings.stores_config == "/etc/asyncaction/stores/stores.json"
+    assert mounted_file(pod, operator, settings.stores_config) == (
+        "asyncaction-stores",
+        "stores.json",
+    )
+    assert settings.archive_config == ""  # archiving stays a toggle of its own
+    bare = one(render({}), "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    assert "ASYNCACTION_STORES_CONFIG" not in env_of(bare["containers"][0])
