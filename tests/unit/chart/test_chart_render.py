@@ -207,11 +207,12 @@ def test_cluster_scope_grants_each_component_its_whole_role_cluster_wide() -> No
     assert find(objs, "RoleBinding") == []
     for component in ("operator", "hook"):
         name = f"asyncaction-{component}"
-        role = one(objs, "ClusterRole", name)
+        cluster_name = f"{name}-asyncaction-system"  # cluster-scoped: with the namespace
+        role = one(objs, "ClusterRole", cluster_name)
         own = rules[component]
         assert grants(role["rules"]) == grants(own["clusterRules"] + own["namespacedRules"])
-        binding = one(objs, "ClusterRoleBinding", name)
-        assert binding["roleRef"]["name"] == name
+        binding = one(objs, "ClusterRoleBinding", cluster_name)
+        assert binding["roleRef"]["name"] == cluster_name
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": name, "namespace": "asyncaction-system"}
         ]
@@ -222,7 +223,7 @@ def test_namespaced_scope_grants_roles_in_each_listed_namespace() -> None:
     objs = render(NAMESPACED_VALUES)
     rules = build_rbac_rules()["operator"]
     # Only cluster-scoped needs go in a ClusterRole; with none, none is rendered.
-    clusters = find(objs, "ClusterRole", "asyncaction-operator")
+    clusters = find(objs, "ClusterRole", "asyncaction-operator-asyncaction-system")
     assert [grants(c["rules"]) for c in clusters] == (
         [grants(rules["clusterRules"])] if rules["clusterRules"] else []
     )
@@ -235,7 +236,7 @@ def test_namespaced_scope_grants_roles_in_each_listed_namespace() -> None:
     assert all(b["roleRef"]["kind"] == "Role" for b in bindings)
     # The hook watches every namespace: its role stays a ClusterRole.
     assert find(objs, "Role", "asyncaction-hook") == []
-    one(objs, "ClusterRole", "asyncaction-hook")
+    one(objs, "ClusterRole", "asyncaction-hook-asyncaction-system")
     # With no list, the release's namespace is the one watched.
     alone = render({"rbac": {"scope": "namespaced"}})
     assert [r["metadata"]["namespace"] for r in find(alone, "Role")] == ["asyncaction-system"]
@@ -364,7 +365,7 @@ def test_release_name_prefixes_every_cluster_wide_name() -> None:
     objs = render(name="blue", namespace="ns1")
     cluster_wide = [o for o in objs if "namespace" not in o["metadata"]]
     names = {o["metadata"]["name"] for o in cluster_wide if o["kind"] != "CustomResourceDefinition"}
-    assert names == {"blue-asyncaction-operator", "blue-asyncaction-hook"}
+    assert names == {"blue-asyncaction-operator-ns1", "blue-asyncaction-hook-ns1"}
     assert all(o["metadata"]["namespace"] == "ns1" for o in objs if "namespace" in o["metadata"])
 
 
@@ -703,3 +704,20 @@ def test_the_operator_reads_the_stores_grants_whenever_stores_are_configured() -
     assert settings.archive_config == ""  # archiving stays a toggle of its own
     bare = one(render({}), "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
     assert "ASYNCACTION_STORES_CONFIG" not in env_of(bare["containers"][0])
+
+
+def test_releases_of_one_name_in_two_namespaces_claim_no_common_cluster_object() -> None:
+    """docs/helm.md suggests a release per team with ``rbac.scope: namespaced``: two
+    releases named alike in team-a and team-b rendered the same ClusterRole and
+    ClusterRoleBinding, and Helm refused the second install (found by review)."""
+    team = {"rbac": {"scope": "namespaced"}, "crds": {"enabled": False}}
+    cluster_kinds = ("ClusterRole", "ClusterRoleBinding")
+
+    def cluster_names(namespace: str) -> set[str]:
+        objs = render(team, namespace=namespace)
+        return {o["metadata"]["name"] for o in objs if o["kind"] in cluster_kinds}
+
+    first, second = cluster_names("team-a"), cluster_names("team-b")
+    assert first
+    assert second
+    assert not first & second
