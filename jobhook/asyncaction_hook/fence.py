@@ -20,8 +20,8 @@ the signing times the previous holder accepted.
   rollout.
 - A process that finds no Lease (or one without a promise) knows nothing of what
   earlier processes accepted (a shard added by a change of the shard count, a renamed
-  Lease, a switch from the start fence): it refuses what the start fence would,
-  anything signed before its start plus the allowed clock skew.
+  Lease, a switch from the start fence): it refuses anything signed before it took the
+  shard.
 - A successor that finds the Lease held waits (requests are held meanwhile, bounded,
   then answered 503 with Retry-After). It announces itself before it listens
   (``announce``), so no request reaches it before the holder knows to hand over per
@@ -222,8 +222,13 @@ class ShardFence:
                     handover = Handover.from_annotations(annotations, clean=not holder)
                 else:
                     # No record of what earlier processes accepted (a new shard, a renamed
-                    # Lease, the start fence before): refuse what the start fence does.
-                    handover = Handover(self.clock_ms() + self.future_ms)
+                    # Lease, the start fence before): refuse what was signed before this
+                    # process took the shard. (Not up to now + future, as the start fence
+                    # does: a job that starts with the shard, written like the seed's
+                    # client, would fail on its first report; what that leaves open is a
+                    # request signed ahead of the signer's clock and accepted by a process
+                    # of the old shard count in the seconds before it stopped.)
+                    handover = Handover(self.clock_ms())
                 promise = self._promise()
                 kept = {k: v for k, v in annotations.items() if not k.startswith("asyncaction.")}
                 body = self._lease_body({**kept, ACCEPTED_UNTIL: str(promise)}, self.identity)
