@@ -79,6 +79,16 @@ def store_scopes(settings: OperatorSettings) -> list[StoreScope] | None:
     return Stores.from_file(Path(settings.stores_config), expiry=0).scopes
 
 
+class TaskEnded(RuntimeError):
+    """A task the controllers need ended while they led (the process must stop)."""
+
+    def __init__(self, name: str, cause: BaseException | None) -> None:
+        why = f": {cause}" if cause is not None else " (it returned)"
+        super().__init__(f"{name} ended{why}")
+        self.name = name
+        self.cause = cause
+
+
 class Manager:
     def __init__(self, kube: KubeClient, settings: OperatorSettings) -> None:
         self.kube = kube
@@ -243,19 +253,54 @@ class Manager:
         self.schedules.resync()
         heap.settle()  # what a period of changes left in the heap: out of full collections
 
-    def _start_caches(self, tasks: list[asyncio.Task[None]]) -> asyncio.Future[object]:
-        """Start every informer (its tasks join ``tasks``); the future is done when every
-        cache synced, and raises when the API server refuses one."""
+    def _start_caches(
+        self, tasks: list[asyncio.Task[None]], essential: list[asyncio.Task[None]]
+    ) -> asyncio.Future[object]:
+        """Start every informer (its tasks join ``tasks`` and ``essential``); the future is
+        done when every cache synced, and raises when the API server refuses one."""
         tasks.append(asyncio.create_task(heap.settle_until(self.caches_synced)))
         caches = [*self.caches.all(), *self.schedules.caches()]
         for cache in caches:
-            tasks += cache.tasks()
+            started = cache.tasks()
+            tasks += started
+            essential += started
         return asyncio.ensure_future(asyncio.gather(*(cache.wait_synced() for cache in caches)))
+
+    def _informer_failure(self, name: str) -> Exception | None:
+        """The refusal that ended the informer called ``name``, if one did."""
+        for cache in [*self.caches.all(), *self.schedules.caches()]:
+            for informer in cache.members.values():
+                if informer.name == name and informer.failure is not None:
+                    return informer.failure
+        return None
+
+    async def _lost(self) -> None:
+        await self.leader.lost.wait()
+
+    async def _until_lost(self, essential: list[asyncio.Task[None]]) -> None:
+        """Return when the Lease is lost; raise when a task the controllers need ended
+        (an informer whose watch the API server refused after its LIST: its cache would
+        never change again, with the operator leading, ready and alive)."""
+        losing: asyncio.Task[None] = asyncio.create_task(self._lost())
+        try:
+            done, _ = await asyncio.wait([losing, *essential], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            losing.cancel()
+        if self.leader.lost.is_set():
+            return  # the Lease first: its loss says why everything else stops
+        for task in done:
+            if task is losing:
+                continue
+            if not task.cancelled() and task.exception() is not None:
+                raise TaskEnded(task.get_name(), task.exception())
+            raise TaskEnded(task.get_name(), self._informer_failure(task.get_name()))
 
     async def run(self) -> None:
         """(Sync, if a warm standby,) lead, sync, work; returns when the Lease is lost,
-        raises when cancelled or when the API server refuses a cache."""
+        raises when cancelled, when the API server refuses a cache, or when a task the
+        controllers need ends (``TaskEnded``)."""
         tasks: list[asyncio.Task[None]] = []
+        essential: list[asyncio.Task[None]] = []  # tasks that end only when cancelled
         acquired = False
         try:
             heap.settle()  # the modules and settings loaded so far stay for good
@@ -263,7 +308,7 @@ class Manager:
             if warm:
                 # Listed and watched before leading: a takeover then needs no sync. The
                 # keys their events name are held until this replica leads (__init__).
-                await self._start_caches(tasks)
+                await self._start_caches(tasks, essential)
                 self.caches_synced.set()
                 log.info(
                     "caches synced: %d actions; waiting for the Lease", len(self.caches.actions)
@@ -272,10 +317,10 @@ class Manager:
             acquired = True
             self.leading = True
             self.actions.action_metrics.counting = True
-            tasks.append(asyncio.create_task(self.leader.keep()))
+            tasks.append(asyncio.create_task(self.leader.keep(), name="lease renewal"))
             if not warm:
                 # A cache the API server refuses raises; a Lease lost while syncing returns.
-                syncing = self._start_caches(tasks)
+                syncing = self._start_caches(tasks, essential)
                 losing: asyncio.Future[object] = asyncio.ensure_future(self.leader.lost.wait())
                 await asyncio.wait([syncing, losing], return_when=asyncio.FIRST_COMPLETED)
                 losing.cancel()
@@ -297,26 +342,30 @@ class Manager:
             else:
                 log.info("caches synced: %d actions", len(self.caches.actions))
             workers = self.settings.workers
-            tasks += [
+            running = [
                 asyncio.create_task(
                     self.action_queue.run(
                         self.metrics.instrument("asyncaction", workers, self.actions.reconcile),
                         workers,
-                    )
+                    ),
+                    name="actions work queue",
                 ),
                 asyncio.create_task(
                     self.status_queue.run(
                         self.metrics.instrument("actionqueue", 1, self.queues.reconcile), 1
-                    )
+                    ),
+                    name="queue status work queue",
                 ),
-                asyncio.create_task(self._resync()),
-                asyncio.create_task(self.schedules.run()),
-                asyncio.create_task(self.actions.events.run()),
-                # A warm standby's held keys (none otherwise), as bulk behind the changes
-                # that arrive now: admission is already open, the workers already run.
-                *(asyncio.create_task(work.release()) for work in self.work_queues()),
+                asyncio.create_task(self._resync(), name="resync"),
+                asyncio.create_task(self.schedules.run(), name="schedules"),
+                asyncio.create_task(self.actions.events.run(), name="event sender"),
             ]
-            await self.leader.lost.wait()
+            tasks += running
+            essential += running
+            # A warm standby's held keys (none otherwise), as bulk behind the changes
+            # that arrive now: admission is already open, the workers already run.
+            tasks += [asyncio.create_task(work.release()) for work in self.work_queues()]
+            await self._until_lost(essential)
             log.error("leadership lost: stopping the controllers")
             self.leading = False
         finally:
