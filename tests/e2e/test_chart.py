@@ -171,6 +171,7 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
 
     release = f"r{uuid.uuid4().hex[:6]}"
     prefix = f"{release}-{CHART_NAME}"
+    cluster_role = f"{prefix}-operator-{namespace}"  # cluster-wide names carry the namespace
     rules = build_rbac_rules()
     adopt_crds(kube, release, namespace)
     with Chart.load(CHART) as chart, extra_namespace(kube) as other, monitoring_crds(kube):
@@ -178,7 +179,7 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
             first = helm.install(chart, release, {}, namespace=namespace, timeout=120)
             assert first["status"] == "deployed"
             assert first["app_version"] == "0.1.0"
-            operator_role = kube.rbac.read_cluster_role(f"{prefix}-operator")
+            operator_role = kube.rbac.read_cluster_role(cluster_role)
             own = rules["operator"]
             assert grants(operator_role.rules) == grants(
                 own["clusterRules"] + own["namespacedRules"]
@@ -218,7 +219,7 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
             ]
             # Namespaced scope grants cluster-wide only what needs it (today: nothing).
             narrowed = kube.rbac.list_cluster_role(
-                field_selector=f"metadata.name={prefix}-operator"
+                field_selector=f"metadata.name={cluster_role}"
             ).items
             assert [grants(r.rules) for r in narrowed] == (
                 [grants(own["clusterRules"])] if own["clusterRules"] else []
@@ -251,7 +252,7 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
 
             helm.uninstall(release, timeout=120)
             with pytest.raises(ApiException) as gone:
-                kube.rbac.read_cluster_role(f"{prefix}-operator")
+                kube.rbac.read_cluster_role(cluster_role)
             assert gone.value.status == 404
             for crd in build_crds():  # crds.keep: the CRDs, and every action, stay
                 kube.extensions.read_custom_resource_definition(crd["metadata"]["name"])
