@@ -30,12 +30,13 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncaction_job.signing import headers_v2, signing_clock
 from asyncaction_job.tasks import Task, lease_tasks
 
 CHUNK = 1024 * 1024
+T = TypeVar("T")
 
 #: The longest pause, in seconds, before a request refused as a replay is signed again.
 REPLAYED_JITTER = 0.005
@@ -229,16 +230,21 @@ class JobClient:
         answer = self.locate(name, index, store)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
+        return self._s3_retried("DOWNLOAD_FAILED", lambda: self._get(name, answer, target))
+
+    def _s3_retried(self, reason: str, transfer: Callable[[], T]) -> T:
+        """One presigned S3 transfer, retried on 5xx, 429 and connection errors as hook
+        requests are; a failure is a ``HookError`` with ``reason``."""
         for attempt in range(self.retry.attempts):
             try:
-                return self._get(name, answer, target)
+                return transfer()
             except urllib.error.HTTPError as exc:
                 body = exc.read()[:300].decode(errors="replace")
-                last = HookError(exc.code, "DOWNLOAD_FAILED", body or str(exc.reason))
+                last = HookError(exc.code, reason, body or str(exc.reason))
                 if exc.code < 500 and exc.code != 429:
                     raise last from None
             except (urllib.error.URLError, OSError) as exc:
-                last = HookError(0, "DOWNLOAD_FAILED", f"S3 unreachable: {exc}")
+                last = HookError(0, reason, f"S3 unreachable: {exc}")
             if attempt + 1 < self.retry.attempts:
                 time.sleep(self.retry.delay(attempt))
         raise last
@@ -282,21 +288,8 @@ class JobClient:
         if answer.get("done"):
             return False
         headers = {**(answer.get("headers") or {}), "Content-Length": str(size)}
-        for attempt in range(self.retry.attempts):
-            try:
-                self._put(answer, path, headers)
-                return True
-            except urllib.error.HTTPError as exc:
-                last = HookError(
-                    exc.code, "UPLOAD_FAILED", exc.read()[:300].decode(errors="replace")
-                )
-                if exc.code < 500 and exc.code != 429:
-                    raise last from None
-            except (urllib.error.URLError, OSError) as exc:
-                last = HookError(0, "UPLOAD_FAILED", f"S3 unreachable: {exc}")
-            if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt))
-        raise last
+        self._s3_retried("UPLOAD_FAILED", lambda: self._put(answer, path, headers))
+        return True
 
     def _put(self, answer: dict[str, Any], path: str | os.PathLike[str], headers: Any) -> None:
         with open(path, "rb") as handle:
