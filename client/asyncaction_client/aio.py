@@ -34,7 +34,7 @@ from asyncaction_client.connection import (
     kubeconfig_paths,
 )
 from asyncaction_client.contract import ACTION_PLURAL, GROUP, VERSION, utcnow
-from asyncaction_client.errors import ActionNotFound, api_error_of
+from asyncaction_client.errors import api_error_of, refusal_about
 from asyncaction_client.model import (
     Action,
     Filters,
@@ -126,9 +126,7 @@ class AsyncClient(AsyncWatching, AsyncInspection):
                 GROUP, VERSION, ns, ACTION_PLURAL, name
             )
         except ApiException as exc:
-            if exc.status == 404:
-                raise ActionNotFound(ns, name) from None
-            raise api_error_of(exc) from None
+            raise refusal_about(exc, ns, name) from None
         return action
 
     async def list(
@@ -174,9 +172,7 @@ class AsyncClient(AsyncWatching, AsyncInspection):
                 _content_type="application/merge-patch+json",
             )
         except ApiException as exc:
-            if exc.status == 404:
-                raise ActionNotFound(ns, name) from None
-            raise api_error_of(exc) from None
+            raise refusal_about(exc, ns, name) from None
         return patched
 
     async def pause(self, name: str, namespace: str | None = None) -> Action:

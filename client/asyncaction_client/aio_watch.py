@@ -25,7 +25,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from asyncaction_client.contract import ACTION_PLURAL, GROUP, VERSION, utcnow
 from asyncaction_client.errors import ActionNotFound, WaitTimeout, api_error_of
 from asyncaction_client.model import Action, WatchError, is_finished, result_or_raise
-from asyncaction_client.watchloop import RETRYABLE_STATUS, WatchLoop
+from asyncaction_client.watchloop import WatchLoop
 
 RETRYABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -168,7 +168,7 @@ class AsyncWatching:
                 if exc.status == 410:
                     loop.gone()
                     continue
-                if exc.status not in RETRYABLE_STATUS:
+                if not loop.worth_retrying(exc):
                     raise api_error_of(exc) from None
                 await asyncio.sleep(loop.interrupted(exc))
             except (WatchError, *RETRYABLE) as exc:

@@ -7,6 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+NOT_SERVED = (
+    "the API server does not serve asyncactions.asyncaction.dev (404): is the"
+    " CustomResourceDefinition installed? (an API server that has just started serves"
+    " it a moment later)"
+)
+
 
 class ClientError(Exception):
     """Base class of everything the asyncaction client raises on purpose."""
@@ -49,6 +55,8 @@ class Refusal(Protocol):
 def api_error_of(exc: Refusal) -> ApiError:
     """The ApiError for either library's ApiException: the one conversion both clients and
     all their modules use, so they raise the same class with the same message."""
+    if not_served(exc):
+        return ApiError(404, NOT_SERVED)
     return api_error(exc.status, exc.body, exc.reason)
 
 
@@ -83,6 +91,32 @@ class ActionNotFound(ClientError):
         self.namespace = namespace
         self.name = name
         super().__init__(f'asyncaction "{name}" not found in namespace "{namespace}"')
+
+
+def names_an_object(exc: Refusal) -> bool:
+    """Whether the refusal's ``Status`` names an object (``details.name``), as every 404
+    about a missing object does; ``404 page not found`` names none."""
+    try:
+        text = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
+        details = json.loads(text or "{}").get("details")  # type: ignore[arg-type]
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return isinstance(details, dict) and bool(details.get("name"))
+
+
+def not_served(exc: Refusal) -> bool:
+    """A 404 that names no object: the API server does not serve AsyncActions, because
+    the CRD is not installed or because the server has just started and has not read
+    it yet (it answers so for about a second after a restart)."""
+    return exc.status == 404 and not names_an_object(exc)
+
+
+def refusal_about(exc: Refusal, namespace: str, name: str) -> ClientError:
+    """What the API server's refusal of a request for the action ``name`` means:
+    ``ActionNotFound`` only when its 404 names the object."""
+    if exc.status == 404 and names_an_object(exc):
+        return ActionNotFound(namespace, name)
+    return api_error_of(exc)
 
 
 def short_reason(exc: BaseException) -> str:

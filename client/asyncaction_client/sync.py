@@ -30,7 +30,7 @@ from asyncaction_client.connection import (
     kubeconfig_paths,
 )
 from asyncaction_client.contract import ACTION_PLURAL, GROUP, VERSION, utcnow
-from asyncaction_client.errors import ActionNotFound, api_error_of
+from asyncaction_client.errors import api_error_of, refusal_about
 from asyncaction_client.model import (
     Action,
     Filters,
@@ -127,9 +127,7 @@ class Client(Watching, Inspection):
                 GROUP, VERSION, ns, ACTION_PLURAL, name
             )
         except ApiException as exc:
-            if exc.status == 404:
-                raise ActionNotFound(ns, name) from None
-            raise api_error_of(exc) from None
+            raise refusal_about(exc, ns, name) from None
         return action
 
     def list(
@@ -169,9 +167,7 @@ class Client(Watching, Inspection):
                 GROUP, VERSION, ns, ACTION_PLURAL, name, {"spec": dict(spec)}
             )
         except ApiException as exc:
-            if exc.status == 404:
-                raise ActionNotFound(ns, name) from None
-            raise api_error_of(exc) from None
+            raise refusal_about(exc, ns, name) from None
         return patched
 
     def pause(self, name: str, namespace: str | None = None) -> Action:

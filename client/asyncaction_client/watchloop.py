@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asyncaction_client.errors import short_reason
+from asyncaction_client.errors import Refusal, not_served, short_reason
 from asyncaction_client.model import Action, backoff, interpret
 
 log = logging.getLogger("asyncaction_client")
@@ -133,6 +133,13 @@ class WatchLoop:
     def gone(self) -> None:
         """410 Gone answered the watch: list again, at once."""
         self.version = None
+
+    def worth_retrying(self, exc: Refusal) -> bool:
+        """Whether the API server's refusal is one to watch again after: throttling, a
+        server restarting (``RETRYABLE_STATUS``), or, once a list has answered, a 404
+        that names nothing (a just-restarted server that has not read the CRDs yet);
+        before it, that 404 says the CRD is not installed and is the caller's to see."""
+        return exc.status in RETRYABLE_STATUS or (self.listed_once and not_served(exc))
 
     def interrupted(self, exc: BaseException) -> float:
         """A failure worth retrying: the seconds to pause first (growing with the

@@ -69,6 +69,7 @@ class CountingKubeClient(KubeClient):
         label_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 300,
+        accepted: Callable[[], None] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         self._count("WATCH")
         async for event in super().watch(
@@ -76,6 +77,7 @@ class CountingKubeClient(KubeClient):
             label_selector=label_selector,
             resource_version=resource_version,
             timeout_seconds=timeout_seconds,
+            accepted=accepted,
         ):
             yield event
 

@@ -13,9 +13,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from asyncaction.api.names import ACTION_PLURAL, API_VERSION, QUEUE_PLURAL, TEMPLATE_PLURAL
+from asyncaction.api.names import (
+    ACTION_PLURAL,
+    API_VERSION,
+    QUEUE_PLURAL,
+    SCHEDULE_PLURAL,
+    TEMPLATE_PLURAL,
+)
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, load_master_keys
-from asyncaction.kube import ApiError, KubeClient
+from asyncaction.kube import ApiError, KubeClient, NotServed
 from asyncaction.settings import OperatorSettings, env_name
 from asyncaction.stores import Stores
 
@@ -56,16 +62,15 @@ def check_files(settings: OperatorSettings) -> None:
 
 async def check_crds(kube: KubeClient, within: float = 10.0) -> None:
     """The project's resources are served (its CRDs are installed and established)."""
-    wanted = {ACTION_PLURAL, QUEUE_PLURAL, TEMPLATE_PLURAL}
+    wanted = {ACTION_PLURAL, QUEUE_PLURAL, SCHEDULE_PLURAL, TEMPLATE_PLURAL}
     path = f"/apis/{API_VERSION}"
     try:
         async with asyncio.timeout(within):
             found = await kube.get(path)
+    except NotServed:  # (after the client's retries: not an API server just starting)
+        found = {}
     except ApiError as exc:
-        if exc.status == 404:
-            found = {}
-        else:
-            raise StartupError(f"cannot read {path} from the API server: {exc}") from exc
+        raise StartupError(f"cannot read {path} from the API server: {exc}") from exc
     except TimeoutError as exc:
         raise StartupError(f"the API server did not answer {path} within {within}s") from exc
     served = {str(item.get("name")) for item in found.get("resources") or []}

@@ -10,9 +10,11 @@ from typing import Any
 from aiohttp import web
 
 
-def _status(code: int, reason: str, message: str) -> web.Response:
+def _status(code: int, reason: str, message: str, name: str = "") -> web.Response:
+    """A ``Status`` as the API server answers; a 404 about an object names it in details."""
     body = {"kind": "Status", "status": "Failure", "code": code, "reason": reason}
-    return web.json_response({**body, "message": message}, status=code)
+    details = {"details": {"name": name, "kind": "leases"}} if name else {}
+    return web.json_response({**body, "message": message, **details}, status=code)
 
 
 class FakeApi:
@@ -53,7 +55,7 @@ class FakeApi:
         key = request.path
         if request.method == "GET":
             if key not in self.leases:
-                return _status(404, "NotFound", "no lease")
+                return _status(404, "NotFound", "no lease", name=key.rsplit("/", 1)[-1])
             return web.json_response(self.leases[key])
         body = await request.json()
         if request.method == "POST":
@@ -65,7 +67,7 @@ class FakeApi:
             return web.json_response(body, status=201)
         current = self.leases.get(key)
         if current is None:
-            return _status(404, "NotFound", "no lease")
+            return _status(404, "NotFound", "no lease", name=key.rsplit("/", 1)[-1])
         wanted = (body.get("metadata") or {}).get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             return _status(409, "Conflict", "modified")

@@ -9,7 +9,7 @@ can never answer a call it was not written for.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from asyncaction.kube.client import WatchEvent
@@ -28,6 +28,7 @@ class FedDirectly:
         label_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 300,
+        accepted: Callable[[], None] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         raise AssertionError(f"watch {path}: this cache is filled by the test")
         yield  # an async generator, as KubeClient.watch is

@@ -14,6 +14,7 @@ from asyncaction.kube.errors import (
     Conflict,
     Gone,
     NotFound,
+    NotServed,
     WriteOutcomeUnknown,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "Gone",
     "KubeClient",
     "NotFound",
+    "NotServed",
     "WatchEvent",
     "WriteOutcomeUnknown",
     "load_connection",

@@ -10,7 +10,7 @@ fails), and mypy checks that the fake and the real client agree on each signatur
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 from asyncaction.kube.client import WatchEvent
@@ -36,6 +36,7 @@ class ListWatchApi(Protocol):
         label_selector: str | None = ...,
         resource_version: str | None = ...,
         timeout_seconds: int = ...,
+        accepted: Callable[[], None] | None = ...,
     ) -> AsyncIterator[WatchEvent]: ...
 
 

@@ -234,7 +234,7 @@ class KubeClient:
                     error = error_from_status(response.status, payload)
                     if not error.transient:
                         raise error
-                    if not repeatable and response.status not in NOT_PROCESSED:
+                    if not repeatable and error.status not in NOT_PROCESSED:
                         raise WriteOutcomeUnknown(method, path, error) from error
                     last = error
                     wait = retry_after(
@@ -340,8 +340,11 @@ class KubeClient:
         label_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 300,
+        accepted: Callable[[], None] | None = None,
     ) -> AsyncIterator[WatchEvent]:
-        """One watch request; ends when the server closes it. Raises Gone on 410."""
+        """One watch request; ends when the server closes it. Raises Gone on 410.
+        ``accepted`` is called once the server has answered it 200 (a quiet resource
+        may send no event for a long time)."""
         params = {
             "watch": "true",
             "timeoutSeconds": str(timeout_seconds),
@@ -358,6 +361,8 @@ class KubeClient:
             self.on_response("WATCH", response.status)
             if response.status >= 400:
                 raise error_from_status(response.status, _decode(await response.text()))
+            if accepted is not None:
+                accepted()
             async for line in _lines(response.content):
                 if not line.strip():
                     continue

@@ -24,6 +24,27 @@ class NotFound(ApiError):
     pass
 
 
+class NotServed(ApiError):
+    """A 404 that names no object: the API server does not serve the resource type.
+
+    An API server that has just started answers ``404 page not found`` for a custom
+    resource until it has read the CustomResourceDefinitions (measured: for about a
+    second after it serves again, the object being there all along). Taken for
+    "the object is gone", that answer failed a running job; so it is an unavailable
+    server (503, transient: retried like one) until it lasts, when the message says
+    what to check. A 404 about an object is a ``Status`` whose ``details`` name it."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__(
+            503,
+            "NotServed",
+            f"the API server answered 404 ({body.strip()[:200] or 'no body'}) for a resource"
+            " type it does not serve: one that has just started serves custom resources"
+            " once it has read their definitions; if this lasts, is the"
+            " CustomResourceDefinition installed?",
+        )
+
+
 class Conflict(ApiError):
     """409 on a write whose resourceVersion precondition no longer holds."""
 
@@ -53,6 +74,9 @@ def error_from_status(status: int, body: Any) -> ApiError:
     elif body:
         message = str(body)[:500]
     if status == 404:
+        details = body.get("details") if isinstance(body, dict) else None
+        if not (isinstance(details, dict) and details.get("name")):
+            return NotServed(message or str(body or ""))
         return NotFound(status, reason or "NotFound", message)
     if status == 409 and reason == "AlreadyExists":
         return AlreadyExists(status, reason, message)

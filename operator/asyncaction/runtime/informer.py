@@ -31,7 +31,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from asyncaction.kube import ApiError, Gone
+from asyncaction.kube import ApiError, Gone, NotServed
 from asyncaction.kube.api import ListWatchApi
 from asyncaction.runtime.indexed_cache import (
     Handler,
@@ -48,19 +48,26 @@ from asyncaction.runtime.initial_list import initial_list
 log = logging.getLogger(__name__)
 
 # Answers that retrying cannot change: no permission, or no such resource.
-REFUSALS = frozenset({401, 403, 404})
+REFUSALS = frozenset({401, 403})
+
+
+def refused(exc: ApiError) -> bool:
+    """An answer that retrying cannot change, for a cache that never worked: no
+    permission, or a resource the API server does not serve (no CRD)."""
+    return exc.status in REFUSALS or isinstance(exc, NotServed)
 
 
 class CacheError(RuntimeError):
     """A cache cannot start: the API server refuses its list or watch or lacks the resource."""
 
     def __init__(self, name: str, path: str, error: ApiError) -> None:
+        # a NotServed error asks about the CRD itself
         hint = (
-            "is the CustomResourceDefinition installed?"
-            if error.status == 404
-            else "does the operator's role grant list and watch on it?"
+            ""
+            if isinstance(error, NotServed)
+            else " (does the operator's role grant list and watch on it?)"
         )
-        super().__init__(f"cache {name} cannot list/watch {path}: {error} ({hint})")
+        super().__init__(f"cache {name} cannot list/watch {path}: {error}{hint}")
         self.error = error
 
 
@@ -173,14 +180,20 @@ class Informer(IndexedCache):
             label_selector=self.label_selector,
             resource_version=self._resource_version,
             timeout_seconds=self.watch_timeout,
+            accepted=self._accepted,
         ):
-            self._confirmed = True
             version = (event.object.get("metadata") or {}).get("resourceVersion")
             if version:
                 self._resource_version = version
             if event.type != "BOOKMARK":
                 self._apply(event.type, event.object)
-        self._confirmed = True  # ended at the server's timeout: it was accepted
+
+    def _accepted(self) -> None:
+        """The API server accepted a watch: the cache works, and from now on a refusal
+        is an API server restarting (one that has not read its CRDs or its RBAC yet
+        answers 404 or 403 for a moment), retried, never the end of the cache. Set on
+        the answer, not on a first event: a quiet resource may send none for minutes."""
+        self._confirmed = True
 
     async def wait_synced(self) -> None:
         """Return once the first LIST is in the cache; raise ``CacheError`` if it never
@@ -219,7 +232,7 @@ class Informer(IndexedCache):
                 log.info("%s: resourceVersion expired; relisting", name)
                 self._resource_version = None
             except ApiError as exc:
-                if exc.status in REFUSALS and not self._confirmed:
+                if refused(exc) and not self._confirmed:
                     self.failure = CacheError(name, self.path, exc)
                     self._failed.set()
                     log.error("%s", self.failure)

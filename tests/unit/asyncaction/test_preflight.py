@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from asyncaction.kube import ConnectionInfo, KubeClient
+from asyncaction.kube.client import RetryPolicy
 from asyncaction.preflight import StartupError, check_crds, check_files
 from asyncaction.settings import OperatorSettings
 
@@ -59,15 +60,15 @@ async def discovery() -> AsyncIterator[tuple[dict[str, list[str]], KubeClient]]:
     served: dict[str, list[str]] = {}
 
     async def group(_: web.Request) -> web.Response:
-        if "resources" not in served:
-            return web.json_response({"reason": "NotFound"}, status=404)
+        if "resources" not in served:  # the API server's answer for a group it lacks
+            return web.Response(status=404, text="404 page not found\n")
         return web.json_response({"resources": [{"name": n} for n in served["resources"]]})
 
     app = web.Application()
     app.router.add_get("/apis/asyncaction.dev/v1alpha1", group)
     async with TestServer(app) as srv:
         info = ConnectionInfo(server=str(srv.make_url("")).rstrip("/"))
-        async with KubeClient(info) as kube:
+        async with KubeClient(info, retry=RetryPolicy(base_delay=0.01)) as kube:
             yield served, kube
 
 
@@ -83,7 +84,15 @@ async def test_crds_absent_or_partly_installed(
     served["resources"] = ["asyncactions", "asyncactions/status", "actiontemplates"]
     with pytest.raises(StartupError) as caught:
         await check_crds(kube)
-    assert "actionqueues.asyncaction.dev/v1alpha1:" in str(caught.value)
+    assert (
+        "actionqueues.asyncaction.dev/v1alpha1, actionschedules.asyncaction.dev/v1alpha1:"
+        in str(caught.value)
+    )
     assert "asyncactions." not in str(caught.value)
     served["resources"].append("actionqueues")
+    # the schedules' CRD came later: a chart upgrade that kept the old CRDs lacks it,
+    # and the schedule controller's cache cannot start without it
+    with pytest.raises(StartupError, match=r"does not serve actionschedules\.asyncaction"):
+        await check_crds(kube)
+    served["resources"].append("actionschedules")
     await check_crds(kube)

@@ -586,12 +586,15 @@ def test_an_empty_flag_value_is_refused_not_read_as_unset(
 
 
 class _NothingHere(BaseHTTPRequestHandler):
-    """An API server with no AsyncAction at all: every GET is a 404 Status."""
+    """An API server with no AsyncAction at all: every GET is the 404 Status naming the
+    object that the API server answers."""
 
     def do_GET(self) -> None:
-        body = json.dumps(
-            {"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"}
-        ).encode()
+        name = self.path.split("?")[0].rsplit("/", 1)[-1]
+        details = {"name": name, "group": "asyncaction.dev", "kind": "asyncactions"}
+        message = f'asyncactions.asyncaction.dev "{name}" not found'
+        status = {"kind": "Status", "code": 404, "reason": "NotFound", "message": message}
+        body = json.dumps({**status, "details": details}).encode()
         self.send_response(404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

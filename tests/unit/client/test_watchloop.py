@@ -3,12 +3,20 @@ driver takes, on a fake clock, with the events the API server sends."""
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from asyncaction_client.errors import short_reason
+from asyncaction_client.errors import (
+    NOT_SERVED,
+    ActionNotFound,
+    ApiError,
+    refusal_about,
+    short_reason,
+)
 from asyncaction_client.model import WatchError
 from asyncaction_client.watchloop import RETRYABLE_STATUS, WATCH_SECONDS, WatchLoop
 
@@ -121,8 +129,52 @@ def test_failures_back_off_within_the_deadline_until_the_server_answers(
     assert messages == [r.getMessage() for r in caplog.records]
 
 
+# The API server's answers (kube-apiserver 1.20, recorded): any custom resource while
+# it has not read the CRDs (after a start, or never if none is installed), and a
+# missing object.
+PAGE_NOT_FOUND = b"404 page not found\n"
+OBJECT_NOT_FOUND = json.dumps(
+    {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+     "message": 'asyncactions.asyncaction.dev "nope" not found', "reason": "NotFound",
+     "details": {"name": "nope", "group": "asyncaction.dev", "kind": "asyncactions"},
+     "code": 404}
+).encode()  # fmt: skip
+
+
+@dataclass
+class Refused:
+    """What either Kubernetes library's ApiException carries."""
+
+    status: int | None
+    body: object = b""
+    reason: object = ""
+
+
 def test_what_is_worth_watching_again() -> None:
     assert RETRYABLE_STATUS == (None, 0, 429, 500, 502, 503, 504)
+    loop = WatchLoop(None, None)
+    worth = [loop.worth_retrying(Refused(s)) for s in (None, 0, 429, 503, 403, 410, 422)]
+    assert worth == [True, True, True, True, False, False, False]
+    # before any list answered, "404 page not found" says no CRD: the caller's to see
+    assert not loop.worth_retrying(Refused(404, PAGE_NOT_FOUND))
+    loop.listed(listing("5"))
+    # after it, the same answer is a server that has just restarted (found by the e2e
+    # API-server restart, where it ended a running wait)
+    assert loop.worth_retrying(Refused(404, PAGE_NOT_FOUND))
+    assert not loop.worth_retrying(Refused(404, OBJECT_NOT_FOUND))
+    assert not loop.worth_retrying(Refused(403, PAGE_NOT_FOUND))
+
+
+def test_a_refusal_about_an_action_is_not_found_only_when_it_names_it() -> None:
+    missing = refusal_about(Refused(404, OBJECT_NOT_FOUND), "ns", "nope")
+    assert type(missing) is ActionNotFound
+    assert str(missing) == 'asyncaction "nope" not found in namespace "ns"'
+    unserved = refusal_about(Refused(404, PAGE_NOT_FOUND, "Not Found"), "ns", "nope")
+    assert type(unserved) is ApiError
+    assert (unserved.status, str(unserved)) == (404, NOT_SERVED)
+    assert "is the CustomResourceDefinition installed?" in NOT_SERVED
+    forbidden = refusal_about(Refused(403, b'{"message": "no"}', "Forbidden"), "ns", "x")
+    assert (type(forbidden), str(forbidden)) == (ApiError, "no (403)")
 
 
 def test_a_first_list_that_fails_after_the_deadline_ends_the_wait() -> None:

@@ -32,10 +32,19 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def status_error(code: int, reason: str, message: str) -> ApiError:
-    body = {"kind": "Status", "status": "Failure", "code": code, "reason": reason,
-            "message": message}  # fmt: skip
+def status_error(code: int, reason: str, message: str, name: str = "") -> ApiError:
+    """The error of a ``Status`` as the API server answers it; a 404 about an object
+    names it in ``details`` (one that names nothing is ``NotServed``)."""
+    body: dict[str, Any] = {"kind": "Status", "status": "Failure", "code": code,
+                            "reason": reason, "message": message}  # fmt: skip
+    if name:
+        body["details"] = {"name": name}
     return error_from_status(code, body)
+
+
+def not_found(path: str) -> ApiError:
+    """The API server's 404 for the object at ``path``."""
+    return status_error(404, "NotFound", f"{path} not found", name=path.rsplit("/", 1)[-1])
 
 
 @dataclass
@@ -80,7 +89,7 @@ class FakeKube(FedDirectly):
             raise failure[0]
         item = self.objects.get(path.removesuffix("/status"))
         if item is None:
-            raise status_error(404, "NotFound", f"{path} not found")
+            raise not_found(path)
         return copy.deepcopy(item)
 
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,7 +124,7 @@ class FakeKube(FedDirectly):
         key = path.removesuffix("/status")
         item = self.objects.get(key)
         if item is None:
-            raise status_error(404, "NotFound", f"{path} not found")
+            raise not_found(path)
         wanted = (body.get("metadata") or {}).get("resourceVersion")
         if wanted is not None and wanted != item["metadata"]["resourceVersion"]:
             raise status_error(409, "Conflict", "the object has been modified")
@@ -141,7 +150,7 @@ class FakeKube(FedDirectly):
             raise failure[0]
         self.deletes.append((path, propagation))
         if self.objects.pop(path, None) is None and not missing_ok:
-            raise status_error(404, "NotFound", f"{path} not found")
+            raise not_found(path)
 
     def created(self, collection: str) -> list[dict[str, Any]]:
         return [obj for key, obj in self.objects.items() if key.rsplit("/", 1)[0] == collection]

@@ -145,7 +145,9 @@ async def test_job_refusals_that_no_retry_fixes_are_terminal_with_the_servers_wo
     world: World, status: int, reason: str, message: str, expected_reason: str, per_attempt: bool
 ) -> None:
     world.create_action(action_object("hello"))
-    world.kube.fail("POST", "/jobs", status_error(status, reason, message))
+    # the API server's 404 for a create in a namespace that is gone names the namespace
+    named = "gone" if status == 404 else ""
+    world.kube.fail("POST", "/jobs", status_error(status, reason, message, name=named))
     with pytest.raises(TerminalError) as caught:
         await world.controller.executor.run(CreateJob(1, "hello-job-1"), target_of(world, "hello"))
     assert caught.value.reason == expected_reason

@@ -27,6 +27,7 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError
 from asyncaction.kube.client import WatchEvent
+from asyncaction.kube.errors import error_from_status
 from asyncaction.stores import Store, Stores
 from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
@@ -456,6 +457,28 @@ async def test_an_api_outage_is_a_503_each_time_and_one_log_line(
     assert [r.getMessage() for r in caplog.records if r.name == "asyncaction_hook.server"] == [
         "API error while serving /status: 503 ServiceUnavailable: the API server is down"
     ]
+
+
+@pytest.mark.asyncio
+async def test_an_api_server_not_yet_serving_the_crd_is_an_outage_not_a_missing_action(
+    client: tuple[TestClient[Any, Any], Hook, OneActionApi],
+) -> None:
+    """Found by the e2e API-server restart: a just-started API server answers
+    ``404 page not found`` for custom resources until it has read the CRDs. The hook
+    took it for "no action with this id", and the job, told 404, failed its run."""
+    http, hook, api = client
+
+    async def starting(path: str, **kwargs: Any) -> dict[str, Any]:
+        raise error_from_status(404, "404 page not found\n")  # as the client decodes it
+
+    api.get = starting  # type: ignore[method-assign]
+    key = KEYS.issue("ns", UID, 1)
+    body = json.dumps({"status": "SUCCEEDED", "result": {"n": 1}}).encode()
+    headers = signed(UID, key, body, hook.clock_ms())
+    response = await http.post("/status", data=body, headers=headers)
+    answer = await response.json()
+    assert (response.status, answer["error"]["reason"]) == (503, "UNAVAILABLE")  # retried
+    assert api.patches == []
 
 
 @pytest.mark.asyncio

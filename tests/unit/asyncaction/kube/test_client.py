@@ -19,8 +19,19 @@ from asyncaction.kube import (
     Gone,
     KubeClient,
     NotFound,
+    NotServed,
 )
 from asyncaction.kube.client import RetryPolicy
+
+# The API server's answers (kube-apiserver 1.20, recorded): a missing object, and any
+# custom resource while the server has not yet read the CRDs after a (re)start.
+OBJECT_NOT_FOUND = {
+    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+    "message": 'asyncactions.asyncaction.dev "nope" not found', "reason": "NotFound",
+    "details": {"name": "nope", "group": "asyncaction.dev", "kind": "asyncactions"},
+    "code": 404,
+}  # fmt: skip
+PAGE_NOT_FOUND = "404 page not found\n"
 
 
 def status(code: int, reason: str) -> web.Response:
@@ -51,7 +62,15 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
 
     async def missing(request: web.Request) -> web.Response:
         calls["missing"] = calls.get("missing", 0) + 1
-        return status(404, "NotFound")
+        return web.json_response(OBJECT_NOT_FOUND, status=404)
+
+    async def unserved(request: web.Request) -> web.Response:
+        """A just-started API server: custom resources are 404 until it has read the
+        CRDs (``calls["served-after"]`` answers), then they are there."""
+        calls[request.method] = calls.get(request.method, 0) + 1
+        if calls[request.method] <= calls.get("served-after", 0):
+            return web.Response(status=404, text=PAGE_NOT_FOUND)  # text/plain, as it is
+        return web.json_response({"metadata": {"name": "x"}}, status=201)
 
     async def watch(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
@@ -84,6 +103,8 @@ async def server() -> AsyncIterator[tuple[TestServer, dict[str, int]]]:
     app.router.add_get("/missing", missing)
     app.router.add_delete("/missing", missing)
     app.router.add_get("/plain", plain)
+    app.router.add_get("/unserved", unserved)
+    app.router.add_post("/unserved", unserved)
     app.router.add_get("/watch", watch)
     srv = TestServer(app)
     async with srv:  # its __aenter__ is typed as returning the base class
@@ -114,6 +135,31 @@ async def test_not_found_is_not_retried(server: tuple[TestServer, dict[str, int]
         with pytest.raises(NotFound):
             await kube.delete("/missing", missing_ok=False)
     assert calls["missing"] == 3
+
+
+@pytest.mark.asyncio
+async def test_a_resource_not_yet_served_is_retried_as_unavailable_not_taken_for_gone(
+    server: tuple[TestServer, dict[str, int]],
+) -> None:
+    """Found by the e2e API-server restart: the hook read "404 page not found" for a
+    running job's action as "no such action" and the job failed."""
+    srv, calls = server
+    calls["served-after"] = 2
+    async with client_for(srv) as kube:
+        assert await kube.get("/unserved") == {"metadata": {"name": "x"}}
+        # a create the server surely did not act on is sent again, not "outcome unknown"
+        assert await kube.create("/unserved", {"metadata": {"name": "x"}}) == {
+            "metadata": {"name": "x"}
+        }
+        assert (calls["GET"], calls["POST"]) == (3, 3)
+        calls["served-after"] = 100  # it lasts: the CRD is not installed
+        with pytest.raises(NotServed) as caught:
+            await kube.get("/unserved")
+    error = caught.value
+    assert (error.status, error.reason, error.transient) == (503, "NotServed", True)
+    assert not isinstance(error, NotFound)
+    assert error.message.startswith("the API server answered 404 (404 page not found) for")
+    assert "is the CustomResourceDefinition installed?" in error.message
 
 
 @pytest.mark.asyncio
