@@ -71,7 +71,8 @@ class OperatorSettings(BaseModel):
     # Every action is reconciled again about this often (jittered): the safety net.
     resync_seconds: PositiveSeconds = 600.0
     # A Job creation refused with 403 (quota, an admission webhook) is retried this
-    # many times (with backoff) before the action fails with reason Forbidden.
+    # many times (with backoff), and for at least 10 s, before the attempt fails with
+    # reason Forbidden (``controllers.executor.REFUSED_AT_LEAST_SECONDS``).
     job_create_retries: int = Field(5, ge=0)
     # Workers reconciling actions at once (each key by one worker at a time).
     workers: int = Field(32, ge=1, le=1024)

@@ -16,7 +16,8 @@ and message; the reconcile fails the attempt with it and so frees its slot.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -69,10 +70,20 @@ class Target:
     template_defaults: Mapping[str, Any] | None = None
 
 
-def creation_refusal(kind: str, exc: ApiError, refusals: int, retries: int) -> TerminalError | None:
+# A 403 ends the attempt only once the creates were refused for this long as well as
+# more than ``job_create_retries`` times: an API server that has just started refuses
+# every user RBAC grants for a moment, until it has read the roles (measured 0.07 to
+# 0.12 s on the test bed, longer with many roles), and the work queue's backoff makes
+# the retries within 1.6 s. A quota or a policy refuses for as long as it stands.
+REFUSED_AT_LEAST_SECONDS = 10.0
+
+
+def creation_refusal(
+    kind: str, exc: ApiError, refusals: int, retries: int, refused_for: float = 0.0
+) -> TerminalError | None:
     """What a refused create of the attempt's ``kind`` ("job", "secret") means (None:
     transient, let the work queue retry). ``refusals`` counts this action's 403s in a
-    row, this one included."""
+    row, this one included, over ``refused_for`` seconds since the first."""
     detail = f"the {kind} was refused ({exc.status} {exc.reason}): {exc.message}"
     if exc.status == 422:
         return TerminalError("InvalidSpec", detail)
@@ -85,19 +96,22 @@ def creation_refusal(kind: str, exc: ApiError, refusals: int, retries: int) -> T
     if exc.status == 403:
         if "being terminated" in exc.message:
             return TerminalError("NamespaceTerminating", detail)
-        if refusals > retries:  # a quota or a policy: a later attempt may pass
+        if refusals > retries and refused_for >= REFUSED_AT_LEAST_SECONDS:
+            # a quota or a policy: a later attempt may pass
             return TerminalError(
                 exc.reason or "Forbidden",
-                f"the {kind} was refused {refusals} times in a row ({exc.status} "
-                f"{exc.reason}): {exc.message}",
+                f"the {kind} was refused {refusals} times in a row over {refused_for:.0f} s"
+                f" ({exc.status} {exc.reason}): {exc.message}",
                 counts_as_attempt=True,
             )
     return None
 
 
-def job_refusal(exc: ApiError, refusals: int, retries: int) -> TerminalError | None:
+def job_refusal(
+    exc: ApiError, refusals: int, retries: int, refused_for: float = 0.0
+) -> TerminalError | None:
     """``creation_refusal`` of the attempt's Job."""
-    return creation_refusal("job", exc, refusals, retries)
+    return creation_refusal("job", exc, refusals, retries, refused_for)
 
 
 class EffectExecutor:
@@ -118,8 +132,10 @@ class EffectExecutor:
         self.events = events
         self.settings = settings
         self.archive = archive
-        # action uid -> 403s in a row of the creates of its attempt's Secret and Job
-        self._refusals: dict[str, int] = {}
+        # action uid -> 403s in a row of the creates of its attempt's Secret and Job, and
+        # when the first of them came (``clock``)
+        self._refusals: dict[str, tuple[int, float]] = {}
+        self.clock: Callable[[], float] = time.monotonic
 
     def forget(self, uid: str) -> None:
         """The action is gone: drop what was kept for it."""
@@ -214,8 +230,12 @@ class EffectExecutor:
     def _judge_refusal(self, kind: str, uid: str, exc: ApiError) -> None:
         """Raise the ``TerminalError`` a refused create means, if any; count 403s in a row
         (only those: any other answer starts the count again)."""
-        refusals = self._refusals[uid] = self._refusals.get(uid, 0) + 1
-        refusal = creation_refusal(kind, exc, refusals, self.settings.job_create_retries)
+        now = self.clock()
+        before, first = self._refusals.get(uid, (0, now))
+        refusals = before + 1
+        self._refusals[uid] = (refusals, first)
+        retries = self.settings.job_create_retries
+        refusal = creation_refusal(kind, exc, refusals, retries, now - first)
         if refusal is not None or exc.status != 403:
             self._refusals.pop(uid, None)
         if refusal is not None:

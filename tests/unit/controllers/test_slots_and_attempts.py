@@ -120,12 +120,15 @@ async def test_a_refused_secret_ends_the_attempt_as_a_refused_job_does(world: Wo
     world.limit("one", 1)
     world.create_action(action_object("quota", queue="one", backoffLimit=0))
     retries = world.controller.executor.settings.job_create_retries
+    now = [100.0]
+    world.controller.executor.clock = lambda: now[0]
     for _ in range(retries + 1):
         world.kube.fail("POST", "/secrets", status_error(403, "Forbidden", QUOTA))
     for _ in range(retries):
         with pytest.raises(ApiError):
             await world.reconcile("quota")
         assert world.status("quota")["phase"] == "STARTING"
+        now[0] += 2.0  # the retries span 10 s: a quota, not a restarting API server
     await world.reconcile("quota")  # the last refusal in a row that retrying may fix
     status = world.status("quota")
     assert status["phase"] == "FAILED"
