@@ -259,12 +259,17 @@ class ActionCache:
     async def wait_synced(self, within: float) -> bool:
         """Wait up to ``within`` seconds for the first sync (requests are held meanwhile)."""
         if not self.synced:
-            waiting = asyncio.gather(self.actions.wait_synced(), self.templates.wait_synced())
             try:
-                await asyncio.wait_for(waiting, within)
+                await asyncio.wait_for(self._both_synced(), within)
             except TimeoutError:
                 return False
         return True
+
+    async def _both_synced(self) -> None:
+        # one after the other: a gather of the two, cancelled with its waiter (a hook
+        # that stops before its first sync), logged "exception was never retrieved"
+        await self.actions.wait_synced()
+        await self.templates.wait_synced()
 
     def action(self, uid: str) -> Obj | None:
         meta = self._meta.get(uid)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
 from asyncaction.runtime import heap
+from asyncaction.runtime.listen import ListenError, start_site
 from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook
@@ -235,14 +236,26 @@ async def serve(args: argparse.Namespace) -> None:
     await runner.setup()
     if fence is not None:
         await fence.announce()  # before any request can arrive here
-    await web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port).start()
     log = logging.getLogger(__name__)
-    log.info("job hook listening on %s:%s", args.host, args.port)
     metrics_runner = None
-    if args.metrics_port:
-        metrics_runner = await serve_metrics(
-            metrics.registry, f"{args.host}:{args.metrics_port}", args.metrics_path
-        )
+    try:
+        site = web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port)
+        await start_site(site, "--host/--port")
+        log.info("job hook listening on %s:%s", args.host, args.port)
+        if args.metrics_port:
+            metrics_runner = await serve_metrics(
+                metrics.registry,
+                f"{args.host}:{args.metrics_port}",
+                args.metrics_path,
+                setting="--metrics-port",
+            )
+    except ListenError:
+        settling.cancel()
+        await asyncio.gather(settling, return_exceptions=True)
+        await runner.cleanup()
+        await cache.stop()
+        await kube.close()
+        raise
     tasks = [asyncio.create_task(sweep_forever(hook, args.sweep_interval)), settling]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -300,7 +313,11 @@ async def _acquire_or_stop(fence: ShardFence, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logs(args.log_format)
-    asyncio.run(serve(args))
+    try:
+        asyncio.run(serve(args))
+    except ListenError as exc:  # a port taken: say which flag chose it, no traceback
+        logging.getLogger(__name__).critical("the job hook cannot start: %s", exc)
+        return 1
     return 0
 
 

@@ -30,6 +30,7 @@ from asyncaction.kube import KubeClient, load_connection
 from asyncaction.leankopf import kopf  # kopf, without the client libraries (memory)
 from asyncaction.preflight import StartupError, check_crds, check_files
 from asyncaction.probes import Lifeline, Probes, Readiness
+from asyncaction.runtime.listen import ListenError
 from asyncaction.runtime.metrics import process_metrics
 from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.settings import OperatorSettings
@@ -92,10 +93,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     runtime = Runtime(op, memo.get("lifeline") or Lifeline())
     memo["runtime"] = runtime
     probes_url: str | None = memo.get("probes")
-    if probes_url:
-        runtime.probes = Probes(runtime.lifeline, runtime.readiness, runtime.figures)
-        await runtime.probes.start(probes_url)
     try:
+        if probes_url:
+            runtime.probes = Probes(runtime.lifeline, runtime.readiness, runtime.figures)
+            await runtime.probes.start(probes_url)
         check_files(op)
         runtime.kube = await KubeClient.from_kubeconfig(os.environ.get("ASYNCACTION_KUBECONFIG"))
         await check_crds(runtime.kube)
@@ -107,7 +108,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
             setting="ASYNCACTION_METRICS_BIND_ADDRESS",
         )
     except Exception as exc:
-        message = str(exc) if isinstance(exc, StartupError) else f"cannot start: {exc!r}"
+        named = isinstance(exc, (StartupError, ListenError))  # their words name the setting
+        message = str(exc) if named else f"cannot start: {exc!r}"
         runtime.lifeline.fail(message)  # also releases kopf's wait on the stop flag
         await _shutdown(runtime)
         raise kopf.PermanentError(message) from exc

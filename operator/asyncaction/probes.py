@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from asyncaction.runtime.listen import ListenError, start_site
+
 log = logging.getLogger(__name__)
 
 
@@ -122,7 +124,12 @@ class Probes:
         await self._runner.setup()
         port = 8081 if parts.port is None else parts.port
         site = web.TCPSite(self._runner, parts.hostname or "0.0.0.0", port)  # noqa: S104
-        await site.start()
+        try:
+            await start_site(site, "--liveness")
+        except ListenError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         self._beat = asyncio.create_task(self._heartbeat(), name="probes-heartbeat")
         addresses = [sock.getsockname() for sock in getattr(site._server, "sockets", None) or []]
         host, bound = addresses[0][:2] if addresses else (parts.hostname, port)

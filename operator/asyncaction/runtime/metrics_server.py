@@ -13,6 +13,8 @@ import logging
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from asyncaction.runtime.listen import ListenError, start_site
+
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +52,10 @@ async def serve_metrics(
         return None
     runner = web.AppRunner(metrics_app(registry, path), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, bind[0], bind[1]).start()
+    try:
+        await start_site(web.TCPSite(runner, bind[0], bind[1]), setting or "metrics bind address")
+    except ListenError:
+        await runner.cleanup()
+        raise
     log.info("metrics on http://%s:%d%s", bind[0], bind[1], path)
     return runner
