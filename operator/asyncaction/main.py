@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from asyncaction.leankopf import kopf  # kopf, without the client libraries (memory)
 from asyncaction.probes import Lifeline
-from asyncaction.settings import OperatorSettings, SettingsError
+from asyncaction.settings import OperatorSettings, SettingsError, unknown_variables
 
 log = logging.getLogger("asyncaction.main")
 LOG_FORMATS = {
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         log.critical("%s", exc)
         return 2
+    for warning in unknown_variables(os.environ):
+        log.warning("%s", warning)
     try:
         return asyncio.run(serve(settings, args.liveness or None))
     except Exception as exc:  # a start-up handler failed: kopf logged it in full

@@ -9,6 +9,7 @@ expects: an operator that starts runs with what its user meant, or does not star
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -227,6 +228,25 @@ class OperatorSettings(BaseModel):
     @property
     def lease_home(self) -> str:
         return self.lease_namespace or (self.namespaces[0] if self.namespaces else "default")
+
+
+# ASYNCACTION_* variables the operator process reads besides its settings.
+OTHER_VARIABLES = frozenset({"ASYNCACTION_KUBECONFIG"})
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each ``ASYNCACTION_*`` variable that is no setting of the operator,
+    naming the setting it most resembles: a misspelled ``ASYNCACTION_WORKER`` was
+    ignored without a word, and the default ran instead of the value meant."""
+    known = {env_name(name) for name in OperatorSettings.model_fields} | OTHER_VARIABLES
+    warnings = []
+    for variable in sorted(env):
+        if not variable.startswith(ENV_PREFIX) or variable in known:
+            continue
+        close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{variable} is no setting of the operator{hint}: ignored")
+    return warnings
 
 
 def _describe(error: Mapping[str, Any]) -> str:

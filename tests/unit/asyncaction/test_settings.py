@@ -1,6 +1,13 @@
+from pathlib import Path
+
 import pytest
 
-from asyncaction.settings import OperatorSettings, SettingsError, split_namespaces
+from asyncaction.settings import (
+    OperatorSettings,
+    SettingsError,
+    split_namespaces,
+    unknown_variables,
+)
 
 
 def test_defaults_are_production_values() -> None:
@@ -119,3 +126,45 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).parents[3] / "docs" / "configuration.md").read_text()
     missing = [env_name(n) for n in OperatorSettings.model_fields if f"`{env_name(n)}`" not in doc]
     assert missing == []
+
+
+def test_a_misspelled_variable_is_named_with_the_setting_it_resembles() -> None:
+    env = {
+        "ASYNCACTION_WORKER": "4",  # meant: ASYNCACTION_WORKERS
+        "ASYNCACTION_POLL_SECOND": "30",
+        "ASYNCACTION_WORKERS": "8",
+        "ASYNCACTION_KUBECONFIG": "/etc/kube",  # read, though no setting
+        "ASYNCACTION_SOMETHING_ELSE": "x",
+        "KUBECONFIG": "/root/.kube/config",
+    }
+    assert unknown_variables(env) == [
+        "ASYNCACTION_POLL_SECOND is no setting of the operator"
+        " (did you mean ASYNCACTION_POLL_SECONDS?): ignored",
+        "ASYNCACTION_SOMETHING_ELSE is no setting of the operator: ignored",
+        "ASYNCACTION_WORKER is no setting of the operator"
+        " (did you mean ASYNCACTION_WORKERS?): ignored",
+    ]
+    assert OperatorSettings.from_env(env).workers == 8  # the others change nothing
+
+
+def test_the_operator_warns_of_a_misspelled_variable_at_start(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:  # a taken liveness port: it stops at once after
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        liveness = f"http://127.0.0.1:{taken.getsockname()[1]}/healthz"
+        ran = subprocess.run(
+            [sys.executable, "-m", "asyncaction.main", "--liveness", liveness],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "ASYNCACTION_WORKER": "4"},
+            check=False,
+        )
+    assert (
+        "[WARNING ] ASYNCACTION_WORKER is no setting of the operator"
+        " (did you mean ASYNCACTION_WORKERS?): ignored"
+    ) in ran.stderr
