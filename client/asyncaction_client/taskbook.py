@@ -215,10 +215,24 @@ def report(
     *,
     result: Any = None,
     error: str = "",
+    try_number: int | None = None,
 ) -> TaskRecord:
-    """Apply ``executing`` (renew), ``done`` or ``failed`` to a leased task."""
+    """Apply ``executing`` (renew), ``done`` or ``failed`` to a leased task.
+
+    ``try_number`` is the try of the lease the report is about (the project's clients
+    send it; None: not checked). A report of an earlier try is refused: its pod lost the
+    lease (a pause, a partition) and another pod holds the task now, whose work it must
+    not end or fail. The same end reported again by the try that ended it (a retry whose
+    first answer was lost) is answered with the record, unchanged."""
     record = records.get(index) or TaskRecord()
+    if try_number is not None and try_number != record.tries:
+        raise TaskConflict(
+            f"task {index} is at try {record.tries}: this report of try {try_number}"
+            " comes from a lease that lapsed"
+        )
     if record.state is not TaskState.EXECUTING:
+        if try_number is not None and _ended_so(record, status):
+            return record
         raise TaskConflict(f"task {index} is {record.state.value}, not leased")
     if status == "executing":
         new = replace(record, lease_until_ms=now_ms + settings.lease_seconds * 1000)
@@ -232,6 +246,16 @@ def report(
         raise ValueError(f"status must be executing, done or failed, not {status!r}")
     records[index] = new
     return new
+
+
+def _ended_so(record: TaskRecord, status: str) -> bool:
+    """Whether ``record`` (of the reporting try) is what its ``status`` made it: done,
+    or failed (for good, or queued again for another try)."""
+    if status == "done":
+        return record.state is TaskState.DONE
+    if status == "failed":
+        return record.state in (TaskState.FAILED, TaskState.QUEUED)
+    return False
 
 
 def retry(records: dict[int, TaskRecord], ids: Iterable[int] | None) -> dict[int, TaskRecord]:

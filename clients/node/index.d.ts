@@ -76,6 +76,8 @@ export interface Task {
   parameters?: Record<string, unknown>;
   inputs?: Record<string, unknown>;
   leaseSeconds?: number;
+  /** The lease's try (1 for the first); reports of the task send it. */
+  try?: number;
 }
 
 export interface ObjectOptions {
@@ -114,10 +116,12 @@ export declare class JobClient {
   download(name: string, dest: string, options?: ObjectOptions): Promise<string>;
   /** Uploads a file as an output; false when the hook already holds this content. */
   upload(name: string, path: string, options?: UploadOptions): Promise<boolean>;
-  nextTask(): Promise<Task | null>;
-  completeTask(id: string, result?: Record<string, unknown>): Promise<unknown>;
-  failTask(id: string, message: string): Promise<unknown>;
-  renewTask(id: string): Promise<unknown>;
+  /** A leased task; null when every task is settled; {retryAfter} (no id) while other pods hold the last leases. */
+  nextTask(): Promise<Task | { retryAfter: number } | null>;
+  /** `try`: the lease's (`task.try`), so a report of a lapsed lease is refused. */
+  completeTask(id: string, result?: Record<string, unknown>, lease?: { try?: number }): Promise<unknown>;
+  failTask(id: string, message: string, lease?: { try?: number }): Promise<unknown>;
+  renewTask(id: string, lease?: { try?: number }): Promise<unknown>;
   /** Downloads input `index` of task `id` to `dest`, md5 checked; resolves to `dest`. */
   downloadTaskInput(id: string, index: number, dest: string, options?: { store?: string }): Promise<string>;
   /** Takes tasks until none is left; the handler's value is the task's result, a throw fails it. */

@@ -102,6 +102,14 @@ async function fileBody(path) {
   return readFile(path); // Node 18: in memory
 }
 
+/** Refusals of a task's end that say the task is another pod's now, or excluded. */
+const NOT_OURS = new Set(["TASK_NOT_LEASED", "TASK_EXCLUDED"]);
+
+/** `body` with the lease's try, when there is one (an older hook answers none). */
+function withTry(body, tryNumber) {
+  return tryNumber === undefined || tryNumber === null ? body : { ...body, try: tryNumber };
+}
+
 export class JobClient {
   constructor({
     jobId,
@@ -339,22 +347,32 @@ export class JobClient {
     throw last;
   }
 
-  /** The next task leased to this pod {id, name, parameters, inputs, leaseSeconds}, or null. */
+  /**
+   * The next task leased to this pod {id, name, parameters, inputs, leaseSeconds, try};
+   * null when every task is settled (204); {retryAfter} (no `id`) while other pods
+   * hold the last leases: wait that many seconds and ask again.
+   */
   nextTask() {
     return this.call("GET", "/task");
   }
 
-  /** Task `id` done, with its result. */
-  completeTask(id, result = {}) {
-    return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "done", result }, { terminal: true });
+  /**
+   * Task `id` done, with its result. `try` is the lease's (`task.try`): a report of a
+   * lease that lapsed (another pod runs the task now) is then refused with 409, and the
+   * same end sent again by its try is answered as the first was.
+   */
+  completeTask(id, result = {}, { try: tryNumber } = {}) {
+    return this.call("POST", `/task/${encodeURIComponent(id)}`, withTry({ status: "done", result }, tryNumber), {
+      terminal: true,
+    });
   }
 
-  /** Task `id` failed, with the reason. */
-  failTask(id, message) {
+  /** Task `id` failed, with the reason (`try` as for `completeTask`). */
+  failTask(id, message, { try: tryNumber } = {}) {
     return this.call(
       "POST",
       `/task/${encodeURIComponent(id)}`,
-      { status: "failed", errorMessage: String(message) },
+      withTry({ status: "failed", errorMessage: String(message) }, tryNumber),
       { terminal: true },
     );
   }
@@ -364,9 +382,9 @@ export class JobClient {
     return this.download(`task-${id}`, dest, { index, store });
   }
 
-  /** Keeps the lease of task `id` while it runs. */
-  renewTask(id) {
-    return this.call("POST", `/task/${encodeURIComponent(id)}`, { status: "executing" });
+  /** Keeps the lease of task `id` while it runs (`try` as for `completeTask`). */
+  renewTask(id, { try: tryNumber } = {}) {
+    return this.call("POST", `/task/${encodeURIComponent(id)}`, withTry({ status: "executing" }, tryNumber));
   }
 
   /**
@@ -376,11 +394,19 @@ export class JobClient {
    */
   async runTasks(handler) {
     const counts = { done: 0, failed: 0 };
-    for (let task = await this.nextTask(); task; task = await this.nextTask()) {
+    for (;;) {
+      const task = await this.nextTask();
+      if (!task) break; // 204: every task is settled
+      if (task.id === undefined) {
+        // 202: other pods hold the last leases; wait, ready to take over one that lapses
+        await this.sleep(Math.max(0.2, Number(task.retryAfter ?? 1)) * 1000);
+        continue;
+      }
+      const lease = { try: task.try };
       const every = Math.max(1, Number(task.leaseSeconds ?? 60)) * 500;
       const renewal = setInterval(() => {
         // A missed renewal is retried at the next tick; the lease outlasts two of them.
-        this.renewTask(task.id).catch((exc) => console.warn(`renewing task ${task.id}: ${exc.message}`));
+        this.renewTask(task.id, lease).catch((exc) => console.warn(`renewing task ${task.id}: ${exc.message}`));
       }, every);
       let outcome;
       try {
@@ -390,12 +416,19 @@ export class JobClient {
       } finally {
         clearInterval(renewal);
       }
-      if ("result" in outcome) {
-        await this.completeTask(task.id, outcome.result);
-        counts.done += 1;
-      } else {
-        await this.failTask(task.id, outcome.error);
-        counts.failed += 1;
+      try {
+        if ("result" in outcome) {
+          await this.completeTask(task.id, outcome.result, lease);
+          counts.done += 1;
+        } else {
+          await this.failTask(task.id, outcome.error, lease);
+          counts.failed += 1;
+        }
+      } catch (exc) {
+        // The task is no longer this pod's: its lease lapsed and another pod runs it
+        // (whose end counts), or it was excluded. Not this pod's failure: go on.
+        if (!(exc instanceof HookError && exc.status === 409 && NOT_OURS.has(exc.reason))) throw exc;
+        console.warn(`task ${task.id}: not reported, ${exc.message}`);
       }
     }
     return counts;

@@ -83,6 +83,8 @@ class TaskReport(BaseModel):
     status: str = Field(pattern="^(executing|done|failed)$")
     result: Any = None
     error_message: str = Field(default="", alias="errorMessage", max_length=4096)
+    # the try of the lease reported on (``GET /task`` answers it); None: not checked
+    try_number: int | None = Field(default=None, alias="try", ge=1)
 
 
 @dataclass
@@ -96,6 +98,9 @@ class Book:
     loaded: bool = False
     summary_at: float = float("-inf")  # monotonic time of the last summary write
     summary_later: asyncio.Task[None] | None = None  # a deferred summary write
+    # ``status.tasks`` may not show the records: set by every record written (and by a
+    # load: a process that died between the two writes), cleared by a summary written
+    summary_dirty: bool = False
 
 
 class TaskBooks:
@@ -116,19 +121,31 @@ class TaskBooks:
         self, hook: Hook, uid: str, book: Book, attempt: int, total: int, final: bool
     ) -> None:
         """Write ``status.tasks`` now (``final``, a small action, or the interval passed)
-        or once the interval has passed. The caller holds ``book.lock``."""
+        or once the interval has passed. The caller holds ``book.lock``. A ``final``
+        write that fails raises (the 204 it precedes must not be answered); any other
+        is written again by the next change or the 204 (``summary_dirty``): the
+        records, already durable, are answered."""
         interval = 0.0 if total <= SMALL_ACTION_TASKS else SUMMARY_INTERVAL
         wait = book.summary_at + interval - time.monotonic()
         if final or wait <= 0:
             if book.summary_later is not None:
                 book.summary_later.cancel()
                 book.summary_later = None
-            await _write_summary(hook, uid, book, attempt, _now_ms())
-            book.summary_at = time.monotonic()
+            try:
+                await self._write_now(hook, uid, book, attempt)
+            except Exception as exc:
+                if final:
+                    raise
+                self._not_written(hook, uid, exc)
         elif book.summary_later is None:
             book.summary_later = asyncio.get_running_loop().create_task(
                 self._write_later(hook, uid, book, attempt, wait)
             )
+
+    async def _write_now(self, hook: Hook, uid: str, book: Book, attempt: int) -> None:
+        await _write_summary(hook, uid, book, attempt, _now_ms())
+        book.summary_at = time.monotonic()
+        book.summary_dirty = False
 
     async def _write_later(
         self, hook: Hook, uid: str, book: Book, attempt: int, wait: float
@@ -137,16 +154,19 @@ class TaskBooks:
         async with book.lock:
             book.summary_later = None
             try:
-                await _write_summary(hook, uid, book, attempt, _now_ms())
+                await self._write_now(hook, uid, book, attempt)
             except Exception as exc:  # the next change (or the 204) writes it
-                log.info(
-                    "deferred task summary of %s not written: %s",
-                    uid,
-                    exc,
-                    extra=about_uid(hook.cache.action, uid),
-                )
-                return
-            book.summary_at = time.monotonic()
+                self._not_written(hook, uid, exc)
+
+    @staticmethod
+    def _not_written(hook: Hook, uid: str, exc: Exception) -> None:
+        log.info(
+            "task summary of %s not written (written again with the next change or"
+            " before the last pod is told 204): %s",
+            uid,
+            exc,
+            extra=about_uid(hook.cache.action, uid),
+        )
 
     async def _load(self, action: dict[str, Any], book: Book, total: int) -> None:
         meta = action["metadata"]
@@ -167,10 +187,14 @@ class TaskBooks:
                 annotations = found["metadata"].get("annotations") or {}
                 book.applied_round = int(annotations.get(ROUND_KEY) or 0)
         book.loaded = True
+        book.summary_dirty = True
 
     async def _save(self, action: dict[str, Any], book: Book, chunks: set[int]) -> None:
+        """Write ``chunks`` of the records, chunk 0 last: it carries the retry round
+        applied, which must not be durable while a chunk that round re-queued is not
+        (a reload would take the round for applied and skip that chunk's tasks)."""
         meta = action["metadata"]
-        for chunk in sorted(chunks):
+        for chunk in sorted(chunks, key=lambda c: (c == 0, c)):
             annotations = {ROUND_KEY: str(book.applied_round)} if chunk == 0 else {}
             body = build_task_chunk(action, chunk, encode_chunk(book.records, chunk), annotations)
             version = book.versions.get(chunk)
@@ -195,6 +219,7 @@ class TaskBooks:
                     ) from exc
                 raise
             book.versions[chunk] = written["metadata"]["resourceVersion"]
+            book.summary_dirty = True
 
     async def open(self, action: dict[str, Any], now_ms: int) -> tuple[Book, bool]:
         """The action's book, loaded, with retry requests and lapsed leases applied, and
@@ -297,7 +322,7 @@ async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
             await books._save(action, book, {chunk_of(lease.index)})
         wait_ms = pending_lease_ms(book.records, excluded, now_ms)
         settled = lease is None and wait_ms <= 0  # the answer is 204: the pod exits
-        if lease is not None or changed or (settled and book.summary_later is not None):
+        if lease is not None or changed or (settled and book.summary_dirty):
             await books.write_summary(
                 hook, caller.uid, book, caller.attempt, len(tasks), final=settled
             )
@@ -349,6 +374,7 @@ async def post_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str
         book, _ = await books.open(action, now_ms)
         if index in excluded_ids(spec):
             raise HookError(409, "TASK_EXCLUDED", f"task {index} was excluded: stop it")
+        before = book.records.get(index)
         try:
             record = report(
                 book.records,
@@ -358,12 +384,14 @@ async def post_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str
                 now_ms,
                 result=body.result,
                 error=body.error_message,
+                try_number=body.try_number,
             )
         except TaskConflict as exc:
             raise HookError(409, "TASK_NOT_LEASED", str(exc)) from exc
-        await books._save(action, book, {chunk_of(index)})
-        if body.status != "executing":
-            await books.write_summary(
-                hook, caller.uid, book, caller.attempt, len(spec["tasks"]), final=False
-            )
+        if record is not before:  # else the same end again from its try: durable already
+            await books._save(action, book, {chunk_of(index)})
+            if body.status != "executing":
+                await books.write_summary(
+                    hook, caller.uid, book, caller.attempt, len(spec["tasks"]), final=False
+                )
     return web.json_response({"id": raw, "state": record.state.value, "tries": record.tries})

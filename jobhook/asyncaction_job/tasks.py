@@ -19,6 +19,7 @@ through the hook, which checks that the action's namespace may read it.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +39,9 @@ class Task:
         self.inputs: list[str] = lease.get("inputs") or []
         self.lease_seconds = float(lease.get("leaseSeconds") or 60)
         self.try_number = int(lease.get("try") or 1)
+        # sent with every report of this lease, so a late report of a lapsed lease is
+        # refused instead of ending the try another pod now runs (absent: an older hook)
+        self._try: dict[str, int] = {"try": int(lease["try"])} if lease.get("try") else {}
         self.reported = False
         self.cancelled = False
         self._stop = threading.Event()
@@ -49,19 +53,33 @@ class Task:
 
         while not self._stop.wait(max(0.5, self.lease_seconds / 3)):
             try:
-                self.client.call("POST", f"/task/{self.id}", {"status": "executing"})
+                self.client.call("POST", f"/task/{self.id}", {"status": "executing", **self._try})
             except HookError as exc:
                 if exc.status == 409:
                     self.cancelled = True
                     return
 
     def _end(self, payload: dict[str, Any]) -> Any:
+        """Report the end; None when the task is no longer this pod's: its lease lapsed
+        and another pod runs it (whose end counts), or it was excluded. That is no
+        failure of this pod, which goes on to the next task (``cancelled`` says so)."""
+        from asyncaction_job.client import HookError
+
         with self._lock:
             if self.reported:
                 return None
             self._stop.set()
             self.reported = True
-        return self.client.call("POST", f"/task/{self.id}", payload, terminal=True)
+        try:
+            return self.client.call(
+                "POST", f"/task/{self.id}", {**payload, **self._try}, terminal=True
+            )
+        except HookError as exc:
+            if exc.status != 409 or exc.reason not in ("TASK_NOT_LEASED", "TASK_EXCLUDED"):
+                raise
+            self.cancelled = True
+            print(f"task {self.id} ({self.name}): not reported, {exc}", file=sys.stderr)
+            return None
 
     def download(self, index: int, dest: str | os.PathLike[str], store: str = "default") -> Path:
         """Fetch this task's ``index``-th input (``self.inputs[index]``) to ``dest``,

@@ -331,6 +331,46 @@ test("runTasks takes tasks until 204, reporting each result or failure", async (
   );
 });
 
+test("runTasks waits on 202, sends each lease's try, and goes on when a task is no longer its", async (t) => {
+  // found by a review: a 202 {retryAfter} was taken for a task (the handler ran on it,
+  // then POST /task/undefined got 404 and the worker exited 1); a 409 for an end whose
+  // lease had lapsed (another pod runs the task) also ended the worker
+  const answers = [
+    { status: 202, json: { retryAfter: 0.25 } },
+    { status: 200, json: { id: "3", name: "late", parameters: {}, leaseSeconds: 30, try: 2 } },
+    { status: 200, json: { id: "4", name: "lapsed", parameters: {}, leaseSeconds: 30, try: 1 } },
+    { status: 204 },
+  ];
+  const hook = await server((req, body) => {
+    if (req.method === "GET") return answers.shift();
+    if (JSON.parse(body).try === 1) {
+      return { status: 409, json: { error: { reason: "TASK_NOT_LEASED", message: "task 4 is at try 2" } } };
+    }
+    return { status: 200, json: {} };
+  });
+  t.after(hook.close);
+  const { client, sleeps } = clientOf(hook.url);
+  const handled = [];
+  const counts = await client.runTasks(async (task) => {
+    handled.push(task.id);
+    return { ok: true };
+  });
+  assert.deepEqual(handled, ["3", "4"]);
+  assert.deepEqual(counts, { done: 1, failed: 0 });
+  assert.deepEqual(sleeps, [250]);
+  assert.deepEqual(
+    hook.seen.map((r) => [r.method, r.path, r.body ? JSON.parse(r.body) : null]),
+    [
+      ["GET", "/hook/task", null],
+      ["GET", "/hook/task", null],
+      ["POST", "/hook/task/3", { status: "done", result: { ok: true }, try: 2 }],
+      ["GET", "/hook/task", null],
+      ["POST", "/hook/task/4", { status: "done", result: { ok: true }, try: 1 }],
+      ["GET", "/hook/task", null],
+    ],
+  );
+});
+
 test("fromEnv names what is missing, and refuses a hook that is not http(s)", () => {
   assert.throws(() => JobClient.fromEnv({ JOB_ID: JOB }), /JOB_SECRET_KEY, JOB_HOOK not set/);
   assert.throws(

@@ -79,6 +79,39 @@ def test_reports_renew_finish_and_fail_with_retries() -> None:
     assert (spent.state, spent.tries, len(spent.error)) == (TaskState.FAILED, 2, 256)
 
 
+def test_a_report_of_a_lapsed_try_is_refused_and_an_end_repeated_by_its_try_is_kept() -> None:
+    """Found by a review: worker A's lease lapsed (a pause), B leased the task as try 2,
+    then A's late "failed" failed it for good (or re-queued it under B) and B's "done"
+    got 409: B's work was lost. A retried "done" whose first answer was lost got 409 and
+    crashed its worker."""
+    records: dict[int, TaskRecord] = {}
+    next_lease(records, 1, set(), SETTINGS, 0)  # A: try 1
+    expire(records, SETTINGS, 10_000)
+    next_lease(records, 1, set(), SETTINGS, 10_000)  # B: try 2
+    for status in ("failed", "done", "executing"):
+        with pytest.raises(TaskConflict, match="at try 2: this report of try 1 comes from"):
+            report(records, 0, status, SETTINGS, 11_000, error="A: timeout", try_number=1)
+    assert records[0] == TaskRecord(TaskState.EXECUTING, 2, 20_000)
+    done = report(records, 0, "done", SETTINGS, 12_000, result={"by": "B"}, try_number=2)
+    assert done == TaskRecord(TaskState.DONE, 2, 0, "", {"by": "B"})
+    # B's "done" again (its answer lost): the same record, nothing changed
+    again = report(records, 0, "done", SETTINGS, 13_000, result={"other": 1}, try_number=2)
+    assert again is done
+    assert records[0] is done
+    # but not another end, nor a renewal, nor any report without a try
+    for status, try_number in (("failed", 2), ("executing", 2), ("done", None)):
+        with pytest.raises(TaskConflict, match="task 0 is done, not leased"):
+            report(records, 0, status, SETTINGS, 13_000, try_number=try_number)
+    # a "failed" repeated by its try: queued again for another try, or failed for good
+    records = {}
+    next_lease(records, 1, set(), SETTINGS, 0)
+    queued = report(records, 0, "failed", SETTINGS, 1, error="boom", try_number=1)
+    assert queued == TaskRecord(TaskState.QUEUED, 1, 0, "boom", None)
+    assert report(records, 0, "failed", SETTINGS, 2, error="boom", try_number=1) is queued
+    with pytest.raises(TaskConflict, match="task 0 is queued, not leased"):
+        report(records, 0, "done", SETTINGS, 2, try_number=1)
+
+
 def test_retry_requeues_failed_ones_only_with_fresh_tries() -> None:
     records = {
         0: TaskRecord(TaskState.DONE, 1),
