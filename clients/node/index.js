@@ -102,6 +102,9 @@ async function fileBody(path) {
   return readFile(path); // Node 18: in memory
 }
 
+/** Download failures worth another GET. */
+const RETRIED_DOWNLOADS = new Set(["DOWNLOAD_FAILED", "CORRUPT"]);
+
 /** Refusals of a task's end that say the task is another pod's now, or excluded. */
 const NOT_OURS = new Set(["TASK_NOT_LEASED", "TASK_EXCLUDED"]);
 
@@ -254,7 +257,8 @@ export class JobClient {
       try {
         return await this.#get(name, answer, dest);
       } catch (exc) {
-        if (exc instanceof HookError && exc.reason !== "DOWNLOAD_FAILED") throw exc; // CORRUPT, BAD_URL
+        // BAD_URL is final; CORRUPT (a short or wrong body) is retried: the next GET may pass
+        if (exc instanceof HookError && !RETRIED_DOWNLOADS.has(exc.reason)) throw exc;
         if (exc instanceof HookError) {
           last = exc;
           if (exc.status === 429 || exc.status === 503) {
@@ -284,9 +288,11 @@ export class JobClient {
       throw new HookError(response.status, "DOWNLOAD_FAILED", (await response.text()).slice(0, 300), { retryAfter });
     }
     const handle = await open(partial, "w");
+    let size = 0;
     try {
       for await (const chunk of response.body) {
         digest.update(chunk);
+        size += chunk.length;
         await handle.write(chunk);
       }
     } catch (exc) {
@@ -295,11 +301,19 @@ export class JobClient {
       throw exc;
     }
     await handle.close();
+    // Checked: the sizes announced (a body cut short may end like a whole one), and the
+    // md5 when Map.hash is one: an object uploaded in parts has an ETag "<hex>-<parts>",
+    // no md5 of the content. A mismatch is retried by `download` (status 0).
     const got = digest.digest("hex");
-    const expected = answer.Map?.hash;
-    if (expected && got !== expected) {
+    const expected = String(answer.Map?.hash ?? "");
+    const announced = response.headers.get("content-length");
+    let problem = "";
+    if (announced !== null && Number(announced) !== size) problem = `${size} of the ${announced} bytes announced`;
+    else if (Number.isInteger(answer.Map?.size) && answer.Map.size !== size) problem = `${size} bytes, not the ${answer.Map.size} the hook found`;
+    else if (/^[0-9a-f]{32}$/.test(expected) && got !== expected) problem = `md5 ${got} != ${expected}`;
+    if (problem) {
       await rm(partial, { force: true });
-      throw new HookError(0, "CORRUPT", `${name}: md5 ${got} != ${expected}`);
+      throw new HookError(0, "CORRUPT", `${name}: ${problem}`);
     }
     await rename(partial, dest);
     return dest;

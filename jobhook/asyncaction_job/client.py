@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import random
+import re
 import tempfile
 import time
 import urllib.error
@@ -40,6 +41,14 @@ T = TypeVar("T")
 
 #: The longest pause, in seconds, before a request refused as a replay is signed again.
 REPLAYED_JITTER = 0.005
+
+
+# An md5 as an ETag gives it (a multipart upload's ETag is "<hex>-<parts>").
+MD5_HEX = re.compile(r"[0-9a-f]{32}")
+
+
+class CorruptTransfer(Exception):
+    """A download that did not arrive whole (short, or not the content announced)."""
 
 
 class HookError(Exception):
@@ -245,29 +254,47 @@ class JobClient:
                     raise last from None
             except (urllib.error.URLError, OSError) as exc:
                 last = HookError(0, reason, f"S3 unreachable: {exc}")
+            except CorruptTransfer as exc:  # cut short on the way: the next GET may pass
+                last = HookError(0, "CORRUPT", str(exc))
             if attempt + 1 < self.retry.attempts:
                 time.sleep(self.retry.delay(attempt))
         raise last
 
     def _get(self, name: str, answer: dict[str, Any], target: Path) -> Path:
         """One presigned GET into a temporary file beside ``target``, checked, then moved
-        into place; nothing is left behind when it fails."""
+        into place; nothing is left behind when it fails. Checked: the size the hook
+        gave (``Map.size``) and the server announced (a body cut short ends like a
+        whole one when the connection closes early), and the md5 when ``Map.hash`` is
+        one (an object uploaded in parts has an ETag ``<hex>-<parts>``, which is no
+        md5 of the content: compared, every such input failed)."""
         digest = hashlib.md5()
+        size = 0
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             try:
                 url = _http(answer["Location"])
                 with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                    announced = response.length
                     while chunk := response.read(CHUNK):
                         tmp.write(chunk)
                         digest.update(chunk)
+                        size += len(chunk)
             except BaseException:
                 tmp.close()
                 os.unlink(tmp.name)
                 raise
-        expected = (answer.get("Map") or {}).get("hash")
-        if expected and digest.hexdigest() != expected:
+        found = answer.get("Map") or {}
+        expected_size = found.get("size")
+        md5 = str(found.get("hash") or "")
+        problem = ""
+        if announced is not None and size != announced:
+            problem = f"{name}: {size} of the {announced} bytes announced"
+        elif isinstance(expected_size, int) and size != expected_size:
+            problem = f"{name}: {size} bytes, not the {expected_size} the hook found"
+        elif MD5_HEX.fullmatch(md5) and digest.hexdigest() != md5:
+            problem = f"{name}: md5 {digest.hexdigest()} != {md5}"
+        if problem:
             os.unlink(tmp.name)
-            raise HookError(0, "CORRUPT", f"{name}: md5 {digest.hexdigest()} != {expected}")
+            raise CorruptTransfer(problem)
         os.replace(tmp.name, target)
         return target
 

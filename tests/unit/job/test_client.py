@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import threading
@@ -313,6 +314,7 @@ def test_a_command_that_succeeded_is_never_reported_failed_for_a_lost_report(
 class FakeS3(ThreadingHTTPServer):
     answers: list[tuple[int, bytes]]
     gets: int
+    cut: int  # the next GETs send half the body announced, then close
 
 
 class S3Handler(BaseHTTPRequestHandler):
@@ -324,6 +326,12 @@ class S3Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if getattr(self.server, "cut", 0):
+            self.server.cut -= 1
+            self.wfile.write(body[: len(body) // 2])  # a front end restarting mid-body
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
@@ -352,6 +360,41 @@ def test_a_download_is_retried_like_an_upload_and_leaves_no_partial_file(
             job.download("photo", tmp_path / "again.jpg")
         assert (failed.value.status, failed.value.reason) == (503, "DOWNLOAD_FAILED")
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jpg"]
+    finally:
+        s3.shutdown()
+
+
+def test_a_download_cut_short_is_retried_and_a_multipart_etag_is_no_md5(
+    hook: FakeHook, tmp_path: Path
+) -> None:
+    """Found by a review: a body cut short (the connection closed early) read as a whole
+    one, then failed the md5 check at once, never retried; and every input uploaded in
+    parts (``aws s3 cp`` over 8 MiB: ETag ``<hex>-<parts>``, no md5 of the content)
+    failed its attempt as CORRUPT."""
+    content = bytes(range(256)) * 64
+    s3 = FakeS3(("127.0.0.1", 0), S3Handler)
+    s3.answers, s3.gets, s3.cut = [(200, content)] * 2, 0, 1
+    threading.Thread(target=s3.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{s3.server_address[1]}/b/in"
+        whole = {"hash": hashlib.md5(content).hexdigest(), "size": len(content)}
+        hook.answers = [(200, {"Location": url, "Map": whole})]
+        job = client(hook)
+        assert job.download("data", tmp_path / "in.bin").read_bytes() == content
+        assert s3.gets == 2  # the cut one, then the whole one
+        parts = {"hash": "d52b304a9983640644d42c0e7cead1b0-2", "size": len(content)}
+        hook.answers = [(200, {"Location": url, "Map": parts})]
+        s3.answers = [(200, content)]
+        assert job.download("data", tmp_path / "parts.bin").read_bytes() == content
+        # what is not the content announced is refused, after the retries
+        hook.answers = [(200, {"Location": url, "Map": whole})]
+        s3.answers, s3.gets = [(200, content[::-1])] * 3, 0
+        with pytest.raises(HookError) as corrupt:
+            job.download("data", tmp_path / "bad.bin")
+        assert (corrupt.value.status, corrupt.value.reason) == (0, "CORRUPT")
+        assert f"md5 {hashlib.md5(content[::-1]).hexdigest()} != " in corrupt.value.message
+        assert s3.gets == 3
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin", "parts.bin"]
     finally:
         s3.shutdown()
 
