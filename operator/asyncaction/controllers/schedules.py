@@ -65,6 +65,7 @@ def run_view_from(action: Mapping[str, Any]) -> RunView:
     meta = action.get("metadata") or {}
     status = action.get("status") or {}
     phase = status.get("phase")
+    ttl = (action.get("spec") or {}).get("ttlSecondsAfterFinished")
     return RunView(
         name=meta["name"],
         uid=meta.get("uid", ""),
@@ -72,6 +73,7 @@ def run_view_from(action: Mapping[str, Any]) -> RunView:
         phase=Phase(phase) if isinstance(phase, str) and phase in Phase.__members__ else None,
         finished_at=parse_time(status.get("finishedAt")),
         abort_requested=bool((action.get("spec") or {}).get("abort")),
+        ttl_work_pending=ttl is not None and not status.get("childrenRemovedAt"),
     )
 
 

@@ -59,10 +59,18 @@ class CronSchedule:
             )
         if not croniter.is_valid(text, second_at_beginning=True):
             raise InvalidSchedule(f"schedule {expression!r} is not a valid cron expression")
+        if any(token.upper().startswith("R") for f in fields for token in f.split(",")):
+            # croniter's R draws a new random value each time it is read: each reconcile
+            # found another slot due, another run name, and created it (10 runs in 3
+            # hours of an hourly schedule). No month or day name starts with R.
+            raise InvalidSchedule(
+                f"schedule {expression!r} has a random field (R): name the minute, hour..."
+            )
         zone_name = time_zone or DEFAULT_ZONE
         try:
             zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            # OSError: a folder of the zone database ("America", "Etc") is no zone
             raise InvalidSchedule(f"timeZone {zone_name!r} is not an IANA time zone") from exc
         return cls(text, zone)
 

@@ -54,6 +54,9 @@ class RunView:
     phase: Phase | None
     finished_at: datetime | None
     abort_requested: bool = False
+    # ``ttlSecondsAfterFinished`` set and its work (the record archived, the children
+    # removed: ``status.childrenRemovedAt``) not yet done
+    ttl_work_pending: bool = False
 
     @property
     def active(self) -> bool:
@@ -163,7 +166,11 @@ def _ready(view: ScheduleView, ok: bool, reason: str, message: str, now: datetim
 
 
 def _prune(runs: Sequence[RunView], newest: RunView | None, view: ScheduleView) -> list[DeleteRun]:
-    """The oldest finished runs beyond each history limit (never the newest slot's run)."""
+    """The oldest finished runs beyond each history limit (never the newest slot's run).
+
+    A run whose TTL work is pending counts, but waits for it: deleted now, its record
+    would never be archived, which the retention path itself never lets happen (a
+    TTL longer than the limit's span of slots archived none of a schedule's runs)."""
     deletions: list[DeleteRun] = []
     for phases, limit in (
         ({Phase.SUCCEEDED}, view.successful_history_limit),
@@ -171,7 +178,9 @@ def _prune(runs: Sequence[RunView], newest: RunView | None, view: ScheduleView) 
     ):
         finished = sorted((r for r in runs if r.phase in phases), key=RunView.sort_key)
         excess = finished[: max(0, len(finished) - limit)]
-        deletions += [DeleteRun(r.name, r.uid) for r in excess if r is not newest]
+        deletions += [
+            DeleteRun(r.name, r.uid) for r in excess if r is not newest and not r.ttl_work_pending
+        ]
     return deletions
 
 

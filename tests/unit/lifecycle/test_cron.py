@@ -46,6 +46,12 @@ def test_a_zone_shifts_the_instant() -> None:
         ("* * *", None, "3 fields"),
         ("61 * * * *", None, "not a valid cron"),
         ("* * * * *", "Mars/Olympus", "IANA"),
+        # found by a review: a folder of the zone database raised IsADirectoryError at
+        # every reconcile (no condition, no Event); R drew a new minute each reconcile
+        ("* * * * *", "America", "'America' is not an IANA"),
+        ("* * * * *", "Etc", "IANA"),
+        ("R * * * *", None, "random field"),
+        ("0 r * * *", None, "random field"),
     ],
 )
 def test_invalid_specs_name_the_field(expression: str, zone: str | None, words: str) -> None:

@@ -72,9 +72,13 @@ def stored_run(
     name: str | None = None,
     finished: datetime | None = None,
     abort: bool = False,
+    ttl: int | None = None,
+    children_removed: datetime | None = None,
 ) -> RunView:
     """A run as the controller's cache holds it, read the way the controller reads it."""
-    obj = build_run(schedule(), name or run_name("nightly", slot or T0), slot or T0)
+    spec = {"ttlSecondsAfterFinished": ttl} if ttl is not None else {}
+    obj = build_run(schedule(actionTemplate={"spec": {"templateRef": "t", **spec}}),
+                    name or run_name("nightly", slot or T0), slot or T0)  # fmt: skip
     obj["metadata"].update(uid=f"uid-{obj['metadata']['name']}", resourceVersion="7")
     if slot is None:  # its annotation was removed by hand
         del obj["metadata"]["annotations"]["asyncaction.dev/scheduled-at"]
@@ -83,6 +87,8 @@ def stored_run(
         obj["status"] = {"phase": phase.value}
         if finished is not None:
             obj["status"]["finishedAt"] = format_time(finished)
+        if children_removed is not None:
+            obj["status"]["childrenRemovedAt"] = format_time(children_removed)
     return run_view_from(summarize_action(obj))
 
 
@@ -368,6 +374,30 @@ def test_history_within_its_limits_is_kept_and_runs_sort_by_slot_not_name() -> N
     assert decide(view, runs, at(25)).effects == [
         DeleteRun("nightly-c", "uid-nightly-c"),
         DeleteRun("nightly-b", "uid-nightly-b"),
+    ]
+
+
+def test_a_run_past_the_history_limit_waits_for_its_ttl_work_before_it_is_deleted() -> None:
+    """Found by a review: with ``ttlSecondsAfterFinished`` and an archive store, the
+    history limit deleted finished runs whose record was not archived yet (the TTL not
+    expired, or S3 down): with any TTL longer than the limit's span, no run of the
+    schedule was ever archived."""
+    status = {"lastScheduleTime": stamp(20)}
+    view = schedule_view_from(schedule(status, failedHistoryLimit=1))
+    runs = [
+        stored_run(at(0), Phase.FAILED, finished=at(1), ttl=86400),  # pending
+        stored_run(at(10), Phase.FAILED, finished=at(11), ttl=60, children_removed=at(80)),
+        stored_run(at(20), Phase.FAILED, finished=at(21), ttl=86400),  # the newest
+    ]
+    assert [run.ttl_work_pending for run in runs] == [True, False, True]
+    # two beyond the limit of one: the one whose TTL work is done goes, the other waits
+    assert decide(view, runs, at(25)).effects == [
+        DeleteRun("nightly-1767225610", "uid-nightly-1767225610")
+    ]
+    # its TTL work done (archived, children removed): it goes too
+    done = stored_run(at(0), Phase.FAILED, finished=at(1), ttl=20, children_removed=at(22))
+    assert decide(view, [done, runs[2]], at(25)).effects == [
+        DeleteRun("nightly-1767225600", "uid-nightly-1767225600")
     ]
 
 
