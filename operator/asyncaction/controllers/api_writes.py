@@ -35,7 +35,12 @@ class KubeApi(Protocol):
     ) -> dict[str, Any]: ...
 
     async def delete(
-        self, path: str, *, propagation: str = ..., missing_ok: bool = ...
+        self,
+        path: str,
+        *,
+        propagation: str = ...,
+        missing_ok: bool = ...,
+        preconditions: Mapping[str, str] | None = ...,
     ) -> None: ...
 
 
@@ -56,6 +61,12 @@ class ApiWrites:
         self.caches.accept(cache, obj, update=False)
         return obj
 
-    async def delete(self, path: str, *, propagation: str = "Background") -> None:
-        await self.kube.delete(path, propagation=propagation)
+    async def delete(
+        self,
+        path: str,
+        *,
+        propagation: str = "Background",
+        preconditions: Mapping[str, str] | None = None,
+    ) -> None:
+        await self.kube.delete(path, propagation=propagation, preconditions=preconditions)
         self.count(path.rsplit("/", 2)[-2])

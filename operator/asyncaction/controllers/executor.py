@@ -27,7 +27,7 @@ from asyncaction.controllers.api_writes import ApiWrites
 from asyncaction.controllers.caches import BY_ACTION_UID, BY_OWNER_UID, owned_by
 from asyncaction.controllers.job_secrets import JobSecrets
 from asyncaction.keys import MasterKeysFile
-from asyncaction.kube import AlreadyExists, ApiError, paths
+from asyncaction.kube import AlreadyExists, ApiError, Conflict, paths
 from asyncaction.lifecycle import (
     CreateJob,
     DeleteAction,
@@ -155,8 +155,25 @@ class EffectExecutor:
             case RemoveChildren():
                 await self.remove_children(target.action)
             case DeleteAction():
+                # Only the action decided on, as it was decided on: a stale cache (a
+                # watch behind, a relist) took a deletion of a re-created action, or one
+                # the user had just set to ``retention: Keep``. A 409 decides again.
                 meta = target.action["metadata"]
-                await self.writes.delete(paths.action_path(meta["namespace"], meta["name"]))
+                try:
+                    await self.writes.delete(
+                        paths.action_path(meta["namespace"], meta["name"]),
+                        preconditions={
+                            "uid": meta["uid"],
+                            "resourceVersion": meta["resourceVersion"],
+                        },
+                    )
+                except Conflict:  # its watch event is on the way, and enqueues it again
+                    log.info(
+                        "%s/%s changed since retention decided to delete it: deciding again",
+                        meta["namespace"],
+                        meta["name"],
+                        extra=about(target.action),
+                    )
             case Emit():
                 self.emit(target.action, effect)
             case _:

@@ -183,11 +183,13 @@ class ScheduleController:
         elif isinstance(effect, AbortRun):
             await self._patch_run(ns, effect.name, {"spec": {"abort": True}})
         elif isinstance(effect, DeleteRun):
-            try:
-                await self.kube.delete(paths.action_path(ns, effect.name))
+            try:  # that run, not one re-created under its name since the cache saw it
+                await self.kube.delete(
+                    paths.action_path(ns, effect.name), preconditions={"uid": effect.uid}
+                )
                 self.metrics.inc("asyncaction_api_writes_total", {"resource": "asyncactions"})
-            except NotFound:
-                pass
+            except (NotFound, Conflict):
+                pass  # gone, or another object now: the next decision sees it
         elif isinstance(effect, Notify):
             await self._notify(schedule, effect)
         else:  # pragma: no cover - a new effect without its executor

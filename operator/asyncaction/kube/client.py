@@ -324,9 +324,23 @@ class KubeClient:
         )
 
     async def delete(
-        self, path: str, *, propagation: str = "Background", missing_ok: bool = True
+        self,
+        path: str,
+        *,
+        propagation: str = "Background",
+        missing_ok: bool = True,
+        preconditions: Mapping[str, str] | None = None,
     ) -> None:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        """DELETE; ``preconditions`` (``uid``, ``resourceVersion``) make the API server
+        refuse it with 409 when the object is not the one decided on (re-created under
+        the same name, or changed since the cache saw it)."""
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if preconditions:
+            body["preconditions"] = dict(preconditions)
         try:
             await self.request("DELETE", path, body=body)
         except ApiError as exc:

@@ -142,12 +142,23 @@ class FakeKube(FedDirectly):
         return copy.deepcopy(patched)
 
     async def delete(
-        self, path: str, *, propagation: str = "Background", missing_ok: bool = True
+        self,
+        path: str,
+        *,
+        propagation: str = "Background",
+        missing_ok: bool = True,
+        preconditions: Mapping[str, str] | None = None,
     ) -> None:
         self.calls.append(("DELETE", path))
         failure = self._failure("DELETE", path)
         if failure:
             raise failure[0]
+        meta = (self.objects.get(path) or {}).get("metadata") or {}
+        for name, wanted in (preconditions or {}).items():
+            if meta and meta.get(name) != wanted:  # as the API server answers it
+                raise status_error(
+                    409, "Conflict", f"Precondition failed: {name} in precondition: {wanted}"
+                )
         self.deletes.append((path, propagation))
         if self.objects.pop(path, None) is None and not missing_ok:
             raise not_found(path)
