@@ -21,16 +21,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncaction.kube.errors import ApiError
-
 DEFAULT_INTERVAL_SECONDS = 30.0
 
 
 def is_transient(exc: BaseException) -> bool:
     """An API error worth retrying (``ApiError.transient``: throttling, timeouts,
-    unavailability, a write whose outcome is unknown), or the connection itself."""
-    if isinstance(exc, ApiError):
-        return exc.transient
+    unavailability, a write whose outcome is unknown), or the connection itself.
+    (An ``ApiError`` is known by its ``transient``: importing the class here made a
+    cycle with the client, which logs through this module.)"""
+    transient = getattr(exc, "transient", None)
+    if isinstance(transient, bool):
+        return transient
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 

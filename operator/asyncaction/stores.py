@@ -31,6 +31,10 @@ class ObjectInfo:
     md5: str  # the ETag of a single-part object
 
 
+S3_CONNECT_TIMEOUT = 5.0
+S3_READ_TIMEOUT = 20.0
+
+
 class Store:
     def __init__(self, name: str, config: dict[str, Any], expiry: int) -> None:
         self.name = name
@@ -44,7 +48,16 @@ class Store:
             region_name=config.get("region", "us-east-1"),
             aws_access_key_id=config.get("accessKeyId"),
             aws_secret_access_key=config.get("secretAccessKey"),
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                # botocore's defaults (60 s to connect, 60 s to read, retried) held a
+                # reconcile worker or a hook's S3 slot for minutes on an endpoint that
+                # accepts and never answers; these fail within a minute at worst
+                connect_timeout=S3_CONNECT_TIMEOUT,
+                read_timeout=S3_READ_TIMEOUT,
+                retries={"total_max_attempts": 2, "mode": "standard"},
+            ),
         )
 
     def presign_get(self, key: str) -> str:

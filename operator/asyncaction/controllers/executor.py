@@ -24,6 +24,7 @@ from typing import Any, assert_never
 from asyncaction.api.names import LABEL_HOOK_SHARD
 from asyncaction.archive import archive_document, archive_key
 from asyncaction.controllers.api_writes import ApiWrites
+from asyncaction.controllers.archive_gate import ArchiveGate
 from asyncaction.controllers.caches import BY_ACTION_UID, BY_OWNER_UID, owned_by
 from asyncaction.controllers.job_secrets import JobSecrets
 from asyncaction.keys import MasterKeysFile
@@ -132,6 +133,7 @@ class EffectExecutor:
         self.events = events
         self.settings = settings
         self.archive = archive
+        self.archive_gate = ArchiveGate()  # a store that hangs holds no worker for long
         # action uid -> 403s in a row of the creates of its attempt's Secret and Job, and
         # when the first of them came (``clock``)
         self._refusals: dict[str, tuple[int, float]] = {}
@@ -264,7 +266,8 @@ class EffectExecutor:
         if self.archive is not None:
             # The cache holds a summary: the archive gets the whole record, read once.
             record = await self.kube.get(paths.action_path(ns, meta["name"]))
-            uri = await self.archive.put(
+            uri = await self.archive_gate.put(
+                self.archive,
                 archive_key(self.archive.prefix, record),
                 archive_document(record),
                 "application/json",
