@@ -17,18 +17,11 @@ from aiohttp.test_utils import TestClient
 from asyncaction.kube import ApiError, Conflict, NotFound
 from asyncaction.kube.client import WatchEvent
 from asyncaction.manifests.taskrecords import build_task_chunk
-from asyncaction.stores import Stores
 from asyncaction_client.taskbook import ROUND_KEY, TaskRecord, encode_chunk
 from asyncaction_hook import tasks as hook_tasks
 from asyncaction_hook.app import Hook
-from asyncaction_hook.auth import WindowReplayGuard
-from asyncaction_hook.budgets import Budgets, Rate
-from asyncaction_hook.cache import ActionCache
-from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
-from tests.support.hookserver import HookTestServer
-from tests.unit.hook.test_report_path import KEYS, UID
+from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
 
 
 def tasks_action(count: int, **spec: Any) -> dict[str, Any]:
@@ -156,21 +149,8 @@ class Pod:
 @asynccontextmanager
 async def serving(api: TasksApi) -> AsyncIterator[tuple[Hook, TestClient[Any, Any]]]:
     fake: Any = api
-    cache = ActionCache(fake)
-    settings = HookSettings(max_future_seconds=0.0)
-    writer = StatusWriter(fake, cache, settings.limits)
-    hook = Hook(
-        settings,
-        fake,
-        cache,
-        writer,
-        Coalescer(writer, window=3600),
-        Stores({}),
-        WindowReplayGuard(300, 0),
-        lambda: KEYS,
-        Budgets(Rate(1000, 1000), Rate(1000, 1000), Rate(1000, 1000)),
-        started_ms=int(time.time() * 1000) - 60_000,
-    )
+    hook = build_hook(fake, rate=1000)
+    cache = hook.cache
     cache.start()
     try:
         assert await cache.wait_synced(5)

@@ -19,16 +19,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from botocore.exceptions import EndpointConnectionError
 
-from asyncaction.stores import ObjectInfo, Store, Stores
-from asyncaction_hook.app import Hook
-from asyncaction_hook.auth import WindowReplayGuard
-from asyncaction_hook.budgets import Budgets, Rate
-from asyncaction_hook.cache import ActionCache
+from asyncaction.stores import ObjectInfo, Store
 from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
-from tests.support.hookserver import HookTestServer
-from tests.unit.hook.test_report_path import KEYS, UID, OneActionApi
+from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
+from tests.unit.hook.test_report_path import OneActionApi
 
 PENDING = {
     "name": "out",
@@ -53,9 +48,6 @@ class ActionWithAnUpload(OneActionApi):
 async def test_reports_are_written_while_s3_cannot_be_reached() -> None:
     fake = ActionWithAnUpload()
     api: Any = fake
-    cache = ActionCache(api)
-    settings = HookSettings(max_future_seconds=0.0)
-    writer = StatusWriter(api, cache, settings.limits)
     config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
     store = Store("default", {**config, "secretAccessKey": "y"}, 300)
     heads: list[str] = []
@@ -65,19 +57,8 @@ async def test_reports_are_written_while_s3_cannot_be_reached() -> None:
         raise EndpointConnectionError(endpoint_url=f"http://s3.test/b/{key}")
 
     store.head = head  # type: ignore[method-assign]
-    hook = Hook(
-        settings,
-        api,
-        cache,
-        writer,
-        Coalescer(writer, window=0.05),
-        Stores({"default": store}),
-        WindowReplayGuard(300, 0),
-        lambda: KEYS,
-        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
-        started_ms=int(time.time() * 1000) - 60_000,
-    )
-    hook.coalescer.extra = hook.verify_pending  # as main wires it
+    hook = build_hook(api, window=0.05, store=store)
+    cache = hook.cache
     cache.start()
     assert await cache.wait_synced(5)
     key = KEYS.issue("ns", UID, 1)
@@ -114,9 +95,7 @@ async def test_checks_of_pending_uploads_hold_the_namespaces_s3_slots() -> None:
     """The checks ran outside ``--s3-per-namespace``: one namespace's coalesced writes
     and sweep could hold every S3 worker the other tenants' downloads share."""
     api: Any = ActionWithAnUpload()
-    cache = ActionCache(api)
     settings = HookSettings(max_future_seconds=0.0, s3_per_namespace=4)
-    writer = StatusWriter(api, cache, settings.limits)
     store = Store("default", {"bucket": "b", "endpoint": "http://127.0.0.1:9"}, 300)
     running, most = 0, 0
 
@@ -129,17 +108,7 @@ async def test_checks_of_pending_uploads_hold_the_namespaces_s3_slots() -> None:
         return None
 
     store.head = head  # type: ignore[method-assign]
-    hook = Hook(
-        settings,
-        api,
-        cache,
-        writer,
-        Coalescer(writer, window=3600),
-        Stores({"default": store}),
-        WindowReplayGuard(300, 0),
-        lambda: KEYS,
-        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
-    )
+    hook = build_hook(api, store=store, settings=settings)
     actions = []
     for n in range(20):
         action = copy.deepcopy(api.action)

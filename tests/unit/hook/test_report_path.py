@@ -24,23 +24,15 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, make_mocked_request
 
-from asyncaction.keys import MasterKeys
 from asyncaction.kube import ApiError
 from asyncaction.kube.client import WatchEvent
 from asyncaction.kube.errors import error_from_status
-from asyncaction.stores import Store, Stores
+from asyncaction.stores import Store
 from asyncaction_hook.app import Hook
-from asyncaction_hook.auth import WindowReplayGuard
-from asyncaction_hook.budgets import Budgets, Rate
-from asyncaction_hook.cache import ActionCache
 from asyncaction_hook.errors import HookError
-from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v1, headers_v2
-from tests.support.hookserver import HookTestServer
+from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
 
-KEYS = MasterKeys((b"m" * 48,))
-UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
 OTHER = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c12"
 ACTION: dict[str, Any] = {
     "metadata": {"name": "a", "namespace": "ns", "uid": UID, "resourceVersion": "3"},
@@ -81,22 +73,8 @@ class OneActionApi:
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[tuple[TestClient[Any, Any], Hook, OneActionApi]]:
     api: Any = OneActionApi()
-    cache = ActionCache(api)
-    settings = HookSettings(max_future_seconds=0.0)  # no start fence to wait out
-    writer = StatusWriter(api, cache, settings.limits)
-    coalescer = Coalescer(writer, window=3600)  # nothing is written during the test
-    hook = Hook(
-        settings,
-        api,
-        cache,
-        writer,
-        coalescer,
-        Stores({}),
-        WindowReplayGuard(300, 0),
-        lambda: KEYS,
-        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
-        started_ms=int(time.time() * 1000) - 60_000,  # a minute ago: no start fence
-    )
+    hook = build_hook(api)  # nothing is written during the test unless asked
+    cache, coalescer = hook.cache, hook.coalescer
     cache.start()
     assert await cache.wait_synced(5)
     http: TestClient[Any, Any]

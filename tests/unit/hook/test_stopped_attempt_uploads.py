@@ -18,17 +18,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from asyncaction.stores import ObjectInfo, Store, Stores
-from asyncaction_hook.app import Hook
-from asyncaction_hook.auth import WindowReplayGuard
-from asyncaction_hook.budgets import Budgets, Rate
-from asyncaction_hook.cache import ActionCache
-from asyncaction_hook.settings import HookSettings
+from asyncaction.stores import ObjectInfo, Store
 from asyncaction_hook.uploads import sweep_once
-from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
-from tests.support.hookserver import HookTestServer
-from tests.unit.hook.test_report_path import KEYS, UID, OneActionApi
+from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
+from tests.unit.hook.test_report_path import OneActionApi
 
 CONTENT = b"attempt 1 output"
 MD5 = hashlib.md5(CONTENT).hexdigest()
@@ -39,10 +33,6 @@ async def upload_then(change: dict[str, Any]) -> OneActionApi:
     then attempt 1's pod PUTs the object and the sweep runs."""
     fake = OneActionApi()
     api: Any = fake
-    cache = ActionCache(api)
-    settings = HookSettings(max_future_seconds=0.0)
-    writer = StatusWriter(api, cache, settings.limits)
-    coalescer = Coalescer(writer, window=3600)
     config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
     store = Store("default", {**config, "secretAccessKey": "y"}, 300)
     s3: dict[str, ObjectInfo] = {}
@@ -51,18 +41,8 @@ async def upload_then(change: dict[str, Any]) -> OneActionApi:
         return s3.get(key)
 
     store.head = head  # type: ignore[method-assign]
-    hook = Hook(
-        settings,
-        api,
-        cache,
-        writer,
-        coalescer,
-        Stores({"default": store}),
-        WindowReplayGuard(300, 0),
-        lambda: KEYS,
-        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
-        started_ms=int(time.time() * 1000) - 60_000,
-    )
+    hook = build_hook(api, store=store)
+    cache, coalescer = hook.cache, hook.coalescer
     cache.start()
     assert await cache.wait_synced(5)
     try:

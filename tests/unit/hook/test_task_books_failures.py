@@ -21,16 +21,8 @@ from aiohttp.test_utils import TestClient
 
 from asyncaction.kube import ApiError, Conflict, NotFound
 from asyncaction.kube.client import WatchEvent
-from asyncaction.stores import Stores
-from asyncaction_hook.app import Hook
-from asyncaction_hook.auth import WindowReplayGuard
-from asyncaction_hook.budgets import Budgets, Rate
-from asyncaction_hook.cache import ActionCache
-from asyncaction_hook.settings import HookSettings
-from asyncaction_hook.writer import Coalescer, StatusWriter
 from asyncaction_job.signing import headers_v2
-from tests.support.hookserver import HookTestServer
-from tests.unit.hook.test_report_path import KEYS, UID
+from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
 
 ACTION: dict[str, Any] = {
     "metadata": {"name": "a", "namespace": "ns", "uid": UID, "resourceVersion": "3"},
@@ -92,21 +84,8 @@ class TasksApi:
 async def test_a_task_done_whose_write_failed_is_done_once_the_retry_is_written() -> None:
     fake = TasksApi()
     api: Any = fake
-    cache = ActionCache(api)
-    settings = HookSettings(max_future_seconds=0.0)
-    writer = StatusWriter(api, cache, settings.limits)
-    hook = Hook(
-        settings,
-        api,
-        cache,
-        writer,
-        Coalescer(writer, window=3600),
-        Stores({}),
-        WindowReplayGuard(300, 0),
-        lambda: KEYS,
-        Budgets(Rate(100, 100), Rate(100, 100), Rate(100, 100)),
-        started_ms=int(time.time() * 1000) - 60_000,
-    )
+    hook = build_hook(api)
+    cache = hook.cache
     cache.start()
     assert await cache.wait_synced(5)
     key = KEYS.issue("ns", UID, 1)

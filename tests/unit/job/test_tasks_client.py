@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from asyncaction_job.client import JobClient, Retry
+from tests.support.hookserver import KEYS, UID
 from tests.support.taskhook import Pod, TasksApi, serving, task_clock, tasks_action
-from tests.unit.hook.test_report_path import KEYS, UID
 
 
 def job_client(http: Any) -> JobClient:
