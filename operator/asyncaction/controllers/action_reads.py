@@ -81,7 +81,10 @@ class ActionReads:
         # to (status.queue), not the one spec.queue names now.
         holding = view.phase in ACTIVE_PHASES
         lingering = not holding and self.pods_live(meta["uid"])
-        queue = (meta["namespace"], (view.status_queue if holding else None) or view.queue)
+        # A finished one keeps the queue it ran in (contract-extensions.md), in the
+        # queue's phase counts as in the metrics: it moved to whatever spec.queue named.
+        ran_in = holding or (view.phase is not None and view.phase.is_terminal)
+        queue = (meta["namespace"], (view.status_queue if ran_in else None) or view.queue)
         if lingering:  # Pods of an ended attempt: still the queue that admitted it, as this
             # process admitted it or, after a restart, as the status recorded it
             admitted = self.admissions.queue_of(meta["uid"])
@@ -93,7 +96,9 @@ class ActionReads:
             priority=int(spec.get("priority") or 0),
             created_at=view.created_at or utcnow(),
             phase=view.phase,
-            eligible=is_eligible(view, utcnow()),
+            # one being deleted (a finalizer keeps it) starts nothing: in the heap it took
+            # the next free slot, and its reconcile, which returns at once, held it
+            eligible=is_eligible(view, utcnow()) and not meta.get("deletionTimestamp"),
             lingering=lingering,
         )
 

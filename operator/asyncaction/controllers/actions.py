@@ -181,7 +181,13 @@ class ActionController:
                 self.queue.add(key)
 
     def _on_template(self, event: str, new: Obj | None, old: Obj | None) -> None:
+        """A template changed: what its actions resolve to (a priority, a queue) may
+        have changed, so admission reads each again (it kept the old priority: a
+        waiting action raised to 100 through its template waited behind a 0)."""
         for key in self.caches.actions.index_keys(BY_TEMPLATE, object_key(new or old or {})):
+            action = self.caches.actions.get(key)
+            if action is not None:
+                self._observe(action)
             self.queue.add(key)
 
     # -- one reconcile -------------------------------------------------------------------
@@ -199,15 +205,23 @@ class ActionController:
             self.action_metrics.admission(admitted)
             return admitted
         if view.phase is Phase.QUEUED:
-            self.admissions.withdraw(uid)
-            queue = self.admissions.queue_of(uid)
-            if queue is not None:
-                self.wake_granted(queue)  # a grant it held goes to the next in line
+            self._give_back(uid)
         return False
+
+    def _give_back(self, uid: str) -> None:
+        """The action leaves the heap: a grant it held goes to the next in line (a slot
+        it holds, with an attempt running, stays until its Pods are gone)."""
+        self.admissions.withdraw(uid)
+        queue = self.admissions.queue_of(uid)
+        if queue is not None:
+            self.wake_granted(queue)
 
     async def reconcile(self, key: str) -> Result:
         action = self.caches.actions.get(key)
-        if action is None or action["metadata"].get("deletionTimestamp"):
+        if action is None:
+            return Result()
+        if action["metadata"].get("deletionTimestamp"):
+            self._give_back(action["metadata"]["uid"])  # being deleted: it starts nothing
             return Result()
         self.metrics.inc("asyncaction_reconciles_total")
         uid = action["metadata"]["uid"]

@@ -185,7 +185,12 @@ class Admissions:
         return list(self._members)
 
     def set_limits(self, key: QueueKey, limits: QueueLimits | None) -> None:
-        """An ActionQueue's spec (None: it was deleted, the default applies again)."""
+        """An ActionQueue's spec (None: it was deleted, the default applies again). A
+        spec without ``maxConcurrent`` takes the operator's default, as the CRD says
+        (it was no limit at all: an ActionQueue made to set only ``retention`` or
+        ``suspend`` let every waiting action start at once)."""
+        if limits is not None and limits.max_concurrent is None:
+            limits = QueueLimits(self._default.max_concurrent, limits.suspended)
         if limits is None:
             self._limits.pop(key, None)
         else:
@@ -193,6 +198,26 @@ class Admissions:
         state = self._queues.get(key)
         if state is not None:
             state.limits = limits or self._default
+            self._revoke_excess(state)
+
+    def _revoke_excess(self, state: QueueState) -> None:
+        """Grants the new limits no longer allow go back to the heap, the last in
+        admission order first. A grant waits for a worker to write STARTING (after a
+        resume, 1,000 granted at a turn): suspending the queue again or lowering its
+        limit meanwhile still started every one of them."""
+        if not state.granted:
+            return
+        if state.limits.suspended:
+            keep = 0
+        elif state.limits.max_concurrent is None:
+            return
+        else:
+            keep = max(0, state.limits.max_concurrent - len(state.active - state.granted))
+        members = [self._members[uid] for uid in state.granted if uid in self._members]
+        ordered = sorted(members, key=lambda m: admission_order(m.priority, m.created_at, m.uid))
+        for member in ordered[keep:]:
+            state.granted.discard(member.uid)
+            self._push(member)
 
     def tracked_queues(self) -> int:
         """How many queues hold state now (a figure for tests and metrics)."""

@@ -251,6 +251,9 @@ class Manager:
             if count % RESYNC_BATCH == 0:
                 await asyncio.sleep(0)  # 100,000 keys must not hold the loop at once
         self.schedules.resync()
+        for key in self.caches.queues.all_keys():  # a status no event corrected
+            namespace, name = key.split("/", 1)
+            self.queues.counts_changed((namespace, name))
         heap.settle()  # what a period of changes left in the heap: out of full collections
 
     def _start_caches(

@@ -27,6 +27,10 @@ def limits_of(queue: Obj) -> QueueLimits:
     return QueueLimits(int(limit) if limit else None, suspended=bool(spec.get("suspend")))
 
 
+def _uid(obj: Obj) -> str | None:
+    return (obj.get("metadata") or {}).get("uid")
+
+
 def status_patch(current: Obj, counts: dict[str, int], active: int) -> Obj | None:
     """The merge patch that makes ``current`` status say ``counts``/``active``, or None."""
     if current.get("phaseCounts") == counts and current.get("active") == active:
@@ -59,12 +63,17 @@ class QueueController:
         obj = new or old
         assert obj is not None
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        recreated = new is not None and old is not None and _uid(new) != _uid(old)
         if new is None:
             self.admissions.set_limits(key, None)
-        elif old is None or new.get("spec") != old.get("spec"):
+        elif old is None or recreated or new.get("spec") != old.get("spec"):
             self.admissions.set_limits(key, limits_of(new))
         else:
-            return  # our own status write seen again
+            # Our own status write seen again, or someone else's (an old leader's late
+            # write): the reconcile writes only when the status differs from admission's
+            # counts, so a foreign one does not stay until some count changes.
+            self.counts_changed(key)
+            return
         self.wake_granted(key)
         self.counts_changed(key)
 

@@ -79,15 +79,15 @@ class World:
             ),
             queues=_informers(self.kube, paths.queue_path, "actionqueues", strip_managed_fields),
         )
-        self.admissions = Admissions()
-        self.admissions.open = True
-        self.queue = WorkQueue("actions")
-        self.metrics = Metrics()
         settings = OperatorSettings(
             master_keys_file=str(self.keys_file),
             hook_url="http://hook.test:8080",
             **self.settings_changes,
         )
+        self.admissions = Admissions(settings.default_max_concurrent)  # as the Manager
+        self.admissions.open = True
+        self.queue = WorkQueue("actions")
+        self.metrics = Metrics()
         self.controller = ActionController(
             self.kube,
             settings,
