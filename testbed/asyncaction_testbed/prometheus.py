@@ -88,7 +88,12 @@ def pod_discovery(kubeconfig: Path, namespaces: list[str], targets_file: Path) -
     """A scrape job for the annotated Pods of ``namespaces``, listed now into
     ``targets_file`` (``refresh_pods`` writes it again; Prometheus rereads it)."""
     refresh_pods(kubeconfig, namespaces, targets_file)
-    return {"job_name": "pods", "file_sd_configs": [{"files": [str(targets_file)]}]}
+    # honor_labels: the series' own namespace label (the action's) wins over the Pod's
+    return {
+        "job_name": "pods",
+        "honor_labels": True,
+        "file_sd_configs": [{"files": [str(targets_file)]}],
+    }
 
 
 def refresh_pods(kubeconfig: Path, namespaces: list[str], targets_file: Path) -> None:

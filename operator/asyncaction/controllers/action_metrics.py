@@ -189,6 +189,21 @@ def actions_by_phase(actions: Iterable[Mapping[str, Any]]) -> GaugeMetricFamily:
     return phase_family(counts)
 
 
+def oldest_wait_family(waits: Mapping[tuple[str, str], float]) -> GaugeMetricFamily:
+    """``asyncaction_queue_oldest_wait_seconds``: how long the longest-waiting eligible
+    action of each admitting queue has waited, read at scrape time (0 series: none
+    waits)."""
+    family = GaugeMetricFamily(
+        "asyncaction_queue_oldest_wait_seconds",
+        "Seconds the longest-waiting eligible QUEUED action of the queue has waited for "
+        "a slot (queues not suspended); grows while the queue admits nothing.",
+        labels=["namespace", "queue"],
+    )
+    for (namespace, queue), seconds in sorted(waits.items()):
+        family.add_metric([namespace, queue], seconds)
+    return family
+
+
 def phase_family(counts: Mapping[tuple[str, str, str], int]) -> GaugeMetricFamily:
     """``asyncaction_actions`` from counts by ``phase_labels`` (kept as the cache changes:
     walking 100,000 actions on each scrape held the event loop)."""

@@ -28,8 +28,9 @@ names ever seen do not keep memory.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import Counter
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -71,6 +72,7 @@ class QueueState:
     active: set[str] = field(default_factory=set)
     granted: set[str] = field(default_factory=set)
     waiting: dict[str, Entry] = field(default_factory=dict)
+    since: dict[str, float] = field(default_factory=dict)  # uid -> when it began to wait
     heap: list[Entry] = field(default_factory=list)
     phases: Counter[str] = field(default_factory=Counter)
 
@@ -84,8 +86,11 @@ class QueueState:
 
 
 class Admissions:
-    def __init__(self, default_max_concurrent: int = 0) -> None:
+    def __init__(
+        self, default_max_concurrent: int = 0, clock: Callable[[], float] = time.time
+    ) -> None:
         self._default = QueueLimits(default_max_concurrent or None)
+        self._clock = clock
         self._limits: dict[QueueKey, QueueLimits] = {}
         self._queues: dict[QueueKey, QueueState] = {}
         self._members: dict[str, Member] = {}
@@ -140,6 +145,7 @@ class Admissions:
         entry = admission_order(member.priority, member.created_at, uid)
         if state.waiting.get(uid) != entry:
             state.waiting[uid] = entry
+            state.since.setdefault(uid, self._clock())
             heapq.heappush(state.heap, entry)
 
     def _drop(self, member: Member) -> None:
@@ -151,6 +157,7 @@ class Admissions:
         state.active.discard(member.uid)
         state.granted.discard(member.uid)
         state.waiting.pop(member.uid, None)
+        state.since.pop(member.uid, None)
         self._release_if_empty(member.queue)
 
     def _release_if_empty(self, key: QueueKey) -> None:
@@ -246,6 +253,7 @@ class Admissions:
         state = self._queues.get(member.queue) if member is not None else None
         if state is not None:
             state.waiting.pop(uid, None)
+            state.since.pop(uid, None)
             state.granted.discard(uid)
 
     def release(self, uid: str) -> None:
@@ -269,6 +277,7 @@ class Admissions:
             if state.waiting.get(uid) != entry:
                 continue  # withdrawn or re-pushed: a stale heap entry
             del state.waiting[uid]
+            state.since.pop(uid, None)
             if free is not None and uid not in state.active and uid not in state.granted:
                 free -= 1
             state.granted.add(uid)
@@ -299,6 +308,17 @@ class Admissions:
         """The limits admission applies to ``key`` now (its ActionQueue's, or the default)."""
         state = self._queues.get(key)
         return state.limits if state else self._limits.get(key, self._default)
+
+    def oldest_waits(self) -> dict[QueueKey, float]:
+        """Seconds the longest-waiting eligible action of each queue that admits (not
+        suspended) has waited: a queue whose slots are all held by stuck actions admits
+        nothing, so a wait measured at admission never shows it."""
+        now = self._clock()
+        return {
+            key: now - min(state.since.values())
+            for key, state in self._queues.items()
+            if state.since and not state.limits.suspended
+        }
 
     def waiting_count(self, key: QueueKey) -> int:
         state = self._queues.get(key)

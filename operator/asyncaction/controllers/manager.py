@@ -28,7 +28,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from asyncaction.api.names import LABEL_MANAGED_BY, MANAGED_BY
-from asyncaction.controllers.action_metrics import phase_family
+from asyncaction.controllers.action_metrics import oldest_wait_family, phase_family
 from asyncaction.controllers.actions import ActionController
 from asyncaction.controllers.admission import Admissions
 from asyncaction.controllers.caches import (
@@ -205,6 +205,9 @@ class Manager:
             if self.actions.action_metrics.counting
             else phase_family({}),
             *workqueue_families([self.action_queue, self.status_queue]),
+            oldest_wait_family(
+                self.admissions.oldest_waits() if self.actions.action_metrics.counting else {}
+            ),
             gauge(
                 "leader_election_master_status",
                 "1 while this replica holds the Lease (client-go's metric of that name).",

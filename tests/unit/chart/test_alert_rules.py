@@ -128,3 +128,94 @@ def test_status_write_lag_alert_fires_only_on_a_lasting_lag(tmp_path: Path) -> N
         ],
     }
     assert_promtool_tests_pass(tmp_path, tests)
+
+
+Expected = dict[str, dict[str, str]]  # an alert promtool expects: its labels, annotations
+
+
+def alert_test(
+    series: list[dict[str, str]], alert: str, *checks: tuple[str, list[Expected]]
+) -> dict[str, object]:
+    """One ``promtool`` test: ``series``, then at each (time, the alerts firing)."""
+    return {
+        "interval": "1m",
+        "input_series": series,
+        "alert_rule_test": [
+            {"eval_time": at, "alertname": alert, "exp_alerts": firing} for at, firing in checks
+        ],
+    }
+
+
+WARNING = {"severity": "warning", "namespace": "team-a", "queue": "batch"}
+NOT_LEADING: Expected = {
+    "exp_labels": {"severity": "critical"},
+    "exp_annotations": {
+        "summary": "No AsyncAction operator replica holds the Lease.",
+        "description": "Nothing admits, starts or finishes actions while no replica leads.",
+    },
+}
+WAITING_40_MINUTES: Expected = {
+    "exp_labels": WARNING,
+    "exp_annotations": {
+        "summary": "Actions in queue team-a/batch wait more than 30 minutes for a slot.",
+        "description": "The longest-waiting action has waited 40m 0s: raise the queue's "
+        "maxConcurrent or look for stuck actions.",
+    },
+}
+STUCK: Expected = {
+    "exp_labels": WARNING,
+    "exp_annotations": {
+        "summary": "Actions in queue team-a/batch stay STARTING.",
+        "description": "No action left STARTING for 15 minutes, or for 30 they left it only "
+        "by failing to start: `kubectl get asyncactions -n team-a` shows the Pods' waiting "
+        "reason (image pulls, scheduling).",
+    },
+}
+
+
+def test_the_rules_fire_when_nothing_runs_at_all(tmp_path: Path) -> None:
+    """Found by a review, each silent on the rules before: no operator Pod up (no
+    leadership series at all); a queue whose every slot is held by stuck actions (no
+    admission, so no wait observed); actions that stay STARTING in a queue with no
+    transition series yet, or that leave STARTING only by failing to start."""
+    labels = 'namespace="team-a",queue="batch"'
+
+    def moves(to_phase: str, values: str) -> dict[str, str]:
+        name = "asyncaction_phase_transitions_total"
+        return {
+            "series": f'{name}{{{labels},from_phase="STARTING",to_phase="{to_phase}"}}',
+            "values": values,
+        }
+
+    starting = {"series": f'asyncaction_actions{{{labels},phase="STARTING"}}', "values": "3x90"}
+    oldest = "asyncaction_queue_oldest_wait_seconds"
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            alert_test(
+                [{"series": 'up{job="asyncaction-operator"}', "values": "0x30"}],
+                "AsyncActionOperatorNotLeading",
+                ("3m", []),
+                ("20m", [NOT_LEADING]),
+            ),
+            alert_test(
+                [{"series": f"{oldest}{{{labels}}}", "values": "0+60x150"}],  # a minute a minute
+                "AsyncActionQueueWaitHigh",
+                ("30m", []),
+                ("40m", [WAITING_40_MINUTES]),
+            ),
+            alert_test([starting], "AsyncActionStartingStuck", ("10m", []), ("40m", [STUCK])),
+            alert_test(  # the default 600 s start timeout: they leave STARTING and retry
+                [starting, moves("QUEUED", " ".join(f"{3 * k}+0x9" for k in range(10)))],
+                "AsyncActionStartingStuck",
+                ("60m", [STUCK]),
+            ),
+            alert_test(  # a healthy queue: they leave STARTING by running
+                [starting, moves("RUNNING", "0+3x90"), moves("QUEUED", "0+1x90")],
+                "AsyncActionStartingStuck",
+                ("60m", []),
+            ),
+        ],
+    }
+    assert_promtool_tests_pass(tmp_path, tests)

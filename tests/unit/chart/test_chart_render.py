@@ -273,7 +273,12 @@ def test_toggles_are_off_by_default_and_render_when_on() -> None:
         assert monitor["metadata"]["labels"]["release"] == "prometheus"
         pods = one(objs, "Deployment", f"asyncaction-{component}")["spec"]["selector"]
         assert monitor["spec"]["selector"]["matchLabels"] == pods["matchLabels"]
-        assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+        endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+        assert endpoint["port"] == "metrics"
+        # the series' own namespace label (the action's) is kept: without honorLabels
+        # prometheus-operator's namespace (the Pod's) replaced it, and every alert and
+        # panel by namespace read the operator's namespace (found by a review)
+        assert endpoint["honorLabels"] is True
     budget = one(objs, "PodDisruptionBudget", "asyncaction-hook")
     assert budget["spec"]["maxUnavailable"] == 1
     metrics_port = {"ports": [{"port": "metrics", "protocol": "TCP"}]}

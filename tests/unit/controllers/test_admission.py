@@ -145,3 +145,21 @@ def test_filling_counts_free_slots_once_not_once_per_grant() -> None:
         assert granted == [f"wait-{n:04d}" for n in range(2000 if limit is None else 1000)]
         assert admissions.fill(Q) == []
         assert admissions.active_count(Q) == (4000 if limit is None else 3000)
+
+
+def test_the_oldest_wait_of_each_admitting_queue_is_read_now() -> None:
+    """A queue whose slots are all held admits nothing, and the wait observed at
+    admission never showed it (its alert was silent for hours: found by a review)."""
+    now = [1000.0]
+    admissions = Admissions(clock=lambda: now[0])
+    admissions.open = True
+    admissions.set_limits(("ns", "q"), QueueLimits(1))
+    admissions.set_limits(("ns", "off"), QueueLimits(1, suspended=True))
+    for uid, queue in (("a", ("ns", "q")), ("b", ("ns", "q")), ("c", ("ns", "off"))):
+        admissions.observe(member(uid, queue=queue))
+        now[0] += 10
+    assert admissions.oldest_waits() == {("ns", "q"): 30.0}  # "off" is suspended
+    assert admissions.fill(("ns", "q")) == ["a"]
+    assert admissions.oldest_waits() == {("ns", "q"): 20.0}  # b, since 1010
+    now[0] += 3600
+    assert admissions.oldest_waits() == {("ns", "q"): 3620.0}
