@@ -83,6 +83,7 @@ class ActionController:
         self.queue = queue
         self.metrics = metrics
         self.action_metrics = ActionMetrics.of(metrics)
+        admissions.on_released = lambda key: self.action_metrics.forget_queue(*key)
         self.reads = ActionReads(caches, admissions, settings)
         # None: no stores configured here, the hook alone checks S3 keys.
         self.scopes = scopes

@@ -91,6 +91,8 @@ class Admissions:
     ) -> None:
         self._default = QueueLimits(default_max_concurrent or None)
         self._clock = clock
+        # told when a queue no action is in lets go of its state (its metrics go too)
+        self.on_released: Callable[[QueueKey], None] = lambda key: None
         self._limits: dict[QueueKey, QueueLimits] = {}
         self._queues: dict[QueueKey, QueueState] = {}
         self._members: dict[str, Member] = {}
@@ -121,7 +123,7 @@ class Admissions:
             or old.holds_slot != member.holds_slot
         ):
             if old is not None:
-                self._drop(old)
+                self._drop(old, release=False)  # not while it moves within one queue
                 changed.add(old.queue)
             state = self._state(member.queue)
             if member.phase is not None:
@@ -130,6 +132,8 @@ class Admissions:
                 state.active.add(member.uid)
                 state.granted.discard(member.uid)
             changed.add(member.queue)
+            if old is not None and old.queue != member.queue:
+                self._release_if_empty(old.queue)
         self._members[member.uid] = member
         if member.eligible:
             self._push(member)
@@ -148,7 +152,7 @@ class Admissions:
             state.since.setdefault(uid, self._clock())
             heapq.heappush(state.heap, entry)
 
-    def _drop(self, member: Member) -> None:
+    def _drop(self, member: Member, *, release: bool = True) -> None:
         state = self._state(member.queue)
         if member.phase is not None:
             state.phases[member.phase.value] -= 1
@@ -158,7 +162,8 @@ class Admissions:
         state.granted.discard(member.uid)
         state.waiting.pop(member.uid, None)
         state.since.pop(member.uid, None)
-        self._release_if_empty(member.queue)
+        if release:
+            self._release_if_empty(member.queue)
 
     def _release_if_empty(self, key: QueueKey) -> None:
         """Free the memory of a queue no action is in (its limits stay while its
@@ -166,6 +171,7 @@ class Admissions:
         state = self._queues.get(key)
         if state is not None and state.empty():
             del self._queues[key]
+            self.on_released(key)
 
     def forget(self, uid: str) -> QueueKey | None:
         """The action is gone; its queue (whose slot may have been freed)."""

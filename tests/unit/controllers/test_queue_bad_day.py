@@ -227,3 +227,26 @@ async def test_a_finished_action_counts_in_the_queue_it_ran_in(master_keys_file:
     assert phase_labels(cached) == (NS, "one", "SUCCEEDED")
     assert world.admissions.phase_counts((NS, "one")) == {"SUCCEEDED": 1}
     assert world.admissions.phase_counts((NS, "other")) == {}
+
+
+@pytest.mark.asyncio
+async def test_the_series_of_a_queue_go_with_its_last_action(master_keys_file: Path) -> None:
+    """Found by a review: the series labelled by namespace and queue stayed for every
+    name ever seen (a queue per pull request: about 45 series each, for good)."""
+    from prometheus_client import generate_latest
+
+    world = World(master_keys_file)
+
+    def series_of(queue: str) -> list[str]:
+        text = generate_latest(world.metrics.registry).decode()
+        return [line for line in text.splitlines() if f'queue="{queue}"' in line]
+
+    for n in range(3):
+        world.create_action(action_object(f"pr-{n}", queue=f"pr-{n}"))
+        await world.reconcile(f"pr-{n}")  # STARTING: a transition and a wait observed
+    assert all(series_of(f"pr-{n}") for n in range(3))
+    for n in range(2):
+        stored = world.kube.objects.pop(paths.action_path(NS, f"pr-{n}"))
+        world.observe(world.caches.actions, stored, "DELETED")
+    assert series_of("pr-0") == series_of("pr-1") == []
+    assert series_of("pr-2")  # its action is still there
