@@ -294,6 +294,13 @@ class AsyncActionStatus(Wire):
     ] = None
     attempts: Annotated[int | None, described("attempts started so far", ge=0)] = None
     failures: Annotated[int | None, described("attempts that failed so far", ge=0)] = None
+    last_failure_reason: Annotated[
+        str | None,
+        described(
+            "why the last failed attempt failed: JobFailed, StartTimeout, JobReportedFailure,"
+            " JobDeleted, or the refusal's reason (error.reason says why the action ended)"
+        ),
+    ] = None
     job_name: Annotated[str | None, described("the current (or last) attempt's Job")] = None
     queued_at: Annotated[Timestamp | None, described("when the action was first queued")] = None
     started_at: Annotated[Timestamp | None, described("when the first attempt started")] = None

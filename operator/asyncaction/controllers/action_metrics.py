@@ -154,8 +154,12 @@ class ActionMetrics:
             self._child(self.admission_wait, namespace, queue).observe(wait)
 
     def _attempt_ended(self, old: Mapping[str, Any], new: Mapping[str, Any], after: str) -> None:
+        """Count the attempt that ended. A failed one by its cause (``lastFailureReason``:
+        JobFailed, StartTimeout...); the retry's Ready reason said only "Queued", and the
+        last attempt's error "BackoffLimitExceeded", whatever had gone wrong."""
         status = new.get("status") or {}
-        reason = str((status.get("error") or {}).get("reason") or "")
+        cause = str(status.get("lastFailureReason") or "")
+        reason = cause or str((status.get("error") or {}).get("reason") or "")
         if after == "SUCCEEDED":
             self.attempts.labels("succeeded", "Succeeded").inc()
         elif after in ("FAILED", "TIMEOUT"):
@@ -167,7 +171,7 @@ class ActionMetrics:
         elif after == "QUEUED" and int(status.get("failures") or 0) > int(
             (old.get("status") or {}).get("failures") or 0
         ):
-            self.attempts.labels("failed", ready_reason(status) or "Failed").inc()
+            self.attempts.labels("failed", cause or ready_reason(status) or "Failed").inc()
 
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMEOUT"})

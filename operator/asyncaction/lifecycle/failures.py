@@ -49,6 +49,7 @@ def attempt_failed(
             event_reason="Retrying",
             extra={
                 "failures": failures,
+                "lastFailureReason": cause,
                 "nextAttemptAt": format_time(now + timedelta(seconds=delay)),
                 "jobName": view.job_name,
             },
@@ -64,7 +65,7 @@ def attempt_failed(
         now,
         message=message,
         error_reason=reason,
-        extra={"failures": failures},
+        extra={"failures": failures, "lastFailureReason": cause},
         effects=stop_job(view, job),
     )
 

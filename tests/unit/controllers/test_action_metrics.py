@@ -115,3 +115,38 @@ def test_one_set_of_action_metrics_per_registry_survives_a_new_manager() -> None
     assert s['asyncaction_admission_attempts_total{result="inadmissible"}'] == 1
     assert metrics.render().count(b"# TYPE asyncaction_phase_transitions_total counter") == 1
     assert ActionMetrics.of(Metrics()) is not first  # another registry, its own
+
+
+def test_failed_attempts_count_by_their_cause_as_the_lifecycle_writes_it() -> None:
+    """Found by a review: a retried attempt counted as reason "Queued" (the retry's Ready
+    reason) and the last as "BackoffLimitExceeded", whatever had failed: the panel of
+    failed attempts by reason could not tell an image pull from a crash. Driven by the
+    lifecycle's own decisions now, not by a condition written by hand."""
+    from asyncaction.lifecycle.attempts import LifecycleSettings
+    from asyncaction.lifecycle.failures import attempt_failed
+    from asyncaction.lifecycle.views import JobState, JobView, action_view_from
+
+    base = Metrics()
+    metrics = ActionMetrics.of(base)
+    now = utcnow()
+    for cause, phase, backoff_limit in (
+        ("JobFailed", "RUNNING", 2),
+        ("StartTimeout", "STARTING", 2),
+        ("JobFailed", "RUNNING", 0),
+        ("StartTimeout", "STARTING", 0),
+    ):
+        old = action(phase, attempts=1, failures=0, jobName="a-1")
+        old["metadata"]["generation"] = 1
+        old["spec"]["backoffLimit"] = backoff_limit
+        view = action_view_from(old, has_handler=True)
+        decision = attempt_failed(
+            view, JobView("a-1", JobState.FAILED), now, LifecycleSettings(), cause=cause, detail="x"
+        )
+        assert decision.status is not None
+        metrics.observe_transition(old, {**old, "status": {**old["status"], **decision.status}})
+    s = base.snapshot()
+    failed = 'asyncaction_attempts_total{{reason="{}",result="failed"}}'
+    assert s[failed.format("JobFailed")] == 2
+    assert s[failed.format("StartTimeout")] == 2
+    assert failed.format("Queued") not in s
+    assert failed.format("BackoffLimitExceeded") not in s

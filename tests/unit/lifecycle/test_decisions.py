@@ -395,7 +395,9 @@ def test_a_deleted_job_fails_the_attempt() -> None:
     v = running()
     message = f"attempt 1 of 1 failed: job {CURRENT} was deleted"
     expected = Decision(
-        status=status(P.FAILED, message, error="JobDeleted", v=v, failures=1),
+        status=status(
+            P.FAILED, message, error="JobDeleted", v=v, failures=1, lastFailureReason="JobDeleted"
+        ),
         effects=(Emit("Warning", "Failed", message),),
     )
     assert decide(v, None) == expected
@@ -419,6 +421,7 @@ def test_a_failed_job_with_retries_left_queues_the_next_attempt_with_backoff() -
             message,
             v=v,
             failures=2,
+            lastFailureReason="JobFailed",
             nextAttemptAt=at(20),
             jobName=CURRENT,
             queue="default",
@@ -432,7 +435,14 @@ def test_the_last_failure_fails_the_action_for_its_backoff_limit() -> None:
     v = running(backoff_limit=1, failures=1, attempts=2)
     message = "attempt 2 of 2 failed: the job failed"
     assert decide(v, job(JobState.FAILED)) == Decision(
-        status=status(P.FAILED, message, error="BackoffLimitExceeded", v=v, failures=2),
+        status=status(
+            P.FAILED,
+            message,
+            error="BackoffLimitExceeded",
+            v=v,
+            failures=2,
+            lastFailureReason="JobFailed",
+        ),
         effects=(Emit("Warning", "Failed", message),),
     )
 
@@ -446,6 +456,7 @@ def test_a_reported_failure_retries_and_stops_the_job_still_running() -> None:
             message,
             v=v,
             failures=1,
+            lastFailureReason="JobReportedFailure",
             nextAttemptAt=at(10),
             jobName=CURRENT,
             queue="default",
@@ -456,7 +467,14 @@ def test_a_reported_failure_retries_and_stops_the_job_still_running() -> None:
     last = replace(v, backoff_limit=0, error={"reason": "JobReportedFailure"})
     message = "attempt 1 of 1 failed: the job reported a failure"
     assert decide(last, job(JobState.SUCCEEDED)) == Decision(
-        status=status(P.FAILED, message, error="JobReportedFailure", v=last, failures=1),
+        status=status(
+            P.FAILED,
+            message,
+            error="JobReportedFailure",
+            v=last,
+            failures=1,
+            lastFailureReason="JobReportedFailure",
+        ),
         effects=(Emit("Warning", "Failed", message),),
     )
 
@@ -468,7 +486,14 @@ def test_a_pod_that_never_starts_fails_the_attempt_at_the_start_timeout() -> Non
     )
     message = "attempt 1 of 1 failed: the pod did not start within 120s (ErrImagePull)"
     assert decide(v, stuck) == Decision(
-        status=status(P.FAILED, message, error="BackoffLimitExceeded", v=v, failures=1),
+        status=status(
+            P.FAILED,
+            message,
+            error="BackoffLimitExceeded",
+            v=v,
+            failures=1,
+            lastFailureReason="StartTimeout",
+        ),
         effects=(DeleteJob(CURRENT), Emit("Warning", "Failed", message)),
     )
     unknown = replace(stuck, waiting_reason=None)
@@ -554,6 +579,7 @@ def test_a_deleted_job_with_retries_left_is_retried_after_the_backoff() -> None:
             message,
             v=v,
             failures=1,
+            lastFailureReason="JobDeleted",
             nextAttemptAt=at(10),
             jobName=CURRENT,
             queue="default",
@@ -606,6 +632,7 @@ def test_a_refused_attempt_counts_against_the_backoff_then_fails_with_its_reason
                 message,
                 v=v,
                 failures=1,
+                lastFailureReason="Forbidden",
                 nextAttemptAt=at(10),
                 jobName=CURRENT,
                 queue="default",
@@ -618,7 +645,14 @@ def test_a_refused_attempt_counts_against_the_backoff_then_fails_with_its_reason
     message = "attempt 1 of 1 failed: quota exceeded"
     assert refused_attempt(last, "Forbidden", "quota exceeded", now=NOW, settings=SETTINGS) == (
         Decision(
-            status=status(P.FAILED, message, error="Forbidden", v=last, failures=1),
+            status=status(
+                P.FAILED,
+                message,
+                error="Forbidden",
+                v=last,
+                failures=1,
+                lastFailureReason="Forbidden",
+            ),
             effects=(Emit("Warning", "Failed", message),),
         )
     )
