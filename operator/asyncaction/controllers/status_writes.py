@@ -34,7 +34,8 @@ class StatusWriter:
     async def write(
         self, action: Mapping[str, Any], status: Mapping[str, Any], *, fresh: bool = False
     ) -> bool:
-        """Patch ``.status``; with ``fresh`` unset, only over the cached resourceVersion.
+        """Patch ``.status``: over the cached resourceVersion, or with ``fresh`` over the
+        one the API server has now, read first (after effects that took a while).
 
         False when it did not land (the cache was stale: the watch brings the newer
         version, or the action is gone). A Conflict or a failure after which the write
@@ -45,7 +46,16 @@ class StatusWriter:
         meta = action["metadata"]
         path = paths.action_path(meta["namespace"], meta["name"], status=True)
         body: dict[str, Any] = {"status": dict(status)}
-        if not fresh:
+        if fresh:
+            # Over the version the API server has now, of this very action: a merge patch
+            # with no precondition landed on an action deleted and re-created under the
+            # same name meanwhile (its TTL work then counted as done: a test against
+            # kube-apiserver showed a patch's metadata.uid is no precondition).
+            version = await self._current_version(action)
+            if version is None:
+                return False
+            body["metadata"] = {"resourceVersion": version}
+        else:
             body["metadata"] = {"resourceVersion": meta["resourceVersion"]}
         try:
             updated = await self.writes.kube.patch(path, body)
@@ -80,6 +90,18 @@ class StatusWriter:
         caches = self.writes.caches
         caches.accept(caches.actions, updated, update=True)
         return True
+
+    async def _current_version(self, action: Mapping[str, Any]) -> str | None:
+        """The resourceVersion the API server has of ``action`` now; None when it is gone
+        or another object (a new uid) has its name."""
+        meta = action["metadata"]
+        try:
+            current = await self.writes.kube.get(paths.action_path(meta["namespace"], meta["name"]))
+        except NotFound:
+            return None
+        if (current.get("metadata") or {}).get("uid") != meta["uid"]:
+            return None
+        return str(current["metadata"]["resourceVersion"])
 
     async def _read_back(self, action: Mapping[str, Any], status: Mapping[str, Any]) -> Obj | None:
         """The action as it is now, when it shows ``status``'s transition; else None

@@ -83,3 +83,30 @@ async def test_a_schedules_history_limit_deletes_only_the_run_it_decided_on() ->
     )
     await controller._apply(schedule, DeleteRun("nightly-1", remade["metadata"]["uid"]))
     assert paths.action_path(NS, "nightly-1") not in kube.objects
+
+
+@pytest.mark.asyncio
+async def test_the_ttl_mark_of_an_action_recreated_meanwhile_is_not_written_on_the_new_one(
+    master_keys_file: Path,
+) -> None:
+    """``childrenRemovedAt`` is written after the TTL work (an archive upload may take a
+    while) without the cached version: it landed on an action deleted and re-created
+    under the same name meanwhile, whose TTL work then counted as done."""
+    world = World(master_keys_file)
+    world.create_action(action_object("report", ttlSecondsAfterFinished=0))
+    await run_until_running(world, "report")
+    job = job_of(world, "report")
+    job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+    world.changed(world.caches.jobs, job)
+    await world.reconcile("report")  # SUCCEEDED
+    executor = world.controller.executor
+    remove_children = executor.remove_children
+
+    async def meanwhile_recreated(action: Any) -> None:
+        await remove_children(action)
+        del world.kube.objects[paths.action_path(NS, "report")]
+        world.kube.seed(paths.action_path(NS), action_object("report"))
+
+    executor.remove_children = meanwhile_recreated  # type: ignore[method-assign]
+    await world.reconcile("report")  # the TTL work, then its mark
+    assert "childrenRemovedAt" not in (world.stored("report").get("status") or {})
