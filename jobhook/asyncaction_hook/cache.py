@@ -87,16 +87,22 @@ def summarize_action(action: Obj) -> Obj:
         return summary
     spec = action.get("spec") or {}
     summary_spec: dict[str, Any] = {}
+    # What the action sets is kept as it sets it, empty lists included: a set field
+    # replaces the template's, so an action's ``outputs: []`` clears the template's
+    # outputs; dropped here as falsy, uploads went to the template's (found by a review).
     for name in SPEC_FIELDS:
         value = spec.get(name)
-        if value:
-            summary_spec[name] = True if name == "template" else value
+        if name == "template":
+            if value:
+                summary_spec[name] = True
+        elif value is not None:
+            summary_spec[name] = value
     for name in STREAMS:
         value = spec.get(name)
-        if isinstance(value, dict) and value.get("type") == "uri":
+        if isinstance(value, dict):  # a pipe too: it overrides a template's uri stream
             summary_spec[name] = value
-    if spec.get("tasks"):  # an action made of tasks: its pods lease them here
-        summary_spec.update((k, spec[k]) for k in TASK_FIELDS if spec.get(k))
+    if spec.get("tasks") or spec.get("templateRef"):  # tasks of its own or its template's
+        summary_spec.update((k, spec[k]) for k in TASK_FIELDS if spec.get(k) is not None)
         summary_spec.update((k, spec[k]) for k in TASK_NUMBERS if spec.get(k) is not None)
     if summary_spec:
         summary["spec"] = summary_spec

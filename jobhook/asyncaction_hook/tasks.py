@@ -221,10 +221,13 @@ class TaskBooks:
             book.versions[chunk] = written["metadata"]["resourceVersion"]
             book.summary_dirty = True
 
-    async def open(self, action: dict[str, Any], now_ms: int) -> tuple[Book, bool]:
+    async def open(
+        self, action: dict[str, Any], spec: dict[str, Any], now_ms: int
+    ) -> tuple[Book, bool]:
         """The action's book, loaded, with retry requests and lapsed leases applied, and
-        whether that changed a record. The caller holds ``book.lock``."""
-        spec = action.get("spec") or {}
+        whether that changed a record. ``spec``: the resolved one (``Hook.spec_of``):
+        tasks and their settings may come from the template. The caller holds
+        ``book.lock``."""
         book = self.books.setdefault(action["metadata"]["uid"], Book())
         total = len(spec.get("tasks") or [])
         if not book.loaded:
@@ -264,7 +267,9 @@ def _now_ms() -> int:
 
 async def _write_summary(hook: Hook, uid: str, book: Book, attempt: int, now_ms: int) -> None:
     async def tasks_status(fresh: dict[str, Any]) -> dict[str, Any]:
-        doc = summary(fresh.get("spec") or {}, book.records, now_ms, book.applied_round)
+        # the resolved spec: tasks from a template were counted as none ("all 0 task(s)
+        # done") while one had failed, and the action SUCCEEDED (found by a review)
+        doc = summary(hook.spec_of(fresh), book.records, now_ms, book.applied_round)
         return {"tasks": doc, "progress": progress(doc)}
 
     # From the cached summary (it holds the task list); a stale resourceVersion is
@@ -300,7 +305,7 @@ async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
     books = hook.task_books
     book = books.books.setdefault(caller.uid, Book())
     async with book.lock:
-        book, changed = await books.open(action, now_ms)
+        book, changed = await books.open(action, spec, now_ms)
         excluded = excluded_ids(spec)
         settings = TaskSettings.of(spec)
         while True:
@@ -371,7 +376,7 @@ async def post_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str
     books = hook.task_books
     book = books.books.setdefault(caller.uid, Book())
     async with book.lock:
-        book, _ = await books.open(action, now_ms)
+        book, _ = await books.open(action, spec, now_ms)
         if index in excluded_ids(spec):
             raise HookError(409, "TASK_EXCLUDED", f"task {index} was excluded: stop it")
         before = book.records.get(index)

@@ -41,7 +41,8 @@ def test_unknown_template_is_no_handler(kube: Kube, namespace: str) -> None:
     kube.create_action(
         namespace, {"metadata": {"name": "orphan"}, "spec": {"templateRef": "does-not-exist"}}
     )
-    failed = kube.wait_phase(namespace, "orphan", {"FAILED", "SUCCEEDED"}, timeout=30)
+    # after TEMPLATE_GRACE_SECONDS (30 s): a template re-created meanwhile would have won
+    failed = kube.wait_phase(namespace, "orphan", {"FAILED", "SUCCEEDED"}, timeout=120)
     assert failed["status"]["error"]["reason"] == "NoHandler"
     assert not kube.jobs_of(namespace, failed["metadata"]["uid"])
 

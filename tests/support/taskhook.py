@@ -8,7 +8,7 @@ import asyncio
 import copy
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -44,8 +44,9 @@ class TasksApi:
     """The action and its task ConfigMaps in memory. ``fail_writes[name]`` ConfigMap
     writes of ``name`` and ``fail_patches`` status patches are answered 503 first."""
 
-    def __init__(self, action: dict[str, Any]) -> None:
+    def __init__(self, action: dict[str, Any], templates: Sequence[dict[str, Any]] = ()) -> None:
         self.action = copy.deepcopy(action)
+        self.templates = [copy.deepcopy(t) for t in templates]
         self.configmaps: dict[str, dict[str, Any]] = {}
         self.version = 10
         self.fail_writes: dict[str, int] = {}
@@ -96,8 +97,8 @@ class TasksApi:
             if body["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
                 raise Conflict(409, "Conflict", "changed")
             return self._store(body)
-        items = [] if "actiontemplates" in path else [copy.deepcopy(self.action)]
-        return {"items": items, "metadata": {"resourceVersion": "3"}}
+        listed = self.templates if "actiontemplates" in path else [self.action]
+        return {"items": copy.deepcopy(listed), "metadata": {"resourceVersion": "3"}}
 
     async def watch(self, path: str, **kwargs: Any) -> AsyncIterator[WatchEvent]:
         await asyncio.Event().wait()

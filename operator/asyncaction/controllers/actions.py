@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ from asyncaction.controllers.caches import BY_TEMPLATE, BY_UID, Caches, LiveUids
 from asyncaction.controllers.executor import EffectExecutor, JobSettings, Target
 from asyncaction.controllers.status_writes import StatusWriter
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, MasterKeysFile
+from asyncaction.kube import NotFound, paths
 from asyncaction.lifecycle import (
     ActionView,
     CreateJob,
@@ -62,6 +64,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 REPAIR_SLICE = 1000  # admission members checked by a resync's repair between two turns
 FILL_BATCH = 1000  # grants made (and their actions queued) between two turns of the loop
+TEMPLATE_RECHECK_SECONDS = 1.0  # a template the API server has and the cache not yet
+TEMPLATE_GRACE_SECONDS = 30.0  # a template missing this long fails its waiting actions
+NO_HANDLER_FAILS = ("SCHEDULED", "QUEUED", "PAUSED")  # phases "no handler" ends
 
 
 class ActionController:
@@ -83,6 +88,8 @@ class ActionController:
         self.queue = queue
         self.metrics = metrics
         self.action_metrics = ActionMetrics.of(metrics)
+        self._templates_missing: dict[str, float] = {}  # "ns/name" -> first seen missing
+        self.clock: Callable[[], float] = time.monotonic
         admissions.on_released = lambda key: self.action_metrics.forget_queue(*key)
         self.reads = ActionReads(caches, admissions, settings)
         # None: no stores configured here, the hook alone checks S3 keys.
@@ -209,6 +216,32 @@ class ActionController:
             self._give_back(uid)
         return False
 
+    async def _template_on_its_way(self, action: Mapping[str, Any]) -> float | None:
+        """Seconds to wait before deciding, when the ActionTemplate the action names is
+        missing from the cache: "no handler" is terminal, and a template re-created
+        (``kubectl replace --force``) or created just before the action is briefly
+        absent: every waiting action of a re-created template failed for good (found
+        by a review). The API server is asked (one read, only then); a template it lacks
+        too fails the action after ``TEMPLATE_GRACE_SECONDS``. None: decide now."""
+        spec = action.get("spec") or {}
+        ref = spec.get("templateRef")
+        phase = (action.get("status") or {}).get("phase")
+        if spec.get("template") or not ref or phase not in (None, *NO_HANDLER_FAILS):
+            return None  # a running attempt goes on with what its Job holds
+        key = f"{action['metadata']['namespace']}/{ref}"
+        if self.caches.templates.get(key) is not None:
+            self._templates_missing.pop(key, None)
+            return None  # there, and it gives no pod template: no handler indeed
+        try:
+            await self.executor.kube.get(paths.template_path(*key.split("/", 1)))
+        except NotFound:
+            now = self.clock()
+            since = self._templates_missing.setdefault(key, now)
+            left = since + TEMPLATE_GRACE_SECONDS - now
+            return left if left > 0 else None
+        self._templates_missing.pop(key, None)
+        return TEMPLATE_RECHECK_SECONDS
+
     def _give_back(self, uid: str) -> None:
         """The action leaves the heap: a grant it held goes to the next in line (a slot
         it holds, with an attempt running, stays until its Pods are gone)."""
@@ -228,6 +261,10 @@ class ActionController:
         uid = action["metadata"]["uid"]
         spec = self.reads.resolved_spec(action)
         pod_template = pod_template_for(spec)
+        if pod_template is None:
+            wait = await self._template_on_its_way(action)
+            if wait is not None:
+                return Result(wait)
         view = action_view_from({**action, "spec": spec}, has_handler=pod_template is not None)
         now = utcnow()
         admitted = self._admit(uid, view)

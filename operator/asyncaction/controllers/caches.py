@@ -136,6 +136,11 @@ def summarize_action(action: Obj) -> Obj:
         k: interned(v) for k, v in (action.get("status") or {}).items() if k not in REPORT_FIELDS
     }
     if status.get("phase") in TERMINAL_VALUES:
+        if spec.get("template"):
+            # its own pod template made templateRef ignored while it ran; without the
+            # template below, the reads would take the template's defaults from now on
+            # (its retention and TTL deleted the finished action: found by a review)
+            spec.pop("templateRef", None)
         for name in (*_BUILD_FIELDS, *_STREAMS):
             spec.pop(name, None)
     elif isinstance(spec.get("template"), dict):

@@ -71,6 +71,8 @@ def test_an_action_summary_keeps_only_what_the_hook_reads() -> None:
             "inputs": ["s3://b/in/"],
             "outputs": ["s3://b/out/"],
             "stdin": {"type": "uri", "value": "s3://b/stdin"},
+            # kept too: a stream the action sets overrides its template's
+            "stdout": {"type": "inline"},
         },
         "status": {
             "phase": "RUNNING",
@@ -93,6 +95,24 @@ def test_a_waiting_action_is_a_few_fields() -> None:
         "metadata": {"name": "w", "namespace": "ns", "uid": "u", "resourceVersion": "1"},
         "spec": {"templateRef": "t"},
     }
+
+
+def test_what_an_action_sets_empty_still_overrides_its_template() -> None:
+    """Found by a review: ``outputs: []`` (a set field replaces the template's) was
+    dropped from the summary as falsy, and uploads went to the template's outputs; a
+    template's tasks were not leased with the action's own task settings."""
+    action = {
+        "metadata": {"name": "w", "namespace": "ns", "uid": "u", "resourceVersion": "1"},
+        "spec": {
+            "templateRef": "t",
+            "outputs": [],
+            "inputs": [],
+            "stdout": {"type": "pipe"},
+            "taskRetryLimit": 0,
+            "excludedTasks": [],
+        },
+    }
+    assert summarize_action(action)["spec"] == action["spec"]
 
 
 def test_a_template_summary_keeps_its_defaults_without_the_pod_template() -> None:

@@ -151,3 +151,35 @@ async def test_a_retry_round_whose_second_chunk_failed_is_applied_again_whole() 
         assert leased == ["10", "510"]
     assert api.configmaps["a-tasks-0"]["metadata"]["annotations"]["retryRound"] == "1"
     assert counts(api) == {"queued": 0, "executing": 0, "done": 600, "failed": 0}
+
+
+@pytest.mark.asyncio
+async def test_tasks_from_the_template_are_counted_and_a_failed_one_fails_the_action() -> None:
+    """Found by a review: tasks an ActionTemplate supplies were leased from the resolved
+    spec but counted from the action's own, which has none: ``status.tasks`` said 0 of
+    0, progress 100, and once the pods exited the action SUCCEEDED with a task failed
+    for good."""
+    from asyncaction.lifecycle.tasks import outcome
+    from asyncaction.lifecycle.views import action_view_from
+
+    action = tasks_action(0, templateRef="regions", taskRetryLimit=0)
+    del action["spec"]["tasks"], action["spec"]["template"]  # both from the template
+    regions = {
+        "metadata": {"name": "regions", "namespace": "ns", "uid": "t-uid", "resourceVersion": "2"},
+        "spec": {"template": {"spec": {}}, "tasks": [{"name": "eu"}, {"name": "us"}]},
+    }
+    api = TasksApi(action, templates=[regions])
+    async with serving(api) as (_, http):
+        pod = Pod(http)
+        status, leased = await pod.lease()
+        assert (status, leased["name"]) == (200, "eu")
+        await pod.report("0", {"status": "failed", "errorMessage": "boom", "try": 1})
+        status, leased = await pod.lease()
+        assert (status, leased["name"]) == (200, "us")
+        await pod.report("1", {"status": "done", "try": 1})
+        assert await pod.lease() == (204, None)
+    assert counts(api) == {"queued": 0, "executing": 0, "done": 1, "failed": 1}
+    assert api.action["status"]["tasks"]["total"] == 2
+    ended = outcome(action_view_from(api.action, has_handler=True))
+    assert ended is not None
+    assert ended[0].value == "FAILED"

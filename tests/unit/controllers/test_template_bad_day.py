@@ -1,0 +1,99 @@
+"""ActionTemplates on a bad day, through real reconciles over the in-memory API (found by
+a review; each failed on the code before)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncaction.controllers.actions import TEMPLATE_GRACE_SECONDS
+from asyncaction.kube import paths
+from tests.unit.controllers.test_slots_and_attempts import job_of, run_until_running
+from tests.unit.controllers.world import NS, World, action_object
+
+POD = {"spec": {"containers": [{"name": "main", "image": "x", "command": ["resize"]}]}}
+
+
+def template(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "asyncaction.dev/v1alpha1",
+        "kind": "ActionTemplate",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }
+
+
+def from_template(name: str, ref: str, **spec: Any) -> dict[str, Any]:
+    obj = action_object(name, templateRef=ref, **spec)
+    del obj["spec"]["template"]
+    return obj
+
+
+@pytest.mark.asyncio
+async def test_a_template_briefly_absent_from_the_cache_fails_no_waiting_action(
+    master_keys_file: Path,
+) -> None:
+    """``kubectl replace --force`` of a template (its DELETED event, then ADDED), or an
+    action processed before its new template's event: "no handler" is terminal, and every
+    waiting action failed for good."""
+    world = World(master_keys_file)
+    now = [100.0]
+    world.controller.clock = lambda: now[0]
+    world.kube.seed(paths.template_path(NS), template("fresh", template=POD))  # not cached
+    world.create_action(from_template("early", "fresh"))
+    await world.reconcile("early")
+    assert "phase" not in (world.stored("early").get("status") or {})  # decided later
+    world.observe(
+        world.caches.templates, world.kube.objects[paths.template_path(NS, "fresh")], "ADDED"
+    )
+    await world.reconcile("early")
+    assert world.status("early")["phase"] == "STARTING"
+
+    world.create_action(from_template("waiting", "gone", queue="q"))
+    world.limit("q", 0)
+    stored = world.kube.seed(paths.template_path(NS), template("gone", template=POD))
+    world.observe(world.caches.templates, stored, "ADDED")
+    await world.reconcile("waiting")
+    assert world.status("waiting")["phase"] == "QUEUED"
+    del world.kube.objects[paths.template_path(NS, "gone")]  # deleted, for good this time
+    world.observe(world.caches.templates, stored, "DELETED")
+    await world.reconcile("waiting")
+    assert world.status("waiting")["phase"] == "QUEUED"  # within the grace
+    now[0] += TEMPLATE_GRACE_SECONDS
+    await world.reconcile("waiting")
+    assert (world.status("waiting")["phase"], world.status("waiting")["error"]["reason"]) == (
+        "FAILED",
+        "NoHandler",
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_finished_action_with_its_own_template_keeps_ignoring_its_template_ref(
+    master_keys_file: Path,
+) -> None:
+    """Its own pod template makes ``templateRef`` ignored (the contract); the summary of
+    a finished action drops the pod template, and from then on the referenced
+    template's retention and TTL applied: the action and its result were deleted."""
+    world = World(master_keys_file)
+    stored = world.kube.seed(
+        paths.template_path(NS),
+        template("cleanup-fast", template=POD, ttlSecondsAfterFinished=0, retention="Delete"),
+    )
+    world.observe(world.caches.templates, stored, "ADDED")
+    world.create_action(action_object("mine", templateRef="cleanup-fast"))
+    await run_until_running(world, "mine")
+    job = job_of(world, "mine")
+    job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+    world.changed(world.caches.jobs, job)
+    await world.reconcile("mine")
+    assert world.status("mine")["phase"] == "SUCCEEDED"
+    for _ in range(3):
+        await world.reconcile("mine")
+    assert paths.action_path(NS, "mine") in world.kube.objects
+    assert paths.job_path(NS, job["metadata"]["name"]) in world.kube.objects
+    cached = world.cached("mine")
+    assert cached is not None
+    resolved = world.controller.reads.resolved_spec(cached)
+    assert (resolved.get("ttlSecondsAfterFinished"), resolved.get("retention")) == (None, "Keep")
