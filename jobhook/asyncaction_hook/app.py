@@ -312,9 +312,12 @@ class Hook:
             namespace = action["metadata"]["namespace"]
             found = self.cache.template(namespace, spec["templateRef"])
             if found is None:
+                # 503 either way: a template applied after its action (GitOps order) comes;
+                # but say which it is: one a healthy view lacks does not exist (yet)
+                why = "does not exist (yet)" if self.cache.ready else "cannot be read now"
                 raise unavailable(
                     "TEMPLATE_UNAVAILABLE",
-                    f"ActionTemplate {namespace}/{spec['templateRef']} cannot be read now; retry",
+                    f"ActionTemplate {namespace}/{spec['templateRef']} {why}; retry",
                     5,
                 )
             template = found.get("spec")
