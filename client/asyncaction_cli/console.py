@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from asyncaction_cli import render
-from asyncaction_cli.outcomes import exit_code_for
+from asyncaction_cli.outcomes import Outcome, exit_code_for
 from asyncaction_cli.waiting import ReasonChanges
 from asyncaction_client.contract import Phase, utcnow
-from asyncaction_client.errors import WaitTimeout
+from asyncaction_client.errors import ActionNotFound, WaitTimeout
 from asyncaction_client.model import Action
 from asyncaction_client.sync import Client
 
@@ -99,13 +99,13 @@ class ProgressBar:
 
 def wait_for(
     io: Output, client: Client, targets: Sequence[tuple[str, str]], timeout: float | None
-) -> list[Action | WaitTimeout]:
+) -> list[Outcome]:
     """Wait for each (namespace, name) in turn within one shared deadline; each outcome,
     or the WaitTimeout of one still running at the deadline, in the order asked. An action
     that finished before the deadline is reported even when waiting for the ones before
     it used up the time (its wait then only reads it)."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    outcomes: list[Action | WaitTimeout] = []
+    outcomes: list[Outcome] = []
     reasons = ReasonChanges()  # why each waits, printed once per change
     for namespace, name in targets:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -129,6 +129,12 @@ def wait_for(
             io.say(f"error: {timed_out}")
             outcomes.append(timed_out)
             continue
+        except ActionNotFound as exc:  # the others are still waited for and reported
+            if bar:
+                bar.done()
+            io.say(f"error: {exc}")
+            outcomes.append(exc)
+            continue
         if bar:
             bar.done()
         io.say(render.outcome_line(action))
@@ -136,7 +142,7 @@ def wait_for(
     return outcomes
 
 
-def print_outcomes(io: Output, outcomes: Sequence[Action | WaitTimeout], fmt: str) -> int:
+def print_outcomes(io: Output, outcomes: Sequence[Outcome], fmt: str) -> int:
     """The actions that finished, in ``fmt``, and the exit code of all outcomes. When none
     finished, nothing is printed: each timeout already said so on stderr."""
     finished = finished_only(outcomes)
@@ -145,5 +151,5 @@ def print_outcomes(io: Output, outcomes: Sequence[Action | WaitTimeout], fmt: st
     return exit_code_for(outcomes)
 
 
-def finished_only(outcomes: Sequence[Action | WaitTimeout]) -> list[Action]:
-    return [o for o in outcomes if not isinstance(o, WaitTimeout)]
+def finished_only(outcomes: Sequence[Outcome]) -> list[Action]:
+    return [o for o in outcomes if not isinstance(o, (WaitTimeout, ActionNotFound))]

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from asyncaction_cli.commands import COMMANDS
 from asyncaction_cli.console import Output
@@ -53,7 +53,7 @@ def run(argv: Sequence[str], io: Output) -> int:
     except (ClientError, ActionNotFound) as exc:
         io.say(f"error: {exc}")
         return EXIT_ERROR
-    except MaxRetryError as exc:  # the kubernetes client gave up connecting
+    except (MaxRetryError, NewConnectionError) as exc:  # no connection to the API server
         io.say(f"error: {unreachable(exc)}")
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -66,12 +66,16 @@ def run(argv: Sequence[str], io: Output) -> int:
         return EXIT_ERROR
 
 
-def unreachable(exc: MaxRetryError) -> str:
+def unreachable(exc: MaxRetryError | NewConnectionError) -> str:
     """``cannot reach the API server URL: WHY``, instead of urllib3's paragraph that repeats
-    the host, the port and the request path twice."""
-    pool = exc.pool
-    server = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else "the API server"
-    reason: BaseException = exc.reason or exc
+    the host, the port and the request path twice. (The client makes no retries inside
+    urllib3: the connection's own error comes, a NewConnectionError, not MaxRetryError.)"""
+    pool = exc.pool if isinstance(exc, MaxRetryError) else exc.conn
+    scheme = getattr(pool, "scheme", None) or (
+        "https" if type(pool).__name__.startswith("HTTPS") else "http"
+    )
+    server = f"{scheme}://{pool.host}:{pool.port}" if pool is not None else "the API server"
+    reason: BaseException = getattr(exc, "reason", None) or exc
     cause = reason.__cause__ or reason.__context__ or reason
     why = getattr(cause, "strerror", None) or describe_exception(cause)
     return f"cannot reach the API server {server}: {why}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from asyncaction_client.contract import Phase
-from asyncaction_client.errors import WaitTimeout
+from asyncaction_client.errors import ActionNotFound, WaitTimeout
 from asyncaction_client.model import Action
 
 EXIT_SUCCEEDED = 0
@@ -39,12 +39,18 @@ class UsageError(Exception):
     """Bad input found after parsing (a file that is not YAML, a malformed --request)."""
 
 
-def exit_code_for(actions: Sequence[Action | WaitTimeout]) -> int:
+Outcome = Action | WaitTimeout | ActionNotFound  # what one wait of several ended with
+
+
+def exit_code_for(actions: Sequence[Outcome]) -> int:
     """0 when all SUCCEEDED, else the code of the first (in the order asked) that did not;
-    a wait that ran out of time counts as EXIT_WAIT_TIMEOUT in its place."""
+    a wait that ran out of time counts as EXIT_WAIT_TIMEOUT in its place, an action not
+    found (or deleted while waited for) as EXIT_ERROR."""
     for action in actions:
         if isinstance(action, WaitTimeout):
             return EXIT_WAIT_TIMEOUT
+        if isinstance(action, ActionNotFound):
+            return EXIT_ERROR
         code = PHASE_EXIT.get((action.get("status") or {}).get("phase") or "", EXIT_ERROR)
         if code != EXIT_SUCCEEDED:
             return code

@@ -136,7 +136,7 @@ class AsyncWatching:
                     "timeout_seconds": seconds,
                     "allow_watch_bookmarks": True,
                     "_preload_content": False,
-                    "_request_timeout": seconds + 30,
+                    "_request_timeout": loop.request_seconds(seconds),
                     **selector,
                 }
                 if all_namespaces:
@@ -148,11 +148,14 @@ class AsyncWatching:
                         GROUP, VERSION, namespace, ACTION_PLURAL, **watch
                     )
                 if response.status != 200:
-                    # kubernetes_asyncio does not raise for an unread response. A restarting
-                    # API server answers 404 (plain text) until it serves the CRDs again.
-                    body = (await response.text())[:200].strip()
+                    # kubernetes_asyncio does not raise for an unread response: raised here
+                    # as the sync client's library does, so that a 410 lists again and a
+                    # 403 is the caller's, as there (every answer was retried for ever:
+                    # found by a review)
+                    refused = ApiException(status=response.status, reason=response.reason)
+                    refused.body = await response.text()
                     response.release()
-                    raise WatchError(f"watch answered {response.status}: {body}")
+                    raise refused
                 loop.connected()
                 try:
                     async for line in response_lines(response.content):

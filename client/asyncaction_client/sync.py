@@ -60,12 +60,23 @@ class Client(Watching, Inspection):
         self.kubeconfig_file: str | None = None
         if api_client is None:
             paths = kubeconfig_paths(kubeconfig)
+            # no retries inside urllib3 (three by default, each a whole read timeout): a
+            # watch accepted and never answered held a 2 s wait for two minutes; the
+            # watch loop is the one retry layer, and it keeps to the deadline
+            configuration = k8s.Configuration()
             if paths is None:
-                k8s_config.load_incluster_config()
-                api_client = k8s.ApiClient()
+                k8s_config.load_incluster_config(client_configuration=configuration)
                 found_namespace = in_cluster_namespace()
             else:
-                api_client = k8s_config.new_client_from_config(config_file=paths, context=context)
+                k8s_config.load_kube_config(
+                    config_file=paths,
+                    context=context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+            configuration.retries = False
+            api_client = k8s.ApiClient(configuration)
+            if paths is not None:
                 contexts, active = k8s_config.list_kube_config_contexts(config_file=paths)
                 found_namespace = context_namespace(contexts, active, context)
                 self.kubeconfig_file = first_path(paths)

@@ -110,13 +110,15 @@ class Watching:
                     )
                     if loop.expired():
                         return
+                seconds = loop.watch_seconds()
                 watched = self._watch_once(
                     namespace,
                     all_namespaces,
                     field_selector,
                     label_selector,
                     loop.version or "",
-                    loop.watch_seconds(),
+                    seconds,
+                    loop.request_seconds(seconds),
                 )
                 for event in watched:
                     if event is CONNECTED:
@@ -143,6 +145,7 @@ class Watching:
         label_selector: str | None,
         version: str,
         seconds: int,
+        request_seconds: float,
     ) -> Iterator[dict[str, Any]]:
         """One watch request; the server ends it and the client re-watches."""
         kwargs: dict[str, Any] = {
@@ -151,7 +154,7 @@ class Watching:
             "timeout_seconds": seconds,
             "allow_watch_bookmarks": True,
             "_preload_content": False,
-            "_request_timeout": (10, seconds + 30),
+            "_request_timeout": (10, request_seconds),
         }
         if field_selector:
             kwargs["field_selector"] = field_selector

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from asyncaction_client.errors import Refusal, not_served, short_reason
@@ -66,6 +66,9 @@ class WatchLoop:
     failures: int = 0
     listed_once: bool = False
     tried: bool = False  # a request was made (answered or not)
+    # "namespace/name" -> uid of each action yielded and not yet deleted: a relist after a
+    # gap (410, a restart) reports the ones gone meanwhile, or re-created under the name
+    known: dict[str, str] = field(default_factory=dict)
 
     def running(self) -> bool:
         """Whether to go on. The first list runs even when the deadline has passed: a
@@ -96,10 +99,26 @@ class WatchLoop:
         self.version = listed["metadata"]["resourceVersion"]
         self.failures = 0
         log.info("listed %d action(s) at version %s; watching", len(items), self.version)
-        events: list[Event] = [("LISTED", item) for item in items]
+        now = {_key(item): _uid(item) for item in items}
+        # Gone during the gap, or deleted and re-created under the same name: DELETED for
+        # the one that was (a wait reported the new one's outcome as the old one's, and a
+        # watch table showed the deleted for ever: found by a review).
+        events: list[Event] = [
+            ("DELETED", _gone(key, uid)) for key, uid in self.known.items() if now.get(key) != uid
+        ]
+        self.known = now
+        events += [("LISTED", item) for item in items]
         if self.field_selector and not items:
             events.append(("MISSING", {}))
         return events
+
+    def request_seconds(self, seconds: float) -> float:
+        """The client-side timeout of a request the server should answer within
+        ``seconds``: some slack, but never far past the deadline (a watch accepted and
+        never answered held a two-second wait for two minutes: found by a review)."""
+        if self.deadline is None:
+            return seconds + 30
+        return max(LEAST_LIST_SECONDS, min(seconds + 30, self.deadline - self.clock() + 5))
 
     def watch_seconds(self) -> int:
         """How long to ask the server to keep the next watch open: a watch ends about
@@ -125,8 +144,10 @@ class WatchLoop:
         self.version = step.resource_version
         events: list[Event] = []
         if step.action is not None:
+            self.known[_key(step.action)] = _uid(step.action)
             events.append(("CHANGED", step.action))
         if step.deleted is not None:
+            self.known.pop(_key(step.deleted), None)
             events.append(("DELETED", step.deleted))
         return events
 
@@ -136,10 +157,12 @@ class WatchLoop:
 
     def worth_retrying(self, exc: Refusal) -> bool:
         """Whether the API server's refusal is one to watch again after: throttling, a
-        server restarting (``RETRYABLE_STATUS``), or, once a list has answered, a 404
-        that names nothing (a just-restarted server that has not read the CRDs yet);
-        before it, that 404 says the CRD is not installed and is the caller's to see."""
-        return exc.status in RETRYABLE_STATUS or (self.listed_once and not_served(exc))
+        server restarting (``RETRYABLE_STATUS``), or, once a list has answered or the
+        server was unreachable, a 404 that names nothing (a just-restarted server that
+        has not read the CRDs yet); the first answer of a server that was up says
+        the CRD is not installed, and is the caller's to see."""
+        served_before = self.listed_once or self.failures > 0  # or it was unreachable
+        return exc.status in RETRYABLE_STATUS or (served_before and not_served(exc))
 
     def interrupted(self, exc: BaseException) -> float:
         """A failure worth retrying: the seconds to pause first (growing with the
@@ -151,6 +174,21 @@ class WatchLoop:
             delay = max(0.0, min(delay, self.deadline - self.clock()))
         log.warning("watch interrupted (%s); reconnecting in %.1fs", short_reason(exc), delay)
         return delay
+
+
+def _key(action: Mapping[str, Any]) -> str:
+    meta = action.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _uid(action: Mapping[str, Any]) -> str:
+    return str((action.get("metadata") or {}).get("uid", ""))
+
+
+def _gone(key: str, uid: str) -> Action:
+    """What is left to say of an action deleted while nobody watched."""
+    namespace, name = key.split("/", 1)
+    return {"metadata": {"namespace": namespace, "name": name, "uid": uid}}
 
 
 __all__ = ["LIST_SECONDS", "RETRYABLE_STATUS", "WATCH_SECONDS", "Event", "WatchLoop"]

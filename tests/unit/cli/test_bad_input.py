@@ -623,3 +623,52 @@ def test_tasks_verb_without_the_actions_name_says_so(
         server.server_close()
     assert (code, out) == (EXIT_USAGE, "")
     assert one_error_line(err) == f"error: name the action: asyncaction tasks {verb} NAME ..."
+
+
+class _ThreeActions(BaseHTTPRequestHandler):
+    """``a`` FAILED, ``c`` SUCCEEDED, no ``gone``: lists by name, and empty watches."""
+
+    def do_GET(self) -> None:
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        found = {
+            "a": {"phase": "FAILED", "error": {"reason": "JobFailed", "message": "exit 1"}},
+            "c": {"phase": "SUCCEEDED", "result": {"ok": 1}},
+        }
+        name = next((n for n in found if f"metadata.name%3D{n}" in query), None)
+        if "watch=true" in query:
+            body = b""
+        else:
+            items = []
+            if name is not None:
+                meta = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": "5"}
+                items = [{"kind": "AsyncAction", "metadata": meta, "status": found[name]}]
+            body = json.dumps({"metadata": {"resourceVersion": "10"}, "items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_wait_for_several_goes_on_past_one_not_found_and_reports_the_rest(
+    no_cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: one name not found stopped ``wait a gone c`` there: exit 1,
+    ``c`` never waited for, nothing on stdout (docs/cli.md: the code of the first that
+    did not succeed, and every action that finished reported)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ThreeActions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = kubeconfig(f"http://127.0.0.1:{server.server_address[1]}")
+        use_kubeconfig(no_cluster, monkeypatch, config)
+        code, out, err = cli("wait", "a", "gone", "c", "-n", "ns", "-o", "name")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 3  # a FAILED, the first that did not succeed
+    assert out == "asyncaction.asyncaction.dev/a\nasyncaction.asyncaction.dev/c\n"
+    assert 'error: asyncaction "gone" not found in namespace "ns"' in err.splitlines()

@@ -91,6 +91,38 @@ async def test_async_refusals_are_the_one_api_error_class(api_server: TestServer
     assert isinstance(caught.value, ClientError)
 
 
+@pytest.mark.asyncio
+async def test_an_async_watch_refused_or_gone_is_handled_as_the_sync_one() -> None:
+    """Found by a review: the async watch retried every answer but 200 until its timeout
+    (for ever without one), where the sync client raised a 403 at once and listed again
+    on a 410."""
+    watches: list[str] = []
+    refuse = [True]
+
+    async def actions(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch", "").lower() != "true":
+            phase = "SUCCEEDED" if watches else "RUNNING"
+            listed = {"kind": "AsyncActionList", "metadata": {"resourceVersion": "7"}}
+            return web.json_response({**listed, "items": [action(phase)]})
+        watches.append(request.query.get("resourceVersion", ""))
+        if refuse[0]:
+            body = {"kind": "Status", "code": 403, "message": "cannot watch asyncactions"}
+            return web.json_response(body, status=403)
+        return web.json_response({"kind": "Status", "code": 410, "reason": "Gone"}, status=410)
+
+    app = web.Application()
+    app.router.add_get(PATH, actions)
+    server = TestServer(app)
+    async with server, client_for(server) as client:
+        with pytest.raises(ApiError, match="cannot watch asyncactions"):
+            await client.wait("big", timeout=30)
+        assert watches == ["7"]
+        refuse[0] = False
+        watches.clear()
+        assert await client.wait("big", timeout=30) == {"x": ""}  # listed again, finished
+        assert watches == ["7"]
+
+
 def test_both_clients_raise_the_same_classes() -> None:
     from kubernetes.client.rest import ApiException as SyncApiException
     from kubernetes_asyncio.client.rest import ApiException as AsyncApiException

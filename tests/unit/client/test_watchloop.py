@@ -202,3 +202,36 @@ def test_a_list_asks_no_longer_than_the_time_left_and_some_seconds() -> None:
     assert WatchLoop(None, clock.now + 2, clock=clock).list_seconds() == 5.0
     assert WatchLoop(None, clock.now + 20, clock=clock).list_seconds() == 21.0
     assert WatchLoop(None, clock.now - 5, clock=clock).list_seconds() == 5.0
+
+
+def test_a_relist_reports_what_went_or_was_recreated_during_the_gap() -> None:
+    """Found by a review: after a 410 or a restart the relist took a re-created action
+    for the one waited on (wait returned the new one's result), and an action deleted
+    during the gap stayed in a watch's table for ever."""
+    loop = WatchLoop(None, None)
+    first = {"metadata": {"namespace": "ns", "name": "job", "uid": "u-old", "resourceVersion": "1"}}
+    other = {"metadata": {"namespace": "ns", "name": "b", "uid": "u-b", "resourceVersion": "2"}}
+    assert loop.listed(listing("2", first, other)) == [("LISTED", first), ("LISTED", other)]
+    loop.gone()
+    again = {"metadata": {"namespace": "ns", "name": "job", "uid": "u-new", "resourceVersion": "9"}}
+    assert loop.listed(listing("9", again)) == [
+        ("DELETED", {"metadata": {"namespace": "ns", "name": "job", "uid": "u-old"}}),
+        ("DELETED", {"metadata": {"namespace": "ns", "name": "b", "uid": "u-b"}}),
+        ("LISTED", again),
+    ]
+    assert loop.listed(listing("10", again)) == [("LISTED", again)]  # nothing went
+
+
+def test_a_404_that_names_nothing_after_the_server_was_unreachable_is_a_restart() -> None:
+    loop = WatchLoop(None, None)
+    loop.interrupted(ConnectionRefusedError())  # the wait began while it was down
+    assert loop.worth_retrying(Refused(404, PAGE_NOT_FOUND))
+
+
+def test_a_request_waits_no_longer_than_the_deadline_and_some_seconds() -> None:
+    clock = Clock()
+    assert WatchLoop(None, None, clock=clock).request_seconds(60) == 90
+    loop = WatchLoop(None, clock.now + 2, clock=clock)
+    assert loop.request_seconds(3) == 7  # 2 s left and 5
+    clock.now += 10
+    assert loop.request_seconds(1) == 5  # past it: the least a request is given
