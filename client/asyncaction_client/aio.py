@@ -72,7 +72,24 @@ class AsyncClient(AsyncWatching, AsyncInspection):
         if paths is None:
             k8s_config.load_incluster_config()
             return cls(k8s.ApiClient(), namespace or in_cluster_namespace() or "default")
-        api = await k8s_config.new_client_from_config(config_file=paths, context=context)
+        configuration = k8s.Configuration()
+        loader = await k8s_config.load_kube_config(
+            config_file=paths,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        if loader._user is not None and "exec" in loader._user:
+            # kubernetes_asyncio runs an exec plugin once (the sync library again when its
+            # token expires): an EKS token expired after 15 minutes, and every watch of a
+            # longer wait was refused (found by a review). Asked before each request, the
+            # loader runs the plugin again only once the token has expired.
+            async def refresh(config: k8s.Configuration) -> None:
+                if await loader.load_from_exec_plugin() and getattr(loader, "token", None):
+                    config.api_key["BearerToken"] = loader.token
+
+            configuration.refresh_api_key_hook = refresh
+        api = k8s.ApiClient(configuration)
         contexts, active = k8s_config.list_kube_config_contexts(config_file=paths)
         found = context_namespace(contexts, active, context)
         return cls(api, namespace or found or "default", first_path(paths))

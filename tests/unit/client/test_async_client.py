@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio import client as k8s
@@ -207,3 +211,72 @@ async def test_an_async_wait_ends_at_its_timeout_against_a_silent_api_server() -
             writer.close()
         silent.close()
     assert asyncio.get_running_loop().time() - started < 20
+
+
+@pytest.mark.asyncio
+async def test_an_exec_plugins_token_is_run_again_once_it_expires(tmp_path: Path) -> None:
+    """Found by a review: kubernetes_asyncio runs an exec credential plugin once, so a
+    wait longer than its token (EKS: 15 minutes) was refused on every watch, retried,
+    and never ended. Here tokens live 1 s; the action ends after 3."""
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import json, time\n"
+        "now = time.time()\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1',"
+        " 'kind': 'ExecCredential', 'status': {'token': f'tok-{now:.3f}',"
+        " 'expirationTimestamp': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now + 1))}}))\n"
+    )
+    started = time.time()
+    tokens: set[str] = set()
+
+    async def actions(request: web.Request) -> web.StreamResponse:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not token.startswith("tok-") or time.time() > float(token[4:]) + 1:
+            body = {"kind": "Status", "code": 401, "reason": "Unauthorized"}
+            return web.json_response(body, status=401)
+        tokens.add(token)
+        finished = time.time() > started + 3
+        if request.query.get("watch", "").lower() != "true":
+            listed = {"kind": "AsyncActionList", "metadata": {"resourceVersion": "7"}}
+            return web.json_response({**listed, "items": [action("RUNNING")]})
+        response = web.StreamResponse()
+        await response.prepare(request)
+        if finished:
+            event = {"type": "MODIFIED", "object": action("SUCCEEDED", "done")}
+            await response.write(json.dumps(event).encode() + b"\n")
+        else:
+            await asyncio.sleep(0.5)  # the server ends the watch; the client watches again
+        return response
+
+    app = web.Application()
+    app.router.add_get(PATH, actions)
+    server = TestServer(app)
+    async with server:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": str(server.make_url(""))}}],
+                    "users": [
+                        {
+                            "name": "u",
+                            "user": {
+                                "exec": {
+                                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                    "command": sys.executable,
+                                    "args": [str(plugin)],
+                                    "interactiveMode": "Never",
+                                }
+                            },
+                        }
+                    ],
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                    "current-context": "x",
+                }
+            )
+        )
+        async with await AsyncClient.connect(kubeconfig=str(kubeconfig), namespace="ns") as client:
+            assert await client.wait("big", timeout=30) == {"x": "done"}
+    assert len(tokens) >= 2  # run again as each expired
