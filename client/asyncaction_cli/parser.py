@@ -86,8 +86,8 @@ def _common(*, all_namespaces: bool = False, output: Sequence[str] | None = None
             "-o",
             "--output",
             choices=list(output),
-            default="table",
-            help="output format (default: table)",
+            default=output[0],
+            help=f"output format (default: {output[0]})",
         )
     return parser
 

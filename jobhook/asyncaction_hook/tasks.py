@@ -66,6 +66,7 @@ from asyncaction_hook.dataplane import MAX_INDEX_DIGITS
 from asyncaction_hook.errors import HookError, completed, invalid, not_found
 from asyncaction_hook.limits import parse_json
 from asyncaction_hook.logs import about_uid
+from asyncaction_hook.writer import check_attempt, check_running
 
 if TYPE_CHECKING:
     from asyncaction_hook.app import Hook
@@ -279,15 +280,14 @@ async def _write_summary(hook: Hook, uid: str, book: Book, attempt: int, now_ms:
 
 def check_current(action: dict[str, Any], attempt: int) -> None:
     """Only the pods of the attempt that runs now take or report tasks: a pod left over
-    from a failed attempt must not lease the tasks a retry re-queued."""
-    status = action.get("status") or {}
-    current = status.get("attempts")
+    from a failed attempt must not lease the tasks a retry re-queued. The answers are the
+    other writes' (401 ``STALE_ATTEMPT``, 409 ``NOT_RUNNING``: docs/security.md), but a
+    pod of the next attempt, whose start is not recorded yet, is told to retry."""
+    current = (action.get("status") or {}).get("attempts")
     if attempt == (current or 0) + 1:
         raise HookError(503, "NOT_READY", "the new attempt is not recorded yet; retry")
-    if attempt != current or status.get("phase") not in ("STARTING", "RUNNING"):
-        raise HookError(
-            409, "STALE_ATTEMPT", f"attempt {attempt} is not the running attempt ({current})"
-        )
+    check_attempt(action, attempt)
+    check_running(action, attempt)
 
 
 async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:

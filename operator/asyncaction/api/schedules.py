@@ -61,7 +61,8 @@ class ActionScheduleSpec(Wire):
     concurrency_policy: Annotated[
         ConcurrencyPolicy,
         described(
-            "Allow: runs may overlap; Forbid: a slot is skipped while a run is active; "
+            "Allow: runs may overlap; Forbid: a slot waits while a run is active, and runs "
+            "when it ends if still within startingDeadlineSeconds; "
             "Replace: the active run is aborted and the new one created"
         ),
     ] = ConcurrencyPolicy.ALLOW

@@ -158,7 +158,12 @@ class ActionMetrics:
         JobFailed, StartTimeout...); the retry's Ready reason said only "Queued", and the
         last attempt's error "BackoffLimitExceeded", whatever had gone wrong."""
         status = new.get("status") or {}
-        cause = str(status.get("lastFailureReason") or "")
+        # the cause, when this very change recorded a failed attempt (failures grew); a
+        # deadline's TIMEOUT after an earlier failure is DeadlineExceeded, not that cause
+        failed_now = int(status.get("failures") or 0) > int(
+            (old.get("status") or {}).get("failures") or 0
+        )
+        cause = str(status.get("lastFailureReason") or "") if failed_now else ""
         reason = cause or str((status.get("error") or {}).get("reason") or "")
         if after == "SUCCEEDED":
             self.attempts.labels("succeeded", "Succeeded").inc()
@@ -168,9 +173,7 @@ class ActionMetrics:
             self.attempts.labels("stopped", "Aborted").inc()
         elif after == "PAUSED":
             self.attempts.labels("stopped", "Paused").inc()
-        elif after == "QUEUED" and int(status.get("failures") or 0) > int(
-            (old.get("status") or {}).get("failures") or 0
-        ):
+        elif after == "QUEUED" and failed_now:
             self.attempts.labels("failed", cause or ready_reason(status) or "Failed").inc()
 
 

@@ -150,3 +150,21 @@ def test_failed_attempts_count_by_their_cause_as_the_lifecycle_writes_it() -> No
     assert s[failed.format("StartTimeout")] == 2
     assert failed.format("Queued") not in s
     assert failed.format("BackoffLimitExceeded") not in s
+
+
+def test_a_deadline_after_an_earlier_failure_counts_as_deadline_exceeded() -> None:
+    """``lastFailureReason`` stays after a retry: a later TIMEOUT was counted by it."""
+    base = Metrics()
+    metrics = ActionMetrics.of(base)
+    running = action("RUNNING", attempts=2, failures=1, lastFailureReason="JobFailed")
+    timed_out = action(
+        "TIMEOUT",
+        attempts=2,
+        failures=1,
+        lastFailureReason="JobFailed",
+        error={"reason": "DeadlineExceeded", "message": "past activeDeadlineSeconds"},
+    )
+    metrics.observe_transition(running, timed_out)
+    s = base.snapshot()
+    assert s['asyncaction_attempts_total{reason="DeadlineExceeded",result="failed"}'] == 1
+    assert 'asyncaction_attempts_total{reason="JobFailed",result="failed"}' not in s
