@@ -99,6 +99,18 @@ def _ignore_completed(call: Any, *args: Any) -> None:
             raise
 
 
+def _progress(client: JobClient, progress: int, step: str) -> None:
+    """A progress report, best effort: the terminal report decides the outcome. One the
+    hook could not take for a few seconds (restarting, resyncing) turned a command that
+    succeeded into a FAILED report, its outputs never uploaded (found by a review)."""
+    try:
+        client.report(progress, {"step": step})
+    except HookError as exc:
+        if exc.reason == "ACTION_COMPLETED":
+            return
+        print(f"asyncaction-job: progress ({step}) not reported: {exc}", file=sys.stderr)
+
+
 class SuccessNotDelivered(Exception):
     """The command succeeded; the hook never acknowledged the SUCCEEDED report."""
 
@@ -161,6 +173,12 @@ def run(command: Sequence[str], client: JobClient | None = None) -> int:
     except UnsafePath as exc:
         _ignore_completed(client.fail, f"refused: {exc}")
         return 1
+    except OSError as exc:  # a local file: an output that is a directory, a name clash
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+        print(f"asyncaction-job: {message}", file=sys.stderr)
+        _ignore_completed(client.fail, message[:4000])
+        return 1
     except HookError as exc:
         if exc.reason in ("UNREACHABLE", "ACTION_COMPLETED"):
             raise  # nobody to tell, or nothing left to tell
@@ -173,7 +191,7 @@ def _run(
     client: JobClient, action: Mapping[str, Any], command: Sequence[str], workdir: Path
 ) -> int:
     plan = plan_run(action, command, workdir)
-    _ignore_completed(client.report, 1, {"step": "staging inputs"})
+    _progress(client, 1, "staging inputs")
     for name, local in plan.downloads:
         client.download(name, local)
     if plan.stdin is not None:
@@ -198,7 +216,7 @@ def _run(
         env["ASYNCACTION_OUTPUTS"] = str(plan.outputs_dir)
     if plan.inputs_dir is not None:
         env["ASYNCACTION_INPUTS"] = str(plan.inputs_dir)
-    _ignore_completed(client.report, 10, {"step": "running"})
+    _progress(client, 10, "running")
     streams = {}
     for stream in ("stdout", "stderr"):
         path = getattr(plan, stream)
@@ -222,17 +240,19 @@ def _run(
     finally:
         for handle in [*streams.values(), *([stdin] if stdin else [])]:
             handle.close()
+    if code != 0:
+        return _failed(client, plan, code)
     for stream in ("stdout", "stderr"):
         path = getattr(plan, stream)
         if path is not None:
             client.upload(stream, path)
-    if code != 0:
-        _ignore_completed(client.fail, f"command exited with code {code}")
-        return code
-    _ignore_completed(client.report, 90, {"step": "uploading outputs"})
+    _progress(client, 90, "uploading outputs")
     for name, local in plan.uploads:
         if not local.exists():
             _ignore_completed(client.fail, f"the command did not create output {name} ({local})")
+            return 1
+        if local.is_dir():
+            _ignore_completed(client.fail, f"output {name} ({local}) is a directory, not a file")
             return 1
         client.upload(name, local)
     if plan.outputs_dir is not None:
@@ -245,6 +265,25 @@ def _run(
     except HookError as exc:
         raise SuccessNotDelivered(exc) from exc
     return 0
+
+
+def _failed(client: JobClient, plan: Plan, code: int) -> int:
+    """The command ended with ``code``: its streams uploaded as far as they can be, the
+    failure reported naming the code, and the code returned whatever the hook or S3 do
+    (an OOM kill's 137 became "UPLOAD_FAILED" and exit 1, or 4 with the hook away)."""
+    message = f"command exited with code {code}"
+    for stream in ("stdout", "stderr"):
+        path = getattr(plan, stream)
+        if path is not None:
+            try:
+                client.upload(stream, path)
+            except HookError as exc:
+                message += f"; its {stream} was not uploaded ({exc.reason}: {exc.message})"
+    try:
+        _ignore_completed(client.fail, message[:4000])
+    except HookError as exc:
+        print(f"asyncaction-job: {message}; not reported: {exc}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -425,3 +426,51 @@ def test_an_answer_that_is_not_json_is_a_hook_error_naming_it() -> None:
         assert "<html>proxy sign-in</html>" in refused.value.message
     finally:
         server.shutdown()
+
+
+def test_a_hook_that_blinks_after_a_successful_command_fails_nothing(hook: FakeHook) -> None:
+    """Found by a review: the wrapper's progress report after the command had succeeded
+    met 503s for its few tries, and the wrapper reported FAILED; its outputs were never
+    uploaded. Progress is best effort: the terminal report decides."""
+    from asyncaction_job.entrypoint import run
+
+    not_ready = (503, {"error": {"reason": "NOT_READY", "message": "loading; retry"}})
+    hook.answers = [(200, {}), (200, {}), (200, {}), *[not_ready] * 3]
+    assert run([sys.executable, "-c", "pass"], client=client(hook)) == 0
+    sent = [body for method, _, body in hook.seen if method == "POST"]
+    assert sent[-1] == {"status": "SUCCEEDED", "result": {"exitCode": 0}}
+    assert not [body for body in sent if (body or {}).get("status") == "FAILED"]
+
+
+def test_a_failed_command_keeps_its_exit_code_whatever_the_hook_says(
+    hook: FakeHook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a review: an OOM kill's 137 became exit 4 when the hook was away (and
+    "UPLOAD_FAILED" when a stream's upload failed), the code named nowhere."""
+    from asyncaction_job.entrypoint import run
+
+    gone = JobClient(
+        "job-1", KEY, "http://127.0.0.1:9", retry=Retry(attempts=1, terminal_seconds=0)
+    )
+    hook.answers = [(200, {})]  # the action, then nothing answers: the hook is away
+    with patch.object(gone, "action", return_value={"spec": {}}):
+        code = run([sys.executable, "-c", "import sys; sys.exit(137)"], client=gone)
+    assert code == 137
+    assert "command exited with code 137; not reported: 0 UNREACHABLE" in capsys.readouterr().err
+
+
+def test_an_output_the_command_made_a_directory_fails_naming_it(hook: FakeHook) -> None:
+    """Found by a review: ``open()`` of it raised IsADirectoryError out of the wrapper: a
+    traceback, and no FAILED report."""
+    from asyncaction_job.entrypoint import run
+
+    job = client(hook)
+    view = {"arguments": [{"type": "output", "name": "model", "value": "s3://b/models/m"}]}
+    make_dir = "import os, sys; os.makedirs(sys.argv[1])"
+    with patch.object(job, "action", return_value=view):
+        assert run([sys.executable, "-c", make_dir], client=job) == 1
+    posted = [body or {} for method, _, body in hook.seen if method == "POST"]
+    failed = [body for body in posted if body.get("status") == "FAILED"]
+    assert len(failed) == 1
+    assert failed[0]["errorMessage"].startswith("output model (")
+    assert failed[0]["errorMessage"].endswith(") is a directory, not a file")
