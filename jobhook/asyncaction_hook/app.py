@@ -76,6 +76,30 @@ def _attempt_of(action: dict[str, Any]) -> int:
     return attempts if isinstance(attempts, int) and attempts >= 0 else 0
 
 
+def _check_staged_names(listed: list[tuple[str, str]]) -> None:
+    """Refuse inputs that cannot all be staged as named: the same name under two
+    prefixes (the second overwrote the first, and the action ran on half its data), or
+    a name that is another's folder (``x`` and ``x/y``: a traceback, no report). Found
+    by a review; 409 names both keys."""
+    seen: dict[str, str] = {}
+    for key, name in listed:
+        if name in seen:
+            raise HookError(
+                409, "INPUT_CLASH", f"inputs {seen[name]} and {key} would both be {name}"
+            )
+        seen[name] = key
+    for key, name in listed:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in seen:
+                raise HookError(
+                    409,
+                    "INPUT_CLASH",
+                    f"input {seen[folder]} is a file where {key} needs the folder {folder}",
+                )
+
+
 @dataclass
 class Hook:
     settings: HookSettings
@@ -339,7 +363,10 @@ class Hook:
             async with self.s3_slot(caller.namespace):
                 objects = await store.list(prefix.key)
             for obj in objects:
+                if obj.key.endswith("/"):
+                    continue  # a "folder" marker (S3 console, s3fs, Hadoop): no file
                 listed.append((obj.key, obj.key[len(prefix.key) :].lstrip("/")))
+        _check_staged_names(listed)
         self.listings[caller.uid] = (caller.attempt, listed)
         return listed
 

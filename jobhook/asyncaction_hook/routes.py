@@ -213,13 +213,17 @@ async def put_upload(hook: Hook, request: web.BaseRequest, info: Mapping[str, st
         entry["challenge"] = challenge
 
     async def add_pending(fresh: dict[str, Any]) -> dict[str, Any]:
-        check_uploads(fresh.get("status") or {}, hook.settings.limits)
-        pending = [
-            p
-            for p in (fresh.get("status") or {}).get("pendingUploads") or []
-            if p.get("uri") != entry["uri"]
-        ]
-        return {"pendingUploads": [*pending, entry]}
+        status = fresh.get("status") or {}
+        verified: dict[str, Any] = {}
+        if len(status.get("pendingUploads") or ()) >= hook.settings.limits.max_pending_uploads:
+            # At the bound, first record what has landed meanwhile: the job wrapper
+            # announces its outputs one after another without a report between, and the
+            # 101st file of a successful command was refused (found by a review).
+            verified = await hook.verify_pending(fresh)
+            status = {**status, **verified}
+        check_uploads(status, hook.settings.limits)
+        pending = [p for p in status.get("pendingUploads") or [] if p.get("uri") != entry["uri"]]
+        return {**verified, "pendingUploads": [*pending, entry]}
 
     await hook.writer.apply(
         caller.uid, None, extra=add_pending, attempt=caller.attempt, cached=True

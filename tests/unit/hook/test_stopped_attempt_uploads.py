@@ -96,3 +96,54 @@ async def test_an_upload_of_the_attempt_that_ran_last_is_recorded(change: dict[s
     [output] = api.action["status"]["outputs"]
     assert (output["name"], output["md5"], output["size"]) == ("out", MD5, len(CONTENT))
     assert not api.action["status"].get("pendingUploads")
+
+
+class ListedAsIs(OneActionApi):
+    """The action as the test set it up, in the LIST as in a GET."""
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        items = [] if "actiontemplates" in path else [copy.deepcopy(self.action)]
+        return {"items": items, "metadata": {"resourceVersion": "3"}}
+
+
+@pytest.mark.asyncio
+async def test_at_the_bound_of_pending_uploads_what_landed_is_recorded_first() -> None:
+    """Found by a review: the job wrapper announces its outputs one after another with
+    no report between, so a successful command that wrote 150 files was refused at the
+    101st (413 "not yet verified") though the first 100 had landed."""
+    fake = ListedAsIs()
+    api: Any = fake
+    config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
+    store = Store("default", {**config, "secretAccessKey": "y"}, 300)
+    landed: dict[str, ObjectInfo] = {}
+
+    async def head(key: str) -> ObjectInfo | None:
+        return landed.get(key)
+
+    store.head = head  # type: ignore[method-assign]
+    hook = build_hook(api, store=store)
+    bound = hook.settings.limits.max_pending_uploads
+    pending = []
+    for n in range(bound):
+        key = f"actions/ns/{UID}/out-{n}/{MD5}"
+        landed[key] = ObjectInfo(key, len(CONTENT), MD5)
+        entry = {"name": f"out-{n}", "uri": f"s3://b/{key}", "md5": MD5, "attempt": 1}
+        pending.append({**entry, "expiresAt": "2099-01-01T00:00:00Z"})
+    fake.action["status"]["pendingUploads"] = pending
+    hook.cache.start()
+    assert await hook.cache.wait_synced(5)
+    try:
+        http: TestClient[Any, Any]
+        async with TestClient(HookTestServer(hook)) as http:
+            body = json.dumps({"hash": MD5}).encode()
+            path = f"/upload/default/{UID}/out"
+            signed_at = int(time.time() * 1000) - 1000
+            headers = headers_v2(UID, KEYS.issue("ns", UID, 1), "PUT", path, body, signed_at)
+            response = await http.put(path, data=body, headers=headers)
+            assert response.status == 200, await response.text()
+    finally:
+        hook.coalescer.forget(UID)
+        await hook.cache.stop()
+    status = fake.action["status"]
+    assert len(status["outputs"]) == bound
+    assert [entry["name"] for entry in status["pendingUploads"]] == ["out"]
