@@ -88,6 +88,33 @@ def _with_env(container: dict[str, Any], env: Sequence[Mapping[str, Any]]) -> No
     container["env"] = [*kept, *(dict(var) for var in env)]
 
 
+# Names the job hook gives a meaning of its own (the streams, the prefixes, a task's
+# inputs): an argument of such a name never reached its own object.
+RESERVED_ARGUMENT_NAMES = frozenset({"stdin", "stdout", "stderr", "inputs", "outputs"})
+
+
+def _check_argument_names(spec: Mapping[str, Any]) -> None:
+    """Each input or output argument's name (its ``name``, else ``argN``) is its key in
+    the hook's routes: two alike uploaded both to the first's object and the action
+    SUCCEEDED with one file lost, and a reserved name failed the action after its
+    command had succeeded (found by a review). Refused before anything runs."""
+    seen: set[str] = set()
+    for index, argument in enumerate(spec.get("arguments") or []):
+        if argument.get("type") not in ("input", "output"):
+            continue
+        name = str(argument.get("name") or f"arg{index}")
+        if name in RESERVED_ARGUMENT_NAMES or name.startswith("task-"):
+            raise ManifestError(
+                f"spec.arguments[{index}]: the name {name!r} is the job hook's own"
+                f" ({', '.join(sorted(RESERVED_ARGUMENT_NAMES))}, task-N): choose another"
+            )
+        if name in seen:
+            raise ManifestError(
+                f"spec.arguments[{index}]: two input or output arguments named {name!r}"
+            )
+        seen.add(name)
+
+
 def _wrap_command(container: dict[str, Any], entrypoint: Sequence[str]) -> None:
     command = container.get("command")
     if not command:
@@ -171,6 +198,7 @@ def build_job(
     for container in [*containers, *(pod_spec.get("initContainers") or [])]:
         _with_env(container, env)
     if uses_data_plane(action.get("spec") or {}):
+        _check_argument_names(action.get("spec") or {})
         _wrap_command(containers[0], entrypoint)
 
     generation = (action.get("metadata") or {}).get("generation")

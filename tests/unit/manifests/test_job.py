@@ -181,6 +181,41 @@ def test_data_plane_needs_an_explicit_command(pod_template: Manifest) -> None:
         job_for(action, pod_template)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "refused"),
+    [
+        (
+            [{"type": "output", "name": "report", "value": "s3://b/a"},
+             {"type": "output", "name": "report", "value": "s3://b/b"}],
+            r"^spec\.arguments\[1\]: two input or output arguments named 'report'$",
+        ),
+        (
+            [{"type": "input", "value": "s3://b/a"}, {"type": "input", "name": "arg0", "value": "s3://b/b"}],
+            r"^spec\.arguments\[1\]: two input or output arguments named 'arg0'$",
+        ),
+        (
+            [{"type": "output", "name": "outputs", "value": "s3://b/a"}],
+            r"^spec\.arguments\[0\]: the name 'outputs' is the job hook's own",
+        ),
+        (
+            [{"type": "input", "name": "task-3", "value": "s3://b/a"}],
+            r"^spec\.arguments\[0\]: the name 'task-3' is the job hook's own",
+        ),
+    ],
+)  # fmt: skip
+def test_argument_names_the_hook_cannot_tell_apart_are_refused(
+    pod_template: Manifest, arguments: list[Manifest], refused: str
+) -> None:
+    """Found by a review: two outputs named alike both went to the first's object (the
+    action SUCCEEDED with a file lost); a reserved name failed it after the command."""
+    with pytest.raises(ManifestError, match=refused):
+        job_for(make_action(spec={"arguments": arguments}), pod_template)
+    # parameters are no objects: alike is fine; one output of its own name too
+    parameters = [{"type": "parameter", "value": "--x"}, {"type": "parameter", "value": "--x"}]
+    output = {"type": "output", "name": "report", "value": "s3://b/a"}
+    job_for(make_action(spec={"arguments": [*parameters, output]}), pod_template)
+
+
 def test_command_is_not_needed_without_data_plane(action: Manifest, pod_template: Manifest) -> None:
     del pod_template["spec"]["containers"][0]["command"]
     main = job_for(action, pod_template)["spec"]["template"]["spec"]["containers"][0]
