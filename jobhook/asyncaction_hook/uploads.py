@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -63,6 +63,7 @@ async def verify_pending(
     outputs = list(status.get("outputs") or [])
     remaining = []
     now = utcnow()
+    running = status.get("phase") in ("STARTING", "RUNNING")
     for entry in pending:
         if _of_a_stopped_attempt(entry, status):
             continue  # its pod may still PUT with a valid URL: never recorded
@@ -85,7 +86,7 @@ async def verify_pending(
             }
             if record not in outputs:
                 outputs.append(record)
-        elif not _expired(entry, now):
+        elif not _expired(entry, now) or (running and not _expired(entry, now - IN_FLIGHT_GRACE)):
             remaining.append(entry)
     if len(remaining) == len(pending):
         return {}
@@ -96,6 +97,11 @@ async def verify_pending(
 # recorded); an attempt that ended on its own (SUCCEEDED, FAILED, backing off) keeps
 # what it uploaded and did not report.
 STOPPED = frozenset({"ABORTED", "TIMEOUT", "PAUSED"})
+# S3 checks a presigned URL's expiry when the PUT begins: a large upload begun in time
+# lands after it. While its attempt runs, an entry is kept this long past its expiry
+# (it was dropped at once: the object landed and was never recorded in status.outputs,
+# found by a review); the attempt's end checks it once more, then drops it.
+IN_FLIGHT_GRACE = timedelta(minutes=30)
 
 
 def _of_a_stopped_attempt(entry: dict[str, Any], status: dict[str, Any]) -> bool:

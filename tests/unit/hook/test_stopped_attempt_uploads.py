@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from asyncaction.stores import ObjectInfo, Store
+from asyncaction.stores import ObjectInfo, Store, Stores
 from asyncaction_hook.uploads import sweep_once
 from asyncaction_job.signing import headers_v2
 from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
@@ -147,3 +147,45 @@ async def test_at_the_bound_of_pending_uploads_what_landed_is_recorded_first() -
     status = fake.action["status"]
     assert len(status["outputs"]) == bound
     assert [entry["name"] for entry in status["pendingUploads"]] == ["out"]
+
+
+@pytest.mark.asyncio
+async def test_an_upload_begun_before_its_url_expired_is_recorded_when_it_lands() -> None:
+    """Found by a review: S3 checks a presigned URL's expiry when the PUT begins, so a
+    large upload begun in time lands after it; the sweep dropped its entry at the expiry,
+    and the object was never in status.outputs."""
+    from datetime import timedelta
+
+    from asyncaction.timeutil import format_time, utcnow
+    from asyncaction_hook.uploads import IN_FLIGHT_GRACE, verify_pending
+
+    landed: dict[str, ObjectInfo] = {}
+
+    async def head(store: Any, key: str) -> ObjectInfo | None:
+        return landed.get(key)
+
+    store = Store("default", {"bucket": "b", "endpoint": "http://127.0.0.1:9"}, 300)
+    stores = Stores({"default": store})
+    entry = {"name": "dump", "uri": "s3://b/big/dump", "md5": MD5, "attempt": 1}
+    expired = {**entry, "expiresAt": format_time(utcnow() - timedelta(seconds=60))}
+
+    def action(phase: str, *pending: dict[str, Any]) -> dict[str, Any]:
+        status = {"phase": phase, "attempts": 1, "pendingUploads": list(pending)}
+        return {"metadata": {"namespace": "ns", "uid": UID}, "status": status}
+
+    assert await verify_pending(stores, action("RUNNING", expired), head) == {}  # kept
+    long_ago = {**entry, "expiresAt": format_time(utcnow() - IN_FLIGHT_GRACE * 2)}
+    assert await verify_pending(stores, action("RUNNING", long_ago), head) == {
+        "outputs": [],
+        "pendingUploads": None,
+    }
+    assert await verify_pending(stores, action("SUCCEEDED", expired), head) == {
+        "outputs": [],
+        "pendingUploads": None,
+    }
+    landed["big/dump"] = ObjectInfo("big/dump", len(CONTENT), MD5)  # the PUT completes
+    record = {"name": "dump", "uri": "s3://b/big/dump", "size": len(CONTENT), "md5": MD5}
+    assert await verify_pending(stores, action("RUNNING", expired), head) == {
+        "outputs": [record],
+        "pendingUploads": None,
+    }
