@@ -91,9 +91,9 @@ class StatusWriter:
         caches.accept(caches.actions, updated, update=True)
         return True
 
-    async def _current_version(self, action: Mapping[str, Any]) -> str | None:
-        """The resourceVersion the API server has of ``action`` now; None when it is gone
-        or another object (a new uid) has its name."""
+    async def _current(self, action: Mapping[str, Any]) -> Obj | None:
+        """The action as the API server has it now; None when it is gone or another
+        object (a new uid) has its name."""
         meta = action["metadata"]
         try:
             current = await self.writes.kube.get(paths.action_path(meta["namespace"], meta["name"]))
@@ -101,7 +101,12 @@ class StatusWriter:
             return None
         if (current.get("metadata") or {}).get("uid") != meta["uid"]:
             return None
-        return str(current["metadata"]["resourceVersion"])
+        return current
+
+    async def _current_version(self, action: Mapping[str, Any]) -> str | None:
+        """The resourceVersion the API server has of ``action`` now (``_current``)."""
+        current = await self._current(action)
+        return None if current is None else str(current["metadata"]["resourceVersion"])
 
     async def _read_back(self, action: Mapping[str, Any], status: Mapping[str, Any]) -> Obj | None:
         """The action as it is now, when it shows ``status``'s transition; else None
@@ -109,12 +114,8 @@ class StatusWriter:
         marks = [key for key in _LANDMARKS if key in status]
         if not marks:
             return None  # no transition to recognise: the next reconcile decides again
-        meta = action["metadata"]
-        try:
-            current = await self.writes.kube.get(paths.action_path(meta["namespace"], meta["name"]))
-        except NotFound:
-            return None
-        if (current.get("metadata") or {}).get("uid") != meta["uid"]:
+        current = await self._current(action)
+        if current is None:
             return None
         caches = self.writes.caches
         caches.accept(caches.actions, current, update=True)
