@@ -585,7 +585,21 @@ def test_an_empty_flag_value_is_refused_not_read_as_unset(
     )
 
 
-class _NothingHere(BaseHTTPRequestHandler):
+class _JsonServer(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON bodies."""
+
+    def answer(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+class _NothingHere(_JsonServer):
     """An API server with no AsyncAction at all: every GET is the 404 Status naming the
     object that the API server answers."""
 
@@ -594,15 +608,7 @@ class _NothingHere(BaseHTTPRequestHandler):
         details = {"name": name, "group": "asyncaction.dev", "kind": "asyncactions"}
         message = f'asyncactions.asyncaction.dev "{name}" not found'
         status = {"kind": "Status", "code": 404, "reason": "NotFound", "message": message}
-        body = json.dumps({**status, "details": details}).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
+        self.answer(404, json.dumps({**status, "details": details}).encode())
 
 
 @pytest.mark.parametrize("verb", ["retry", "exclude"])
@@ -625,7 +631,7 @@ def test_tasks_verb_without_the_actions_name_says_so(
     assert one_error_line(err) == f"error: name the action: asyncaction tasks {verb} NAME ..."
 
 
-class _ThreeActions(BaseHTTPRequestHandler):
+class _ThreeActions(_JsonServer):
     """``a`` FAILED, ``c`` SUCCEEDED, no ``gone``: lists by name, and empty watches."""
 
     def do_GET(self) -> None:
@@ -643,14 +649,7 @@ class _ThreeActions(BaseHTTPRequestHandler):
                 meta = {"name": name, "namespace": "ns", "uid": f"u-{name}", "resourceVersion": "5"}
                 items = [{"kind": "AsyncAction", "metadata": meta, "status": found[name]}]
             body = json.dumps({"metadata": {"resourceVersion": "10"}, "items": items}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
+        self.answer(200, body)
 
 
 def test_wait_for_several_goes_on_past_one_not_found_and_reports_the_rest(

@@ -28,19 +28,25 @@ CONTENT = b"attempt 1 output"
 MD5 = hashlib.md5(CONTENT).hexdigest()
 
 
+def store_of(objects: dict[str, ObjectInfo]) -> Store:
+    """The default store, whose HEAD answers from ``objects`` (what has landed)."""
+    config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
+    store = Store("default", {**config, "secretAccessKey": "y"}, 300)
+
+    async def head(key: str) -> ObjectInfo | None:
+        return objects.get(key)
+
+    store.head = head  # type: ignore[method-assign]
+    return store
+
+
 async def upload_then(change: dict[str, Any]) -> OneActionApi:
     """Attempt 1, running, asks for an upload URL; then the operator writes ``change``;
     then attempt 1's pod PUTs the object and the sweep runs."""
     fake = OneActionApi()
     api: Any = fake
-    config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
-    store = Store("default", {**config, "secretAccessKey": "y"}, 300)
     s3: dict[str, ObjectInfo] = {}
-
-    async def head(key: str) -> ObjectInfo | None:
-        return s3.get(key)
-
-    store.head = head  # type: ignore[method-assign]
+    store = store_of(s3)
     hook = build_hook(api, store=store)
     cache, coalescer = hook.cache, hook.coalescer
     cache.start()
@@ -113,14 +119,8 @@ async def test_at_the_bound_of_pending_uploads_what_landed_is_recorded_first() -
     101st (413 "not yet verified") though the first 100 had landed."""
     fake = ListedAsIs()
     api: Any = fake
-    config = {"bucket": "b", "endpoint": "http://127.0.0.1:9", "accessKeyId": "x"}
-    store = Store("default", {**config, "secretAccessKey": "y"}, 300)
     landed: dict[str, ObjectInfo] = {}
-
-    async def head(key: str) -> ObjectInfo | None:
-        return landed.get(key)
-
-    store.head = head  # type: ignore[method-assign]
+    store = store_of(landed)
     hook = build_hook(api, store=store)
     bound = hook.settings.limits.max_pending_uploads
     pending = []
