@@ -28,8 +28,6 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for hookload
 
 from asyncaction.keys import MasterKeys
@@ -40,6 +38,7 @@ from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
+from asyncaction_hook.httpserver import HttpServer, Request, Response, json_response
 from asyncaction_hook.metrics import HookMetrics
 from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.server import create_server
@@ -139,29 +138,29 @@ async def serve(
     cache.add_handler(hook.on_action)
     cache.start()
     assert await cache.wait_synced(10)
-    runner = web.ServerRunner(create_server(hook) if not BARE else bare_server())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    http = create_server(hook) if not BARE else bare_server()
+    server = await asyncio.get_running_loop().create_server(http, "127.0.0.1", port)
     ready.set()
     await asyncio.to_thread(stop.wait)
     await coalescer.close()
-    await runner.cleanup()
+    server.close()
+    await http.shutdown(grace=5.0)
     await cache.stop()
     return api.patches
 
 
-BARE = False  # --bare: aiohttp alone, for the floor under the hook's own code
+BARE = False  # --bare: the HTTP server alone, for the floor under the hook's own code
 
 
-def bare_server() -> web.Server:
-    """What aiohttp and the kernel cost without the hook: read the body, answer JSON, on
-    the low-level server the hook runs on (``server.create_server``)."""
+def bare_server() -> HttpServer:
+    """What the HTTP server and the kernel cost without the hook: read the body, answer
+    JSON, on the server the hook runs on (``server.create_server``)."""
 
-    async def status(request: web.BaseRequest) -> web.Response:
+    async def status(request: Request) -> Response:
         await request.read()
-        return web.json_response({"id": request.headers.get("X-Job-Id"), "progress": 1})
+        return json_response({"id": request.headers.get("X-Job-Id"), "progress": 1})
 
-    return web.Server(status, access_log=None)
+    return HttpServer(status, max_body=65536)
 
 
 def hook_process(
@@ -209,7 +208,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--profile", help="write the hook process's cProfile stats here")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
-    parser.add_argument("--bare", action="store_true", help="aiohttp alone (no hook)")
+    parser.add_argument("--bare", action="store_true", help="the HTTP server alone (no hook)")
     parser.add_argument(
         "--coalesce-window",
         type=float,

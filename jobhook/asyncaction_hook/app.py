@@ -4,7 +4,7 @@
 the signature, the shard, the fence, the replay memory, the budgets); the rest of
 ``Hook`` is what the route handlers (``routes``, ``tasks``, ``uploads``) share: the
 stores and their per-namespace slots, the spec with its template's defaults, an
-attempt's input listing, and the per-uid state dropped when an action ends. The aiohttp
+attempt's input listing, and the per-uid state dropped when an action ends. The
 server that serves them is ``server.create_server``.
 """
 
@@ -18,8 +18,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-from aiohttp import web
 
 from asyncaction.keys import MasterKeys
 from asyncaction.kube import KubeClient
@@ -47,6 +45,7 @@ from asyncaction_hook.errors import (
     unavailable,
 )
 from asyncaction_hook.fence import ShardFence
+from asyncaction_hook.httpserver import BodyTooLarge, Request
 from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
@@ -206,7 +205,7 @@ class Hook:
         if reason is not None:
             raise unavailable("RESTARTED", f"{reason}; sign the request again", 2)
 
-    async def authenticate(self, request: web.BaseRequest) -> Caller:
+    async def authenticate(self, request: Request) -> Caller:
         """Cheapest checks first: nothing is read or derived for a request that fails
         early, and every failure draws on the unauthenticated budget alone."""
         now_ms = self.clock_ms()
@@ -223,9 +222,9 @@ class Hook:
             raise self.budgets.refused(exc) from None
         path = request.raw_path.split("?", 1)[0]
         if not path.isascii():
-            # A client signs what it sends, which is ASCII (RFC 3986); aiohttp's pure-Python
-            # parser passes other bytes through, which the signature's latin-1 cannot
-            # encode (a 500).
+            # A client signs what it sends, which is ASCII (RFC 3986); llhttp passes other
+            # bytes through (``Request.raw_path`` decodes them as latin-1), and a signature
+            # over them would be a signature over something no client meant.
             raise self.budgets.refused(
                 bad_request("the request's path must be ASCII: percent-encode other characters")
             )
@@ -242,14 +241,14 @@ class Hook:
                 raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
             raise self.budgets.refused(not_found(UNKNOWN_ID))
         try:
-            if request.content.is_eof():  # all there (a report in one packet): no timer
+            if request.body_complete():  # all there (a report in one packet): no timer
                 body = await request.read()
             else:
                 # a body announced and never sent would hold this handler for as long as
                 # the connection stays open, drawing on no budget
                 async with asyncio.timeout(self.settings.hold_seconds):
                     body = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
+        except BodyTooLarge as exc:
             raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
         except TimeoutError:
             raise self.budgets.refused(

@@ -6,8 +6,9 @@ changes the action.
 
 from __future__ import annotations
 
-from aiohttp import web
 from pydantic import ValidationError
+
+from asyncaction_hook.httpserver import Response, json_response
 
 
 class HookError(Exception):
@@ -27,10 +28,10 @@ class HookError(Exception):
         self.extra = extra or {}  # more fields of the error object (421: "hook")
         self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
 
-    def response(self) -> web.Response:
+    def response(self) -> Response:
         error = {"reason": self.reason, "message": self.message, **self.extra}
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return web.json_response({"error": error}, status=self.status, headers=headers)
+        return json_response({"error": error}, status=self.status, headers=headers)
 
 
 def bad_request(message: str) -> HookError:

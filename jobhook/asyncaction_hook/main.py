@@ -9,11 +9,9 @@ import os
 import signal
 from pathlib import Path
 
-from aiohttp import web
-
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeysFile
 from asyncaction.runtime import heap
-from asyncaction.runtime.listen import ListenError, start_site
+from asyncaction.runtime.listen import ListenError, start_server
 from asyncaction.runtime.metrics_server import serve_metrics
 from asyncaction.stores import Stores
 from asyncaction_hook.app import Hook
@@ -232,15 +230,16 @@ async def serve(args: argparse.Namespace) -> None:
     settling = asyncio.create_task(_settle_when_synced(cache))
     # Listen at once: a request that arrives before the first sync, or before this
     # process holds its shard, is held (bounded) rather than refused.
-    runner = web.ServerRunner(create_server(hook), shutdown_timeout=5.0)
-    await runner.setup()
+    http = create_server(hook)
     if fence is not None:
         await fence.announce()  # before any request can arrive here
     log = logging.getLogger(__name__)
     metrics_runner = None
+    server: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, args.host, args.port, reuse_port=args.reuse_port)
-        await start_site(site, "--host/--port")
+        server = await start_server(
+            http, args.host, args.port, "--host/--port", reuse_port=args.reuse_port
+        )
         log.info("job hook listening on %s:%s", args.host, args.port)
         if args.metrics_port:
             metrics_runner = await serve_metrics(
@@ -250,9 +249,10 @@ async def serve(args: argparse.Namespace) -> None:
                 setting="--metrics-port",
             )
     except ListenError:
+        if server is not None:
+            server.close()
         settling.cancel()
         await asyncio.gather(settling, return_exceptions=True)
-        await runner.cleanup()
         await cache.stop()
         await kube.close()
         raise
@@ -274,7 +274,8 @@ async def serve(args: argparse.Namespace) -> None:
     finally:
         # Stop listening and finish the requests in flight (each was accepted while this
         # process held the shard), then hand the shard over with what was accepted.
-        await runner.cleanup()
+        server.close()
+        await http.shutdown(grace=5.0)
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         if fence is not None:

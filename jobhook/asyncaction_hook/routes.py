@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from pydantic import ValidationError
 
 from asyncaction.api.phases import Phase
@@ -27,6 +26,7 @@ from asyncaction_hook.errors import (
     not_found,
 )
 from asyncaction_hook.events import emit_transition
+from asyncaction_hook.httpserver import Request, Response, json_response
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.writer import check_running
@@ -37,9 +37,7 @@ if TYPE_CHECKING:
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
-async def post_status(
-    hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
-) -> web.Response:
+async def post_status(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     limits = hook.settings.limits
     caller = await hook.authenticate(request)
     parsed = parse_json(caller.body, limits.max_json_depth)
@@ -69,23 +67,23 @@ async def post_status(
             raise
         # The Event is posted after the answer: a job's last report never waits for it.
         hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
-        return web.json_response(public_view(patched))
+        return json_response(public_view(patched))
     hook.metrics.report("progress")
     hook.coalescer.submit(caller.uid, report, caller.attempt)
     view = public_view(cached)
     if report.progress is not None:
         view["progress"] = report.progress
-    return web.json_response(view)
+    return json_response(view)
 
 
-async def get_action(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
+async def get_action(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     caller = await hook.authenticate(request)
     action = await hook.cache.fresh_action(caller.uid)  # the request payload is not cached
     if action is None:
         raise not_found("no action with this id")
     spec = hook.spec_of(action)
     meta = action["metadata"]
-    return web.json_response(
+    return json_response(
         {
             "id": meta["uid"],
             "name": meta["name"],
@@ -102,9 +100,7 @@ async def get_action(hook: Hook, request: web.BaseRequest, info: Mapping[str, st
     )
 
 
-async def get_download(
-    hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
-) -> web.Response:
+async def get_download(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     caller = await hook.authenticate(request)
     store = hook.store(caller, info["store"], info["uuid"])
     if not info["index"].isascii() or not info["index"].isdigit():
@@ -139,7 +135,7 @@ async def get_download(
     if found is None:
         raise not_found(f"{ref.uri} does not exist")
     hook.metrics.presigned_url("GET")
-    return web.json_response(
+    return json_response(
         {
             "Location": store.presign_get(ref.key),
             "Map": {
@@ -152,7 +148,7 @@ async def get_download(
     )
 
 
-async def put_upload(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
+async def put_upload(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     caller = await hook.authenticate(request)
     store = hook.store(caller, info["store"], info["uuid"])
     body = parse_json(caller.body, hook.settings.max_json_depth)
@@ -197,7 +193,7 @@ async def put_upload(hook: Hook, request: web.BaseRequest, info: Mapping[str, st
         await hook.writer.apply(
             caller.uid, None, extra=add_output, attempt=caller.attempt, cached=True
         )
-        return web.json_response({"done": True})
+        return json_response({"done": True})
     url, headers = store.presign_put(target.key, md5 if caller.version == 2 else None)
     hook.metrics.presigned_url("PUT")
     entry = {
@@ -228,4 +224,4 @@ async def put_upload(hook: Hook, request: web.BaseRequest, info: Mapping[str, st
     await hook.writer.apply(
         caller.uid, None, extra=add_pending, attempt=caller.attempt, cached=True
     )
-    return web.json_response({"done": False, "method": "PUT", "url": url, "headers": headers})
+    return json_response({"done": False, "method": "PUT", "url": url, "headers": headers})

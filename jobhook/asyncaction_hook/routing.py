@@ -1,15 +1,15 @@
 """The hook's route table: which handler answers a request's method and path.
 
-The hook serves on aiohttp's low-level server (``server.create_server``), not on a
+The hook serves on its own HTTP protocol (``httpserver``), not on a
 ``web.Application``: a handful of fixed routes do not need the application's router,
 middleware chain and per-request match objects, and every report paid for them (about
 12 µs of the hook's 180 to 240 µs a report on the project's machine; see
-``docs/performance.md``). What the application's router did for the hook is kept here,
-as aiohttp's router does it:
+``docs/performance.md``). What aiohttp's router did for the hook is kept here, as it
+did it:
 
-- the path matched is the request's ``rel_url.path_safe`` (percent-decoded except
-  ``%2F`` and ``%25``); a ``{name}`` segment matches ``[^{}/]+`` and its value is
-  unquoted as aiohttp unquotes it;
+- the path matched is the request's path percent-decoded except ``%2F`` and ``%25``
+  (yarl's ``path_safe``, ``httpserver.Request.path``); a ``{name}`` segment matches
+  ``[^{}/]+`` and its value is unquoted as aiohttp unquotes it;
 - a GET route answers HEAD too (aiohttp sends no body for HEAD);
 - a known path asked with another method is 405 with ``Allow``; any other path is 404.
 
@@ -23,12 +23,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from aiohttp import web
-
 H = TypeVar("H")
 
 _SEGMENT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NO_PARAMS: Mapping[str, str] = {}
+
+
+class NoRoute(Exception):
+    """No route answers: 404 (``allowed`` empty), or 405 with the methods it allows."""
+
+    def __init__(self, status: int, allowed: frozenset[str] = frozenset()) -> None:
+        super().__init__(status)
+        self.status = status
+        self.allowed = allowed
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,10 @@ class Router(Generic[H]):
             methods[route.method] = route
 
     def resolve(self, method: str, path: str) -> tuple[Route[H], Mapping[str, str]]:
-        """The route for ``method`` and ``path`` (``rel_url.path_safe``) and its values.
+        """The route for ``method`` and ``path`` (``Request.path``) and its values.
 
-        Raises ``web.HTTPNotFound`` or ``web.HTTPMethodNotAllowed``, aiohttp's own
-        answers, as its router did."""
+        Raises ``NoRoute``: 404, or 405 with the methods allowed, as aiohttp's router
+        answered."""
         methods = self._static.get(path)
         params = _NO_PARAMS
         if methods is None:
@@ -87,9 +94,9 @@ class Router(Generic[H]):
                     params = {k: _unquote(v) for k, v in match.groupdict().items()}
                     break
             else:
-                raise web.HTTPNotFound()
+                raise NoRoute(404)
         route = methods.get("GET" if method == "HEAD" else method)
         if route is None:
             allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
-            raise web.HTTPMethodNotAllowed(method, allowed)
+            raise NoRoute(405, frozenset(allowed))
         return route, params

@@ -1,21 +1,18 @@
 """The hook's HTTP server: its routes, the one wrapper that answers errors and measures
 every request, the probes and the metrics endpoint, around one ``app.Hook``.
 
-It runs on aiohttp's low-level ``web.Server`` with the hook's own route table
-(``routing``): the hook has eight fixed routes, and a ``web.Application``'s router,
-middleware chain and match objects cost every report about 12 µs of CPU, measured.
-What the application did for the hook is done here: the body limit
-(``client_max_size``), ``Expect: 100-continue``, aiohttp's 404 and 405."""
+It runs on the hook's own HTTP/1.1 protocol (``httpserver``, llhttp's parser) with the
+hook's own route table (``routing``): aiohttp's server and application cost every report
+about as much CPU as the hook's own checks (``docs/performance.md``). What aiohttp's
+application did for the hook is done here: ``Expect: 100-continue``, its 404, 405 and
+417 answers; the body limit is the protocol's."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import hdrs, web
-from aiohttp.http import HttpVersion11
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,15 +20,23 @@ from asyncaction.kube import ApiError
 from asyncaction_hook import tasks
 from asyncaction_hook.app import Hook
 from asyncaction_hook.errors import HookError
+from asyncaction_hook.httpserver import (
+    BodyTooLarge,
+    HttpServer,
+    Request,
+    Response,
+    json_response,
+    text_response,
+)
 from asyncaction_hook.logs import about_uid
 from asyncaction_hook.metrics import HookMetrics, live_families, state_families
-from asyncaction_hook.routing import Route, Router
+from asyncaction_hook.routing import NoRoute, Route, Router
 
 # What every route handler is: the hook, the request, the values of its path's {names}.
-Handler = Callable[[Hook, web.BaseRequest, Mapping[str, str]], Awaitable[web.StreamResponse]]
+Handler = Callable[[Hook, Request, Mapping[str, str]], Awaitable[Response]]
 
 
-def _about_caller(hook: Hook, request: web.BaseRequest) -> dict[str, Any]:
+def _about_caller(hook: Hook, request: Request) -> dict[str, Any]:
     """Log fields of the action whose job sent ``request`` (its claimed id; the request
     got past authentication when an API or S3 call failed)."""
     uid = request.headers.get("X-Job-Id", "")
@@ -45,8 +50,8 @@ _DEPENDENCIES = {"api": ("API", "API server"), "s3": ("S3", "S3 store")}
 
 
 def _dependency_down(
-    hook: Hook, request: web.BaseRequest, exc: Exception, kind: str, reason: str
-) -> web.Response:
+    hook: Hook, request: Request, exc: Exception, kind: str, reason: str
+) -> Response:
     """503 for a request the API server or S3 failed, and a line an interval of each
     ``kind`` naming the action whose job sent it."""
     logged, answered = _DEPENDENCIES[kind]
@@ -61,36 +66,37 @@ def _dependency_down(
     return HookError(503, reason, f"the {answered} is unavailable; retry").response()
 
 
-async def _expect_continue(request: web.BaseRequest) -> None:
+class _Unexpected(Exception):
+    """An ``Expect`` header other than ``100-continue``: 417, as aiohttp answers it."""
+
+
+def _expect_continue(request: Request, expect: str) -> None:
     """``Expect: 100-continue`` as aiohttp's application answers it: a client such as
     curl waits a second for this before it sends a body of over a kilobyte."""
-    expect = request.headers.get(hdrs.EXPECT, "")
-    if request.version == HttpVersion11:
+    if request.version == "1.1":
         if expect.lower() != "100-continue":
-            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the answer's own size starts after this line
+            raise _Unexpected(f"Unknown Expect: {expect}")
+        request.send_continue()
 
 
-def serving(
-    hook: Hook, router: Router[Handler]
-) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+def serving(hook: Hook, router: Router[Handler]) -> Callable[[Request], Awaitable[Response]]:
     """The one handler the server calls: finds the route, answers the hook's errors as
     the contract says, then counts and times the answer. One coroutine layer around the
     route's handler, not a router and a middleware chain: the hook answers thousands of
     requests a second."""
     metrics = hook.metrics
 
-    async def served(request: web.BaseRequest) -> web.StreamResponse:
+    async def served(request: Request) -> Response:
         start = time.perf_counter()
         code = 500
         route = "other"  # the label of a request no route answers (404, 405)
         try:
             try:
-                found, params = router.resolve(request.method, request.rel_url.path_safe)
+                found, params = router.resolve(request.method, request.path)
                 route = found.template
-                if request.headers.get(hdrs.EXPECT):  # as the application: empty is none
-                    await _expect_continue(request)
+                expect = request.headers.get("expect")
+                if expect:  # as aiohttp's application: an empty one is none
+                    _expect_continue(request, expect)
                 response = await found.handler(hook, request, params)
             except HookError as exc:
                 metrics.refused(exc.status, exc.reason, exc.message)
@@ -99,11 +105,17 @@ def serving(
                 response = _dependency_down(hook, request, exc, "api", "UNAVAILABLE")
             except (BotoCoreError, ClientError) as exc:
                 response = _dependency_down(hook, request, exc, "s3", "STORE_UNAVAILABLE")
+            except NoRoute as exc:  # aiohttp's words: "404: Not Found", 405 with Allow
+                allow = {"Allow": ",".join(sorted(exc.allowed))} if exc.allowed else None
+                response = text_response(exc.status, headers=allow)
+            except _Unexpected as exc:
+                response = text_response(417, str(exc))
+            except BodyTooLarge:  # a route that reads the body without authentication
+                response = text_response(413)
+            except ConnectionError:  # the client left before its body: nobody to answer
+                response = text_response(400)
             code = response.status
             return response
-        except web.HTTPException as exc:  # aiohttp's own answers: 404, 405, 413, 417
-            code = exc.status
-            raise
         finally:
             metrics.served(route, code, time.perf_counter() - start)
 
@@ -111,18 +123,17 @@ def serving(
 
 
 def metrics_handler(metrics: HookMetrics) -> Handler:
-    async def serve(_: Hook, __: web.BaseRequest, ___: Mapping[str, str]) -> web.Response:
-        body = generate_latest(metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def serve(_: Hook, __: Request, ___: Mapping[str, str]) -> Response:
+        return Response(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
 
     return serve
 
 
-async def healthz(_: Hook, __: web.BaseRequest, ___: Mapping[str, str]) -> web.Response:
-    return web.json_response({"ok": True})
+async def healthz(_: Hook, __: Request, ___: Mapping[str, str]) -> Response:
+    return json_response({"ok": True})
 
 
-async def readyz(hook: Hook, _: web.BaseRequest, __: Mapping[str, str]) -> web.Response:
+async def readyz(hook: Hook, _: Request, __: Mapping[str, str]) -> Response:
     # Ready while starting (requests are held for the first sync and the shard Lease,
     # and a shard has no other pod to send them to); not ready once the cache went
     # stale after its sync, or the shard Lease was lost.
@@ -131,7 +142,7 @@ async def readyz(hook: Hook, _: web.BaseRequest, __: Mapping[str, str]) -> web.R
     # without a shard Lease, the start fence refuses what holding cannot fix
     fenced = hook.fence is None and hook.clock_ms() < hook.fenced_until_ms
     ready = not stale and not lost and not fenced
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+    return json_response({"ready": ready}, status=200 if ready else 503)
 
 
 def routes(hook: Hook) -> list[Route[Handler]]:
@@ -153,19 +164,9 @@ def routes(hook: Hook) -> list[Route[Handler]]:
     return table
 
 
-def create_server(hook: Hook) -> web.Server:
-    """The hook's server, for ``web.ServerRunner`` (``main``) or ``RawTestServer``-like
-    use in tests. Call it in the loop that will run it."""
-    loop = asyncio.get_running_loop()
-    max_size = hook.settings.max_body_bytes + 1  # read() refuses more with 413
-
-    def request_factory(
-        message: Any, payload: Any, protocol: Any, writer: Any, task: Any
-    ) -> web.BaseRequest:
-        return web.BaseRequest(
-            message, payload, protocol, writer, task, loop, client_max_size=max_size
-        )
-
+def create_server(hook: Hook) -> HttpServer:
+    """The hook's server: a protocol factory for ``loop.create_server`` (``main``, and
+    ``tests/support/hookserver`` for the unit tests)."""
     hook.metrics.bind(
         lambda: live_families(
             status_writes=hook.writer.patches,
@@ -175,8 +176,4 @@ def create_server(hook: Hook) -> web.Server:
         )
     )
     hook.metrics.bind(lambda: state_families(hook))
-    return web.Server(
-        serving(hook, Router(routes(hook))),
-        request_factory=request_factory,
-        access_log=None,
-    )
+    return HttpServer(serving(hook, Router(routes(hook))), max_body=hook.settings.max_body_bytes)

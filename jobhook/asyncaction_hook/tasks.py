@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncaction.api.phases import Phase
@@ -64,6 +63,7 @@ from asyncaction_client.taskbook import (
 )
 from asyncaction_hook.dataplane import MAX_INDEX_DIGITS
 from asyncaction_hook.errors import HookError, completed, invalid, not_found
+from asyncaction_hook.httpserver import Request, Response, json_response
 from asyncaction_hook.limits import parse_json
 from asyncaction_hook.logs import about_uid
 from asyncaction_hook.writer import check_attempt, check_running
@@ -290,7 +290,7 @@ def check_current(action: dict[str, Any], attempt: int) -> None:
     check_running(action, attempt)
 
 
-async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
+async def get_task(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     caller = await hook.authenticate(request)
     action = await hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
@@ -300,7 +300,7 @@ async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
     spec = hook.spec_of(action)  # the resolved spec, from the hook's caches
     tasks = spec.get("tasks") or []
     if not tasks:
-        return web.Response(status=204)
+        return Response(204)
     now_ms = _now_ms()
     books = hook.task_books
     book = books.books.setdefault(caller.uid, Book())
@@ -334,10 +334,10 @@ async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
     if lease is None:
         if wait_ms > 0:
             retry_after = max(0.2, min(5.0, wait_ms / 1000))
-            return web.json_response({"retryAfter": retry_after}, status=202)
-        return web.Response(status=204)
+            return json_response({"retryAfter": retry_after}, status=202)
+        return Response(204)
     task = tasks[lease.index]
-    return web.json_response(
+    return json_response(
         {
             "id": str(lease.index),
             "name": task_name(task, lease.index),
@@ -349,7 +349,7 @@ async def get_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]
     )
 
 
-async def post_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str]) -> web.Response:
+async def post_task(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     caller = await hook.authenticate(request)
     raw = info["id"]
     if not raw.isascii() or not raw.isdigit():
@@ -399,4 +399,4 @@ async def post_task(hook: Hook, request: web.BaseRequest, info: Mapping[str, str
                 await books.write_summary(
                     hook, caller.uid, book, caller.attempt, len(spec["tasks"]), final=False
                 )
-    return web.json_response({"id": raw, "state": record.state.value, "tries": record.tries})
+    return json_response({"id": raw, "state": record.state.value, "tries": record.tries})

@@ -1,17 +1,19 @@
 """The hook's real server (``server.create_server``) for aiohttp's ``TestClient``, and
 the ``Hook`` the unit tests serve (``build_hook``).
 
-``aiohttp.test_utils.RawTestServer`` builds its own low-level server from a handler,
-without the hook's request factory (its body limit); this serves the one ``main`` runs.
+The hook serves on its own protocol (``httpserver``), not on an aiohttp runner; this
+listens with it on a loopback port as ``main`` does, for aiohttp's test client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from aiohttp.test_utils import BaseTestServer
-from aiohttp.web import ServerRunner
+from aiohttp.web import BaseRunner
+from yarl import URL
 
 from asyncaction.keys import MasterKeys
 from asyncaction.stores import Store, Stores
@@ -63,5 +65,28 @@ class HookTestServer(BaseTestServer):
         self._hook = hook
         super().__init__(**kwargs)
 
-    async def _make_runner(self, **kwargs: Any) -> ServerRunner:
-        return ServerRunner(create_server(self._hook))
+        self._listening: asyncio.Server | None = None
+        self.http = create_server(hook)
+
+    async def start_server(self, loop: asyncio.AbstractEventLoop | None = None, **_: Any) -> None:
+        if self._listening is not None:
+            return
+        running = asyncio.get_running_loop()
+        self._listening = await running.create_server(self.http, self.host, self.port or 0)
+        self.port = self._listening.sockets[0].getsockname()[1]
+        self.scheme = self.scheme or "http"
+        self._root = URL(f"{self.scheme}://{self.host}:{self.port}")
+
+    @property
+    def started(self) -> bool:
+        return self._listening is not None
+
+    async def close(self) -> None:
+        if self._listening is not None and not self._closed:
+            self._listening.close()
+            await self.http.shutdown(grace=1.0)
+            self._root = None
+            self._closed = True
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        raise NotImplementedError("the hook serves on its own protocol, not a runner")

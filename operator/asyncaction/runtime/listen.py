@@ -8,6 +8,9 @@ but not which setting chose the address.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from aiohttp import web
 
 
@@ -23,3 +26,21 @@ async def start_site(site: web.TCPSite, setting: str) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ListenError(f"{setting}: cannot listen on {site.name}: {reason}") from exc
+
+
+async def start_server(
+    factory: Callable[[], asyncio.BaseProtocol],
+    host: str,
+    port: int,
+    setting: str,
+    *,
+    reuse_port: bool = False,
+) -> asyncio.Server:
+    """``loop.create_server`` for a protocol of the process's own (the job hook's); an
+    address that cannot be bound raises ``ListenError`` naming ``setting``."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"{setting}: cannot listen on http://{host}:{port}: {reason}") from exc

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, make_mocked_request
+from aiohttp.test_utils import TestClient
 
 from asyncaction.kube import ApiError
 from asyncaction.kube.client import WatchEvent
@@ -30,6 +30,7 @@ from asyncaction.kube.errors import error_from_status
 from asyncaction.stores import Store
 from asyncaction_hook.app import Hook
 from asyncaction_hook.errors import HookError
+from asyncaction_hook.httpserver import Headers, Request
 from asyncaction_job.signing import headers_v1, headers_v2
 from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
 
@@ -391,15 +392,17 @@ async def test_a_body_that_is_not_an_object_or_a_wrong_field_is_a_422_naming_it(
 async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
     client: tuple[TestClient[Any, Any], Hook, OneActionApi],
 ) -> None:
-    """aiohttp's C parser refuses raw non-ASCII bytes in a path, but its pure-Python one
-    (AIOHTTP_NO_EXTENSIONS, or a platform without the extension) lets them through, and
-    the signature check encodes the path as latin-1: "/task/٣" raised
-    UnicodeEncodeError, a 500. The request is built as that parser builds it."""
-    _, hook, _ = client
+    """A client signs the ASCII it sends; raw non-ASCII bytes in a path (llhttp passes
+    bytes of 0x80 and over through, decoded as latin-1; aiohttp's pure-Python parser did
+    too) were encoded as latin-1 by the signature check: "/task/٣" raised
+    UnicodeEncodeError, a 500. Both as the server builds the request and on the wire."""
+    http, hook, _ = client
     key = KEYS.issue("ns", UID, 1)
     headers = headers_v2(UID, key, "POST", "/task/3", b"", hook.clock_ms())
+    by_name = Headers({name.lower(): value for name, value in headers.items()})
     for path in ("/task/\u0663", "/upload/s3/x/\u00e9"):
-        request = make_mocked_request("POST", path, headers=headers)
+        request = Request(None, "POST", path, path, "1.1", by_name, True)
+        request._end()
         with pytest.raises(HookError) as caught:
             await hook.authenticate(request)
         assert (caught.value.status, caught.value.reason, caught.value.message) == (
@@ -407,6 +410,13 @@ async def test_a_path_that_is_not_ascii_is_a_400_not_a_500(
             "BAD_REQUEST",
             "the request's path must be ASCII: percent-encode other characters",
         )
+    reader, writer = await asyncio.open_connection(http.host, http.port)
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    writer.write(b"POST /task/\xd9\xa3 HTTP/1.1\r\nHost: hook\r\nContent-Length: 0\r\n")
+    writer.write(head.encode() + b"\r\n")
+    status_line = await asyncio.wait_for(reader.readline(), 30)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 400 "), status_line
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,654 @@
+"""The hook's HTTP/1.1 server: llhttp's parser (``httptools``, the parser of uvicorn and
+Node.js) under one asyncio ``Protocol`` per connection, and the two types the hook's
+routes see, ``Request`` and ``Response``.
+
+Why not aiohttp's server: answering a request (read its body, answer JSON) cost aiohttp's
+low-level server about 116 µs of CPU on the project's machine and this protocol about
+60 µs (``bench/bench_http_servers.py``), while the hook's own checks cost about 100 µs a
+report: aiohttp's request, payload, URL, response and writer objects, and the task and
+the two loop turns it spends on each request, were half the hook's CPU a report
+(``docs/performance.md``). The hook has eight fixed routes and reads a request through
+four things (method, target, headers, body); that is all ``Request`` holds.
+
+What aiohttp did for the hook is done here, no less strictly:
+
+- llhttp parses with no lenient flag: a request both chunked and with a Content-Length,
+  two Content-Lengths, a bad chunk size, a bare LF or a folded header is refused 400 and
+  the connection closed;
+- aiohttp's limits: a request target and each header at most 8,190 bytes, at most 128
+  headers (400 beyond, and the connection closed); a body over ``max_body`` makes
+  ``read()`` raise ``BodyTooLarge`` as soon as it passes the limit;
+- the requests of one connection are answered in order (pipelining); while one is
+  handled, the next wait, and reading pauses once 16 wait or the client stops reading
+  its answers;
+- a connection with no request in progress (idle, or whose headers have not all arrived)
+  is closed after ``keepalive_timeout`` seconds: a client that trickles headers holds a
+  connection no longer than an idle one;
+- an answer sent before its request's body has arrived (a refusal after the headers) is
+  followed by the body being read and dropped, then the connection is closed, so that
+  the client reads the answer rather than a reset; at most ``linger_seconds``;
+- HEAD is answered without a body; ``Connection: close`` and HTTP/1.0 keep-alive as
+  llhttp reads them; an Upgrade request is answered, then the connection closed;
+- ``shutdown`` stops taking requests, closes idle connections, lets the requests in
+  progress finish (bounded) and closes the rest.
+
+A handler is not cancelled when its client goes away (aiohttp's default too): a status
+write under way completes; its answer is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, TypeVar, overload
+
+import httptools
+from yarl import URL
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_TARGET_BYTES = 8190  # aiohttp's max_line_size
+MAX_FIELD_BYTES = 8190  # aiohttp's max_field_size, a header's name and value
+MAX_HEADERS = 128  # aiohttp's max_headers
+MAX_WAITING = 16  # pipelined requests read ahead before reading pauses
+# All of a head (request line, headers) as fed to the parser: llhttp hands httptools a
+# value in pieces and httptools joins them, so a header that never ends would cost
+# memory and quadratic CPU before the per-field limit could see it. Counted per read
+# from the last head or message that ended, so it can include up to one read (256 KiB)
+# of what came before; no client's head comes near it.
+MAX_HEAD_BYTES = 1 << 20
+
+JSON = "application/json; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+
+
+class BodyTooLarge(Exception):
+    """The request's body passed the server's ``max_body``."""
+
+
+class BadBody(ConnectionError):
+    """The request's body broke the protocol (a bad chunk): the connection ends; the
+    handler reading it answers 400, which is sent if it can be."""
+
+
+class Headers(Mapping[str, str]):
+    """A request's headers by lower-case name; of a repeated header the first, as
+    aiohttp's ``headers.get`` answers."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, by_name: dict[str, str]) -> None:
+        self._by_name = by_name  # keys in lower case
+
+    def __getitem__(self, name: str) -> str:
+        return self._by_name[name.lower()]
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+
+    @overload
+    def get(self, name: str, /, default: str | T) -> str | T: ...
+
+    def get(self, name: str, /, default: object = None) -> object:
+        return self._by_name.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._by_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
+class Request:
+    """One request as the hook's routes read it. Its handler starts when the headers
+    have arrived; ``read()`` waits for the body."""
+
+    __slots__ = (
+        "_broken",
+        "_chunks",
+        "_complete",
+        "_connection",
+        "_continued",
+        "_dropped",
+        "_lost",
+        "_size",
+        "_too_large",
+        "_waiter",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "raw_path",
+        "version",
+    )
+
+    def __init__(
+        self,
+        connection: _Connection | None,
+        method: str,
+        raw_path: str,
+        path: str,
+        version: str,
+        headers: Headers,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path  # the target as sent: path and query, percent-encoded
+        self.path = path  # its path, percent-decoded but for %2F and %25 (yarl's path_safe)
+        self.version = version  # "1.1" or "1.0"
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self._connection = connection
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._complete = False
+        self._too_large = False
+        self._lost = False
+        self._broken: str | None = None  # why the parser refused the body
+        self._waiter: asyncio.Future[None] | None = None
+        self._continued = False
+        self._dropped = False  # answered before its body: the rest is read and dropped
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("content-length")
+        return int(value) if value is not None else None  # llhttp checked it is digits
+
+    def body_complete(self) -> bool:
+        """The whole body has arrived (or passed the limit): ``read()`` will not wait."""
+        return self._complete or self._too_large or self._lost
+
+    async def read(self) -> bytes:
+        """The body, once it has all arrived. Raises ``BodyTooLarge`` past the server's
+        limit and ``ConnectionResetError`` when the client went away first."""
+        if not self.body_complete():
+            if self._waiter is None:
+                self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        if self._too_large:
+            raise BodyTooLarge()
+        if self._broken is not None:
+            raise BadBody(self._broken)
+        if self._lost and not self._complete:
+            raise ConnectionResetError("the client closed the connection before its body")
+        if len(self._chunks) != 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
+
+    def send_continue(self) -> None:
+        """``100 Continue``: a client that sent ``Expect: 100-continue`` waits for it
+        before it sends the body."""
+        if not self._continued and not self.body_complete() and self._connection is not None:
+            self._continued = True
+            self._connection.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    # fed by the connection
+
+    def _add(self, chunk: bytes, limit: int) -> None:
+        if self._too_large or self._dropped:
+            return
+        self._size += len(chunk)
+        if self._size > limit:
+            self._too_large = True
+            self._chunks = []
+            self._wake()
+        else:
+            self._chunks.append(chunk)
+
+    def _end(self) -> None:
+        self._complete = True
+        self._wake()
+
+    def _lose(self, broken: str | None = None) -> None:
+        self._lost = True
+        self._broken = broken
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class Response:
+    """An answer: status, body, content type and more headers."""
+
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        status: int = 200,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(status, json.dumps(data).encode(), JSON, headers)
+
+
+def text_response(
+    status: int, text: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A plain-text answer; by default ``"404: Not Found"``, as aiohttp words its own."""
+    if text is None:
+        text = f"{status}: {_PHRASES.get(status, '')}"
+    return Response(status, text.encode(), TEXT, headers)
+
+
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+_STATUS_LINES = {
+    code: f"HTTP/1.1 {code} {phrase}\r\n".encode() for code, phrase in _PHRASES.items()
+}
+_NO_BODY = frozenset({204, 304})
+
+
+class _Date:
+    """The Date header, formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = 0
+        self._line = b""
+
+    def line(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._line = f"Date: {formatdate(second, usegmt=True)}\r\n".encode()
+        return self._line
+
+
+_DATE = _Date()
+
+
+def encode(response: Response, *, head: bool, keep_alive: bool) -> bytes:
+    """``response`` as bytes on the wire: status line, headers, body."""
+    status = response.status
+    line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n".encode()
+    parts = [line, _DATE.line()]
+    if response.content_type is not None:
+        parts.append(f"Content-Type: {response.content_type}\r\n".encode("latin-1"))
+    if status not in _NO_BODY:
+        parts.append(b"Content-Length: %d\r\n" % len(response.body))
+    if response.headers:
+        for name, value in response.headers.items():
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+    parts.append(b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+    if not head and status not in _NO_BODY:
+        parts.append(response.body)
+    return b"".join(parts)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class HttpServer:
+    """The protocol factory for ``loop.create_server`` and the connections it made."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        max_body: int,
+        keepalive_timeout: float = 75.0,
+        linger_seconds: float = 10.0,
+    ) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.keepalive_timeout = keepalive_timeout
+        self.linger_seconds = linger_seconds
+        self.connections: set[_Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+        self.closing = False
+        self._all_closed = asyncio.Event()
+
+    def __call__(self) -> _Connection:
+        return _Connection(self)
+
+    async def shutdown(self, grace: float) -> None:
+        """Take no more requests: idle connections close now, the others once their
+        request is answered, all of them after ``grace`` seconds; the handlers of clients
+        that left are waited for as long. Close the listening socket first
+        (``asyncio.Server.close``)."""
+        self.closing = True
+        for connection in list(self.connections):
+            connection.close_if_idle()
+        self._check_closed()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._all_closed.wait()
+        for connection in list(self.connections):
+            connection.abort()
+        for task in list(self.tasks):  # handlers of clients that left, past the grace
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # the aborted connections' connection_lost
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Hold a handler's task until it ends (a handler runs on when its client left)."""
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def forget(self, connection: _Connection) -> None:
+        self.connections.discard(connection)
+        self._check_closed()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self._check_closed()
+
+    def _check_closed(self) -> None:
+        if self.closing and not self.connections and not self.tasks:
+            self._all_closed.set()
+
+
+class _Refused(Exception):
+    """A request the protocol refuses before any handler: 400 and close."""
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses its requests in order and answers them in order."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._target = b""
+        self._fields: dict[str, str] = {}
+        self._field_count = 0
+        self._parsing: Request | None = None  # headers complete, body arriving
+        self._waiting: deque[Request] = deque()  # parsed, not yet handled
+        self._handling: Request | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._closing_after: Request | None = None  # close once its body is read
+        self._stopped = False  # nothing more is read: the connection ends after answers
+        self._in_head = False  # a request line or headers are arriving
+        self._fed = 0  # bytes fed since the last head or message ended
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._server.connections.add(self)
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        self._fed += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # refused in on_headers_complete: not reached
+            self._refuse(_Refused("an upgrade is not served"))
+            return
+        except httptools.HttpParserError as exc:
+            self._refuse(exc)
+            return
+        # a head, or a body's trailers, that goes on and on (``MAX_HEAD_BYTES``)
+        limit = MAX_HEAD_BYTES if self._in_head else self._server.max_body + MAX_HEAD_BYTES
+        if self._fed > limit:
+            self._refuse(_Refused(f"a request head over {MAX_HEAD_BYTES} bytes"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._server.forget(self)
+        self._cancel_idle()
+        if self._parsing is not None:
+            self._parsing._lose()
+        self._waiting.clear()
+
+    def pause_writing(self) -> None:
+        # the client does not read its answers: read no more requests from it
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+        if self._handling is None and self._waiting:
+            self._cancel_idle()
+            self._start(self._waiting.popleft())
+
+    # llhttp's callbacks (httptools)
+
+    def on_message_begin(self) -> None:
+        self._target = b""
+        self._fields = {}
+        self._field_count = 0
+        self._in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+        if len(self._target) > MAX_TARGET_BYTES:
+            raise _Refused(f"request target over {MAX_TARGET_BYTES} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._field_count += 1
+        if self._field_count > MAX_HEADERS:
+            raise _Refused(f"more than {MAX_HEADERS} headers")
+        if len(name) + len(value) > MAX_FIELD_BYTES:
+            raise _Refused(f"a header over {MAX_FIELD_BYTES} bytes")
+        if not self._in_head:
+            return  # a chunked body's trailer: counted, never a header of the request
+        key = name.decode("latin-1").lower()
+        if key not in self._fields:
+            self._fields[key] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._fed = 0
+        transport = self._transport
+        if self._stopped or transport is None or transport.is_closing():
+            return  # pipelined behind a request that ends the connection: never handled
+        parser = self._parser
+        if parser.should_upgrade():  # an Upgrade or CONNECT: llhttp would skip its body
+            raise _Refused("an upgrade is not served")
+        target = self._target
+        if target[:1] == b"/":
+            path, _, _ = target.partition(b"?")
+            path = path.partition(b"#")[0]
+        else:  # absolute-form, or "*"
+            try:
+                url = httptools.parse_url(target)
+            except httptools.HttpParserInvalidURLError:
+                raise _Refused("a request target that is no URL") from None
+            path = url.path or b""
+            if not path.startswith(b"/"):
+                raise _Refused("a request target with no path")
+            target = path + (b"?" + url.query if url.query is not None else b"")
+        raw = path.decode("latin-1")
+        safe = URL.build(path=raw, encoded=True).path_safe if "%" in raw else raw
+        request = Request(
+            self,
+            parser.get_method().decode("ascii"),
+            target.decode("latin-1"),
+            safe,
+            parser.get_http_version(),
+            Headers(self._fields),
+            parser.should_keep_alive(),
+        )
+        self._parsing = request
+        self._cancel_idle()
+        if self._handling is None and not self._waiting:
+            self._start(request)
+        else:
+            self._waiting.append(request)
+            self._update_reading()
+
+    def on_body(self, body: bytes) -> None:
+        if self._parsing is not None:
+            self._parsing._add(body, self._server.max_body)
+
+    def on_message_complete(self) -> None:
+        self._fed = 0
+        request = self._parsing
+        self._parsing = None
+        if request is None:
+            return
+        request._end()
+        if request is self._closing_after:
+            self._close()
+
+    # handling
+
+    def _start(self, request: Request) -> None:
+        self._handling = request
+        self._server.track(self._loop.create_task(self._handle(request)))
+
+    async def _handle(self, request: Request) -> None:
+        try:
+            response = await self._server.handler(request)
+        except BadBody as exc:
+            response = text_response(400, f"400: Bad Request: {exc}")
+        except ConnectionError:
+            response = text_response(400)  # the client left; nobody reads this
+        except Exception:
+            log.exception("error while serving %s %s", request.method, request.path)
+            response = text_response(500)
+        self._answer(request, response)
+
+    def _answer(self, request: Request, response: Response) -> None:
+        self._handling = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        # answered before its body arrived (a refusal), or past the limit: the rest is
+        # read and dropped, then the connection closed, and the answer says so
+        keep_alive = (
+            request.keep_alive
+            and not self._server.closing
+            and request._complete
+            and not request._too_large
+        )
+        transport.write(encode(response, head=request.method == "HEAD", keep_alive=keep_alive))
+        if not keep_alive:
+            self._close_after_body(request)
+            return
+        if self._waiting and not self._writing_paused:
+            self._start(self._waiting.popleft())
+            self._update_reading()
+        elif self._waiting or self._parsing is None:
+            # idle, or waiting for the client to read its answers (resume_writing starts
+            # the next request): either way closed after the keep-alive timeout
+            self._arm_idle()
+
+    def _close_after_body(self, request: Request) -> None:
+        self._waiting.clear()
+        self._stopped = True  # no request after this one is handled
+        if request.body_complete() and not request._too_large:
+            self._close()
+            return
+        self._closing_after = request
+        request._dropped = True
+        request._chunks = []
+        self._loop.call_later(self._server.linger_seconds, self._close)
+        if request._too_large and not request._complete:
+            return  # the parser goes on dropping its body until it ends
+        if request._complete:
+            self._close()
+
+    def _pending(self) -> Iterator[Request]:
+        if self._handling is not None:
+            yield self._handling
+        yield from self._waiting
+        if self._parsing is not None and self._parsing is not self._handling:
+            yield self._parsing
+
+    # the connection
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close_if_idle(self) -> None:
+        if self._handling is None and self._parsing is None and not self._waiting:
+            self._close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _close(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()  # sends what is buffered first
+            if transport.get_write_buffer_size():
+                # a client that does not read would hold a closing transport for ever
+                self._loop.call_later(self._server.linger_seconds, self.abort)
+
+    def _refuse(self, exc: Exception) -> None:
+        """400 for a request llhttp or the limits refuse, then close: the stream cannot
+        be trusted to be in step any more."""
+        reason = exc.__context__ if isinstance(exc.__context__, _Refused) else exc
+        transport = self._transport
+        answer = not self._stopped and self._handling is None  # else answered, or will be
+        if transport is not None and not transport.is_closing() and answer:
+            transport.write(
+                encode(
+                    text_response(400, f"400: Bad Request: {reason}"), head=False, keep_alive=False
+                )
+            )
+        self._waiting.clear()
+        if self._handling is None:
+            self._close()
+        else:
+            for request in self._pending():
+                request.keep_alive = False
+            self._stop_reading()
+        if self._parsing is not None:
+            self._parsing._lose(str(reason))
+            self._parsing = None
+
+    def _stop_reading(self) -> None:
+        self._stopped = True
+        self._reading_paused = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._stopped:
+            return
+        pause = self._writing_paused or len(self._waiting) >= MAX_WAITING
+        if pause and not self._reading_paused:
+            self._reading_paused = True
+            transport.pause_reading()
+        elif not pause and self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _arm_idle(self) -> None:
+        self._cancel_idle()
+        if self._server.closing:
+            self._close()
+            return
+        self._idle = self._loop.call_later(self._server.keepalive_timeout, self._close)
+
+    def _cancel_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
