@@ -38,7 +38,8 @@ from asyncaction_hook.app import Hook
 from asyncaction_hook.auth import WindowReplayGuard
 from asyncaction_hook.budgets import Budgets, Rate
 from asyncaction_hook.cache import ActionCache
-from asyncaction_hook.httpserver import HttpServer, Request, Response, json_response
+from asyncaction_hook.httpmessages import Request, Response, json_response
+from asyncaction_hook.httpserver import HttpServer
 from asyncaction_hook.metrics import HookMetrics
 from asyncaction_hook.pacing import WritePacer
 from asyncaction_hook.server import create_server

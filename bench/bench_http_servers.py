@@ -53,7 +53,8 @@ async def _aiohttp(port: int, ready: Any, stop: Any) -> None:
 
 
 async def _httpserver(port: int, ready: Any, stop: Any) -> None:
-    from asyncaction_hook.httpserver import HttpServer, Request, Response, json_response
+    from asyncaction_hook.httpmessages import Request, Response, json_response
+    from asyncaction_hook.httpserver import HttpServer
 
     async def status(request: Request) -> Response:
         await request.read()

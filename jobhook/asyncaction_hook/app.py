@@ -45,7 +45,7 @@ from asyncaction_hook.errors import (
     unavailable,
 )
 from asyncaction_hook.fence import ShardFence
-from asyncaction_hook.httpserver import BodyTooLarge, Request
+from asyncaction_hook.httpmessages import BodyTooLarge, Request
 from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending

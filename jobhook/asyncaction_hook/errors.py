@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from asyncaction_hook.httpserver import Response, json_response
+from asyncaction_hook.httpmessages import Response, json_response
 
 
 class HookError(Exception):

@@ -26,7 +26,7 @@ from asyncaction_hook.errors import (
     not_found,
 )
 from asyncaction_hook.events import emit_transition
-from asyncaction_hook.httpserver import Request, Response, json_response
+from asyncaction_hook.httpmessages import Request, Response, json_response
 from asyncaction_hook.limits import check_report, check_uploads, parse_json
 from asyncaction_hook.reports import Report, check_result_size, public_view
 from asyncaction_hook.writer import check_running

@@ -20,14 +20,14 @@ from asyncaction.kube import ApiError
 from asyncaction_hook import tasks
 from asyncaction_hook.app import Hook
 from asyncaction_hook.errors import HookError
-from asyncaction_hook.httpserver import (
+from asyncaction_hook.httpmessages import (
     BodyTooLarge,
-    HttpServer,
     Request,
     Response,
     json_response,
     text_response,
 )
+from asyncaction_hook.httpserver import HttpServer
 from asyncaction_hook.logs import about_uid
 from asyncaction_hook.metrics import HookMetrics, live_families, state_families
 from asyncaction_hook.routing import NoRoute, Route, Router

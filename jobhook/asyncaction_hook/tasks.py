@@ -63,7 +63,7 @@ from asyncaction_client.taskbook import (
 )
 from asyncaction_hook.dataplane import MAX_INDEX_DIGITS
 from asyncaction_hook.errors import HookError, completed, invalid, not_found
-from asyncaction_hook.httpserver import Request, Response, json_response
+from asyncaction_hook.httpmessages import Request, Response, json_response
 from asyncaction_hook.limits import parse_json
 from asyncaction_hook.logs import about_uid
 from asyncaction_hook.writer import check_attempt, check_running

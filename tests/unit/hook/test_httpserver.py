@@ -16,16 +16,14 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from asyncaction_hook.httpserver import (
-    MAX_FIELD_BYTES,
-    MAX_HEADERS,
+from asyncaction_hook.httpmessages import (
     BodyTooLarge,
-    HttpServer,
     Request,
     Response,
     json_response,
     text_response,
 )
+from asyncaction_hook.httpserver import MAX_FIELD_BYTES, MAX_HEADERS, HttpServer
 
 Served = tuple[asyncio.StreamReader, asyncio.StreamWriter, HttpServer, list[Request]]
 

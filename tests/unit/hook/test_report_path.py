@@ -30,7 +30,7 @@ from asyncaction.kube.errors import error_from_status
 from asyncaction.stores import Store
 from asyncaction_hook.app import Hook
 from asyncaction_hook.errors import HookError
-from asyncaction_hook.httpserver import Headers, Request
+from asyncaction_hook.httpmessages import Headers, Request
 from asyncaction_job.signing import headers_v1, headers_v2
 from tests.support.hookserver import KEYS, UID, HookTestServer, build_hook
 
