@@ -43,6 +43,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import httptools
 from yarl import URL
@@ -112,19 +113,18 @@ class HttpServer:
         for task in list(self.tasks):  # handlers of clients that left, past the grace
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()  # cancelled before their first step: no finally ran
         await asyncio.sleep(0)  # the aborted connections' connection_lost
 
-    def track(self, task: asyncio.Task[None]) -> None:
-        """Hold a handler's task until it ends (a handler runs on when its client left)."""
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
+    def finished(self, task: asyncio.Task[Any] | None) -> None:
+        """A handler's task ends (held in ``tasks`` till then: a handler runs on when its
+        client left, and the loop keeps only a weak reference)."""
+        if task is not None:
+            self.tasks.discard(task)
+        self._check_closed()
 
     def forget(self, connection: _Connection) -> None:
         self.connections.discard(connection)
-        self._check_closed()
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
         self._check_closed()
 
     def _check_closed(self) -> None:
@@ -150,7 +150,8 @@ class _Connection(asyncio.Protocol):
         self._parsing: Request | None = None  # headers complete, body arriving
         self._waiting: deque[Request] = deque()  # parsed, not yet handled
         self._handling: Request | None = None
-        self._idle: asyncio.TimerHandle | None = None
+        self._idle: asyncio.TimerHandle | None = None  # checks _idle_since when due
+        self._idle_since: float | None = None  # loop time the connection went idle
         self._reading_paused = False
         self._writing_paused = False
         self._closing_after: Request | None = None  # close once its body is read
@@ -184,7 +185,10 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._server.forget(self)
-        self._cancel_idle()
+        self._idle_since = None
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         if self._parsing is not None:
             self._parsing._lose()
         self._waiting.clear()
@@ -285,19 +289,25 @@ class _Connection(asyncio.Protocol):
 
     def _start(self, request: Request) -> None:
         self._handling = request
-        self._server.track(self._loop.create_task(self._handle(request)))
+        self._server.tasks.add(self._loop.create_task(self._handle(request)))
 
     async def _handle(self, request: Request) -> None:
         try:
-            response = await self._server.handler(request)
+            response = await self._handled(request)
+        finally:
+            self._server.finished(asyncio.current_task())
+        self._answer(request, response)
+
+    async def _handled(self, request: Request) -> Response:
+        try:
+            return await self._server.handler(request)
         except BadBody as exc:
-            response = text_response(400, f"400: Bad Request: {exc}")
+            return text_response(400, f"400: Bad Request: {exc}")
         except ConnectionError:
-            response = text_response(400)  # the client left; nobody reads this
+            return text_response(400)  # the client left; nobody reads this
         except Exception:
             log.exception("error while serving %s %s", request.method, request.path)
-            response = text_response(500)
-        self._answer(request, response)
+            return text_response(500)
 
     def _answer(self, request: Request, response: Response) -> None:
         self._handling = None
@@ -410,13 +420,28 @@ class _Connection(asyncio.Protocol):
             transport.resume_reading()
 
     def _arm_idle(self) -> None:
-        self._cancel_idle()
+        """The connection is idle from now: closed after the keep-alive timeout unless a
+        request arrives. One timer per connection, moved on lazily when it fires (a timer
+        set and cancelled for every request cost each report a heap entry)."""
         if self._server.closing:
             self._close()
             return
-        self._idle = self._loop.call_later(self._server.keepalive_timeout, self._close)
+        self._idle_since = self._loop.time()
+        if self._idle is None:
+            self._idle = self._loop.call_at(
+                self._idle_since + self._server.keepalive_timeout, self._check_idle
+            )
 
     def _cancel_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        self._idle_since = None  # busy: the timer, when due, does nothing
+
+    def _check_idle(self) -> None:
+        self._idle = None
+        since = self._idle_since
+        if since is None:
+            return  # busy now; armed again when it is idle
+        due = since + self._server.keepalive_timeout
+        if self._loop.time() >= due:
+            self._close()
+        else:
+            self._idle = self._loop.call_at(due, self._check_idle)
