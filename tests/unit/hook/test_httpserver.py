@@ -470,3 +470,22 @@ async def test_shutdown_cancels_what_outlives_its_grace() -> None:
     await http.shutdown(grace=0.1)
     assert (ended, http.connections, http.tasks) == (["cancelled"], set(), set())
     writer.close()
+
+
+@pytest.mark.asyncio
+async def test_the_idle_timer_counts_from_the_last_answer() -> None:
+    """One timer per connection, moved on when it fires: a request answered just before
+    the first deadline keeps the connection for a whole timeout after its answer."""
+    loop = asyncio.get_running_loop()
+    async with serving(keepalive=0.4) as (reader, writer, _, _seen):
+        writer.write(post("/a", b""))
+        await read_answer(reader)
+        await asyncio.sleep(0.3)  # the first deadline is 0.1 s away
+        writer.write(post("/b", b""))
+        await read_answer(reader)
+        await asyncio.sleep(0.2)  # past the first deadline: still open
+        writer.write(post("/c", b""))
+        assert (await read_answer(reader))[0] == 200
+        answered = loop.time()
+        assert await closed(reader)
+        assert loop.time() - answered >= 0.35  # a whole timeout after the last answer
