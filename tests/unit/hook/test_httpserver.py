@@ -80,6 +80,15 @@ async def closed(reader: asyncio.StreamReader) -> bool:
     return await asyncio.wait_for(reader.read(), 10) == b""
 
 
+async def until(condition: Callable[[], object]) -> None:
+    """Wait (up to 10 s) for ``condition``: the server's side of what the client sent."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server never got there")
+
+
 def post(path: str, body: bytes, *extra: str) -> bytes:
     head = [f"POST {path} HTTP/1.1", "Host: hook", f"Content-Length: {len(body)}", *extra]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -366,7 +375,7 @@ async def test_shutdown_finishes_the_request_in_progress_and_closes_idle_connect
     busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
     busy_writer.write(post("/a", b""))
-    await asyncio.sleep(0.05)
+    await until(lambda: len(http.connections) == 2 and http.tasks)
     server.close()
     stopping = asyncio.create_task(http.shutdown(grace=10.0))
     assert await closed(idle_reader)  # idle: closed at once
@@ -394,11 +403,7 @@ async def test_a_client_that_never_reads_its_answers_is_cut_off() -> None:
     async with serving(large, keepalive=0.3, linger=0.3) as (_, writer, http, seen):
         writer.write(b"GET /m HTTP/1.1\r\nHost: h\r\n\r\n" * 2000)
         await writer.drain()
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if not http.connections:
-                break
-        assert http.connections == set()
+        await until(lambda: not http.connections)
         assert len(seen) < 200  # not 2,000 answers of 64 KiB queued (125 MiB)
 
 
@@ -414,11 +419,7 @@ async def test_a_head_that_never_ends_is_refused_at_a_mebibyte() -> None:
             for _ in range(20):  # 1.25 MiB in 64 KiB pieces
                 writer.write(b"a" * 65536)
                 await writer.drain()
-        for _ in range(100):
-            if not http.connections:
-                break
-            await asyncio.sleep(0.05)
-        assert http.connections == set()
+        await until(lambda: not http.connections)
         assert seen == []
         with contextlib.suppress(ConnectionError):
             answer = await asyncio.wait_for(reader.read(), 10)
@@ -465,7 +466,7 @@ async def test_shutdown_cancels_what_outlives_its_grace() -> None:
     port = server.sockets[0].getsockname()[1]
     _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(post("/a", b""))
-    await asyncio.sleep(0.05)
+    await until(lambda: http.tasks)
     server.close()
     await http.shutdown(grace=0.1)
     assert (ended, http.connections, http.tasks) == (["cancelled"], set(), set())
