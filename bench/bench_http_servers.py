@@ -53,14 +53,9 @@ async def _aiohttp(port: int, ready: Any, stop: Any) -> None:
 
 
 async def _httpserver(port: int, ready: Any, stop: Any) -> None:
-    from asyncaction_hook.httpmessages import Request, Response, json_response
-    from asyncaction_hook.httpserver import HttpServer
+    from bench_hook_inprocess import bare_server  # the same handler as its --bare
 
-    async def status(request: Request) -> Response:
-        await request.read()
-        return json_response({"id": request.headers.get("X-Job-Id"), "progress": 1})
-
-    http = HttpServer(status, max_body=65536)
+    http = bare_server()
     server = await asyncio.get_running_loop().create_server(http, "127.0.0.1", port)
     ready.set()
     await asyncio.to_thread(stop.wait)

@@ -194,10 +194,6 @@ class Response:
         self.content_type = content_type
         self.headers = headers
 
-    @property
-    def text(self) -> str:
-        return self.body.decode()
-
 
 def json_response(
     data: Any, status: int = 200, headers: Mapping[str, str] | None = None

@@ -337,17 +337,14 @@ class _Connection(asyncio.Protocol):
     def _close_after_body(self, request: Request) -> None:
         self._waiting.clear()
         self._stopped = True  # no request after this one is handled
-        if request.body_complete() and not request._too_large:
+        if request._complete or request._lost:
             self._close()
             return
+        # the parser goes on dropping its body until it ends (on_message_complete closes)
         self._closing_after = request
         request._dropped = True
         request._chunks = []
         self._loop.call_later(self._server.linger_seconds, self._close)
-        if request._too_large and not request._complete:
-            return  # the parser goes on dropping its body until it ends
-        if request._complete:
-            self._close()
 
     def _pending(self) -> Iterator[Request]:
         if self._handling is not None:

@@ -24,8 +24,7 @@ async def start_site(site: web.TCPSite, setting: str) -> None:
     try:
         await site.start()
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ListenError(f"{setting}: cannot listen on {site.name}: {reason}") from exc
+        raise _cannot_listen(setting, site.name, exc) from exc
 
 
 async def start_server(
@@ -42,5 +41,9 @@ async def start_server(
     try:
         return await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ListenError(f"{setting}: cannot listen on http://{host}:{port}: {reason}") from exc
+        raise _cannot_listen(setting, f"http://{host}:{port}", exc) from exc
+
+
+def _cannot_listen(setting: str, where: str, exc: OSError) -> ListenError:
+    reason = exc.strerror or str(exc)
+    return ListenError(f"{setting}: cannot listen on {where}: {reason}")
