@@ -4,7 +4,8 @@
 ``files/``) from the role builders of ``asyncaction.rbac``; ``check DIR`` exits 1 with a
 diff when it drifted (``make chart-check`` and a unit test run it). The chart's templates
 read this file and turn each component's rules into a ClusterRole (cluster-wide scope)
-or into Roles in the listed namespaces (namespaced scope).
+or into Roles in the listed namespaces (namespaced scope), and its ``leaseRules`` into a
+Role in the one namespace of its Leases, whatever the scope.
 
 Some rules can only ever be cluster-wide: those on cluster-scoped resources (a Role
 cannot grant them), and every rule of a component that watches all namespaces whatever
@@ -22,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from asyncaction.rbac import build_hook_role, build_operator_role
+from asyncaction.rbac import LEASE_RULES, build_hook_role, build_operator_role
 
 HEADER = "# Generated from asyncaction.rbac by `make chart`. Do not edit.\n"
 RBAC_FILE = "rbac.yaml"
@@ -60,13 +61,18 @@ def split_rules(
 
 
 def build_rbac_rules() -> dict[str, Any]:
-    """Each component's rules, split into what must be cluster-wide and what may be not."""
+    """Each component's rules, split into what must be cluster-wide and what may be not,
+    and the Lease rules its Role in the Leases' namespace grants."""
     result: dict[str, Any] = {}
     for component, role in (("operator", build_operator_role()), ("hook", build_hook_role())):
         cluster, namespaced = split_rules(
             role["rules"], cluster_wide=component in CLUSTER_WIDE_COMPONENTS
         )
-        result[component] = {"clusterRules": cluster, "namespacedRules": namespaced}
+        result[component] = {
+            "clusterRules": cluster,
+            "namespacedRules": namespaced,
+            "leaseRules": LEASE_RULES,
+        }
     return result
 
 

@@ -1,4 +1,5 @@
-"""The least privileges of the operator and of the job hook, as ClusterRole manifests.
+"""The least privileges of the operator and of the job hook, as ClusterRole manifests,
+and the Role each needs in the one namespace where its Leases live.
 
 Pure builders: a chart renders them, and a test runs both processes under nothing but
 these roles. Secrets are the sensitive part: the operator creates, reads, updates (a new
@@ -13,6 +14,12 @@ references of its Jobs and Secrets set ``blockOwnerDeletion``, which the
 OwnerReferencesPermissionEnforcement admission plugin allows only to who may update the
 owner's finalizers (the same for the runs an ActionSchedule owns, and for the task
 ConfigMaps the hook writes for an action); neither ever writes one.
+
+Leases are granted apart (``build_lease_role``): a Role in the namespace of the
+operator's leader Lease, and one in the namespace of the hook's shard Leases. Granted
+with the rest of a ClusterRole, ``update`` on Leases would reach every Lease of the
+cluster: the controller manager's and scheduler's leader elections in kube-system and
+the node heartbeats in kube-node-lease, from a process every pod can talk to.
 """
 
 from __future__ import annotations
@@ -69,7 +76,6 @@ def build_operator_role(name: str = "asyncaction-operator") -> dict[str, Any]:
             _rule("", ["pods"], READ),
             _rule("", ["secrets"], [*READ, "create", "patch", "delete"]),
             _rule("", ["events"], ["create"]),
-            _rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"]),
         ],
     )
 
@@ -84,12 +90,40 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
             # owned by their action with blockOwnerDeletion (hence the finalizers rule).
             _rule("", ["configmaps"], ["get", "create", "update"]),
             _rule(GROUP, [f"{ACTION_PLURAL}/finalizers"], ["update"]),
-            # one Lease per shard: one process serves a shard at a time (replay safety)
-            _rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"]),
             # The Event of a terminal phase it wrote (asyncaction_hook.events).
             _rule("", ["events"], ["create"]),
         ],
     )
+
+
+# The operator's leader Lease; the hook's one Lease per shard (one process serves a shard
+# at a time: replay safety). ``create`` cannot be narrowed by name, so the Role's
+# namespace is the bound.
+LEASE_RULES = [_rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"])]
+
+
+def build_lease_role(name: str, namespace: str) -> dict[str, Any]:
+    """The Role of one component in the namespace of its Leases."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "asyncaction"},
+        },
+        "rules": LEASE_RULES,
+    }
+
+
+def build_role_binding(role: str, namespace: str, subject: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": f"{role}-{subject['name']}", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+        "subjects": [subject],
+    }
 
 
 def build_binding(role: str, subject: dict[str, str]) -> dict[str, Any]:

@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 
-from asyncaction.rbac import build_binding, build_operator_role
+from asyncaction.rbac import (
+    build_binding,
+    build_lease_role,
+    build_operator_role,
+    build_role_binding,
+)
 from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube
 from tests.support.procs import start_process, stop_process
@@ -75,6 +80,10 @@ def test_rbac_refusing_a_watch_stops_the_operator_naming_the_resource(
     role = build_operator_role("aa-test-no-pods")
     role["rules"] = [r for r in role["rules"] if r["resources"] != ["pods"]]
     binding = build_binding("aa-test-no-pods", USER)
+    kube.rbac.create_namespaced_role(namespace, build_lease_role("aa-test-leases", namespace))
+    kube.rbac.create_namespaced_role_binding(
+        namespace, build_role_binding("aa-test-leases", namespace, USER)
+    )
     kube.rbac.create_cluster_role(role)
     kube.rbac.create_cluster_role_binding(binding)
     try:

@@ -44,6 +44,10 @@ class Kube:
         return client.RbacAuthorizationV1Api(self.api)
 
     @property
+    def coordination(self) -> client.CoordinationV1Api:
+        return client.CoordinationV1Api(self.api)
+
+    @property
     def extensions(self) -> client.ApiextensionsV1Api:
         return client.ApiextensionsV1Api(self.api)
 

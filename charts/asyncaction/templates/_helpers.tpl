@@ -92,6 +92,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- toJson $namespaces }}
 {{- end }}
 
+{{- /* Where the operator's leader Lease lives, and its Role: the release's namespace,
+     or with namespaced scope the first served one (where it has always been) */}}
+{{- define "asyncaction.operatorLeaseNamespace" -}}
+{{- if eq .Values.rbac.scope "namespaced" }}{{ first (include "asyncaction.watchNamespaces" . | fromJsonArray) }}{{ else }}{{ .Release.Namespace }}{{ end }}
+{{- end }}
+
 {{- define "asyncaction.podSecurityContext" -}}
 {{- toYaml .Values.podSecurityContext }}
 {{- end }}

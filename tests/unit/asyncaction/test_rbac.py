@@ -1,4 +1,10 @@
-from asyncaction.rbac import build_hook_role, build_operator_role
+from asyncaction.rbac import (
+    LEASE_RULES,
+    build_hook_role,
+    build_lease_role,
+    build_operator_role,
+    build_role_binding,
+)
 
 
 def resources(role: dict[str, object]) -> set[str]:
@@ -50,3 +56,33 @@ def test_the_hook_writes_task_records_and_owns_them_by_the_action() -> None:
     configmaps = {v for r in rules if "configmaps" in r["resources"] for v in r["verbs"]}
     assert configmaps == {"get", "create", "update"}
     assert "asyncactions/finalizers" in resources(build_hook_role())
+
+
+def test_leases_are_granted_by_a_role_in_one_namespace_only() -> None:
+    """In a ClusterRole, update on Leases would reach kube-system's leader elections and
+    the node heartbeats of kube-node-lease."""
+    assert "leases" not in resources(build_operator_role())
+    assert "leases" not in resources(build_hook_role())
+    role = build_lease_role("aa-lease", "team-a")
+    assert role["kind"] == "Role"
+    assert role["metadata"]["namespace"] == "team-a"
+    assert (
+        role["rules"]
+        == LEASE_RULES
+        == [
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "verbs": ["get", "create", "update", "patch"],
+            }
+        ]
+    )
+    subject = {"kind": "User", "name": "someone", "apiGroup": "rbac.authorization.k8s.io"}
+    binding = build_role_binding("aa-lease", "team-a", subject)
+    assert binding == {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "aa-lease-someone", "namespace": "team-a"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "aa-lease"},
+        "subjects": [subject],
+    }

@@ -117,7 +117,8 @@ def test_operator_command_line_is_what_the_operator_parses(values: dict[str, Any
     namespaces = values.get("rbac", {}).get("namespaces")
     if namespaces:
         assert args.namespace == namespaces
-        assert "ASYNCACTION_LEASE_NAMESPACE" not in env_of(container)
+        # where the operator would put it without the variable: its first namespace
+        assert env_of(container)["ASYNCACTION_LEASE_NAMESPACE"] == namespaces[0]
     else:
         assert args.namespace is None  # all namespaces
         assert env_of(container)["ASYNCACTION_LEASE_NAMESPACE"] == "asyncaction-system"
@@ -200,12 +201,56 @@ def test_stores_from_values_become_a_secret_the_hook_reads() -> None:
     assert not [a for a in bare["containers"][0]["args"] if a.startswith("--stores-config")]
 
 
+LEASES = ("coordination.k8s.io", "leases")
+
+
+def lease_grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {g for g in grants(rules) if g[:2] == LEASES}
+
+
+def check_lease_role(objs: list[dict[str, Any]], component: str, namespace: str) -> None:
+    """The component's Leases are granted in ``namespace`` alone, to its service account."""
+    name = f"asyncaction-{component}-lease"
+    (role,) = find(objs, "Role", name)
+    assert role["metadata"]["namespace"] == namespace
+    assert grants(role["rules"]) == {(*LEASES, v) for v in ("get", "create", "update", "patch")}
+    (binding,) = find(objs, "RoleBinding", name)
+    assert binding["metadata"]["namespace"] == namespace
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": name,
+    }
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": f"asyncaction-{component}",
+            "namespace": "asyncaction-system",
+        }
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_no_cluster_role_grants_leases(name: str) -> None:
+    """``update`` on Leases cluster-wide would let the operator, or the hook every pod can
+    talk to, take over kube-system's leader elections or forge node heartbeats."""
+    for role in find(render(VALUE_SETS[name]), "ClusterRole"):
+        assert lease_grants(role["rules"]) == set(), role["metadata"]["name"]
+
+
 def test_cluster_scope_grants_each_component_its_whole_role_cluster_wide() -> None:
     objs = render()
     rules = build_rbac_rules()
-    assert find(objs, "Role") == []
-    assert find(objs, "RoleBinding") == []
+    assert {r["metadata"]["name"] for r in find(objs, "Role")} == {
+        "asyncaction-operator-lease",
+        "asyncaction-hook-lease",
+    }
+    operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    assert env_of(operator["containers"][0])["ASYNCACTION_LEASE_NAMESPACE"] == (
+        "asyncaction-system"
+    )
     for component in ("operator", "hook"):
+        check_lease_role(objs, component, "asyncaction-system")
         name = f"asyncaction-{component}"
         cluster_name = f"{name}-asyncaction-system"  # cluster-scoped: with the namespace
         role = one(objs, "ClusterRole", cluster_name)
@@ -229,6 +274,12 @@ def test_namespaced_scope_grants_roles_in_each_listed_namespace() -> None:
     )
     roles = find(objs, "Role", "asyncaction-operator")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    # The leader Lease stays in the first served namespace; the hook's shard Leases in the
+    # release's.
+    operator = one(objs, "Deployment", "asyncaction-operator")["spec"]["template"]["spec"]
+    assert env_of(operator["containers"][0])["ASYNCACTION_LEASE_NAMESPACE"] == "team-a"
+    check_lease_role(objs, "operator", "team-a")
+    check_lease_role(objs, "hook", "asyncaction-system")
     for role in roles:
         assert grants(role["rules"]) == grants(rules["namespacedRules"])
     bindings = find(objs, "RoleBinding", "asyncaction-operator")
@@ -239,7 +290,10 @@ def test_namespaced_scope_grants_roles_in_each_listed_namespace() -> None:
     one(objs, "ClusterRole", "asyncaction-hook-asyncaction-system")
     # With no list, the release's namespace is the one watched.
     alone = render({"rbac": {"scope": "namespaced"}})
-    assert [r["metadata"]["namespace"] for r in find(alone, "Role")] == ["asyncaction-system"]
+    assert [r["metadata"]["namespace"] for r in find(alone, "Role", "asyncaction-operator")] == [
+        "asyncaction-system"
+    ]
+    check_lease_role(alone, "operator", "asyncaction-system")
 
 
 def test_rbac_create_false_renders_no_rbac() -> None:
@@ -597,7 +651,9 @@ def test_the_hook_hands_its_shard_over_in_a_rollout_and_can_refuse_signature_v1(
     strict = hook_deployment({"hook": {"allowSignatureV1": False}})
     assert "--no-allow-v1" in strict["spec"]["template"]["spec"]["containers"][0]["args"]
     hook_rules = grants(build_rbac_rules()["hook"]["clusterRules"])
-    assert ("coordination.k8s.io", "leases", "update") in hook_rules
+    assert ("coordination.k8s.io", "leases", "update") in grants(
+        build_rbac_rules()["hook"]["leaseRules"]
+    )
     assert ("asyncaction.dev", "actiontemplates", "watch") in hook_rules
 
 
