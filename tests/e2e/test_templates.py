@@ -41,6 +41,13 @@ def test_unknown_template_is_no_handler(kube: Kube, namespace: str) -> None:
     kube.create_action(
         namespace, {"metadata": {"name": "orphan"}, "spec": {"templateRef": "does-not-exist"}}
     )
+    # at once, where `kubectl get` shows it: it waits, and for what
+    waiting = kube.wait_phase(namespace, "orphan", {"QUEUED"}, timeout=15)
+    assert waiting["status"]["message"].startswith(
+        f"ActionTemplate {namespace}/does-not-exist does not exist"
+    )
+    ready = next(c for c in waiting["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "TemplateNotFound"
     # after TEMPLATE_GRACE_SECONDS (30 s): a template re-created meanwhile would have won
     failed = kube.wait_phase(namespace, "orphan", {"FAILED", "SUCCEEDED"}, timeout=120)
     assert failed["status"]["error"]["reason"] == "NoHandler"

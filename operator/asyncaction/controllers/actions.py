@@ -42,6 +42,7 @@ from asyncaction.lifecycle import (
     ActionView,
     CreateJob,
     Decision,
+    Emit,
     LifecycleSettings,
     action_view_from,
     failure_decision,
@@ -49,7 +50,12 @@ from asyncaction.lifecycle import (
     reconcile,
     refused_attempt,
 )
-from asyncaction.lifecycle.waiting import Waiting, explain_waiting, queue_block
+from asyncaction.lifecycle.waiting import (
+    Waiting,
+    explain_waiting,
+    queue_block,
+    template_not_found,
+)
 from asyncaction.logfields import about
 from asyncaction.manifests import attempt_defaults, pod_template_for
 from asyncaction.runtime import Metrics, WorkQueue, object_key
@@ -216,13 +222,14 @@ class ActionController:
             self._give_back(uid)
         return False
 
-    async def _template_on_its_way(self, action: Mapping[str, Any]) -> float | None:
+    async def _template_on_its_way(self, action: Mapping[str, Any]) -> tuple[float, bool] | None:
         """Seconds to wait before deciding, when the ActionTemplate the action names is
-        missing from the cache: "no handler" is terminal, and a template re-created
-        (``kubectl replace --force``) or created just before the action is briefly
-        absent: every waiting action of a re-created template failed for good (found
-        by a review). The API server is asked (one read, only then); a template it lacks
-        too fails the action after ``TEMPLATE_GRACE_SECONDS``. None: decide now."""
+        missing from the cache, and whether the API server lacks it too: "no handler" is
+        terminal, and a template re-created (``kubectl replace --force``) or created just
+        before the action is briefly absent: every waiting action of a re-created
+        template failed for good (found by a review). The API server is asked (one read,
+        only then); a template it lacks too fails the action after
+        ``TEMPLATE_GRACE_SECONDS``. None: decide now."""
         spec = action.get("spec") or {}
         ref = spec.get("templateRef")
         phase = (action.get("status") or {}).get("phase")
@@ -238,9 +245,29 @@ class ActionController:
             now = self.clock()
             since = self._templates_missing.setdefault(key, now)
             left = since + TEMPLATE_GRACE_SECONDS - now
-            return left if left > 0 else None
+            return (left, True) if left > 0 else None
         self._templates_missing.pop(key, None)
-        return TEMPLATE_RECHECK_SECONDS
+        return TEMPLATE_RECHECK_SECONDS, False
+
+    async def _explain_missing_template(self, action: Obj, spec: Mapping[str, Any]) -> None:
+        """While its template is missing, say so where people look: the action waits as
+        QUEUED (or SCHEDULED), its Ready condition ``TemplateNotFound`` naming the
+        template. Judged as if it had a handler, never admitted: the lifecycle decides
+        the waiting phase and its Event, ``explain_waiting`` the reason, written once."""
+        if (action.get("status") or {}).get("phase") not in (None, "QUEUED"):
+            return  # SCHEDULED waits for its time, PAUSED for its resume: said already
+        view = action_view_from({**action, "spec": spec}, has_handler=True)
+        now = utcnow()
+        decision = reconcile(view, None, now=now, admitted=False, settings=self.lifecycle)
+        meta = action["metadata"]
+        why = template_not_found(meta["namespace"], spec["templateRef"], TEMPLATE_GRACE_SECONDS)
+        decision = explain_waiting(view, None, decision, now=now, blocked=why)
+        if not decision.status or not await self.status_writer.write(action, decision.status):
+            return
+        target = Target(action, spec, None)
+        for effect in decision.effects:
+            if isinstance(effect, Emit):  # never admitted: nothing else to run
+                await self.executor.run(effect, target)
 
     def _give_back(self, uid: str) -> None:
         """The action leaves the heap: a grant it held goes to the next in line (a slot
@@ -262,8 +289,11 @@ class ActionController:
         spec = self.reads.resolved_spec(action)
         pod_template = pod_template_for(spec)
         if pod_template is None:
-            wait = await self._template_on_its_way(action)
-            if wait is not None:
+            on_its_way = await self._template_on_its_way(action)
+            if on_its_way is not None:
+                wait, missing = on_its_way
+                if missing:
+                    await self._explain_missing_template(action, spec)
                 return Result(wait)
         view = action_view_from({**action, "spec": spec}, has_handler=pod_template is not None)
         now = utcnow()

@@ -1,11 +1,12 @@
 """Why an action waits, written where people look (pure).
 
 While an action is QUEUED its ``Ready`` condition says what holds it: its queue is full
-(with the limit), or suspended. While it is STARTING and its Pod cannot start, the Pod's
-waiting reason and message (``ImagePullBackOff``, ``ErrImageNeverPull``,
-``Unschedulable`` with the scheduler's message, ``CreateContainerConfigError``) go into
-the conditions and into ``status.error``, which kubectl's Reason column shows; reaching
-RUNNING (or any transition) clears it.
+(with the limit), or suspended, or the ActionTemplate it names does not exist (yet).
+While it is STARTING and its Pod cannot start, the Pod's waiting reason and message
+(``ImagePullBackOff``, ``ErrImageNeverPull``, ``Unschedulable`` with the scheduler's
+message, ``CreateContainerConfigError``) go into the conditions and into
+``status.error``, which kubectl's Reason column shows; reaching RUNNING (or any
+transition) clears it.
 
 ``explain_waiting`` post-processes what ``lifecycle.reconcile`` decided: it adds the
 explanation only when it differs from what the status already says, so it is written
@@ -27,6 +28,7 @@ from asyncaction.lifecycle.views import ActionView, JobState, JobView
 
 QUEUE_FULL = "QueueFull"
 QUEUE_SUSPENDED = "QueueSuspended"
+TEMPLATE_NOT_FOUND = "TemplateNotFound"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,18 @@ def queue_block(
             "starting or running",
         )
     return None
+
+
+def template_not_found(namespace: str, name: str, grace_seconds: float) -> Waiting:
+    """Why an action that names a missing ActionTemplate waits. It fails ``NoHandler``
+    once the template has been missing for ``grace_seconds`` (a template re-created, or
+    applied just after its actions, wins meanwhile). No countdown in the message: it is
+    written once, not on every check."""
+    return Waiting(
+        TEMPLATE_NOT_FOUND,
+        f"ActionTemplate {namespace}/{name} does not exist: the action fails (NoHandler) "
+        f"if it is still missing {grace_seconds:g} s after it was first found missing",
+    )
 
 
 def pod_waiting(job: JobView | None) -> Waiting | None:

@@ -97,3 +97,66 @@ async def test_a_finished_action_with_its_own_template_keeps_ignoring_its_templa
     assert cached is not None
     resolved = world.controller.reads.resolved_spec(cached)
     assert (resolved.get("ttlSecondsAfterFinished"), resolved.get("retention")) == (None, "Keep")
+
+
+@pytest.mark.asyncio
+async def test_an_action_naming_a_missing_template_says_so_at_once_and_starts_when_it_comes(
+    master_keys_file: Path,
+) -> None:
+    """No status for the whole grace was all a user saw of a typo in ``templateRef``, or
+    of a template applied after its actions: the action now waits QUEUED, its Ready
+    condition and message naming the template, written once."""
+    world = World(master_keys_file)
+    now = [100.0]
+    world.controller.clock = lambda: now[0]
+    world.create_action(from_template("early", "later"))
+    assert (await world.reconcile("early")).requeue_after == TEMPLATE_GRACE_SECONDS
+    status = world.status("early")
+    message = (
+        f"ActionTemplate {NS}/later does not exist: the action fails (NoHandler) if it is "
+        "still missing 30 s after it was first found missing"
+    )
+    assert status["phase"] == "QUEUED"
+    assert status["message"] == message
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "Unknown",
+        "TemplateNotFound",
+        message,
+    )
+    assert status.get("error") is None  # nothing failed yet
+    assert not [c for c in world.kube.calls if c[0] == "POST" and "/jobs" in c[1]]
+    queued = world.controller.events.queue
+    assert len(world.controller.events) == 1
+    event = queued.get_nowait().body
+    assert (event["reason"], event["involvedObject"]["name"]) == ("Queued", "early")
+
+    patches = len([c for c in world.kube.calls if c[0] == "PATCH"])
+    now[0] += 10
+    assert (await world.reconcile("early")).requeue_after == TEMPLATE_GRACE_SECONDS - 10
+    assert len([c for c in world.kube.calls if c[0] == "PATCH"]) == patches  # said once
+
+    stored = world.kube.seed(paths.template_path(NS), template("later", template=POD))
+    world.observe(world.caches.templates, stored, "ADDED")
+    await world.reconcile("early")
+    status = world.status("early")
+    assert status["phase"] == "STARTING"
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "Starting"
+
+
+@pytest.mark.asyncio
+async def test_an_action_whose_template_never_comes_fails_after_the_grace(
+    master_keys_file: Path,
+) -> None:
+    world = World(master_keys_file)
+    now = [100.0]
+    world.controller.clock = lambda: now[0]
+    world.create_action(from_template("typo", "no-such-template"))
+    await world.reconcile("typo")
+    assert world.status("typo")["phase"] == "QUEUED"
+    now[0] += TEMPLATE_GRACE_SECONDS
+    await world.reconcile("typo")
+    status = world.status("typo")
+    assert (status["phase"], status["error"]["reason"]) == ("FAILED", "NoHandler")
+    assert not [c for c in world.kube.calls if c[0] == "POST" and "/jobs" in c[1]]
