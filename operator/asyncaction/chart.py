@@ -16,6 +16,7 @@ namespace flag yet).
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import sys
 from pathlib import Path
@@ -71,7 +72,7 @@ def build_rbac_rules() -> dict[str, Any]:
         result[component] = {
             "clusterRules": cluster,
             "namespacedRules": namespaced,
-            "leaseRules": LEASE_RULES,
+            "leaseRules": copy.deepcopy(LEASE_RULES),
         }
     return result
 

@@ -24,6 +24,7 @@ the node heartbeats in kube-node-lease, from a process every pod can talk to.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from asyncaction.api.names import (
@@ -112,7 +113,7 @@ def build_lease_role(name: str, namespace: str) -> dict[str, Any]:
             "namespace": namespace,
             "labels": {"app.kubernetes.io/part-of": "asyncaction"},
         },
-        "rules": LEASE_RULES,
+        "rules": copy.deepcopy(LEASE_RULES),
     }
 
 

@@ -184,6 +184,10 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
             assert grants(operator_role.rules) == grants(
                 own["clusterRules"] + own["namespacedRules"]
             )
+            for component in ("operator", "hook"):  # Leases: a Role in this namespace only
+                lease_name = f"{prefix}-{component}-lease"
+                lease_role = kube.rbac.read_namespaced_role(lease_name, namespace)
+                assert grants(lease_role.rules) == grants(rules[component]["leaseRules"])
             deployment = client.AppsV1Api(kube.api).read_namespaced_deployment(
                 f"{prefix}-operator", namespace
             )
@@ -211,7 +215,6 @@ def test_install_upgrade_twice_and_uninstall(kube: Kube, helm: Any, namespace: s
                 "NetworkPolicy",
                 "PodMonitor",
                 "PrometheusRule",
-                "Role",
             } <= (manifest_kinds(upgraded))
             assert role_namespaces(kube, f"{prefix}-operator", [namespace, other]) == [
                 namespace,

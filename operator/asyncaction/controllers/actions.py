@@ -198,6 +198,8 @@ class ActionController:
         """A template changed: what its actions resolve to (a priority, a queue) may
         have changed, so admission reads each again (it kept the old priority: a
         waiting action raised to 100 through its template waited behind a 0)."""
+        if new is not None:  # there: a later absence is a new one, with its own grace
+            self._templates_missing.pop(object_key(new), None)
         for key in self.caches.actions.index_keys(BY_TEMPLATE, object_key(new or old or {})):
             action = self.caches.actions.get(key)
             if action is not None:
@@ -250,19 +252,27 @@ class ActionController:
         return TEMPLATE_RECHECK_SECONDS, False
 
     async def _explain_missing_template(self, action: Obj, spec: Mapping[str, Any]) -> None:
-        """While its template is missing, say so where people look: the action waits as
-        QUEUED (or SCHEDULED), its Ready condition ``TemplateNotFound`` naming the
+        """While the template of a new action is missing, say so where people look: the
+        action waits as QUEUED, its Ready condition ``TemplateNotFound`` naming the
         template. Judged as if it had a handler, never admitted: the lifecycle decides
-        the waiting phase and its Event, ``explain_waiting`` the reason, written once."""
-        if (action.get("status") or {}).get("phase") not in (None, "QUEUED"):
-            return  # SCHEDULED waits for its time, PAUSED for its resume: said already
+        the waiting phase and its Event, ``explain_waiting`` the reason, written once.
+
+        New actions only: one already waiting keeps what it says (its queue is full, it
+        is paused, it retries at a time) while the template is briefly gone, or a
+        ``kubectl replace --force`` of a template would write every waiting action twice.
+        A new action that would not be QUEUED (a ``startAt`` ahead, ``suspend``) is left
+        undecided until the template comes or the grace ends, as before."""
+        if (action.get("status") or {}).get("phase") is not None:
+            return
         view = action_view_from({**action, "spec": spec}, has_handler=True)
         now = utcnow()
         decision = reconcile(view, None, now=now, admitted=False, settings=self.lifecycle)
+        if decision.status.get("phase") != Phase.QUEUED.value:
+            return
         meta = action["metadata"]
         why = template_not_found(meta["namespace"], spec["templateRef"], TEMPLATE_GRACE_SECONDS)
         decision = explain_waiting(view, None, decision, now=now, blocked=why)
-        if not decision.status or not await self.status_writer.write(action, decision.status):
+        if not await self.status_writer.write(action, decision.status):
             return
         target = Target(action, spec, None)
         for effect in decision.effects:

@@ -160,3 +160,62 @@ async def test_an_action_whose_template_never_comes_fails_after_the_grace(
     status = world.status("typo")
     assert (status["phase"], status["error"]["reason"]) == ("FAILED", "NoHandler")
     assert not [c for c in world.kube.calls if c[0] == "POST" and "/jobs" in c[1]]
+
+
+def status_patches(world: World, name: str) -> int:
+    return len([c for c in world.kube.calls if c[0] == "PATCH" and f"/{name}/status" in c[1]])
+
+
+@pytest.mark.asyncio
+async def test_a_template_that_came_gives_a_later_absence_its_own_grace(
+    master_keys_file: Path,
+) -> None:
+    """The time a template was first found missing was kept after it arrived: an hour
+    later a ``kubectl replace --force`` failed its waiting actions at once (found by a
+    review)."""
+    world = World(master_keys_file)
+    now = [100.0]
+    world.controller.clock = lambda: now[0]
+    world.create_action(from_template("early", "t"))
+    await world.reconcile("early")
+    assert world.status("early")["phase"] == "QUEUED"
+    stored = world.kube.seed(paths.template_path(NS), template("t", template=POD))
+    world.observe(world.caches.templates, stored, "ADDED")
+    await world.reconcile("early")
+    assert world.status("early")["phase"] == "STARTING"
+
+    now[0] += 3600
+    world.limit("q", 0)
+    world.create_action(from_template("waiting", "t", queue="q"))
+    await world.reconcile("waiting")
+    assert world.status("waiting")["phase"] == "QUEUED"
+    del world.kube.objects[paths.template_path(NS, "t")]  # replace --force: DELETED, ...
+    world.observe(world.caches.templates, stored, "DELETED")
+    assert (await world.reconcile("waiting")).requeue_after == TEMPLATE_GRACE_SECONDS
+    assert world.status("waiting")["phase"] == "QUEUED"  # within a grace of its own
+
+
+@pytest.mark.asyncio
+async def test_a_replaced_template_rewrites_no_waiting_action(master_keys_file: Path) -> None:
+    """An action waiting for a slot keeps saying so while its template is replaced
+    (``kubectl replace --force``): one write per waiting action on the way out and one
+    on the way back would be 20,000 writes for 10,000 waiting actions (found by a
+    review)."""
+    world = World(master_keys_file)
+    stored = world.kube.seed(paths.template_path(NS), template("t", template=POD))
+    world.observe(world.caches.templates, stored, "ADDED")
+    world.limit("q", 0)
+    world.create_action(from_template("w", "t", queue="q"))
+    await world.reconcile("w")
+    ready = next(c for c in world.status("w")["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "QueueFull"
+    before = status_patches(world, "w")
+    del world.kube.objects[paths.template_path(NS, "t")]
+    world.observe(world.caches.templates, stored, "DELETED")
+    await world.reconcile("w")
+    stored = world.kube.seed(paths.template_path(NS), template("t", template=POD))
+    world.observe(world.caches.templates, stored, "ADDED")
+    await world.reconcile("w")
+    assert status_patches(world, "w") == before
+    ready = next(c for c in world.status("w")["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "QueueFull"
