@@ -72,6 +72,10 @@ REPAIR_SLICE = 1000  # admission members checked by a resync's repair between tw
 FILL_BATCH = 1000  # grants made (and their actions queued) between two turns of the loop
 TEMPLATE_RECHECK_SECONDS = 1.0  # a template the API server has and the cache not yet
 TEMPLATE_GRACE_SECONDS = 30.0  # a template missing this long fails its waiting actions
+# An absence whose grace ended this long ago is over: each action waiting then was
+# reconciled at the grace's end (requeued for it) and failed. A new action naming the
+# template later (the same typo again) gets a grace, and its explanation, of its own.
+TEMPLATE_FORGET_SECONDS = 30.0
 NO_HANDLER_FAILS = ("SCHEDULED", "QUEUED", "PAUSED")  # phases "no handler" ends
 
 
@@ -245,7 +249,9 @@ class ActionController:
             await self.executor.kube.get(paths.template_path(*key.split("/", 1)))
         except NotFound:
             now = self.clock()
-            since = self._templates_missing.setdefault(key, now)
+            since = self._templates_missing.get(key)
+            if since is None or now - since > TEMPLATE_GRACE_SECONDS + TEMPLATE_FORGET_SECONDS:
+                since = self._templates_missing[key] = now
             left = since + TEMPLATE_GRACE_SECONDS - now
             return (left, True) if left > 0 else None
         self._templates_missing.pop(key, None)

@@ -219,3 +219,29 @@ async def test_a_replaced_template_rewrites_no_waiting_action(master_keys_file: 
     assert status_patches(world, "w") == before
     ready = next(c for c in world.status("w")["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "QueueFull"
+
+
+@pytest.mark.asyncio
+async def test_the_same_typo_a_minute_later_gets_a_grace_of_its_own(
+    master_keys_file: Path,
+) -> None:
+    """The time a template was first found missing was kept for good: a second action
+    with the same typo, a minute after the first failed, failed at once with no word of
+    what it waits for."""
+    world = World(master_keys_file)
+    now = [100.0]
+    world.controller.clock = lambda: now[0]
+    world.create_action(from_template("first", "typo"))
+    await world.reconcile("first")
+    now[0] += TEMPLATE_GRACE_SECONDS
+    await world.reconcile("first")
+    assert world.status("first")["phase"] == "FAILED"
+
+    now[0] += 60
+    world.create_action(from_template("second", "typo"))
+    assert (await world.reconcile("second")).requeue_after == TEMPLATE_GRACE_SECONDS
+    ready = next(c for c in world.status("second")["conditions"] if c["type"] == "Ready")
+    assert (world.status("second")["phase"], ready["reason"]) == ("QUEUED", "TemplateNotFound")
+    now[0] += TEMPLATE_GRACE_SECONDS
+    await world.reconcile("second")
+    assert world.status("second")["phase"] == "FAILED"
