@@ -92,8 +92,15 @@ def test_seed_client_works_unchanged(kube: Kube, namespace: str, s3: Any, node_a
     assert status["result"] == {"words": 3}
     outputs = {o["name"]: o for o in status.get("outputs", [])}
     assert outputs["report"]["md5"] == hashlib.md5(b"3 words\n").hexdigest()
-    pod_log = next(node_agent.glob(f"{namespace}_seed-*_main.log")).read_text()
-    assert "Already uploaded" in pod_log
+    # The job's stdout is a file, block-buffered: what it printed reaches the log when it
+    # exits, which can be after its last report made the action SUCCEEDED.
+    log = next(node_agent.glob(f"{namespace}_seed-*_main.log"))
+    wait_for(
+        lambda: "Already uploaded" in log.read_text(),
+        30,
+        "the job's output in its log",
+        describe=log.read_text,
+    )
     assert created["metadata"]["uid"] in outputs["report"]["uri"]
 
 
