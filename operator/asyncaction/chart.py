@@ -16,7 +16,6 @@ namespace flag yet).
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from asyncaction.rbac import LEASE_RULES, build_hook_role, build_operator_role
+from asyncaction.rbac import build_hook_role, build_operator_role, lease_rules
 
 HEADER = "# Generated from asyncaction.rbac by `make chart`. Do not edit.\n"
 RBAC_FILE = "rbac.yaml"
@@ -72,7 +71,7 @@ def build_rbac_rules() -> dict[str, Any]:
         result[component] = {
             "clusterRules": cluster,
             "namespacedRules": namespaced,
-            "leaseRules": copy.deepcopy(LEASE_RULES),
+            "leaseRules": lease_rules(),
         }
     return result
 

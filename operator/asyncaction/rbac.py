@@ -24,7 +24,6 @@ the node heartbeats in kube-node-lease, from a process every pod can talk to.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from asyncaction.api.names import (
@@ -42,11 +41,16 @@ def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
     return {"apiGroups": [group], "resources": resources, "verbs": verbs}
 
 
-def _role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def _role(name: str, rules: list[dict[str, Any]], namespace: str | None = None) -> dict[str, Any]:
+    """A ClusterRole, or with ``namespace`` a Role there."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    metadata["labels"] = {"app.kubernetes.io/part-of": "asyncaction"}
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "asyncaction"}},
+        "kind": "ClusterRole" if namespace is None else "Role",
+        "metadata": metadata,
         "rules": rules,
     }
 
@@ -97,41 +101,31 @@ def build_hook_role(name: str = "asyncaction-hook") -> dict[str, Any]:
     )
 
 
-# The operator's leader Lease; the hook's one Lease per shard (one process serves a shard
-# at a time: replay safety). ``create`` cannot be narrowed by name, so the Role's
-# namespace is the bound.
-LEASE_RULES = [_rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"])]
+def lease_rules() -> list[dict[str, Any]]:
+    """The operator's leader Lease; the hook's one Lease per shard (one process serves a
+    shard at a time: replay safety). ``create`` cannot be narrowed by name, so the Role's
+    namespace is the bound."""
+    return [_rule("coordination.k8s.io", ["leases"], ["get", "create", "update", "patch"])]
 
 
 def build_lease_role(name: str, namespace: str) -> dict[str, Any]:
     """The Role of one component in the namespace of its Leases."""
+    return _role(name, lease_rules(), namespace)
+
+
+def build_binding(
+    role: str, subject: dict[str, str], namespace: str | None = None
+) -> dict[str, Any]:
+    """A ClusterRoleBinding of the ClusterRole ``role``, or with ``namespace`` a
+    RoleBinding there of the Role ``role``."""
+    kind = "ClusterRole" if namespace is None else "Role"
+    metadata: dict[str, Any] = {"name": f"{role}-{subject['name']}"}
+    if namespace is not None:
+        metadata["namespace"] = namespace
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/part-of": "asyncaction"},
-        },
-        "rules": copy.deepcopy(LEASE_RULES),
-    }
-
-
-def build_role_binding(role: str, namespace: str, subject: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": f"{role}-{subject['name']}", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-        "subjects": [subject],
-    }
-
-
-def build_binding(role: str, subject: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": f"{role}-{subject['name']}"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "kind": f"{kind}Binding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
         "subjects": [subject],
     }

@@ -17,7 +17,6 @@ from asyncaction.rbac import (
     build_hook_role,
     build_lease_role,
     build_operator_role,
-    build_role_binding,
 )
 from tests.conftest import run_operator
 from tests.support.kube import Kube, action_manifest, wait_for
@@ -41,7 +40,7 @@ def test_operator_and_hook_under_their_roles_only(
     lease_role = build_lease_role("aa-test-leases", namespace)
     kube.rbac.create_namespaced_role(namespace, lease_role)
     kube.rbac.create_namespaced_role_binding(
-        namespace, build_role_binding("aa-test-leases", namespace, USER)
+        namespace, build_binding("aa-test-leases", USER, namespace)
     )
     for role, binding in zip(roles, bindings, strict=True):
         kube.rbac.create_cluster_role(role)

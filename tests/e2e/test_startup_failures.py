@@ -18,7 +18,6 @@ from asyncaction.rbac import (
     build_binding,
     build_lease_role,
     build_operator_role,
-    build_role_binding,
 )
 from tests.conftest import NO_HOOK, OPERATOR_ENV
 from tests.support.kube import Kube
@@ -82,7 +81,7 @@ def test_rbac_refusing_a_watch_stops_the_operator_naming_the_resource(
     binding = build_binding("aa-test-no-pods", USER)
     kube.rbac.create_namespaced_role(namespace, build_lease_role("aa-test-leases", namespace))
     kube.rbac.create_namespaced_role_binding(
-        namespace, build_role_binding("aa-test-leases", namespace, USER)
+        namespace, build_binding("aa-test-leases", USER, namespace)
     )
     kube.rbac.create_cluster_role(role)
     kube.rbac.create_cluster_role_binding(binding)

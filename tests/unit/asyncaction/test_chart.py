@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from asyncaction.chart import build_rbac_rules, drift, main, split_rules
-from asyncaction.rbac import LEASE_RULES, build_hook_role, build_operator_role
+from asyncaction.rbac import build_hook_role, build_operator_role, lease_rules
 
 ROOT = Path(__file__).resolve().parents[3]
 FILES = ROOT / "charts" / "asyncaction" / "files"
@@ -41,7 +41,7 @@ def test_the_split_loses_and_adds_nothing() -> None:
         assert grants(split["clusterRules"]) | grants(split["namespacedRules"]) == grants(
             role["rules"]
         )
-        assert split["leaseRules"] == LEASE_RULES
+        assert split["leaseRules"] == lease_rules()
 
 
 def test_cluster_scoped_resources_never_land_in_a_role() -> None:

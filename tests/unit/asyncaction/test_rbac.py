@@ -1,9 +1,9 @@
 from asyncaction.rbac import (
-    LEASE_RULES,
+    build_binding,
     build_hook_role,
     build_lease_role,
     build_operator_role,
-    build_role_binding,
+    lease_rules,
 )
 
 
@@ -68,7 +68,7 @@ def test_leases_are_granted_by_a_role_in_one_namespace_only() -> None:
     assert role["metadata"]["namespace"] == "team-a"
     assert (
         role["rules"]
-        == LEASE_RULES
+        == lease_rules()
         == [
             {
                 "apiGroups": ["coordination.k8s.io"],
@@ -78,7 +78,7 @@ def test_leases_are_granted_by_a_role_in_one_namespace_only() -> None:
         ]
     )
     subject = {"kind": "User", "name": "someone", "apiGroup": "rbac.authorization.k8s.io"}
-    binding = build_role_binding("aa-lease", "team-a", subject)
+    binding = build_binding("aa-lease", subject, "team-a")
     assert binding == {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
