@@ -63,13 +63,14 @@ def measure(bed: Bed, calls: list[Call]) -> float:
 def one_round(bed: Bed, namespace: str, n: int) -> dict[str, float]:
     names = [f"a-{i:05d}" for i in range(2 * n)]  # half for each status variant
 
-    def create(name: str) -> Call:
+    def created(path: str, body: dict[str, Any]) -> Call:
         async def call(api: KubeClient) -> None:
-            await api.create(paths.action_path(namespace), action_body(name))
+            await api.create(path, body)
 
         return call
 
-    costs = {"create action": measure(bed, [create(name) for name in names])}
+    creates = [created(paths.action_path(namespace), action_body(name)) for name in names]
+    costs = {"create action": measure(bed, creates)}
     actions = bed.kube.list_actions(namespace)
 
     def status(action: dict[str, Any], *, as_operator: bool) -> Call:
@@ -95,12 +96,6 @@ def one_round(bed: Bed, namespace: str, n: int) -> dict[str, float]:
     bare, rich = actions[:n], actions[n:]
     costs["status, bare"] = measure(bed, [status(a, as_operator=False) for a in bare])
     costs["status, operator's"] = measure(bed, [status(a, as_operator=True) for a in rich])
-
-    def created(path: str, body: dict[str, Any]) -> Call:
-        async def call(api: KubeClient) -> None:
-            await api.create(path, body)
-
-        return call
 
     costs["Secret"] = measure(
         bed,

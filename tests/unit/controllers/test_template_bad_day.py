@@ -31,6 +31,22 @@ def from_template(name: str, ref: str, **spec: Any) -> dict[str, Any]:
     return obj
 
 
+def clocked_world(master_keys_file: Path) -> tuple[World, list[float]]:
+    """A world whose controller reads the clock from the returned list (``now[0]``)."""
+    world = World(master_keys_file)
+    now = [100.0]
+    world.controller.clock = lambda: now[0]
+    return world, now
+
+
+def ready_of(status: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == "Ready")
+
+
+def job_creates(world: World) -> list[tuple[str, str]]:
+    return [c for c in world.kube.calls if c[0] == "POST" and "/jobs" in c[1]]
+
+
 @pytest.mark.asyncio
 async def test_a_template_briefly_absent_from_the_cache_fails_no_waiting_action(
     master_keys_file: Path,
@@ -38,9 +54,7 @@ async def test_a_template_briefly_absent_from_the_cache_fails_no_waiting_action(
     """``kubectl replace --force`` of a template (its DELETED event, then ADDED), or an
     action processed before its new template's event: "no handler" is terminal, and every
     waiting action failed for good."""
-    world = World(master_keys_file)
-    now = [100.0]
-    world.controller.clock = lambda: now[0]
+    world, now = clocked_world(master_keys_file)
     world.kube.seed(paths.template_path(NS), template("fresh", template=POD))  # not cached
     world.create_action(from_template("early", "fresh"))
     await world.reconcile("early")
@@ -106,9 +120,7 @@ async def test_an_action_naming_a_missing_template_says_so_at_once_and_starts_wh
     """No status for the whole grace was all a user saw of a typo in ``templateRef``, or
     of a template applied after its actions: the action now waits QUEUED, its Ready
     condition and message naming the template, written once."""
-    world = World(master_keys_file)
-    now = [100.0]
-    world.controller.clock = lambda: now[0]
+    world, now = clocked_world(master_keys_file)
     world.create_action(from_template("early", "later"))
     assert (await world.reconcile("early")).requeue_after == TEMPLATE_GRACE_SECONDS
     status = world.status("early")
@@ -118,14 +130,14 @@ async def test_an_action_naming_a_missing_template_says_so_at_once_and_starts_wh
     )
     assert status["phase"] == "QUEUED"
     assert status["message"] == message
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    ready = ready_of(status)
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "Unknown",
         "TemplateNotFound",
         message,
     )
     assert status.get("error") is None  # nothing failed yet
-    assert not [c for c in world.kube.calls if c[0] == "POST" and "/jobs" in c[1]]
+    assert not job_creates(world)
     queued = world.controller.events.queue
     assert len(world.controller.events) == 1
     event = queued.get_nowait().body
@@ -141,7 +153,7 @@ async def test_an_action_naming_a_missing_template_says_so_at_once_and_starts_wh
     await world.reconcile("early")
     status = world.status("early")
     assert status["phase"] == "STARTING"
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    ready = ready_of(status)
     assert ready["reason"] == "Starting"
 
 
@@ -149,9 +161,7 @@ async def test_an_action_naming_a_missing_template_says_so_at_once_and_starts_wh
 async def test_an_action_whose_template_never_comes_fails_after_the_grace(
     master_keys_file: Path,
 ) -> None:
-    world = World(master_keys_file)
-    now = [100.0]
-    world.controller.clock = lambda: now[0]
+    world, now = clocked_world(master_keys_file)
     world.create_action(from_template("typo", "no-such-template"))
     await world.reconcile("typo")
     assert world.status("typo")["phase"] == "QUEUED"
@@ -159,7 +169,7 @@ async def test_an_action_whose_template_never_comes_fails_after_the_grace(
     await world.reconcile("typo")
     status = world.status("typo")
     assert (status["phase"], status["error"]["reason"]) == ("FAILED", "NoHandler")
-    assert not [c for c in world.kube.calls if c[0] == "POST" and "/jobs" in c[1]]
+    assert not job_creates(world)
 
 
 def status_patches(world: World, name: str) -> int:
@@ -173,9 +183,7 @@ async def test_a_template_that_came_gives_a_later_absence_its_own_grace(
     """The time a template was first found missing was kept after it arrived: an hour
     later a ``kubectl replace --force`` failed its waiting actions at once (found by a
     review)."""
-    world = World(master_keys_file)
-    now = [100.0]
-    world.controller.clock = lambda: now[0]
+    world, now = clocked_world(master_keys_file)
     world.create_action(from_template("early", "t"))
     await world.reconcile("early")
     assert world.status("early")["phase"] == "QUEUED"
@@ -207,7 +215,7 @@ async def test_a_replaced_template_rewrites_no_waiting_action(master_keys_file: 
     world.limit("q", 0)
     world.create_action(from_template("w", "t", queue="q"))
     await world.reconcile("w")
-    ready = next(c for c in world.status("w")["conditions"] if c["type"] == "Ready")
+    ready = ready_of(world.status("w"))
     assert ready["reason"] == "QueueFull"
     before = status_patches(world, "w")
     del world.kube.objects[paths.template_path(NS, "t")]
@@ -217,7 +225,7 @@ async def test_a_replaced_template_rewrites_no_waiting_action(master_keys_file: 
     world.observe(world.caches.templates, stored, "ADDED")
     await world.reconcile("w")
     assert status_patches(world, "w") == before
-    ready = next(c for c in world.status("w")["conditions"] if c["type"] == "Ready")
+    ready = ready_of(world.status("w"))
     assert ready["reason"] == "QueueFull"
 
 
@@ -228,9 +236,7 @@ async def test_the_same_typo_a_minute_later_gets_a_grace_of_its_own(
     """The time a template was first found missing was kept for good: a second action
     with the same typo, a minute after the first failed, failed at once with no word of
     what it waits for."""
-    world = World(master_keys_file)
-    now = [100.0]
-    world.controller.clock = lambda: now[0]
+    world, now = clocked_world(master_keys_file)
     world.create_action(from_template("first", "typo"))
     await world.reconcile("first")
     now[0] += TEMPLATE_GRACE_SECONDS
@@ -240,7 +246,7 @@ async def test_the_same_typo_a_minute_later_gets_a_grace_of_its_own(
     now[0] += 60
     world.create_action(from_template("second", "typo"))
     assert (await world.reconcile("second")).requeue_after == TEMPLATE_GRACE_SECONDS
-    ready = next(c for c in world.status("second")["conditions"] if c["type"] == "Ready")
+    ready = ready_of(world.status("second"))
     assert (world.status("second")["phase"], ready["reason"]) == ("QUEUED", "TemplateNotFound")
     now[0] += TEMPLATE_GRACE_SECONDS
     await world.reconcile("second")
