@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from asyncaction.api.phases import Phase
 from asyncaction.lifecycle import can_transition, conditions_for
@@ -21,29 +21,35 @@ ALIASES = {"SUCCESS": "SUCCEEDED", "ERROR": "FAILED"}
 REPORTABLE = {Phase.RUNNING, Phase.SUCCEEDED, Phase.FAILED}
 
 
+def _seed_phase(value: Any) -> Any:
+    """The seed's spellings of a status (``SUCCESS``, ``ERROR``), in any case."""
+    if isinstance(value, str):
+        upper = value.upper()
+        return ALIASES.get(upper, upper)
+    return value
+
+
+def _lines(value: Any) -> Any:
+    """Log lines sent as one string, as the seed's client sends them."""
+    return value.splitlines() if isinstance(value, str) else value
+
+
 class Report(BaseModel):
+    """One report of a job. The seed's spellings are read field by field (a validator
+    runs only for a field the report has: a model-wide one copied every progress
+    report's dict first, a sixth of its validation), ``results`` where ``result`` is
+    absent."""
+
     model_config = ConfigDict(extra="ignore")
 
-    status: Phase | None = None
+    status: Annotated[Phase | None, BeforeValidator(_seed_phase)] = None
     progress: Annotated[int | None, Field(ge=0, le=100)] = None
     status_details: dict[str, Any] | None = Field(default=None, alias="statusDetails")
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, validation_alias=AliasChoices("result", "results")
+    )
     error_message: str | None = Field(default=None, alias="errorMessage", max_length=4096)
-    logs: list[str] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _seed_spellings(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if isinstance(data.get("status"), str):
-            data["status"] = ALIASES.get(data["status"].upper(), data["status"].upper())
-        if "result" not in data and "results" in data:
-            data["result"] = data.pop("results")
-        if isinstance(data.get("logs"), str):
-            data["logs"] = data["logs"].splitlines()
-        return data
+    logs: Annotated[list[str] | None, BeforeValidator(_lines)] = None
 
     @field_validator("status")
     @classmethod
@@ -57,18 +63,23 @@ class Report(BaseModel):
         return self.status in (Phase.SUCCEEDED, Phase.FAILED)
 
     def merged_with(self, later: Report) -> Report:
-        """Coalescing: the later report wins field by field; log lines accumulate.
-        (Both are valid reports, so the merge copies without validating again: this runs
-        for every coalesced report.)"""
-        # Only fields the later report set can be non-None (every default is None).
-        update = {
-            name: value
-            for name in later.model_fields_set
-            if (value := getattr(later, name)) is not None
-        }
-        if self.logs and later.logs:
-            update["logs"] = [*self.logs, *later.logs]
-        return self.model_copy(update=update)
+        """Coalescing: the later report wins field by field; log lines accumulate."""
+        merged = self.model_copy()
+        merged.absorb(later)
+        return merged
+
+    def absorb(self, later: Report) -> None:
+        """``merged_with`` in place, for a report nothing else holds: the coalescer's
+        pending one takes every progress report of its action, and a copy each time cost
+        as much as validating the report. (Both are valid reports: nothing is validated
+        again. Only fields the later report set can be non-None: every default is None.)"""
+        for name in later.model_fields_set:
+            value = getattr(later, name)
+            if value is None:
+                continue
+            if name == "logs" and self.logs:
+                value = [*self.logs, *value]
+            setattr(self, name, value)
 
 
 def check_result_size(report: Report, max_bytes: int) -> None:

@@ -69,10 +69,11 @@ async def post_status(hook: Hook, request: Request, info: Mapping[str, str]) -> 
         hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
         return json_response(public_view(patched))
     hook.metrics.report("progress")
-    hook.coalescer.submit(caller.uid, report, caller.attempt)
+    progress = report.progress
+    hook.coalescer.submit(caller.uid, report, caller.attempt)  # the coalescer's now
     view = public_view(cached)
-    if report.progress is not None:
-        view["progress"] = report.progress
+    if progress is not None:
+        view["progress"] = progress
     return json_response(view)
 
 

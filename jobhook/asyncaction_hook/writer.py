@@ -208,11 +208,15 @@ class Coalescer:
         self._closing = False
 
     def submit(self, uid: str, report: Report, attempt: int | None = None) -> None:
+        """Hand ``report`` over to be written within the window: the coalescer keeps it,
+        and merges the action's later reports into it in place (the caller must not use
+        it again)."""
         pending = self._pending.get(uid)
         if pending is not None and pending.attempt == attempt:
-            report = pending.report.merged_with(report)
+            pending.report.absorb(report)
+            report = pending.report
         if report.logs and len(report.logs) > self.keep_lines:
-            report = report.model_copy(update={"logs": report.logs[-self.keep_lines :]})
+            report.logs = report.logs[-self.keep_lines :]
         if pending is None:
             self._pending[uid] = _Pending(report, attempt)
         else:  # updated in place: one entry per action, whatever the rate of reports

@@ -65,9 +65,11 @@ reports = st.fixed_dictionaries(
 
 
 def merged_by_every_field(earlier: Report, later: Report) -> Report:
-    """The merge as first written: every field of the later report that is not None."""
+    """The merge as first written: every field of the later report that is not None
+    (but log lines accumulate even under an empty list: ``[]`` erased the lines of the
+    reports before it)."""
     update = {name: value for name, value in later if value is not None}
-    if earlier.logs and later.logs:
+    if earlier.logs and later.logs is not None:
         update["logs"] = [*earlier.logs, *later.logs]
     return earlier.model_copy(update=update)
 

@@ -67,6 +67,23 @@ def test_log_tail_is_bounded_and_logs_accumulate() -> None:
     )
     assert merged.logs == ["x", "y"]
     assert merged.progress == 3
+    # an empty list adds no line and erases none (it replaced the pending lines)
+    kept = merged.merged_with(Report.model_validate({"logs": [], "progress": 4}))
+    assert (kept.logs, kept.progress, merged.logs) == (["x", "y"], 4, ["x", "y"])
+
+
+def test_absorb_merges_in_place_and_leaves_the_later_report() -> None:
+    pending = Report.model_validate({"progress": 1, "logs": ["a"], "statusDetails": {"s": 1}})
+    later = Report.model_validate({"progress": 2, "logs": "b\nc", "results": {"r": 1}})
+    pending.absorb(later)
+    assert pending.model_dump(exclude_none=True) == {
+        "progress": 2,
+        "status_details": {"s": 1},
+        "result": {"r": 1},
+        "logs": ["a", "b", "c"],
+    }
+    assert pending.model_fields_set == {"progress", "logs", "status_details", "result"}
+    assert later.logs == ["b", "c"]  # its list is not the merged one
 
 
 @pytest.mark.parametrize("body", [{"progress": 101}, {"status": "PAUSED"}, {"statusDetails": [1]}])
