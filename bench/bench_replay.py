@@ -54,7 +54,7 @@ def authentication_cost(n: int = 5000) -> None:
     from asyncaction_hook.auth import matching_attempt, parse_headers
     from asyncaction_hook.limits import Limits, check_report, parse_json
     from asyncaction_hook.reports import Report
-    from asyncaction_job.signing import headers_v2
+    from asyncaction_job.signing import Signer, headers_v2
 
     keys = MasterKeys((b"m" * 48,))
     uid = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
@@ -67,7 +67,9 @@ def authentication_cost(n: int = 5000) -> None:
         parsed = parse_headers(
             headers, now_ms=now, past_seconds=300, future_seconds=5, allow_v1=True
         )
-        candidates = [(a, keys.accepted("default", uid, a)) for a in (1, 2)]
+        candidates = [
+            (a, tuple(Signer(k) for k in keys.accepted("default", uid, a))) for a in (1, 2)
+        ]
         matching_attempt(parsed, method="POST", path="/status", body=body, candidates=candidates)
         report = Report.model_validate(parse_json(body, 32))
         check_report(report.status_details, report.logs, Limits())

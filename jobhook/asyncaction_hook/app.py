@@ -50,6 +50,7 @@ from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
+from asyncaction_job.signing import Signer
 
 log = logging.getLogger(__name__)
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -117,8 +118,8 @@ class Hook:
     store_slots: dict[str, _Slot] = field(default_factory=dict)
     # uid -> (attempt, [(key, relative name)]): an attempt's input prefixes, listed once
     listings: dict[str, tuple[int, list[tuple[str, str]]]] = field(default_factory=dict)
-    # uid -> (attempt, its accepted keys): derived once per attempt
-    derived: dict[str, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    # uid -> (attempt, its accepted keys, keyed): derived once per attempt
+    derived: dict[str, tuple[int, tuple[Signer, ...]]] = field(default_factory=dict)
     _keys_of: MasterKeys | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     # API and S3 errors while serving: a line an interval while a dependency is down
@@ -156,7 +157,7 @@ class Hook:
         a previous process (its replay memory is gone)."""
         return self.started_ms + int(self.settings.max_future_seconds * 1000)
 
-    def candidate_keys(self, action: dict[str, Any]) -> Iterator[tuple[int, tuple[str, ...]]]:
+    def candidate_keys(self, action: dict[str, Any]) -> Iterator[tuple[int, tuple[Signer, ...]]]:
         """The keys that may sign for ``action``: its current attempt's, then the next's.
 
         The next attempt's key is tried too because the operator writes the new attempt
@@ -176,7 +177,8 @@ class Hook:
                 continue
             derived = self.derived.get(meta["uid"])
             if derived is None or derived[0] != attempt:
-                derived = (attempt, keys.accepted(meta["namespace"], meta["uid"], attempt))
+                accepted = keys.accepted(meta["namespace"], meta["uid"], attempt)
+                derived = (attempt, tuple(Signer(key) for key in accepted))
                 if attempt == current:
                     self.derived[meta["uid"]] = derived
             yield derived

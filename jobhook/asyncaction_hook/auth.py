@@ -35,8 +35,7 @@ from asyncaction_job.signing import (
     HEADER_SIGNATURE,
     HEADER_TIME,
     SIGNATURE_V2,
-    sign_v1,
-    sign_v2,
+    Signer,
     signatures_equal,
 )
 
@@ -108,13 +107,13 @@ def check_still_in_window(signed: SignedHeaders, *, now_ms: int, past_seconds: f
 
 
 def signature_matches(
-    signed: SignedHeaders, *, method: str, path: str, body: bytes, secret: str
+    signed: SignedHeaders, *, method: str, path: str, body: bytes, signer: Signer
 ) -> bool:
-    """Whether ``secret`` produced this request's signature (constant-time comparison)."""
+    """Whether ``signer``'s key produced this request's signature (constant-time)."""
     if signed.version == 2:
-        expected = sign_v2(secret, signed.time_text, method, path, body)
+        expected = signer.v2(signed.time_text, method, path, body)
     else:
-        expected = sign_v1(secret, signed.time_text)
+        expected = signer.v1(signed.time_text)
     return signatures_equal(expected, signed.signature)
 
 
@@ -124,16 +123,16 @@ def matching_attempt(
     method: str,
     path: str,
     body: bytes,
-    candidates: Iterable[tuple[int, Iterable[str]]],
+    candidates: Iterable[tuple[int, Iterable[Signer]]],
 ) -> int:
     """The attempt whose key signed the request: ``candidates`` are (attempt, its keys).
 
     Raises HookError(401) when none did: a wrong key, a tampered request, or the key of
     an attempt that is no longer current.
     """
-    for attempt, secrets in candidates:
-        for secret in secrets:
-            if signature_matches(signed, method=method, path=path, body=body, secret=secret):
+    for attempt, signers in candidates:
+        for signer in signers:
+            if signature_matches(signed, method=method, path=path, body=body, signer=signer):
                 return attempt
     raise unauthorized("bad signature (or the key of an attempt that is no longer current)")
 

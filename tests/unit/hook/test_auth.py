@@ -10,11 +10,15 @@ from asyncaction_hook.auth import (
     parse_headers,
 )
 from asyncaction_hook.errors import HookError
-from asyncaction_job.signing import headers_v1, headers_v2
+from asyncaction_job.signing import Signer, headers_v1, headers_v2
 
 NOW = 1_800_000_000_000
 KEY = "k" * 43
 UID = "0b9f1a52-52d4-4bd6-9b4f-8f7c0a0e1c11"
+
+
+def keyed(*secrets: str) -> tuple[Signer, ...]:
+    return tuple(Signer(secret) for secret in secrets)
 
 
 def parse(headers: dict[str, str], **over: object) -> SignedHeaders:
@@ -34,7 +38,7 @@ def check(headers: dict[str, str], body: bytes = b"{}", **over: object) -> tuple
         "method": "POST",
         "path": "/hook/status",
         "body": body,
-        "candidates": [(3, ("other-key", KEY))],
+        "candidates": [(3, (Signer("other-key"), Signer(KEY)))],
     }
     args.update(over)
     return matching_attempt(signed, **args), signed.version  # type: ignore[arg-type]
@@ -58,10 +62,10 @@ def test_v1_signs_the_time_only_and_can_be_refused() -> None:
 
 def test_the_attempt_whose_key_signed_is_returned() -> None:
     headers = headers_v2(UID, "next-attempt-key", "POST", "/hook/status", b"{}", NOW)
-    candidates = [(3, (KEY,)), (4, ("next-attempt-key",))]
+    candidates = [(3, keyed(KEY)), (4, keyed("next-attempt-key"))]
     assert check(headers, candidates=candidates) == (4, 2)
     with pytest.raises(HookError, match="bad signature"):
-        check(headers, candidates=[(3, (KEY,))])
+        check(headers, candidates=[(3, keyed(KEY))])
 
 
 @pytest.mark.parametrize(
@@ -177,7 +181,7 @@ def test_the_first_matching_candidate_wins_and_every_key_is_tried() -> None:
         method="PUT",
         path="/upload/out.csv",
         body=b"",
-        candidates=[(1, ("a", "b")), (2, ("c", KEY)), (3, (KEY,))],
+        candidates=[(1, keyed("a", "b")), (2, keyed("c", KEY)), (3, keyed(KEY))],
     )
     assert found == 2
     with pytest.raises(HookError) as caught:

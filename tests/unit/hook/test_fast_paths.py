@@ -27,7 +27,7 @@ from asyncaction_hook.limits import (
     parse_json,
 )
 from asyncaction_hook.reports import Report
-from asyncaction_job.signing import sign_v1, sign_v2, v2_message
+from asyncaction_job.signing import Signer, sign_v1, sign_v2, signatures_equal, v2_message
 
 # strings full of brackets: they count in the shortcut's bound but nest nothing
 texts = st.text(alphabet='[]{}ab"\\é', max_size=12)
@@ -104,6 +104,19 @@ def test_signatures_are_the_hmac_objects(
         v2_message(time_ms, method, path, body)
     )
     assert sign_v1(secret, time_ms) == reference(time_ms)
+    signer = Signer(secret)  # keyed once, then copied for each signature
+    for _ in range(2):
+        assert signer.v2(time_ms, method, path, body) == reference(
+            v2_message(time_ms, method, path, body)
+        )
+        assert signer.v1(time_ms) == reference(time_ms)
+
+
+def test_a_signature_in_other_characters_matches_none() -> None:
+    hexes = sign_v1("k", "1")
+    assert signatures_equal(hexes, hexes)
+    assert not signatures_equal(hexes, hexes.upper())
+    assert not signatures_equal(hexes, "é" * 64)  # compare_digest refuses it: no match
 
 
 # what grows most when written back: floats in exponent form, escapes, non-ASCII text

@@ -14,7 +14,7 @@ from asyncaction_hook.budgets import rate_limited
 from asyncaction_hook.errors import HookError, completed, not_found
 from asyncaction_hook.metrics import HookMetrics, live_families, refusal_reason
 from asyncaction_hook.pacing import WritePacer
-from asyncaction_job.signing import headers_v2
+from asyncaction_job.signing import Signer, headers_v2
 from tests.unit.controllers.test_action_metrics import action
 
 NOW = 1_800_000_000_000
@@ -44,7 +44,7 @@ def test_each_refusal_of_the_auth_checks_has_its_reason() -> None:
     good = parse_headers(signed, now_ms=NOW, past_seconds=300, future_seconds=5, allow_v1=True)
     bad = raised(
         lambda: matching_attempt(
-            good, method="POST", path="/status", body=b"{}", candidates=[(1, ("other",))]
+            good, method="POST", path="/status", body=b"{}", candidates=[(1, (Signer("other"),))]
         )
     )
     guard = WindowReplayGuard(300, 5)
@@ -77,10 +77,9 @@ def test_both_expositions_pass_promtool() -> None:
     hook = HookMetrics()
     pacer = WritePacer(100, 1)
     hook.bind(lambda: live_families(status_writes=3, backlog=1, synced=True, pacer=pacer))
-    hook.requests.labels("/status", "200").inc()
-    hook.duration.labels("/status").observe(0.01)
+    hook.served("/status", 200, 0.01)
     hook.refused(401, "REPLAYED", "")
-    hook.reports.labels("terminal").inc()
+    hook.report("terminal")
     for text in (operator.render().decode(), _render(hook)):
         try:
             checked = promtool("check", "metrics", stdin=text)
@@ -94,3 +93,54 @@ def _render(hook: HookMetrics) -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(hook.registry).decode()
+
+
+def test_request_stats_expose_what_prometheus_clients_own_series_would() -> None:
+    """The hook counts requests, durations and reports in plain numbers: the exposition
+    must be the one ``Counter`` and ``Histogram`` give for the same observations, line by
+    line but for the creation times."""
+    import re
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from asyncaction_hook.metrics import REQUEST_BUCKETS
+
+    hook = HookMetrics()
+    native = CollectorRegistry()
+    requests = Counter(
+        "asyncaction_hook_requests", "Requests by route and HTTP code.", ["route", "code"],
+        registry=native,
+    )  # fmt: skip
+    durations = Histogram(
+        "asyncaction_hook_request_duration_seconds", "Time to answer a request, by route.",
+        ["route"], buckets=REQUEST_BUCKETS, registry=native,
+    )  # fmt: skip
+    reports = Counter(
+        "asyncaction_hook_reports", "Status reports accepted, by kind (progress: coalesced; "
+        "running, terminal: written before the answer).", ["kind"], registry=native,
+    )  # fmt: skip
+    # on a bound (le is "at most"), between bounds, past the last, and zero
+    served = [("/status", 200, 0.001), ("/status", 200, 0.0011), ("/status", 401, 0.0),
+              ("/action", 200, 12.0), ("other", 404, 0.25), ("/status", 200, 0.003)]  # fmt: skip
+    for route, code, seconds in served:
+        hook.served(route, code, seconds)
+        requests.labels(route, str(code)).inc()
+        durations.labels(route).observe(seconds)
+    for kind in ("progress", "progress", "terminal"):
+        hook.report(kind)
+        reports.labels(kind).inc()
+
+    def exposed(registry: CollectorRegistry) -> list[str]:
+        # a creation time is when a series first counted: the one difference allowed
+        text = generate_latest(registry).decode()
+        return [re.sub(r"^(\S+_created\{.*\}) \S+$", r"\1 T", line) for line in text.splitlines()]
+
+    alone = CollectorRegistry()
+    alone.register(hook.stats)
+    ours, theirs = exposed(alone), exposed(native)
+    assert ours == theirs
+    # 0.0 and 0.001 (le is "at most"); not 0.0011
+    bucket = "asyncaction_hook_request_duration_seconds_bucket"
+    assert f'{bucket}{{le="0.001",route="/status"}} 2.0' in ours
+    assert 'asyncaction_hook_requests_total{code="200",route="/status"} 3.0' in ours
+    assert 'asyncaction_hook_requests_created{code="401",route="/status"} T' in ours
