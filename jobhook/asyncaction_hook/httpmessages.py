@@ -133,6 +133,13 @@ class Request:
             if self._waiter is None:
                 self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
+        return self.body()
+
+    def body(self) -> bytes:
+        """The body, which has all arrived (``body_complete``): ``read()`` without its
+        wait. Raises as ``read()`` does."""
+        if not self.body_complete():
+            raise RuntimeError("the body has not all arrived: await read()")
         if self._too_large:
             raise BodyTooLarge()
         if self._broken is not None:
@@ -195,10 +202,13 @@ class Response:
         self.headers = headers
 
 
+_to_json = json.JSONEncoder().encode  # json.dumps's own defaults, without its checks
+
+
 def json_response(
     data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return Response(status, json.dumps(data).encode(), JSON, headers)
+    return Response(status, _to_json(data).encode(), JSON, headers)
 
 
 def text_response(
@@ -215,6 +225,7 @@ _STATUS_LINES = {
     code: f"HTTP/1.1 {code} {phrase}\r\n".encode() for code, phrase in _PHRASES.items()
 }
 _NO_BODY = frozenset({204, 304})
+_CONTENT_TYPE_LINES = {kind: f"Content-Type: {kind}\r\n".encode() for kind in (JSON, TEXT)}
 
 
 class _Date:
@@ -240,8 +251,10 @@ def encode(response: Response, *, head: bool, keep_alive: bool) -> bytes:
     status = response.status
     line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n".encode()
     parts = [line, _DATE.line()]
-    if response.content_type is not None:
-        parts.append(f"Content-Type: {response.content_type}\r\n".encode("latin-1"))
+    content_type = response.content_type
+    if content_type is not None:
+        known = _CONTENT_TYPE_LINES.get(content_type)
+        parts.append(known or f"Content-Type: {content_type}\r\n".encode("latin-1"))
     if status not in _NO_BODY:
         parts.append(b"Content-Length: %d\r\n" % len(response.body))
     if response.headers:

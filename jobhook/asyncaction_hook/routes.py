@@ -47,7 +47,7 @@ async def post_status(hook: Hook, request: Request, info: Mapping[str, str]) -> 
         raise invalid(exc) from exc
     check_result_size(report, hook.settings.max_result_bytes)
     check_report(report.status_details, report.logs, limits, body_bytes=len(caller.body))
-    cached = await hook.action(caller.uid)
+    cached = hook.action(caller.uid)
     phase = (cached.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)
@@ -109,7 +109,7 @@ async def get_download(hook: Hook, request: Request, info: Mapping[str, str]) ->
     if len(info["index"]) > dataplane.MAX_INDEX_DIGITS:  # int() of 4,301 digits raises
         raise not_found(f"no object {info['property'][:63]}/{info['index'][:20]}...")
     index = int(info["index"])
-    action = await hook.action(caller.uid)
+    action = hook.action(caller.uid)
     spec = hook.spec_of(action)
     prop = info["property"]
     relative = None
@@ -157,7 +157,7 @@ async def put_upload(hook: Hook, request: Request, info: Mapping[str, str]) -> R
         raise HookError(422, "INVALID", "hash (md5 hex) is required")
     md5 = str(body["hash"])
     metadata = body.get("metadata") or {}
-    action = await hook.action(caller.uid)
+    action = hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)

@@ -292,7 +292,7 @@ def check_current(action: dict[str, Any], attempt: int) -> None:
 
 async def get_task(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
     caller = await hook.authenticate(request)
-    action = await hook.action(caller.uid)
+    action = hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)
@@ -363,7 +363,7 @@ async def post_task(hook: Hook, request: Request, info: Mapping[str, str]) -> Re
         raise invalid(exc) from exc
     if body.result is not None and len(json.dumps(body.result)) > MAX_RESULT:
         raise HookError(413, "TOO_LARGE", f"a task result is at most {MAX_RESULT} bytes")
-    action = await hook.action(caller.uid)
+    action = hook.action(caller.uid)
     phase = (action.get("status") or {}).get("phase")
     if phase in TERMINAL:
         raise completed(phase)

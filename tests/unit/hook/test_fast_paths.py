@@ -1,7 +1,8 @@
 """The report path's shortcuts decide exactly as the plain computations they replace.
 
 Each shortcut (the bracket count before the depth walk, the merge over the fields a
-report set, the one-shot HMAC, the details bound from the body's size) is compared, on
+report set, the keyed HMAC, the details bound from the body's size, the short body's
+integers and encoding) is compared, on
 generated inputs, with the computation it stands for; a shortcut that changed a single
 answer fails here.
 """
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asyncaction_hook import limits
 from asyncaction_hook.errors import HookError
 from asyncaction_hook.limits import (
     REENCODED_PER_BODY_BYTE,
@@ -204,3 +206,59 @@ def test_details_are_measured_from_a_fifth_of_the_bound_on() -> None:
     with pytest.raises(HookError) as refused:
         check_report(details, None, limits, body_bytes=50 // REENCODED_PER_BODY_BYTE + 1)
     assert refused.value.status == 413
+
+
+def parsed_the_long_way(body: bytes) -> Any:
+    """``parse_json``'s decoding as first written: the encoding ``json.loads`` detects, and
+    every integer through the check of its size."""
+    text = body.decode(json.detect_encoding(body), "surrogatepass") if body else "null"
+    return limits._DECODER.decode(text)
+
+
+def outcome(parse: Any, body: bytes) -> tuple[str, Any]:
+    try:
+        return "value", parse(body)
+    except (ValueError, RecursionError, HookError) as exc:  # HookError: parse_json's 400
+        message = exc.message if isinstance(exc, HookError) else f"malformed JSON: {exc}"
+        return "refused", message
+
+
+# integers on both sides of a 64-bit float's range, near the short body's bound
+big_integers = st.integers(min_value=-(10**320), max_value=10**320) | st.sampled_from(
+    [10**299, -(10**299), 10**300, 10**308, 10**309, -(10**310)]
+)
+documents: Any = st.recursive(
+    st.none() | st.booleans() | big_integers | numbers | wide_texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(wide_texts, inner, max_size=3),
+    max_leaves=8,
+)
+encodings = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                             "utf-32-le", "utf-32-be"])  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    documents,
+    encodings,
+    st.sampled_from(["", " ", "\n"]),
+    st.binary(max_size=3),
+    st.booleans(),
+)
+def test_short_bodies_decode_as_every_body_did(
+    document: Any, encoding: str, space: str, junk: bytes, mangle: bool
+) -> None:
+    text = space + json.dumps(document, ensure_ascii=False) + space
+    body = text.encode(encoding, "surrogatepass")
+    if mangle:  # bodies that are no JSON, or that open oddly
+        body = junk + body[len(junk) :]
+    expected = outcome(parsed_the_long_way, body)
+    got = outcome(lambda b: parse_json(b, 10_000), body)
+    if expected[0] == "value":
+        assert got == ("value", expected[1]) or (
+            got[0] == "refused"
+            and (
+                "surrogate" in got[1]  # parse_json refuses lone surrogates the decoder lets by
+            )
+        )
+    else:
+        assert got == expected
