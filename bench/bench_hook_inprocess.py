@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +155,19 @@ BARE = False  # --bare: the HTTP server alone, for the floor under the hook's ow
 
 def bare_server() -> HttpServer:
     """What the HTTP server and the kernel cost without the hook: read the body, answer
-    JSON, on the server the hook runs on (``server.create_server``)."""
+    JSON, on the server the hook runs on (``server.create_server``), at once when the
+    body came with the headers, as the hook answers a report."""
 
-    async def status(request: Request) -> Response:
-        await request.read()
+    def answer(request: Request) -> Response:
+        request.body()
         return json_response({"id": request.headers.get("X-Job-Id"), "progress": 1})
+
+    async def later(request: Request) -> Response:
+        await request.read()
+        return answer(request)
+
+    def status(request: Request) -> Response | Awaitable[Response]:
+        return answer(request) if request.body_complete() else later(request)
 
     return HttpServer(status, max_body=65536)
 

@@ -6,8 +6,8 @@ few per cent to the hook's code is invisible in reports a second. Instructions a
 not: this runs ``bench_hook_inprocess.py`` under valgrind's callgrind twice, with
 ``BASE`` and with ``REPORTS`` reports, and divides the difference of the hook
 process's instruction counts by the difference of reports, which cancels start-up.
-It does the same for aiohttp alone (``--bare``: read the body, answer JSON), the floor
-under the hook's own code. Repeated runs agree within 0.1 %.
+It does the same for the HTTP server alone (``--bare``: read the body, answer JSON),
+the floor under the hook's own code. Repeated runs agree within 0.1 %.
 
 Under callgrind the hook runs about 50 times slower, so the coalescing window is set to
 an hour: each action is written once when its first report arrives and once at the
@@ -82,7 +82,7 @@ def main() -> None:
     if args.reports <= args.base:
         raise SystemExit("REPORTS must be more than BASE")
     per_report = {}
-    for name, bare in (("hook", False), ("aiohttp alone (--bare)", True)):
+    for name, bare in (("hook", False), ("the HTTP server alone (--bare)", True)):
         low, _ = hook_instructions(args.base, bare, args.loop)
         high, output = hook_instructions(args.reports, bare, args.loop)
         answered = re.search(r"answers 200: (\d+)", output)
@@ -93,7 +93,7 @@ def main() -> None:
             f" answered 200: {answered.group(1) if answered else '?'})",
             flush=True,
         )
-    own = per_report["hook"] - per_report["aiohttp alone (--bare)"]
+    own = per_report["hook"] - per_report["the HTTP server alone (--bare)"]
     print(f"the hook's own code: {own:,.0f} instructions a report")
 
 

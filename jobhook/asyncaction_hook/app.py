@@ -1,7 +1,7 @@
-"""The hook's per-process state and the checks every request passes (contract, section 2).
+"""The hook's per-process state (contract, section 2).
 
-``Hook.authenticate`` runs the cheapest checks first (headers, size, the cached action,
-the signature, the shard, the fence, the replay memory, the budgets); the rest of
+``Hook.authenticate`` and ``Hook.authenticate_now`` run the checks every request passes
+(``callers``: cheapest first, waiting only where they must); the rest of
 ``Hook`` is what the route handlers (``routes``, ``tasks``, ``uploads``) share: the
 stores and their per-namespace slots, the spec with its template's defaults, an
 attempt's input listing, and the per-uid state dropped when an action ends. The
@@ -23,30 +23,23 @@ from asyncaction.keys import MasterKeys
 from asyncaction.kube import KubeClient
 from asyncaction.logthrottle import ThrottledLog
 from asyncaction.manifests import resolve_spec_shared
-from asyncaction.sharding import hook_url_for, shard_of
+from asyncaction.sharding import hook_url_for
 from asyncaction.stores import ObjectInfo, Store, Stores
 from asyncaction.tenancy import key_allowed
-from asyncaction_hook import dataplane, tasks
-from asyncaction_hook.auth import (
-    ReplayGuard,
-    check_replay,
-    check_still_in_window,
-    matching_attempt,
-    parse_headers,
-)
+from asyncaction_hook import callers, dataplane, tasks
+from asyncaction_hook.auth import ReplayGuard
 from asyncaction_hook.budgets import Budgets
 from asyncaction_hook.cache import ActionCache, is_terminal
+from asyncaction_hook.callers import Caller
 from asyncaction_hook.errors import (
     HookError,
-    bad_request,
     forbidden,
     not_found,
-    too_large,
     unavailable,
 )
 from asyncaction_hook.fence import ShardFence
-from asyncaction_hook.httpmessages import BodyTooLarge, Request
-from asyncaction_hook.metrics import UNKNOWN_ID, HookMetrics
+from asyncaction_hook.httpmessages import Request
+from asyncaction_hook.metrics import HookMetrics
 from asyncaction_hook.settings import HookSettings
 from asyncaction_hook.uploads import verify_pending
 from asyncaction_hook.writer import Coalescer, StatusWriter
@@ -54,15 +47,6 @@ from asyncaction_job.signing import Signer
 
 log = logging.getLogger(__name__)
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
-
-
-@dataclass(slots=True)
-class Caller:
-    uid: str
-    namespace: str
-    version: int
-    body: bytes
-    attempt: int  # the attempt whose key signed the request
 
 
 @dataclass
@@ -183,111 +167,14 @@ class Hook:
                     self.derived[meta["uid"]] = derived
             yield derived
 
-    async def _held_until_synced(self, deadline: float) -> None:
-        """A request that arrives before the first sync waits for it (bounded)."""
-        if self.cache.synced:
-            return
-        if not await self.cache.wait_synced(max(0.0, deadline - time.monotonic())):
-            raise unavailable("NOT_READY", "the hook is loading its cache; retry", 2)
-
-    async def _check_fence(self, uid: str, time_ms: int, deadline: float) -> None:
-        """Another process of this shard may have accepted what this one has not seen:
-        wait (bounded) until this process holds the shard, then refuse only what the
-        previous holder could have accepted (``fence``)."""
-        if self.fence is None:
-            if time_ms < self.fenced_until_ms:
-                raise unavailable("RESTARTED", "the hook restarted; sign the request again")
-            return
-        if not self.fence.holding.is_set() and not self.fence.lost.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.fence.holding.wait(), max(0.0, deadline - time.monotonic())
-                )
-        reason = self.fence.refuses(uid, time_ms)
-        if reason is not None:
-            raise unavailable("RESTARTED", f"{reason}; sign the request again", 2)
-
     async def authenticate(self, request: Request) -> Caller:
-        """Cheapest checks first: nothing is read or derived for a request that fails
-        early, and every failure draws on the unauthenticated budget alone."""
-        now_ms = self.clock_ms()
-        deadline = time.monotonic() + self.settings.hold_seconds
-        try:
-            signed = parse_headers(
-                request.headers,
-                now_ms=now_ms,
-                past_seconds=self.settings.time_window_seconds,
-                future_seconds=self.settings.max_future_seconds,
-                allow_v1=self.settings.allow_v1,
-            )
-        except HookError as exc:
-            raise self.budgets.refused(exc) from None
-        path = request.raw_path.split("?", 1)[0]
-        if not path.isascii():
-            # A client signs what it sends, which is ASCII (RFC 3986); llhttp passes other
-            # bytes through (``Request.raw_path`` decodes them as latin-1), and a signature
-            # over them would be a signature over something no client meant.
-            raise self.budgets.refused(
-                bad_request("the request's path must be ASCII: percent-encode other characters")
-            )
-        length = request.content_length
-        if length is not None and length > self.settings.max_body_bytes:
-            raise self.budgets.refused(too_large(f"body over {self.settings.max_body_bytes} bytes"))
-        if not self.cache.synced:
-            await self._held_until_synced(deadline)
-        action = self.cache.action(signed.job_id)
-        if action is None:
-            if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
-                raise self.budgets.refused(self.misdirected(signed.job_id))
-            if not self.cache.ready:
-                raise unavailable("NOT_READY", "the hook is catching up; retry", 2)
-            raise self.budgets.refused(not_found(UNKNOWN_ID))
-        try:
-            if request.body_complete():  # all there (a report in one packet): no timer
-                body = request.body()
-            else:
-                # a body announced and never sent would hold this handler for as long as
-                # the connection stays open, drawing on no budget
-                async with asyncio.timeout(self.settings.hold_seconds):
-                    body = await request.read()
-        except BodyTooLarge as exc:
-            raise too_large(f"body over {self.settings.max_body_bytes} bytes") from exc
-        except TimeoutError:
-            raise self.budgets.refused(
-                HookError(
-                    408,
-                    "BODY_TIMEOUT",
-                    "the request's body did not arrive within "
-                    f"{self.settings.hold_seconds:g} s of its headers",
-                )
-            ) from None
-        try:
-            attempt = matching_attempt(
-                signed,
-                method=request.method,
-                path=path,
-                body=body,
-                candidates=self.candidate_keys(action),
-            )
-        except HookError as exc:
-            raise self.budgets.refused(exc) from None
-        if shard_of(signed.job_id, self.settings.shards) != self.settings.shard:
-            raise self.misdirected(signed.job_id)
-        if self.fence is not None or signed.time_ms < self.fenced_until_ms:
-            await self._check_fence(signed.job_id, signed.time_ms, deadline)
-        accepted_ms = self.clock_ms()  # the body may have taken up to hold_seconds
-        try:
-            check_still_in_window(
-                signed, now_ms=accepted_ms, past_seconds=self.settings.time_window_seconds
-            )
-            check_replay(self.guard, signed, accepted_ms)
-        except HookError as exc:
-            raise self.budgets.refused(exc) from None
-        if self.fence is not None:
-            self.fence.accepted.record(signed.job_id, signed.time_ms)
-        namespace = action["metadata"]["namespace"]
-        self.budgets.charge(namespace, signed.job_id)
-        return Caller(signed.job_id, namespace, signed.version, body, attempt)
+        """Who sent ``request`` (``callers``: the checks, cheapest first, waiting where
+        they must); raises the refusal."""
+        return await callers.authenticate(self, request)
+
+    def authenticate_now(self, request: Request) -> Caller | None:
+        """Who sent ``request`` when no check has to wait; None when one would."""
+        return callers.check_now(self, request)
 
     def store(self, caller: Caller, name: str, uuid: str) -> Store:
         if uuid != caller.uid:

@@ -32,6 +32,13 @@ What aiohttp did for the hook is done here, no less strictly:
 - ``shutdown`` stops taking requests, closes idle connections, lets the requests in
   progress finish (bounded) and closes the rest.
 
+A handler answers at once or with an awaitable. A request is handed to it once the read
+that brought its headers is parsed, so a report whose body came in the same packet (all
+of them, in practice) is answered right there, in ``data_received``: no task and no loop
+turn, which cost each report about as much as its signature check
+(``docs/performance.md``). An awaitable (a body still arriving, a status write before
+the answer) runs as a task.
+
 A handler is not cancelled when its client goes away (aiohttp's default too): a status
 write under way completes; its answer is dropped.
 """
@@ -70,7 +77,9 @@ MAX_WAITING = 16  # pipelined requests read ahead before reading pauses
 # of what came before; no client's head comes near it.
 MAX_HEAD_BYTES = 1 << 20
 
-Handler = Callable[[Request], Awaitable[Response]]
+# A handler answers at once (in the protocol's callback: no task, no loop turn) or with
+# an awaitable the connection runs as a task.
+Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
 class HttpServer:
@@ -132,6 +141,16 @@ class HttpServer:
             self._all_closed.set()
 
 
+def _failed(request: Request, exc: Exception) -> Response:
+    """The answer to a handler's exception."""
+    if isinstance(exc, BadBody):
+        return text_response(400, f"400: Bad Request: {exc}")
+    if isinstance(exc, ConnectionError):
+        return text_response(400)  # the client left; nobody reads this
+    log.error("error while serving %s %s", request.method, request.path, exc_info=exc)
+    return text_response(500)
+
+
 class _Refused(Exception):
     """A request the protocol refuses before any handler: 400 and close."""
 
@@ -158,6 +177,7 @@ class _Connection(asyncio.Protocol):
         self._stopped = False  # nothing more is read: the connection ends after answers
         self._in_head = False  # a request line or headers are arriving
         self._fed = 0  # bytes fed since the last head or message ended
+        self._starting: Request | None = None  # its headers came in the read being parsed
 
     # asyncio.Protocol
 
@@ -168,6 +188,17 @@ class _Connection(asyncio.Protocol):
         self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._feed(data)
+        finally:
+            # started once what came with its headers is parsed: a report's body arrives
+            # in the same read, and its handler can then answer at once
+            starting = self._starting
+            if starting is not None:
+                self._starting = None
+                self._start(starting)
+
+    def _feed(self, data: bytes) -> None:
         self._fed += len(data)
         try:
             self._parser.feed_data(data)
@@ -266,7 +297,8 @@ class _Connection(asyncio.Protocol):
         self._parsing = request
         self._cancel_idle()
         if self._handling is None and not self._waiting:
-            self._start(request)
+            self._handling = request  # started when this read is parsed (data_received)
+            self._starting = request
         else:
             self._waiting.append(request)
             self._update_reading()
@@ -289,25 +321,23 @@ class _Connection(asyncio.Protocol):
 
     def _start(self, request: Request) -> None:
         self._handling = request
-        self._server.tasks.add(self._loop.create_task(self._handle(request)))
-
-    async def _handle(self, request: Request) -> None:
         try:
-            response = await self._handled(request)
+            outcome = self._server.handler(request)
+        except Exception as exc:
+            outcome = _failed(request, exc)
+        if isinstance(outcome, Response):
+            self._answer(request, outcome)
+        else:
+            self._server.tasks.add(self._loop.create_task(self._handle(request, outcome)))
+
+    async def _handle(self, request: Request, outcome: Awaitable[Response]) -> None:
+        try:
+            response = await outcome
+        except Exception as exc:
+            response = _failed(request, exc)
         finally:
             self._server.finished(asyncio.current_task())
         self._answer(request, response)
-
-    async def _handled(self, request: Request) -> Response:
-        try:
-            return await self._server.handler(request)
-        except BadBody as exc:
-            return text_response(400, f"400: Bad Request: {exc}")
-        except ConnectionError:
-            return text_response(400)  # the client left; nobody reads this
-        except Exception:
-            log.exception("error while serving %s %s", request.method, request.path)
-            return text_response(500)
 
     def _answer(self, request: Request, response: Response) -> None:
         self._handling = None

@@ -7,7 +7,7 @@ namespace are bounded (``Hook.s3_slot``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +33,29 @@ from asyncaction_hook.writer import check_running
 
 if TYPE_CHECKING:
     from asyncaction_hook.app import Hook
+    from asyncaction_hook.callers import Caller
 
 HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
 
 
-async def post_status(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:
+def post_status(
+    hook: Hook, request: Request, info: Mapping[str, str]
+) -> Response | Awaitable[Response]:
+    """A report. Answered at once when no check has to wait and nothing is written before
+    the answer (a progress report: coalesced); otherwise a coroutine the server runs."""
+    caller = hook.authenticate_now(request)
+    if caller is None:
+        return _post_status_after_waiting(hook, request)
+    return _report(hook, caller)
+
+
+async def _post_status_after_waiting(hook: Hook, request: Request) -> Response:
+    outcome = _report(hook, await hook.authenticate(request))
+    return outcome if isinstance(outcome, Response) else await outcome
+
+
+def _report(hook: Hook, caller: Caller) -> Response | Awaitable[Response]:
     limits = hook.settings.limits
-    caller = await hook.authenticate(request)
     parsed = parse_json(caller.body, limits.max_json_depth)
     try:  # an empty body is an empty report; [], 0 or "" are not reports
         report = Report.model_validate({} if parsed is None else parsed)
@@ -54,20 +70,7 @@ async def post_status(hook: Hook, request: Request, info: Mapping[str, str]) -> 
     if caller.attempt == (cached.get("status") or {}).get("attempts"):
         check_running(cached, caller.attempt)  # a stopped attempt reports nothing
     if report.terminal or (report.status is Phase.RUNNING and phase == Phase.STARTING.value):
-        hook.metrics.report("terminal" if report.terminal else "running")
-        earlier = hook.coalescer.take(caller.uid, caller.attempt)
-        merged = earlier.merged_with(report) if earlier else report
-        try:
-            patched = await hook.writer.apply(
-                caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
-            )
-        except BaseException:
-            if earlier is not None:  # acknowledged progress: written with the retry, or alone
-                hook.coalescer.put_back(caller.uid, earlier, caller.attempt)
-            raise
-        # The Event is posted after the answer: a job's last report never waits for it.
-        hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
-        return json_response(public_view(patched))
+        return _write_now(hook, caller, cached, report)
     hook.metrics.report("progress")
     progress = report.progress
     hook.coalescer.submit(caller.uid, report, caller.attempt)  # the coalescer's now
@@ -75,6 +78,26 @@ async def post_status(hook: Hook, request: Request, info: Mapping[str, str]) -> 
     if progress is not None:
         view["progress"] = progress
     return json_response(view)
+
+
+async def _write_now(
+    hook: Hook, caller: Caller, cached: dict[str, Any], report: Report
+) -> Response:
+    """A report that changes the phase: written before the answer, with what is pending."""
+    hook.metrics.report("terminal" if report.terminal else "running")
+    earlier = hook.coalescer.take(caller.uid, caller.attempt)
+    merged = earlier.merged_with(report) if earlier else report
+    try:
+        patched = await hook.writer.apply(
+            caller.uid, merged, extra=hook.verify_pending, attempt=caller.attempt
+        )
+    except BaseException:
+        if earlier is not None:  # acknowledged progress: written with the retry, or alone
+            hook.coalescer.put_back(caller.uid, earlier, caller.attempt)
+        raise
+    # The Event is posted after the answer: a job's last report never waits for it.
+    hook.in_background(emit_transition(hook.kube, hook.metrics, cached, patched))
+    return json_response(public_view(patched))
 
 
 async def get_action(hook: Hook, request: Request, info: Mapping[str, str]) -> Response:

@@ -32,8 +32,10 @@ from asyncaction_hook.logs import about_uid
 from asyncaction_hook.metrics import HookMetrics, live_families, state_families
 from asyncaction_hook.routing import NoRoute, Route, Router
 
+# What a route answers: at once, or once it has waited (a coroutine the server runs as a task).
+Outcome = Response | Awaitable[Response]
 # What every route handler is: the hook, the request, the values of its path's {names}.
-Handler = Callable[[Hook, Request, Mapping[str, str]], Awaitable[Response]]
+Handler = Callable[[Hook, Request, Mapping[str, str]], Outcome]
 
 
 def _about_caller(hook: Hook, request: Request) -> dict[str, Any]:
@@ -79,47 +81,77 @@ def _expect_continue(request: Request, expect: str) -> None:
         request.send_continue()
 
 
-def serving(hook: Hook, router: Router[Handler]) -> Callable[[Request], Awaitable[Response]]:
+def _error_response(hook: Hook, request: Request, exc: Exception) -> Response | None:
+    """The answer to an error a route raised, as the contract says (None: not one of
+    these, a 500)."""
+    if isinstance(exc, HookError):
+        hook.metrics.refused(exc.status, exc.reason, exc.message)
+        return exc.response()
+    if isinstance(exc, ApiError):
+        return _dependency_down(hook, request, exc, "api", "UNAVAILABLE")
+    if isinstance(exc, (BotoCoreError, ClientError)):
+        return _dependency_down(hook, request, exc, "s3", "STORE_UNAVAILABLE")
+    if isinstance(exc, NoRoute):  # aiohttp's words: "404: Not Found", 405 with Allow
+        allow = {"Allow": ",".join(sorted(exc.allowed))} if exc.allowed else None
+        return text_response(exc.status, headers=allow)
+    if isinstance(exc, _Unexpected):
+        return text_response(417, str(exc))
+    if isinstance(exc, BodyTooLarge):  # a route that reads the body without authentication
+        return text_response(413)
+    if isinstance(exc, ConnectionError):  # the client left before its body: nobody to answer
+        return text_response(400)
+    return None
+
+
+def serving(hook: Hook, router: Router[Handler]) -> Callable[[Request], Outcome]:
     """The one handler the server calls: finds the route, answers the hook's errors as
-    the contract says, then counts and times the answer. One coroutine layer around the
-    route's handler, not a router and a middleware chain: the hook answers thousands of
-    requests a second."""
+    the contract says, then counts and times the answer. No router or middleware chain,
+    and no coroutine for a route that answers at once (a report that waits for nothing):
+    the hook answers thousands of requests a second, and the server runs such an answer
+    in its protocol's callback, without a task."""
     metrics = hook.metrics
 
-    async def served(request: Request) -> Response:
+    def served(request: Request) -> Outcome:
         start = time.perf_counter()
-        code = 500
         route = "other"  # the label of a request no route answers (404, 405)
         try:
-            try:
-                found, params = router.resolve(request.method, request.path)
-                route = found.template
-                expect = request.headers.get("expect")
-                if expect:  # as aiohttp's application: an empty one is none
-                    _expect_continue(request, expect)
-                response = await found.handler(hook, request, params)
-            except HookError as exc:
-                metrics.refused(exc.status, exc.reason, exc.message)
-                response = exc.response()
-            except ApiError as exc:
-                response = _dependency_down(hook, request, exc, "api", "UNAVAILABLE")
-            except (BotoCoreError, ClientError) as exc:
-                response = _dependency_down(hook, request, exc, "s3", "STORE_UNAVAILABLE")
-            except NoRoute as exc:  # aiohttp's words: "404: Not Found", 405 with Allow
-                allow = {"Allow": ",".join(sorted(exc.allowed))} if exc.allowed else None
-                response = text_response(exc.status, headers=allow)
-            except _Unexpected as exc:
-                response = text_response(417, str(exc))
-            except BodyTooLarge:  # a route that reads the body without authentication
-                response = text_response(413)
-            except ConnectionError:  # the client left before its body: nobody to answer
-                response = text_response(400)
-            code = response.status
-            return response
-        finally:
-            metrics.served(route, code, time.perf_counter() - start)
+            found, params = router.resolve(request.method, request.path)
+            route = found.template
+            expect = request.headers.get("expect")
+            if expect:  # as aiohttp's application: an empty one is none
+                _expect_continue(request, expect)
+            outcome = found.handler(hook, request, params)
+        except Exception as exc:
+            answer = _error_response(hook, request, exc)
+            if answer is None:
+                metrics.served(route, 500, time.perf_counter() - start)
+                raise
+            outcome = answer
+        if isinstance(outcome, Response):
+            metrics.served(route, outcome.status, time.perf_counter() - start)
+            return outcome
+        return _answered(hook, request, outcome, route, start)
 
     return served
+
+
+async def _answered(
+    hook: Hook, request: Request, outcome: Awaitable[Response], route: str, start: float
+) -> Response:
+    """A route's answer that had to wait, counted and timed as ``serving`` does."""
+    code = 500
+    try:
+        try:
+            response = await outcome
+        except Exception as exc:
+            answer = _error_response(hook, request, exc)
+            if answer is None:
+                raise
+            response = answer
+        code = response.status
+        return response
+    finally:
+        hook.metrics.served(route, code, time.perf_counter() - start)
 
 
 def metrics_handler(metrics: HookMetrics) -> Handler:

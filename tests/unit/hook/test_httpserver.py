@@ -35,17 +35,21 @@ async def serving(
     max_body: int = 100,
     keepalive: float = 30.0,
     linger: float = 5.0,
+    at_once: Callable[[Request], Response | Awaitable[Response]] | None = None,
 ) -> AsyncIterator[Served]:
-    """A server whose handler records each request and, by default, answers its body."""
+    """A server whose handler records each request and, by default, answers its body
+    (``at_once``: a handler that may answer without a coroutine, as the hook's does)."""
     seen: list[Request] = []
 
     async def echo(request: Request) -> Response:
         body = await request.read()
         return json_response({"path": request.path, "body": body.decode()})
 
-    async def handler(request: Request) -> Response:
+    def handler(request: Request) -> Response | Awaitable[Response]:
         seen.append(request)
-        return await (answer or echo)(request)
+        if at_once is not None:
+            return at_once(request)
+        return (answer or echo)(request)
 
     http = HttpServer(
         handler, max_body=max_body, keepalive_timeout=keepalive, linger_seconds=linger
@@ -491,3 +495,67 @@ async def test_the_idle_timer_counts_from_the_last_answer() -> None:
         answered = loop.time()
         assert await closed(reader)
         assert loop.time() - answered >= 2.9  # a whole timeout after the last answer
+
+
+def answer_now_or_later(
+    tasks_seen: list[asyncio.Task[object] | None],
+) -> Callable[[Request], Response | Awaitable[Response]]:
+    """Answers a request whose body has all arrived at once (recording that no task runs
+    it), and the others once their body is read; a body "raise" raises."""
+
+    def now(request: Request) -> Response:
+        tasks_seen.append(asyncio.current_task())
+        body = request.body()
+        if body == b"raise":
+            raise RuntimeError("boom")
+        return text_response(200, body.decode())
+
+    async def later(request: Request) -> Response:
+        await request.read()
+        return now(request)
+
+    return lambda request: now(request) if request.body_complete() else later(request)
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_body_came_with_it_is_answered_in_the_read() -> None:
+    """The hook's reports: parsed and answered in the protocol's callback, no task; a
+    body still arriving is waited for by a task, and the answers keep their order."""
+    tasks_seen: list[asyncio.Task[object] | None] = []
+    async with serving(at_once=answer_now_or_later(tasks_seen)) as (reader, writer, http, seen):
+        half = b"POST /c HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nth"
+        writer.write(post("/a", b"first") + post("/b", b"second") + half)
+        await asyncio.sleep(0.05)
+        assert len(http.tasks) == 1  # the third waits for its body in a task
+        writer.write(b"ird")
+        answers = [await read_answer(reader) for _ in range(3)]
+        assert [(status, body) for status, _, body in answers] == [
+            (200, b"first"),
+            (200, b"second"),
+            (200, b"third"),
+        ]
+        assert [r.path for r in seen] == ["/a", "/b", "/c"]
+        assert tasks_seen[:2] == [None, None]  # answered at once
+        assert tasks_seen[2] is not None
+        writer.write(post("/d", b"fourth"))
+        assert (await read_answer(reader))[2] == b"fourth"
+        assert tasks_seen[3] is None
+        assert not http.tasks
+
+
+@pytest.mark.asyncio
+async def test_an_answer_at_once_fails_as_an_awaited_one(caplog: pytest.LogCaptureFixture) -> None:
+    tasks_seen: list[asyncio.Task[object] | None] = []
+    with caplog.at_level(logging.ERROR, logger="asyncaction_hook.httpserver"):
+        async with serving(at_once=answer_now_or_later(tasks_seen)) as (reader, writer, _, _seen):
+            writer.write(post("/a", b"raise"))
+            assert (await read_answer(reader))[:3:2] == (500, b"500: Internal Server Error")
+            writer.write(post("/b", b"ok"))  # the connection goes on
+            assert (await read_answer(reader))[2] == b"ok"
+            # a bad chunk in the read that brought the headers: the handler, started once
+            # the read is parsed, finds the body broken (400), and the connection closes
+            writer.write(b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            status, headers, _ = await read_answer(reader)
+            assert (status, headers["connection"]) == (400, "close")
+            assert await closed(reader)
+    assert [r.getMessage() for r in caplog.records] == ["error while serving POST /a"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from asyncaction.stores import ObjectInfo, Store
-from asyncaction_hook.app import Caller
+from asyncaction_hook.callers import Caller
 from asyncaction_hook.errors import HookError
 from tests.support.hookserver import UID, build_hook
 from tests.unit.hook.test_report_path import ACTION, OneActionApi
