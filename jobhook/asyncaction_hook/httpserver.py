@@ -178,6 +178,7 @@ class _Connection(asyncio.Protocol):
         self._in_head = False  # a request line or headers are arriving
         self._fed = 0  # bytes fed since the last head or message ended
         self._starting: Request | None = None  # its headers came in the read being parsed
+        self._in_turns = False  # _start_waiting is starting waiting requests
 
     # asyncio.Protocol
 
@@ -234,7 +235,7 @@ class _Connection(asyncio.Protocol):
         self._update_reading()
         if self._handling is None and self._waiting:
             self._cancel_idle()
-            self._start(self._waiting.popleft())
+            self._start_waiting()
 
     # llhttp's callbacks (httptools)
 
@@ -330,6 +331,24 @@ class _Connection(asyncio.Protocol):
         else:
             self._server.tasks.add(self._loop.create_task(self._handle(request, outcome)))
 
+    def _start_waiting(self) -> None:
+        """Starts the waiting requests in turn while each is answered at once: in this
+        loop, not by ``_answer`` starting the next (one read can hold thousands of
+        pipelined requests, and a recursion through them ended in ``RecursionError``
+        with the connection aborted; found by a review). A call from inside the loop,
+        the answer of the request it started, leaves the next to the loop."""
+        if self._in_turns:
+            return
+        self._in_turns = True
+        try:
+            while self._handling is None and self._waiting and not self._writing_paused:
+                transport = self._transport
+                if transport is None or transport.is_closing():
+                    return
+                self._start(self._waiting.popleft())
+        finally:
+            self._in_turns = False
+
     async def _handle(self, request: Request, outcome: Awaitable[Response]) -> None:
         try:
             response = await outcome
@@ -357,7 +376,7 @@ class _Connection(asyncio.Protocol):
             self._close_after_body(request)
             return
         if self._waiting and not self._writing_paused:
-            self._start(self._waiting.popleft())
+            self._start_waiting()
             self._update_reading()
         elif self._waiting or self._parsing is None:
             # idle, or waiting for the client to read its answers (resume_writing starts

@@ -137,3 +137,36 @@ async def test_a_caller_is_accepted_once(hook: Hook) -> None:
     with pytest.raises(HookError) as caught:
         check_now(hook, request)  # the same signature again
     assert (caught.value.status, caught.value.reason) == (401, "REPLAYED")
+
+
+@pytest.mark.asyncio
+async def test_a_pipelined_burst_of_reports_is_answered_whole() -> None:
+    """1,500 signed progress reports in one read, answered at once one after another,
+    every one 200, on the hook's real server."""
+    from asyncaction_hook.server import create_server
+
+    hook = build_hook(OneActionApi(), rate=1e9)  # budgets the burst does not exhaust
+    hook.cache.start()
+    assert await hook.cache.wait_synced(5)
+    http = create_server(hook)
+    server = await asyncio.get_running_loop().create_server(http, "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    body, now, count = b'{"progress": 5}', hook.clock_ms() - 2000, 1500
+    burst = []
+    for n in range(count):
+        signed = headers_v2(UID, KEY, "POST", "/status", body, now - n)
+        head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+        burst.append(f"POST /status HTTP/1.1\r\nHost: h\r\n{head}Content-Length: 15\r\n\r\n")
+    writer.write(b"".join(request.encode() + body for request in burst))
+    statuses: list[int] = []
+    for _ in range(count):
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(answer.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        statuses.append(int(answer.split()[1]))
+    assert statuses == [200] * count, sorted(set(statuses))
+    writer.close()
+    server.close()
+    await http.shutdown(grace=1.0)
+    hook.coalescer.forget(UID)
+    await hook.cache.stop()

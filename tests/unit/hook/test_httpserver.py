@@ -559,3 +559,18 @@ async def test_an_answer_at_once_fails_as_an_awaited_one(caplog: pytest.LogCaptu
             assert (status, headers["connection"]) == (400, "close")
             assert await closed(reader)
     assert [r.getMessage() for r in caplog.records] == ["error while serving POST /a"]
+
+
+@pytest.mark.asyncio
+async def test_thousands_of_pipelined_requests_answered_at_once_are_all_answered() -> None:
+    """One read can hold thousands of small pipelined requests, each answered at once:
+    they are started one after another, not each from the answer of the one before (that
+    recursion ended in RecursionError and an aborted connection after about 450)."""
+    tasks_seen: list[asyncio.Task[object] | None] = []
+    count = 3000
+    async with serving(at_once=answer_now_or_later(tasks_seen)) as (reader, writer, http, _):
+        writer.write(b"".join(post(f"/{n}", str(n).encode()) for n in range(count)))
+        bodies = [(await read_answer(reader))[2] for _ in range(count)]
+        assert bodies == [str(n).encode() for n in range(count)]
+        assert tasks_seen == [None] * count
+        assert not http.tasks
