@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import prometheus_client.metrics
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -283,13 +284,17 @@ class RequestStats(Collector):
         count[0] += 1
 
     def collect(self) -> Iterable[Metric]:
+        # ``_created`` series only while prometheus_client writes its own: its switch
+        # (``disable_created_metrics``, PROMETHEUS_DISABLE_CREATED_SERIES) is this flag
+        with_created = bool(getattr(prometheus_client.metrics, "_use_created", True))
         requests = CounterMetricFamily(
             "asyncaction_hook_requests",
             "Requests by route and HTTP code.",
             labels=["route", "code"],
         )
         for (route, code), (count, created) in self.requests.items():
-            requests.add_metric([route, str(code)], count, created=created)
+            when = created if with_created else None
+            requests.add_metric([route, str(code)], count, created=when)
         name = "asyncaction_hook_request_duration_seconds"
         durations = HistogramMetricFamily(
             name, "Time to answer a request, by route.", labels=["route"]
@@ -297,7 +302,8 @@ class RequestStats(Collector):
         for route, series in self.durations.items():
             cumulative = itertools.accumulate(series.buckets)
             durations.add_metric([route], list(zip(self._les, cumulative, strict=True)), series.sum)
-            durations.add_sample(f"{name}_created", {"route": route}, series.created)
+            if with_created:
+                durations.add_sample(f"{name}_created", {"route": route}, series.created)
         reports = CounterMetricFamily(
             "asyncaction_hook_reports",
             "Status reports accepted, by kind (progress: coalesced; "
@@ -305,7 +311,7 @@ class RequestStats(Collector):
             labels=["kind"],
         )
         for kind, (count, created) in self.reports.items():
-            reports.add_metric([kind], count, created=created)
+            reports.add_metric([kind], count, created=created if with_created else None)
         return [requests, durations, reports]
 
     def describe(self) -> Iterable[Metric]:

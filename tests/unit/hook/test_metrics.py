@@ -144,3 +144,22 @@ def test_request_stats_expose_what_prometheus_clients_own_series_would() -> None
     assert f'{bucket}{{le="0.001",route="/status"}} 2.0' in ours
     assert 'asyncaction_hook_requests_total{code="200",route="/status"} 3.0' in ours
     assert 'asyncaction_hook_requests_created{code="401",route="/status"} T' in ours
+
+
+def test_request_stats_follow_prometheus_clients_switch_of_created_series() -> None:
+    """``disable_created_metrics`` (or PROMETHEUS_DISABLE_CREATED_SERIES) drops every
+    ``_created`` series of prometheus_client's own metrics: the hook's counted ones too."""
+    import prometheus_client
+    from prometheus_client import generate_latest
+
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    try:
+        hook = HookMetrics()
+        hook.served("/status", 200, 0.01)
+        hook.report("progress")
+        hook.refused(401, "REPLAYED", "")
+        text = generate_latest(hook.registry).decode()
+    finally:
+        prometheus_client.enable_created_metrics()  # type: ignore[no-untyped-call]
+    assert 'asyncaction_hook_requests_total{code="200",route="/status"} 1.0' in text
+    assert [line for line in text.splitlines() if "_created{" in line] == []

@@ -107,3 +107,17 @@ def test_public_view_has_no_secret() -> None:
         }
     )
     assert set(view) == {"id", "name", "namespace", "phase", "progress", "attempts"}
+
+
+def test_a_bad_result_is_named_as_the_job_spelled_it() -> None:
+    """The seed's ``results`` is read where ``result`` is absent; a bad one is named as
+    sent (it was named ``result``, a key the job never wrote)."""
+    from asyncaction_hook.errors import invalid
+
+    for key in ("result", "results"):
+        with pytest.raises(ValidationError) as caught:
+            Report.model_validate({key: 5})
+        assert invalid(caught.value).message == f"{key}: Input should be a valid dictionary"
+    with pytest.raises(ValidationError) as both:
+        Report.model_validate({"result": 5, "results": {"ok": 1}})  # result wins, as ever
+    assert invalid(both.value).message == "result: Input should be a valid dictionary"
