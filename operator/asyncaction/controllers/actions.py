@@ -36,6 +36,7 @@ from asyncaction.controllers.api_writes import ApiWrites, KubeApi
 from asyncaction.controllers.caches import BY_TEMPLATE, BY_UID, Caches, LiveUids, action_uid_label
 from asyncaction.controllers.executor import EffectExecutor, JobSettings, Target
 from asyncaction.controllers.status_writes import StatusWriter
+from asyncaction.controllers.template_absences import TEMPLATE_GRACE_SECONDS, TemplateAbsences
 from asyncaction.keys import MASTER_KEYS_ENV, MasterKeyError, MasterKeysFile
 from asyncaction.kube import NotFound, paths
 from asyncaction.lifecycle import (
@@ -71,11 +72,6 @@ Obj = dict[str, Any]
 REPAIR_SLICE = 1000  # admission members checked by a resync's repair between two turns
 FILL_BATCH = 1000  # grants made (and their actions queued) between two turns of the loop
 TEMPLATE_RECHECK_SECONDS = 1.0  # a template the API server has and the cache not yet
-TEMPLATE_GRACE_SECONDS = 30.0  # a template missing this long fails its waiting actions
-# An absence whose grace ended this long ago is over: each action waiting then was
-# reconciled at the grace's end (requeued for it) and failed. A new action naming the
-# template later (the same typo again) gets a grace, and its explanation, of its own.
-TEMPLATE_FORGET_SECONDS = 30.0
 NO_HANDLER_FAILS = ("SCHEDULED", "QUEUED", "PAUSED")  # phases "no handler" ends
 
 
@@ -98,7 +94,7 @@ class ActionController:
         self.queue = queue
         self.metrics = metrics
         self.action_metrics = ActionMetrics.of(metrics)
-        self._templates_missing: dict[str, float] = {}  # "ns/name" -> first seen missing
+        self.absent_templates = TemplateAbsences()
         self.clock: Callable[[], float] = time.monotonic
         admissions.on_released = lambda key: self.action_metrics.forget_queue(*key)
         self.reads = ActionReads(caches, admissions, settings)
@@ -203,7 +199,7 @@ class ActionController:
         have changed, so admission reads each again (it kept the old priority: a
         waiting action raised to 100 through its template waited behind a 0)."""
         if new is not None:  # there: a later absence is a new one, with its own grace
-            self._templates_missing.pop(object_key(new), None)
+            self.absent_templates.found(object_key(new))
         for key in self.caches.actions.index_keys(BY_TEMPLATE, object_key(new or old or {})):
             action = self.caches.actions.get(key)
             if action is not None:
@@ -243,18 +239,14 @@ class ActionController:
             return None  # a running attempt goes on with what its Job holds
         key = f"{action['metadata']['namespace']}/{ref}"
         if self.caches.templates.get(key) is not None:
-            self._templates_missing.pop(key, None)
+            self.absent_templates.found(key)
             return None  # there, and it gives no pod template: no handler indeed
         try:
             await self.executor.kube.get(paths.template_path(*key.split("/", 1)))
         except NotFound:
-            now = self.clock()
-            since = self._templates_missing.get(key)
-            if since is None or now - since > TEMPLATE_GRACE_SECONDS + TEMPLATE_FORGET_SECONDS:
-                since = self._templates_missing[key] = now
-            left = since + TEMPLATE_GRACE_SECONDS - now
+            left = self.absent_templates.grace_left(key, self.clock())
             return (left, True) if left > 0 else None
-        self._templates_missing.pop(key, None)
+        self.absent_templates.found(key)
         return TEMPLATE_RECHECK_SECONDS, False
 
     async def _explain_missing_template(self, action: Obj, spec: Mapping[str, Any]) -> None:

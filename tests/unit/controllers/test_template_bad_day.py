@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from asyncaction.controllers.actions import TEMPLATE_GRACE_SECONDS
+from asyncaction.controllers.template_absences import (
+    TEMPLATE_FORGET_SECONDS,
+    TEMPLATE_GRACE_SECONDS,
+)
 from asyncaction.kube import paths
 from tests.unit.controllers.test_slots_and_attempts import job_of, run_until_running
 from tests.unit.controllers.world import NS, World, action_object
@@ -251,3 +254,26 @@ async def test_the_same_typo_a_minute_later_gets_a_grace_of_its_own(
     now[0] += TEMPLATE_GRACE_SECONDS
     await world.reconcile("second")
     assert world.status("second")["phase"] == "FAILED"
+
+
+@pytest.mark.asyncio
+async def test_names_that_never_come_keep_no_entry_once_their_absence_is_over(
+    master_keys_file: Path,
+) -> None:
+    """A first-missing time was kept per template name until that name appeared: each
+    name that never comes (a typo in each of many actions) kept an entry for the
+    operator's life."""
+    world, now = clocked_world(master_keys_file)
+    for n in range(20):
+        world.create_action(from_template(f"a{n}", f"typo-{n}"))
+        await world.reconcile(f"a{n}")
+    absences = world.controller.absent_templates
+    assert len(absences.first_missing) == 20
+    now[0] += TEMPLATE_GRACE_SECONDS
+    for n in range(20):
+        await world.reconcile(f"a{n}")
+        assert world.status(f"a{n}")["phase"] == "FAILED"
+    now[0] += TEMPLATE_FORGET_SECONDS + 1
+    world.create_action(from_template("later", "typo-later"))
+    assert (await world.reconcile("later")).requeue_after == TEMPLATE_GRACE_SECONDS
+    assert set(absences.first_missing) == {f"{NS}/typo-later"}
