@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from asyncaction_job.signing import (
+    Signer,
     SigningClock,
     headers_v1,
     headers_v2,
@@ -97,3 +98,15 @@ def test_signatures_compare_exactly_and_survive_non_ascii_input() -> None:
 def test_signature_comparison_never_raises_on_any_text(expected: str, given: str) -> None:
     """Header values are attacker-chosen text: comparing them must answer, not raise."""
     assert signatures_equal(expected, given) in (True, False)
+
+
+def test_a_keyed_signer_signs_every_vector_and_again() -> None:
+    """``Signer`` (the hook keys each job key once and copies it per request) gives the
+    vectors' signatures, and the same again: a copy leaves the keyed HMAC unchanged."""
+    for case in VECTORS["signatureV2"]:
+        signer = Signer(case["secret"])
+        args = (case["time"], case["method"], case["path"], case["body"].encode())
+        assert [signer.v2(*args), signer.v2(*args)] == [case["signature"]] * 2
+    for case in VECTORS["signatureV1"]:
+        signer = Signer(case["secret"])
+        assert [signer.v1(case["time"]), signer.v1(case["time"])] == [case["signature"]] * 2
