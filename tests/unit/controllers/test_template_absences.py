@@ -25,7 +25,10 @@ def test_absences_that_are_over_are_swept_at_most_once_per_forget_window() -> No
     absences.grace_left("ns/other", 150)  # swept at 150: typo (50 s) is not over
     assert absences.grace_left("ns/new", 175) == 30  # no sweep (25 s since the last)
     assert absences.first_missing == {"ns/typo": 100, "ns/other": 150, "ns/new": 175}
-    assert absences.grace_left("ns/typo", 179) == 30  # over (79 s): a new absence
-    # swept at 215: "other" (65 s) is over and goes; "typo" (36 s), "new" (40 s) stay
-    assert absences.grace_left("ns/new", 215) == -10
-    assert absences.first_missing == {"ns/typo": 179, "ns/new": 175}
+    # 30 s since the last sweep: swept, and typo (80 s) is over
+    assert absences.grace_left("ns/new", 180) == 25
+    assert absences.first_missing == {"ns/other": 150, "ns/new": 175}
+    absences.found("ns/never-missing")  # nothing kept, nothing to forget
+    # swept at 215: "other" (65 s) is over and goes; "new" (40 s) stays
+    assert absences.grace_left("ns/typo", 215) == 30
+    assert absences.first_missing == {"ns/new": 175, "ns/typo": 215}

@@ -6,6 +6,7 @@ from asyncaction_hook.auth import (
     SignedHeaders,
     WindowReplayGuard,
     check_replay,
+    check_still_in_window,
     matching_attempt,
     parse_headers,
 )
@@ -226,3 +227,22 @@ def test_the_sweep_alone_shrinks_the_replay_memory() -> None:
     guard.expire(NOW + 12_000)
     assert guard.size == 1
     assert not guard.accept_once(UID, "new", NOW + 5_000, NOW + 12_000)
+
+
+def test_a_signature_that_aged_past_the_window_is_refused_saying_why() -> None:
+    """The job's client shows this text: it names the header and what to do. The window
+    is checked again when a signature is accepted (a body can take ``hold_seconds``)."""
+    aged = headers_v2(UID, KEY, "POST", "/hook/status", b"{}", NOW - 301_000)
+    stale = parse(aged, now_ms=NOW - 2_000)  # passed the time check two seconds ago
+    for refuse in (
+        lambda: parse(aged),
+        lambda: check_still_in_window(stale, now_ms=NOW, past_seconds=300),
+    ):
+        with pytest.raises(HookError) as caught:
+            refuse()
+        assert (caught.value.status, caught.value.reason, caught.value.message) == (
+            401,
+            "UNAUTHORIZED",
+            "X-Job-Time is too old: check the clock, and sign each request anew",
+        )
+    check_still_in_window(stale, now_ms=NOW - 2_000, past_seconds=300)  # still inside
