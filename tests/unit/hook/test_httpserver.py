@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -574,3 +576,38 @@ async def test_thousands_of_pipelined_requests_answered_at_once_are_all_answered
         assert bodies == [str(n).encode() for n in range(count)]
         assert tasks_seen == [None] * count
         assert not http.tasks
+
+
+@pytest.mark.asyncio
+async def test_a_route_coroutine_whose_task_never_started_is_closed() -> None:
+    """A shutdown past its grace cancels handler tasks, some before their first step: the
+    route's coroutine they were to await is closed, not left unawaited (a warning)."""
+    started: list[str] = []
+    outcomes: list[Coroutine[Any, Any, Response]] = []
+
+    async def write_then_answer(request: Request) -> Response:
+        started.append(request.path)
+        return text_response(200)
+
+    routed = asyncio.Event()
+
+    def route(request: Request) -> Awaitable[Response]:
+        outcomes.append(write_then_answer(request))
+        routed.set()  # this test wakes before the task's first step (both are ready)
+        return outcomes[-1]
+
+    http = HttpServer(route, max_body=100)
+    server = await asyncio.get_running_loop().create_server(http, "127.0.0.1", 0)
+    _, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    writer.write(post("/a", b"x"))
+    async with asyncio.timeout(10):  # (wait_for would take loop turns of its own)
+        await routed.wait()
+    (task,) = http.tasks
+    task.cancel()  # before its first step, as shutdown cancels past its grace
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert started == []
+    assert inspect.getcoroutinestate(outcomes[0]) == inspect.CORO_CLOSED
+    writer.close()
+    server.close()
+    await http.shutdown(grace=0.1)
