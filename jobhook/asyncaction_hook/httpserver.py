@@ -353,11 +353,19 @@ class _Connection(asyncio.Protocol):
             return
         self._in_turns = True
         try:
+            started = 0
             while self._handling is None and self._waiting and not self._writing_paused:
                 transport = self._transport
                 if transport is None or transport.is_closing():
                     return
+                if started == MAX_WAITING:
+                    # the rest on the loop's next turn: one client's pipelined read must
+                    # not hold every other connection for the whole of it (a task per
+                    # request gave each connection a turn in between)
+                    self._loop.call_soon(self._start_waiting)
+                    return
                 self._start(self._waiting.popleft())
+                started += 1
         finally:
             self._in_turns = False
 

@@ -611,3 +611,53 @@ async def test_a_route_coroutine_whose_task_never_started_is_closed() -> None:
     writer.close()
     server.close()
     await http.shutdown(grace=0.1)
+
+
+class _Transport(asyncio.Transport):
+    """A transport that keeps what the protocol writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@pytest.mark.asyncio
+async def test_a_pipelined_read_is_answered_a_few_requests_a_loop_turn() -> None:
+    """Answered at once, one client's read of thousands of pipelined requests held the
+    loop, and every other connection, for all of it: at most MAX_WAITING more are
+    answered before the loop's next turn, the rest after, all in order."""
+    from asyncaction_hook.httpserver import MAX_WAITING
+
+    tasks_seen: list[asyncio.Task[object] | None] = []
+    http = HttpServer(answer_now_or_later(tasks_seen), max_body=100)
+    connection = http()
+    transport = _Transport()
+    connection.connection_made(transport)
+    count = 500
+    connection.data_received(b"".join(post(f"/{n}", str(n).encode()) for n in range(count)))
+    assert len(tasks_seen) == 1 + MAX_WAITING  # the first, then a turn's worth
+    for _ in range(count):
+        if len(tasks_seen) == count:
+            break
+        await asyncio.sleep(0)
+    assert len(tasks_seen) == count
+    answers = bytes(transport.written).split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert [answer.rsplit(b"\r\n\r\n", 1)[1] for answer in answers] == [
+        str(n).encode() for n in range(count)
+    ]
+    connection.connection_lost(None)
