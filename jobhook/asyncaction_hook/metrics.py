@@ -167,10 +167,11 @@ M = TypeVar("M", bound=MetricWrapperBase)
 class HookMetrics:
     """The hook's Prometheus metrics (names in docs/observability.md).
 
-    Every request touches three labelled series; ``labels()`` checks, stringifies and
-    looks its values up under a lock each time, so the children are kept here once made
-    (``child``). Made on first use, as ``labels()`` would: a series appears in the
-    exposition only once it has counted something, exactly as before.
+    What every request and report counts (requests, durations, reports) is
+    ``RequestStats``'s plain numbers. The other series are prometheus_client's; their
+    ``labels()`` checks, stringifies and looks its values up under a lock each time, so
+    the children are kept here once made (``child``). Made on first use, as ``labels()``
+    would: a series appears in the exposition only once it has counted something.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
