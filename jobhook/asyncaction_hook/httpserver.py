@@ -37,7 +37,9 @@ that brought its headers is parsed, so a report whose body came in the same pack
 of them, in practice) is answered right there, in ``data_received``: no task and no loop
 turn, which cost each report about as much as its signature check
 (``docs/performance.md``). An awaitable (a body still arriving, a status write before
-the answer) runs as a task.
+the answer) runs as a task. Of a connection's pipelined requests, at most
+``MAX_WAITING`` are answered a loop turn, so one client's long read never holds the
+others.
 
 A handler is not cancelled when its client goes away (aiohttp's default too): a status
 write under way completes; its answer is dropped.
